@@ -1,0 +1,91 @@
+//! Command-line front end: clap arguments turned once into a call into the library.
+//! One file per subcommand; no business logic here.
+
+mod completions;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A usage mistake found after parsing (clap reports its own): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meshctl",
+    version,
+    about = "A Kubernetes service mesh in one binary",
+    long_about = "meshctl is the operator CLI, the sidecar proxy, its iptables init step and the \
+                  controller of a Kubernetes service mesh, all in one binary.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts, with kubectl's names.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace to work in
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the client version
+    Version(version::VersionArgs),
+    /// Generate shell completions or the man page
+    Completions(completions::CompletionsArgs),
+}
+
+/// Parses the command line, sets up logging and runs the subcommand.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match cli.command {
+        Command::Version(args) => version::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// The clap command tree, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MESHCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // try_init: tests may call run() more than once in one process.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .try_init();
+}

@@ -1,0 +1,6 @@
+//! meshctl: a Kubernetes service mesh in one binary.
+//!
+//! The library holds every concern (one module each); `src/main.rs` and
+//! `src/cli/` only parse arguments, call in here and print.
+#![forbid(unsafe_code)]
+pub mod proxy;

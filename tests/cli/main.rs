@@ -1,0 +1,4 @@
+//! End-to-end tests of the `meshctl` binary as an operator runs it.
+
+mod completions;
+mod support;
