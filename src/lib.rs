@@ -3,4 +3,5 @@
 //! The library holds every concern (one module each); `src/main.rs` and
 //! `src/cli/` only parse arguments, call in here and print.
 #![forbid(unsafe_code)]
+pub mod model;
 pub mod proxy;
