@@ -3,5 +3,6 @@
 //! The library holds every concern (one module each); `src/main.rs` and
 //! `src/cli/` only parse arguments, call in here and print.
 #![forbid(unsafe_code)]
+pub mod identity;
 pub mod model;
 pub mod proxy;
