@@ -1,6 +1,7 @@
 //! Command-line front end: clap arguments turned once into a call into the library.
 //! One file per subcommand; no business logic here.
 
+mod certs;
 mod completions;
 mod version;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Generate shell completions or the man page
     Completions(completions::CompletionsArgs),
+    /// Create the mesh's trust anchor and issuer; inspect certificates
+    Certs(certs::CertsArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -62,6 +65,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Version(args) => version::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Certs(args) => certs::run(args),
     }
 }
 

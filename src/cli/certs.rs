@@ -1,0 +1,235 @@
+//! `meshctl certs`: create the mesh's trust anchor and issuer, and inspect PEM certificates.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use comfy_table::{ContentArrangement, Table, presets};
+use meshctl::identity::{ca, inspect, pem};
+use meshctl::model::duration::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    #[command(subcommand)]
+    command: CertsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CertsCommand {
+    /// Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)
+    Create(CreateArgs),
+    /// Show subject, SANs, validity, issuer and chain status of PEM certificates
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// Trust domain of the mesh's SPIFFE ids (spiffe://<trust-domain>/ns/<ns>/sa/<sa>)
+    #[arg(long, value_name = "DOMAIN")]
+    trust_domain: String,
+    /// Directory to write ca.crt, ca.key, issuer.crt and issuer.key into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Lifetime of the trust anchor
+    #[arg(long, value_name = "DURATION", default_value = "87600h")]
+    anchor_validity: Duration,
+    /// Lifetime of the issuer (at most the anchor's)
+    #[arg(long, value_name = "DURATION", default_value = "8760h")]
+    issuer_validity: Duration,
+    /// Overwrite files that already exist
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// PEM files holding certificates (give the issuer and anchor too to check chains)
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        CertsCommand::Create(args) => create(args),
+        CertsCommand::Inspect(args) => inspect_files(args),
+    }
+}
+
+const FILES: [&str; 4] = ["ca.crt", "ca.key", "issuer.crt", "issuer.key"];
+
+fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let generated = ca::generate(
+        &args.trust_domain,
+        args.anchor_validity.get(),
+        args.issuer_validity.get(),
+        SystemTime::now(),
+    )?;
+    let paths = FILES.map(|name| args.out.join(name));
+    if !args.force {
+        let existing: Vec<String> = paths
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            bail!(
+                "{} already exist(s); nothing was written. Pass --force to overwrite, or choose \
+                 another --out",
+                existing.join(", ")
+            );
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create directory {}", args.out.display()))?;
+    let contents = [
+        (generated.anchor.pem(), 0o644),
+        (generated.anchor_key.serialize_pem(), 0o600),
+        (generated.issuer.pem(), 0o644),
+        (generated.issuer_key.serialize_pem(), 0o600),
+    ];
+    for (path, (text, mode)) in paths.iter().zip(&contents) {
+        write_file(path, text, *mode, args.force)?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Created the trust anchor and issuer for trust domain {} in {}:",
+        args.trust_domain,
+        args.out.display()
+    )?;
+    let notes = [
+        format!("trust anchor, valid {}", args.anchor_validity),
+        "trust anchor key: keep it offline".to_owned(),
+        format!(
+            "issuer, signed by the anchor, valid {}",
+            args.issuer_validity
+        ),
+        "issuer key: the CA signs workload certificates with it".to_owned(),
+    ];
+    for (path, note) in paths.iter().zip(notes) {
+        writeln!(out, "  {}  ({note})", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one file, never following into an existing one unless `force` (keys get mode 0600).
+fn write_file(path: &Path, text: &str, mode: u32, force: bool) -> anyhow::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(mode);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn inspect_files(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let mut files = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let file = pem::PemFile::read(path)?;
+        for key in &file.keys {
+            pem::p256_key(path, key)?;
+        }
+        files.push((path.display().to_string(), file.into_certs()?));
+    }
+    let inputs: Vec<inspect::Input<'_>> = files
+        .iter()
+        .flat_map(|(name, certs)| {
+            certs.iter().enumerate().map(|(i, der)| inspect::Input {
+                file: name,
+                number: i + 1,
+                der,
+            })
+        })
+        .collect();
+    let facts = inspect::inspect(&inputs, SystemTime::now());
+
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "certificates": facts }))?;
+            writeln!(out)?;
+        }
+        Format::Table => writeln!(out, "{}", table(&facts))?,
+    }
+    out.flush()?;
+    drop(out);
+
+    let mut problems = Vec::new();
+    for cert in &facts {
+        let name = format!("{} #{} `{}`", cert.file, cert.number, cert.subject);
+        for warning in &cert.warnings {
+            eprintln!("warning: {name}: {warning}");
+        }
+        problems.extend(cert.problems.iter().map(|p| format!("{name}: {p}")));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} problem(s) found:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table(facts: &[inspect::CertFacts]) -> Table {
+    let mut table = Table::new();
+    let fancy = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    table.load_style(if fancy {
+        presets::UTF8_FULL
+    } else {
+        presets::NOTHING
+    });
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header([
+        "FILE",
+        "SUBJECT",
+        "SANS",
+        "ISSUER",
+        "KEY",
+        "NOT BEFORE",
+        "NOT AFTER",
+        "CHAIN",
+        "STATUS",
+    ]);
+    for cert in facts {
+        let status = match (cert.problems.first(), cert.warnings.first()) {
+            (Some(problem), _) => format!("ERROR: {problem}"),
+            (None, Some(_)) => format!("WARNING: expires in {} days", cert.expires_in_days),
+            (None, None) => format!("ok ({} days left)", cert.expires_in_days),
+        };
+        let ca = if cert.is_ca { " (CA)" } else { "" };
+        table.add_row([
+            format!("{} #{}", cert.file, cert.number),
+            format!("{}{ca}", cert.subject),
+            cert.sans.join("\n"),
+            cert.issuer.clone(),
+            cert.key.clone(),
+            cert.not_before.clone(),
+            cert.not_after.clone(),
+            cert.chain.to_string(),
+            status,
+        ]);
+    }
+    table
+}
