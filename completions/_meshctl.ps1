@@ -34,6 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
+            [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
+            [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -131,10 +133,53 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
         'meshctl;certs;help;help' {
             break
         }
+        'meshctl;inject' {
+            [CompletionResult]::new('--proxy-image', '--proxy-image', [CompletionResultType]::ParameterName, 'Proxy and init image [default: ghcr.io/meshctl/meshctl:<this version>]')
+            [CompletionResult]::new('--proxy-log-level', '--proxy-log-level', [CompletionResultType]::ParameterName, 'Proxy log filter, e.g. info or warn,meshctl=debug [default: info]')
+            [CompletionResult]::new('--proxy-log-format', '--proxy-log-format', [CompletionResultType]::ParameterName, 'Proxy log format [default: text]')
+            [CompletionResult]::new('--proxy-cpu-request', '--proxy-cpu-request', [CompletionResultType]::ParameterName, 'Proxy CPU request [default: 100m]')
+            [CompletionResult]::new('--proxy-cpu-limit', '--proxy-cpu-limit', [CompletionResultType]::ParameterName, 'Proxy CPU limit [default: none]')
+            [CompletionResult]::new('--proxy-memory-request', '--proxy-memory-request', [CompletionResultType]::ParameterName, 'Proxy memory request [default: 64Mi]')
+            [CompletionResult]::new('--proxy-memory-limit', '--proxy-memory-limit', [CompletionResultType]::ParameterName, 'Proxy memory limit [default: 256Mi]')
+            [CompletionResult]::new('--skip-inbound-ports', '--skip-inbound-ports', [CompletionResultType]::ParameterName, 'Inbound ports that bypass the proxy, e.g. 22,8080')
+            [CompletionResult]::new('--skip-outbound-ports', '--skip-outbound-ports', [CompletionResultType]::ParameterName, 'Outbound ports that bypass the proxy, e.g. 3306,6379')
+            [CompletionResult]::new('--skip-outbound-cidrs', '--skip-outbound-cidrs', [CompletionResultType]::ParameterName, 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8')
+            [CompletionResult]::new('--opaque-ports', '--opaque-ports', [CompletionResultType]::ParameterName, 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306')
+            [CompletionResult]::new('--native-sidecar', '--native-sidecar', [CompletionResultType]::ParameterName, 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready')
+            [CompletionResult]::new('--iptables-mode', '--iptables-mode', [CompletionResultType]::ParameterName, 'iptables backend for the init step [default: auto]')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--annotate-only', '--annotate-only', [CompletionResultType]::ParameterName, 'Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)')
+            [CompletionResult]::new('--skip-uninjectable', '--skip-uninjectable', [CompletionResultType]::ParameterName, 'Pass objects that cannot be injected (hostNetwork, another mesh''s sidecar) through unchanged with a warning instead of failing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;uninject' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'meshctl;help' {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
+            [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
+            [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -153,6 +198,12 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;certs;inspect' {
+            break
+        }
+        'meshctl;help;inject' {
+            break
+        }
+        'meshctl;help;uninject' {
             break
         }
         'meshctl;help;help' {

@@ -33,6 +33,8 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -s V -l version -d 'Print 
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "version" -d 'Print the client version'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Generate shell completions or the man page'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand version" -s o -l output -d 'Output format' -r -f -a "text\t''
 json\t''"
@@ -81,9 +83,42 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_s
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs help" -f -a "version" -d 'Print the client version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs help" -f -a "completions" -d 'Generate shell completions or the man page'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-image -d 'Proxy and init image [default: ghcr.io/meshctl/meshctl:<this version>]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-log-level -d 'Proxy log filter, e.g. info or warn,meshctl=debug [default: info]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-log-format -d 'Proxy log format [default: text]' -r -f -a "text\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-cpu-request -d 'Proxy CPU request [default: 100m]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-cpu-limit -d 'Proxy CPU limit [default: none]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-memory-request -d 'Proxy memory request [default: 64Mi]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-memory-limit -d 'Proxy memory limit [default: 256Mi]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-ports -d 'Inbound ports that bypass the proxy, e.g. 22,8080' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-cidrs -d 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l opaque-ports -d 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l native-sidecar -d 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready' -r -f -a "true\t''
+false\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
+nft\t''
+legacy\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l annotate-only -d 'Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-uninjectable -d 'Pass objects that cannot be injected (hostNetwork, another mesh\'s sidecar) through unchanged with a warning instead of failing'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "version" -d 'Print the client version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "completions" -d 'Generate shell completions or the man page'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'

@@ -4,5 +4,6 @@
 //! `src/cli/` only parse arguments, call in here and print.
 #![forbid(unsafe_code)]
 pub mod identity;
+pub mod inject;
 pub mod model;
 pub mod proxy;

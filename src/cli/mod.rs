@@ -3,6 +3,9 @@
 
 mod certs;
 mod completions;
+mod inject;
+mod inputs;
+mod uninject;
 mod version;
 
 use std::process::ExitCode;
@@ -56,6 +59,10 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Create the mesh's trust anchor and issuer; inspect certificates
     Certs(certs::CertsArgs),
+    /// Add the meshctl proxy to the pod templates of Kubernetes manifests
+    Inject(Box<inject::InjectArgs>),
+    /// Remove what `meshctl inject` added to manifests
+    Uninject(uninject::UninjectArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -66,6 +73,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Version(args) => version::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Inject(args) => inject::run(*args),
+        Command::Uninject(args) => uninject::run(args),
     }
 }
 

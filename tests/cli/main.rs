@@ -2,4 +2,6 @@
 
 mod certs;
 mod completions;
+mod inject;
+mod inject_support;
 mod support;
