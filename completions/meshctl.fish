@@ -35,6 +35,7 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Ge
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand version" -s o -l output -d 'Output format' -r -f -a "text\t''
 json\t''"
@@ -114,11 +115,30 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s n -l namesp
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "version" -d 'Print the client version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "completions" -d 'Generate shell completions or the man page'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l inbound-port -d 'Port of the proxy\'s inbound listener: inbound TCP is redirected here' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l outbound-port -d 'Port of the proxy\'s outbound listener: the app\'s outbound TCP is redirected here' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l proxy-uid -d 'The proxy\'s uid: its own connections are never redirected' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l admin-port -d 'The proxy\'s admin port: reaches the proxy directly (probes, metrics)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l skip-inbound-ports -d 'Inbound ports that reach the app directly (comma list, ranges as 8000-8100)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l skip-outbound-ports -d 'Outbound ports the app reaches directly (comma list, ranges as 8000-8100)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l skip-outbound-cidrs -d 'Outbound networks the app reaches directly (comma list of IPv4/IPv6 CIDRs)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l iptables-mode -d 'iptables backend: auto asks `iptables --version` (nf_tables or legacy)' -r -f -a "auto\t''
+nft\t''
+legacy\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l dry-run -d 'Print the commands (a shell script) instead of running them'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l cleanup -d 'Remove meshctl\'s chains and the jumps to them instead of installing'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "version" -d 'Print the client version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "completions" -d 'Generate shell completions or the man page'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'

@@ -6,4 +6,5 @@
 pub mod identity;
 pub mod inject;
 pub mod model;
+pub mod netinit;
 pub mod proxy;

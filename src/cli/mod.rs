@@ -6,6 +6,7 @@ mod completions;
 mod inject;
 mod inputs;
 mod uninject;
+mod proxy_init;
 mod version;
 
 use std::process::ExitCode;
@@ -63,6 +64,8 @@ pub enum Command {
     Inject(Box<inject::InjectArgs>),
     /// Remove what `meshctl inject` added to manifests
     Uninject(uninject::UninjectArgs),
+    /// Install the pod's iptables rules that send its TCP through the proxy (init container)
+    ProxyInit(proxy_init::ProxyInitArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -75,6 +78,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Certs(args) => certs::run(args),
         Command::Inject(args) => inject::run(*args),
         Command::Uninject(args) => uninject::run(args),
+        Command::ProxyInit(args) => proxy_init::run(args),
     }
 }
 

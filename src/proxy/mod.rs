@@ -10,3 +10,5 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The one body type that flows through the pipeline (requests and responses).
 pub type Body = BoxBody<Bytes, BoxError>;
+
+pub mod orig_dst;

@@ -4,4 +4,5 @@ mod certs;
 mod completions;
 mod inject;
 mod inject_support;
+mod proxy_init;
 mod support;

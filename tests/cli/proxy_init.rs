@@ -1,0 +1,74 @@
+//! `meshctl proxy-init` without touching the machine: `--dry-run` and flag errors.
+
+use crate::support::{run, stderr, stdout};
+
+#[test]
+fn dry_run_prints_the_restore_input_and_jumps_for_the_chosen_backend() {
+    let out = run(
+        &[
+            "proxy-init",
+            "--dry-run",
+            "--iptables-mode",
+            "legacy",
+            "--skip-inbound-ports",
+            "22,8080",
+            "--skip-outbound-ports",
+            "3306",
+            "--skip-outbound-cidrs",
+            "10.0.0.0/8",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("# IPv4\niptables-legacy-restore --noflush <<'EOF'\n*nat\n"),
+        "{text}"
+    );
+    for line in [
+        ":MESHCTL_OUTPUT - [0:0]",
+        "-A MESHCTL_INBOUND -p tcp -m multiport --dports 4191,22,8080 -j RETURN",
+        "-A MESHCTL_OUTPUT -m owner --uid-owner 2102 -j RETURN",
+        "-A MESHCTL_OUTPUT -p tcp -m multiport --dports 3306 -j RETURN",
+        "-A MESHCTL_OUTPUT -d 10.0.0.0/8 -j RETURN",
+        "-A MESHCTL_OUTBOUND_REDIRECT -p tcp -j REDIRECT --to-ports 4140",
+        "iptables-legacy -t nat -C OUTPUT -p tcp -j MESHCTL_OUTPUT",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    let cleanup = run(
+        &[
+            "proxy-init",
+            "--dry-run",
+            "--cleanup",
+            "--iptables-mode",
+            "nft",
+        ],
+        b"",
+    );
+    assert!(cleanup.status.success(), "{}", stderr(&cleanup));
+    let text = stdout(&cleanup);
+    assert!(
+        text.starts_with("while iptables-nft -t nat -C PREROUTING"),
+        "{text}"
+    );
+    assert!(text.contains("-X MESHCTL_INBOUND\n"), "{text}");
+}
+
+#[test]
+fn bad_port_and_cidr_lists_are_usage_errors_that_name_the_value() {
+    for (flag, value) in [
+        ("--skip-inbound-ports", "22,ssh"),
+        ("--skip-outbound-ports", "0"),
+        ("--skip-outbound-cidrs", "10.0.0.0/40"),
+    ] {
+        let out = run(&["proxy-init", "--dry-run", flag, value], b"");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        assert!(stdout(&out).is_empty());
+        let err = stderr(&out);
+        assert!(
+            err.contains(flag) && err.contains(value.rsplit(',').next().unwrap()),
+            "{err}"
+        );
+    }
+}
