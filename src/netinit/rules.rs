@@ -84,39 +84,19 @@ pub struct RuleSet {
 
 /// Builds the rules for `family`, following what Linkerd's and Istio's init steps do.
 pub fn rule_set(config: &InitConfig, family: Family) -> RuleSet {
-    let inbound_port = config.inbound_port.to_string();
-    let outbound_port = config.outbound_port.to_string();
     let uid = config.proxy_uid.to_string();
     let mut rules = Vec::new();
 
     // Inbound: everything TCP except the admin port and skipped ports.
     let mut no_intercept = vec![PortRange::single(config.admin_port)];
     no_intercept.extend(&config.skip_inbound_ports);
-    for ports in multiport_lists(&no_intercept) {
-        rules.push(Rule::new(
-            INBOUND,
-            &[
-                "-p",
-                "tcp",
-                "-m",
-                "multiport",
-                "--dports",
-                &ports,
-                "-j",
-                "RETURN",
-            ],
-            "admin and skipped inbound ports reach the pod directly",
-        ));
-    }
-    rules.push(Rule::new(
+    let why = "admin and skipped inbound ports reach the pod directly";
+    rules.extend(port_returns(INBOUND, &no_intercept, why));
+    rules.extend(redirect(
         INBOUND,
-        &["-p", "tcp", "-j", INBOUND_REDIRECT],
-        "inbound TCP goes to the proxy",
-    ));
-    rules.push(Rule::new(
         INBOUND_REDIRECT,
-        &["-p", "tcp", "-j", "REDIRECT", "--to-ports", &inbound_port],
-        format!("to the inbound port {inbound_port} of the proxy"),
+        "inbound",
+        config.inbound_port,
     ));
 
     // Outbound. The proxy dialing its own pod IP (an endpoint that is this pod) leaves
@@ -156,22 +136,8 @@ pub fn rule_set(config: &InitConfig, family: Family) -> RuleSet {
         &["-d", family.loopback(), "-j", "RETURN"],
         "loopback destinations are not intercepted",
     ));
-    for ports in multiport_lists(&config.skip_outbound_ports) {
-        rules.push(Rule::new(
-            OUTPUT,
-            &[
-                "-p",
-                "tcp",
-                "-m",
-                "multiport",
-                "--dports",
-                &ports,
-                "-j",
-                "RETURN",
-            ],
-            "skipped outbound ports",
-        ));
-    }
+    let why = "skipped outbound ports";
+    rules.extend(port_returns(OUTPUT, &config.skip_outbound_ports, why));
     for cidr in &config.skip_outbound_cidrs {
         if cidr.addr.is_ipv4() == (family == Family::V4) {
             rules.push(Rule::new(
@@ -181,15 +147,11 @@ pub fn rule_set(config: &InitConfig, family: Family) -> RuleSet {
             ));
         }
     }
-    rules.push(Rule::new(
+    rules.extend(redirect(
         OUTPUT,
-        &["-p", "tcp", "-j", OUTBOUND_REDIRECT],
-        "outbound TCP goes to the proxy",
-    ));
-    rules.push(Rule::new(
         OUTBOUND_REDIRECT,
-        &["-p", "tcp", "-j", "REDIRECT", "--to-ports", &outbound_port],
-        format!("to the outbound port {outbound_port} of the proxy"),
+        "outbound",
+        config.outbound_port,
     ));
 
     let jumps = vec![
@@ -209,6 +171,43 @@ pub fn rule_set(config: &InitConfig, family: Family) -> RuleSet {
         rules,
         jumps,
     }
+}
+
+/// RETURN rules for `ports` in `chain`, as few multiport matches as fit.
+fn port_returns(chain: &'static str, ports: &[PortRange], why: &str) -> Vec<Rule> {
+    multiport_lists(ports)
+        .iter()
+        .map(|list| {
+            let args = [
+                "-p",
+                "tcp",
+                "-m",
+                "multiport",
+                "--dports",
+                list,
+                "-j",
+                "RETURN",
+            ];
+            Rule::new(chain, &args, why)
+        })
+        .collect()
+}
+
+/// The last rule of `entry` (the rest of TCP goes to `target`) and `target`'s REDIRECT.
+fn redirect(entry: &'static str, target: &'static str, side: &str, port: u16) -> [Rule; 2] {
+    let port = port.to_string();
+    [
+        Rule::new(
+            entry,
+            &["-p", "tcp", "-j", target],
+            format!("{side} TCP goes to the proxy"),
+        ),
+        Rule::new(
+            target,
+            &["-p", "tcp", "-j", "REDIRECT", "--to-ports", &port],
+            format!("to the {side} port {port} of the proxy"),
+        ),
+    ]
 }
 
 /// Splits ports into comma lists that each fit in one multiport match.
