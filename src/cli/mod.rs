@@ -5,8 +5,8 @@ mod certs;
 mod completions;
 mod inject;
 mod inputs;
-mod uninject;
 mod proxy_init;
+mod uninject;
 mod version;
 
 use std::process::ExitCode;
