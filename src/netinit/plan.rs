@@ -118,7 +118,7 @@ pub fn script(steps: &[Step]) -> String {
 
 /// Joins arguments, double-quoting those with spaces or other special characters; the
 /// result reads the same to a POSIX shell and to iptables-restore.
-fn quote_all(args: &[&str]) -> String {
+pub(crate) fn quote_all(args: &[&str]) -> String {
     let mut out = String::new();
     for (i, arg) in args.iter().enumerate() {
         if i > 0 {

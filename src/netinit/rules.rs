@@ -64,6 +64,13 @@ impl Rule {
         }
     }
 
+    /// The chain or target this rule jumps to (the argument after `-j`).
+    pub fn target(&self) -> &str {
+        let at = self.args.iter().position(|a| a == "-j");
+        at.and_then(|i| self.args.get(i + 1))
+            .map_or("", String::as_str)
+    }
+
     /// The arguments after `-A CHAIN`, the comment match included, unquoted.
     pub fn spec(&self) -> Vec<&str> {
         let mut spec: Vec<&str> = self.args.iter().map(String::as_str).collect();
@@ -271,8 +278,8 @@ mod tests {
                 "MESHCTL_OUTBOUND_REDIRECT -p tcp -j REDIRECT --to-ports 4140",
             ]
         );
-        let jumps: Vec<_> = set.jumps.iter().map(|j| j.chain).collect();
-        assert_eq!(jumps, ["PREROUTING", "OUTPUT"]);
+        let jumps: Vec<_> = set.jumps.iter().map(|j| (j.chain, j.target())).collect();
+        assert_eq!(jumps, [("PREROUTING", INBOUND), ("OUTPUT", OUTPUT)]);
         assert!(set.rules.iter().all(|r| r.comment.starts_with("meshctl: ")));
     }
 

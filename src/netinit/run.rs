@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use super::error::NetinitError;
-use super::plan::{Step, jump_args};
+use super::plan::{Step, jump_args, quote_all};
 
 /// No built-in chain should hold more copies of our jump than this; stops a runaway loop.
 const MAX_JUMP_COPIES: usize = 64;
@@ -21,6 +21,10 @@ pub fn apply(steps: &[Step]) -> Result<(), NetinitError> {
                 }
             }
             Step::RemoveJump { iptables, jump } => {
+                // No chain, no jump to it (and `-C` would fail on the unknown target).
+                if !chain_exists(iptables, jump.target())? {
+                    continue;
+                }
                 for _ in 0..MAX_JUMP_COPIES {
                     if !check(iptables, &jump_args("-C", jump))? {
                         break;
@@ -96,6 +100,12 @@ fn check(program: &str, args: &[&str]) -> Result<bool, NetinitError> {
     }
 }
 
+fn chain_exists(program: &str, chain: &str) -> Result<bool, NetinitError> {
+    Ok(output(program, &["-t", "nat", "-S", chain])?
+        .status
+        .success())
+}
+
 fn change(program: &str, args: &[&str]) -> Result<(), NetinitError> {
     let out = output(program, args)?;
     if out.status.success() {
@@ -116,7 +126,7 @@ fn output(program: &str, args: &[&str]) -> Result<Output, NetinitError> {
 fn rule_failed(program: &str, args: &[&str], out: &Output) -> NetinitError {
     NetinitError::RuleFailed {
         program: program.to_owned(),
-        rule: args.join(" "),
+        rule: quote_all(args),
         stderr: stderr_of(out),
     }
 }

@@ -1,0 +1,58 @@
+//! Pod-network tests: network namespaces as pods on a bridge, `meshctl proxy-init`
+//! installing real iptables rules, real interception. They need root, iproute2 and
+//! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
+
+mod interception;
+mod net;
+mod node;
+mod proxy_init;
+
+use std::io::Write;
+
+use node::{Node, run_quiet};
+
+/// Why these tests cannot run here, if they cannot.
+fn missing_prerequisite() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    if euid != "0" {
+        return Some(format!("root is needed (effective uid is {euid})"));
+    }
+    for program in [
+        "ip",
+        "iptables",
+        "iptables-nft",
+        "iptables-legacy",
+        "setpriv",
+    ] {
+        if run_quiet(program, &["--version"]).is_err() {
+            return Some(format!(
+                "`{program}` is missing (bash .ci/setup installs it)"
+            ));
+        }
+    }
+    None
+}
+
+/// A node with `pods`, or `None` (after saying why) when this machine cannot build one.
+/// In CI a missing prerequisite is a failure: .ci/setup is there to provide them.
+pub fn node_or_skip(test: &str, pods: &[&str]) -> Option<Node> {
+    let Some(why) = missing_prerequisite() else {
+        return Some(Node::new(pods));
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: pod-network tests cannot run in CI: {why}");
+    }
+    // Straight to the stderr handle: libtest captures eprintln! of passing tests.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    None
+}
+
+/// The meshctl binary under test.
+pub fn meshctl() -> &'static str {
+    env!("CARGO_BIN_EXE_meshctl")
+}
