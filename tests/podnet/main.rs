@@ -2,10 +2,12 @@
 //! installing real iptables rules, real interception. They need root, iproute2 and
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
+mod injected;
 mod interception;
 mod net;
 mod node;
 mod proxy_init;
+mod spec;
 
 use std::io::Write;
 
