@@ -9,16 +9,16 @@ use meshctl::netinit::{self, Cidr, Family, InitConfig, Mode, PortRange};
 #[derive(Debug, clap::Args)]
 pub struct ProxyInitArgs {
     /// Port of the proxy's inbound listener: inbound TCP is redirected here
-    #[arg(long, default_value_t = 4143, value_name = "PORT")]
+    #[arg(long, default_value_t = 4143, value_name = "PORT", value_parser = port)]
     inbound_port: u16,
     /// Port of the proxy's outbound listener: the app's outbound TCP is redirected here
-    #[arg(long, default_value_t = 4140, value_name = "PORT")]
+    #[arg(long, default_value_t = 4140, value_name = "PORT", value_parser = port)]
     outbound_port: u16,
     /// The proxy's uid: its own connections are never redirected
     #[arg(long, default_value_t = 2102, value_name = "UID")]
     proxy_uid: u32,
     /// The proxy's admin port: reaches the proxy directly (probes, metrics)
-    #[arg(long, default_value_t = 4191, value_name = "PORT")]
+    #[arg(long, default_value_t = 4191, value_name = "PORT", value_parser = port)]
     admin_port: u16,
     /// Inbound ports that reach the app directly (comma list, ranges as 8000-8100)
     #[arg(long, value_name = "PORTS", value_parser = ports, default_value = "")]
@@ -45,6 +45,19 @@ pub struct ProxyInitArgs {
 struct Ports(Vec<PortRange>);
 #[derive(Debug, Clone)]
 struct Cidrs(Vec<Cidr>);
+
+fn port(s: &str) -> Result<u16, netinit::ParseError> {
+    s.parse::<PortRange>().and_then(|p| {
+        if p.first == p.last {
+            Ok(p.first)
+        } else {
+            Err(netinit::ParseError::Port {
+                value: s.to_owned(),
+                why: "expected one port, not a range".to_owned(),
+            })
+        }
+    })
+}
 
 fn ports(s: &str) -> Result<Ports, netinit::ParseError> {
     netinit::parse_list(s).map(Ports)

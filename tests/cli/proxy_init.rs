@@ -1,6 +1,6 @@
 //! `meshctl proxy-init` without touching the machine: `--dry-run` and flag errors.
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{meshctl, run, stderr, stdout};
 
 #[test]
 fn dry_run_prints_the_restore_input_and_jumps_for_the_chosen_backend() {
@@ -61,6 +61,8 @@ fn bad_port_and_cidr_lists_are_usage_errors_that_name_the_value() {
         ("--skip-inbound-ports", "22,ssh"),
         ("--skip-outbound-ports", "0"),
         ("--skip-outbound-cidrs", "10.0.0.0/40"),
+        ("--inbound-port", "0"),
+        ("--admin-port", "4191-4192"),
     ] {
         let out = run(&["proxy-init", "--dry-run", flag, value], b"");
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
@@ -71,4 +73,37 @@ fn bad_port_and_cidr_lists_are_usage_errors_that_name_the_value() {
             "{err}"
         );
     }
+}
+
+/// A refused rule is named in the error; a stand-in iptables-nft-restore refuses line 9.
+#[test]
+fn a_refused_rule_is_named_and_exits_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("iptables-nft-restore");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncat >/dev/null\necho 'iptables-nft-restore v1.8.9 (nf_tables): line 9 failed' >&2\nexit 1\n",
+    )
+    .expect("write fake");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = meshctl()
+        .args(["proxy-init", "--iptables-mode", "nft"])
+        .env("PATH", path)
+        .output()
+        .expect("run meshctl");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing on stdout on error");
+    let err = stderr(&out);
+    assert!(
+        err.contains("iptables-nft-restore")
+            && err.contains("-A MESHCTL_OUTPUT -o lo ! -d 127.0.0.0/8 -m owner --uid-owner 2102")
+            && err.contains("line 9 failed"),
+        "{err}"
+    );
 }
