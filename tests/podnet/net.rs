@@ -95,15 +95,14 @@ fn read_line(stream: TcpStream) -> String {
     }
 }
 
-/// Dials `addr` from `pod` as `uid` in a separate process (bash's /dev/tcp), as the
-/// proxy's own connections would be made.
-pub fn dial_as(pod: &Pod, uid: u32, addr: SocketAddr) -> String {
+/// Dials `host:port` (a name from the pod's /etc/hosts, or an address) from `pod` as
+/// `uid` in a separate process (bash's /dev/tcp), as an app or the proxy would.
+pub fn dial_as(pod: &Pod, uid: u32, addr: impl ToString) -> String {
     let uid = uid.to_string();
-    let script = format!(
-        "exec 3<>/dev/tcp/{}/{} && timeout 5 head -n1 <&3",
-        addr.ip(),
-        addr.port()
-    );
+    let addr = addr.to_string();
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let script = format!("exec 3<>/dev/tcp/{host}/{port} && timeout 5 head -n1 <&3");
     let out = pod.run(
         "setpriv",
         &[

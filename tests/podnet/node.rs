@@ -23,6 +23,8 @@ pub struct Pod {
     pub netns: String,
     pub ip: Ipv4Addr,
     pub ip6: Ipv6Addr,
+    /// The `<name>-service` address.
+    pub service_ip: Ipv4Addr,
     children: Mutex<Vec<Child>>,
 }
 
@@ -32,8 +34,10 @@ pub struct Node {
 }
 
 impl Node {
-    /// Builds a node with one pod per name, `pod-i` at 10.213.0.(10+i) and
-    /// fd00:213::(10+i). Each pod's /etc/hosts names every pod and `<name>-service`.
+    /// Builds a node with one pod per name, the i-th at 10.213.0.(10+i) and
+    /// fd00:213::(10+i). Each pod's /etc/hosts names every pod, and `<name>-service` at
+    /// the service IP 10.213.1.(10+i): routed to eth0 but owned by nobody, like a cluster
+    /// IP without kube-proxy, so only an intercepting proxy can reach it.
     pub fn new(names: &[&str]) -> Node {
         remove_leftovers();
         let id = format!(
@@ -56,6 +60,7 @@ impl Node {
                 netns: format!("{id}-{name}"),
                 ip: Ipv4Addr::new(10, 213, 0, host),
                 ip6: Ipv6Addr::new(0xfd00, 0x213, 0, 0, 0, 0, 0, u16::from(host)),
+                service_ip: Ipv4Addr::new(10, 213, 1, host),
                 children: Mutex::new(Vec::new()),
             };
             // Pushed before wiring so a failure below still tears this pod down.
@@ -96,10 +101,17 @@ impl Node {
                 ],
             );
             ipn(&pod.netns, &["link", "set", "eth0", "up"]);
+            ipn(
+                &pod.netns,
+                &["route", "add", "10.213.1.0/24", "dev", "eth0"],
+            );
         }
         let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost\n");
         for pod in &node.pods {
-            hosts.push_str(&format!("{} {} {}-service\n", pod.ip, pod.name, pod.name));
+            hosts.push_str(&format!(
+                "{} {}\n{} {}-service\n",
+                pod.ip, pod.name, pod.service_ip, pod.name
+            ));
         }
         for pod in &node.pods {
             std::fs::create_dir_all(pod.etc_dir()).expect("create /etc/netns/<pod>");
