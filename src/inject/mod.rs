@@ -3,6 +3,8 @@
 
 pub mod config;
 mod object;
+#[cfg(test)]
+mod proptests;
 pub mod report;
 pub mod sidecar;
 pub mod stream;

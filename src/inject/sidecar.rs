@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::config::{INJECTED_PREFIX, Key, Settings};
-use super::workload;
+use super::workload::{self, Found};
 
 pub const PROXY_CONTAINER: &str = "meshctl-proxy";
 pub const INIT_CONTAINER: &str = "meshctl-init";
@@ -32,11 +32,13 @@ pub const BINARY: &str = "/usr/local/bin/meshctl";
 pub const ANNOTATION_VERSION: &str = "meshctl.io/injected-version";
 /// Comma list of the fields injection created (so uninject removes them again).
 pub const ANNOTATION_CREATED: &str = "meshctl.io/injected-created";
+/// Marks a created field that was null before: `volumes=null`.
+pub const NULL_MARK: &str = "null";
 
 /// Injects into a pod template (`metadata` + `spec`, `spec` already checked to be a map).
 /// The template must not carry an earlier injection (uninject it first).
 pub fn add(template: &mut Map<String, Value>, settings: &Settings) {
-    let mut created: Vec<&str> = Vec::new();
+    let mut created: Vec<String> = Vec::new();
     let native = settings.native_sidecar();
     let spec = map_entry(template, "spec", &mut created);
     let init_containers = list_entry(spec, "initContainers", &mut created);
@@ -84,12 +86,10 @@ pub fn add(template: &mut Map<String, Value>, settings: &Settings) {
 fn map_entry<'a>(
     parent: &'a mut Map<String, Value>,
     key: &'static str,
-    created: &mut Vec<&'static str>,
+    created: &mut Vec<String>,
 ) -> &'a mut Map<String, Value> {
-    let (map, new) = workload::map_field(parent, key);
-    if new {
-        created.push(key);
-    }
+    let (map, found) = workload::map_field(parent, key);
+    record(created, key, found);
     map
 }
 
@@ -97,13 +97,20 @@ fn map_entry<'a>(
 fn list_entry<'a>(
     parent: &'a mut Map<String, Value>,
     key: &'static str,
-    created: &mut Vec<&'static str>,
+    created: &mut Vec<String>,
 ) -> &'a mut Vec<Value> {
-    let (list, new) = workload::list_field(parent, key);
-    if new {
-        created.push(key);
-    }
+    let (list, found) = workload::list_field(parent, key);
+    record(created, key, found);
     list
+}
+
+/// `field` when it was missing, `field=null` when it was null (uninject puts the null back).
+fn record(created: &mut Vec<String>, key: &str, found: Found) {
+    match found {
+        Found::Present => {}
+        Found::Missing => created.push(key.to_owned()),
+        Found::Null => created.push(format!("{key}={NULL_MARK}")),
+    }
 }
 
 /// The proxy: a native sidecar (`restartPolicy: Always` in `initContainers`) or, for clusters

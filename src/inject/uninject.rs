@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::config::INJECTED_PREFIX;
-use super::sidecar::{ANNOTATION_CREATED, RESERVED_NAMES};
+use super::sidecar::{ANNOTATION_CREATED, NULL_MARK, RESERVED_NAMES};
 
 /// Whether the template carries any trace of an injection.
 pub fn is_injected(template: &Map<String, Value>) -> bool {
@@ -29,14 +29,23 @@ pub fn remove(template: &mut Map<String, Value>) -> bool {
         .and_then(Value::as_str)
         .map(|list| list.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
-    let was_created = |field: &str| created.iter().any(|c| c == field);
+    // `Some(true)`: created where it was null; `Some(false)`: created where it was missing.
+    let created_from = |field: &str| {
+        created
+            .iter()
+            .find_map(|entry| match entry.split_once('=') {
+                Some((name, NULL_MARK)) if name == field => Some(true),
+                None if entry == field => Some(false),
+                _ => None,
+            })
+    };
 
     if let Some(Value::Object(spec)) = template.get_mut("spec") {
         for field in ["initContainers", "containers", "volumes"] {
             if let Some(Value::Array(items)) = spec.get_mut(field) {
                 items.retain(|item| !is_reserved(item));
-                if items.is_empty() && was_created(field) {
-                    spec.shift_remove(field);
+                if items.is_empty() {
+                    restore(spec, field, created_from(field));
                 }
             }
         }
@@ -44,15 +53,28 @@ pub fn remove(template: &mut Map<String, Value>) -> bool {
     if let Some(Value::Object(metadata)) = template.get_mut("metadata") {
         if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
             annotations.retain(|key, _| !key.starts_with(INJECTED_PREFIX));
-            if annotations.is_empty() && was_created("annotations") {
-                metadata.shift_remove("annotations");
+            if annotations.is_empty() {
+                restore(metadata, "annotations", created_from("annotations"));
             }
         }
-        if metadata.is_empty() && was_created("metadata") {
-            template.shift_remove("metadata");
+        if metadata.is_empty() {
+            restore(template, "metadata", created_from("metadata"));
         }
     }
     true
+}
+
+/// Puts an emptied field back the way it was before injection created it.
+fn restore(parent: &mut Map<String, Value>, field: &str, created_from_null: Option<bool>) {
+    match created_from_null {
+        Some(true) => {
+            parent.insert(field.to_owned(), Value::Null);
+        }
+        Some(false) => {
+            parent.shift_remove(field);
+        }
+        None => {}
+    }
 }
 
 fn annotations(template: &Map<String, Value>) -> Option<&Map<String, Value>> {

@@ -102,28 +102,51 @@ pub fn check_template_shape(template: &Map<String, Value>, path: &[&str]) -> Res
     Ok(())
 }
 
-/// The map under `key`, created when missing or null (callers checked the shape first);
-/// the flag says whether it was created.
+/// Whether a field injection needs was already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    Present,
+    Missing,
+    /// Present with the value null (kept as null by uninject).
+    Null,
+}
+
+/// Puts an empty value of the wanted shape under `key` unless one is there (callers checked
+/// the shape first, so only a missing or null field is replaced).
+fn ensure<'a>(
+    parent: &'a mut Map<String, Value>,
+    key: &str,
+    wanted: fn(&Value) -> bool,
+    empty: fn() -> Value,
+) -> (&'a mut Value, Found) {
+    let found = match parent.get(key) {
+        None => Found::Missing,
+        Some(Value::Null) => Found::Null,
+        Some(_) => Found::Present,
+    };
+    let slot = parent.entry(key).or_insert(Value::Null);
+    if !wanted(slot) {
+        *slot = empty();
+    }
+    (slot, found)
+}
+
+/// The map under `key`, created when missing or null; says what was there before.
 pub fn map_field<'a>(
     parent: &'a mut Map<String, Value>,
     key: &str,
-) -> (&'a mut Map<String, Value>, bool) {
-    let slot = parent.entry(key).or_insert(Value::Null);
-    let created = !slot.is_object();
-    if created {
-        *slot = Value::Object(Map::new());
-    }
-    (slot.as_object_mut().expect("just made a map"), created)
+) -> (&'a mut Map<String, Value>, Found) {
+    let (slot, found) = ensure(parent, key, Value::is_object, || Value::Object(Map::new()));
+    (slot.as_object_mut().expect("just made a map"), found)
 }
 
-/// The list under `key`, created when missing or null; the flag says whether it was created.
-pub fn list_field<'a>(parent: &'a mut Map<String, Value>, key: &str) -> (&'a mut Vec<Value>, bool) {
-    let slot = parent.entry(key).or_insert(Value::Null);
-    let created = !slot.is_array();
-    if created {
-        *slot = Value::Array(Vec::new());
-    }
-    (slot.as_array_mut().expect("just made a list"), created)
+/// The list under `key`, created when missing or null; says what was there before.
+pub fn list_field<'a>(
+    parent: &'a mut Map<String, Value>,
+    key: &str,
+) -> (&'a mut Vec<Value>, Found) {
+    let (slot, found) = ensure(parent, key, Value::is_array, || Value::Array(Vec::new()));
+    (slot.as_array_mut().expect("just made a list"), found)
 }
 
 /// The workload's own annotations (for a Pod, its only ones).

@@ -3,6 +3,7 @@
 mod certs;
 mod completions;
 mod inject;
+mod inject_errors;
 mod inject_support;
 mod proxy_init;
 mod support;
