@@ -11,4 +11,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The one body type that flows through the pipeline (requests and responses).
 pub type Body = BoxBody<Bytes, BoxError>;
 
+pub mod forward;
 pub mod orig_dst;
+pub mod ratelimit;

@@ -1,0 +1,275 @@
+//! `Backend`: one weighted backend of a route; runs a request through the circuit breaker,
+//! the load balancer, per-try and overall timeouts, retries (with budget and backoff) and
+//! outlier detection, and always answers.
+
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use tokio::time::Instant;
+
+use super::balance::{Balancer, EndpointSet};
+use super::budget::Budget;
+use super::circuit::Circuit;
+use super::metrics::{BackendCounters, ForwardMetrics};
+use super::outlier::{Detector, Outcome};
+use super::replay;
+use super::respond::proxy_error;
+use super::retry::{RetryPolicy, Try, is_grpc};
+use super::{Upstream, UpstreamError};
+use crate::model::endpoint::Endpoint;
+use crate::model::policy::Policy;
+use crate::proxy::Body;
+
+/// How long a request waits for an endpoint to appear before it gets a 503.
+pub const NO_ENDPOINT_WAIT: Duration = Duration::from_secs(1);
+
+/// The latency recorded for a failed try, so peak-EWMA steers away from failing endpoints.
+const FAILURE_PENALTY_NS: u64 = 1_000_000_000;
+
+/// One backend (a set of endpoints behind one policy) and its state.
+pub struct Backend<U: Upstream> {
+    upstream: U,
+    /// Times are kept as ns since this instant (atomics on the request path).
+    epoch: Instant,
+    balancer: Balancer,
+    retry: Option<(RetryPolicy, Budget)>,
+    request_timeout: Option<Duration>,
+    per_try_timeout: Option<Duration>,
+    circuit: Circuit,
+    outlier: Option<Detector>,
+    counters: BackendCounters,
+}
+
+/// What a retry needs to rebuild the request (the body comes from [`replay::Replay`]).
+struct Head {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn of(parts: &http::request::Parts) -> Self {
+        Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers: parts.headers.clone(),
+        }
+    }
+
+    fn request(&self, body: Body) -> Request<Body> {
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// Counts a try in flight on an endpoint, also when the try is cancelled by a timeout.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl<'a> InFlight<'a> {
+    fn start(counter: &'a std::sync::atomic::AtomicU32) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl<U: Upstream> Backend<U> {
+    /// A backend called `name` (the metrics label) with `policy` (assumed validated).
+    pub fn new(
+        name: &str,
+        policy: &Policy,
+        endpoints: Vec<Endpoint>,
+        upstream: U,
+        metrics: &ForwardMetrics,
+    ) -> Self {
+        let retry = policy
+            .retries
+            .as_ref()
+            .and_then(|r| RetryPolicy::new(r).map(|p| (p, Budget::new(&r.budget))));
+        Self {
+            upstream,
+            epoch: Instant::now(),
+            balancer: Balancer::new(&policy.load_balancer, endpoints, 0),
+            retry,
+            request_timeout: policy.timeouts.request.map(|d| d.get()),
+            per_try_timeout: policy.timeouts.per_try.map(|d| d.get()),
+            circuit: Circuit::new(&policy.circuit_breaker),
+            outlier: policy.outlier_detection.as_ref().map(Detector::new),
+            counters: metrics.backend(name),
+        }
+    }
+
+    /// Replaces the endpoints; latency and ejection state of the endpoints that stay is kept.
+    pub fn update_endpoints(&self, endpoints: Vec<Endpoint>) {
+        self.balancer.update(endpoints, self.now_ns());
+    }
+
+    /// This backend's counters.
+    pub fn counters(&self) -> &BackendCounters {
+        &self.counters
+    }
+
+    /// Forwards `req`; failures are answered with 5xx responses made by the proxy.
+    pub async fn call(&self, req: Request<Body>) -> Response<Body> {
+        let Some(timeout) = self.request_timeout else {
+            return self.call_with_retries(req, None).await;
+        };
+        let deadline = Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, self.call_with_retries(req, Some(deadline))).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                self.counters.request_timeouts.inc();
+                proxy_error(StatusCode::GATEWAY_TIMEOUT, "request timeout", "")
+            }
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    async fn call_with_retries(
+        &self,
+        req: Request<Body>,
+        deadline: Option<Instant>,
+    ) -> Response<Body> {
+        let key = self.balancer.key(req.headers());
+        let Some((policy, budget)) = &self.retry else {
+            return respond(self.try_once(req, key).await);
+        };
+        budget.deposit(self.now_ns());
+        let (parts, body) = req.into_parts();
+        let (replay, body) = replay::prepare(body);
+        let Some(replay) = replay else {
+            return respond(self.try_once(Request::from_parts(parts, body), key).await);
+        };
+        let grpc = is_grpc(&parts.headers);
+        let head = Head::of(&parts);
+        let mut req = Request::from_parts(parts, body);
+        let mut retries = 0;
+        loop {
+            let outcome = self.try_once(req, key).await;
+            if retries >= policy.attempts
+                || !policy.retriable(&outcome, grpc)
+                || !replay.replayable()
+            {
+                return respond(outcome);
+            }
+            retries += 1;
+            let wait = policy.backoff(retries);
+            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                return respond(outcome);
+            }
+            if !budget.withdraw(self.now_ns()) {
+                self.counters.budget_exhausted.inc();
+                return respond(outcome);
+            }
+            let Some(body) = replay.next() else {
+                return respond(outcome);
+            };
+            self.counters.retries.inc();
+            drop(outcome);
+            tokio::time::sleep(wait).await;
+            req = head.request(body);
+        }
+    }
+
+    /// One try: a pool slot, an endpoint, the upstream call under the per-try timeout.
+    async fn try_once(&self, req: Request<Body>, key: Option<u64>) -> Try {
+        let Some(_slot) = self.circuit.acquire().await else {
+            self.counters.overflows.inc();
+            return Try::Proxy(proxy_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pool overflow",
+                "maxConnections and maxPendingRequests of the circuit breaker are reached",
+            ));
+        };
+        let Some(set) = self.balancer.ready_set(NO_ENDPOINT_WAIT).await else {
+            return self.no_endpoint("the backend has no endpoints");
+        };
+        let now = self.now_ns();
+        let skip_ejected = self.outlier.as_ref().is_some_and(|d| {
+            d.maybe_sweep(&set, now);
+            d.skip_ejected(&set)
+        });
+        let Some(i) = self.balancer.pick(&set, key, skip_ejected, now) else {
+            return self.no_endpoint("every endpoint is ejected by outlier detection");
+        };
+        let ep = &set.endpoints[i];
+        let in_flight = InFlight::start(&ep.outstanding);
+        let start = Instant::now();
+        let send = self.upstream.send(ep.endpoint.addr, req);
+        let result = match self.per_try_timeout {
+            Some(t) => tokio::time::timeout(t, send).await.ok(),
+            None => Some(send.await),
+        };
+        drop(in_flight);
+        let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let (outcome, health) = match result {
+            Some(Ok(resp)) => {
+                let health = Outcome::of_status(resp.status());
+                (Try::Response(resp), health)
+            }
+            Some(Err(e)) => (Try::Failed(e), Outcome::LocalFailure),
+            None => {
+                self.counters.per_try_timeouts.inc();
+                (Try::TimedOut, Outcome::LocalFailure)
+            }
+        };
+        self.observe(&set, i, health, elapsed);
+        outcome
+    }
+
+    fn observe(&self, set: &EndpointSet, i: usize, health: Outcome, elapsed_ns: u64) {
+        let now = self.now_ns();
+        let rtt = match health {
+            Outcome::LocalFailure => elapsed_ns.max(FAILURE_PENALTY_NS),
+            _ => elapsed_ns,
+        };
+        set.endpoints[i].ewma.observe(rtt, now);
+        if let Some(d) = &self.outlier
+            && d.record(set, i, health, now)
+        {
+            self.counters.ejections.inc();
+        }
+    }
+
+    fn no_endpoint(&self, detail: &str) -> Try {
+        self.counters.no_endpoint.inc();
+        Try::Proxy(proxy_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no endpoints",
+            detail,
+        ))
+    }
+}
+
+/// The response for a try that will not be retried.
+fn respond(outcome: Try) -> Response<Body> {
+    let (status, reason, err) = match outcome {
+        Try::Response(resp) | Try::Proxy(resp) => return resp,
+        Try::TimedOut => return proxy_error(StatusCode::GATEWAY_TIMEOUT, "per-try timeout", ""),
+        Try::Failed(e @ UpstreamError::Connect(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "connect failure", e)
+        }
+        Try::Failed(e @ UpstreamError::RefusedStream(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "refused stream", e)
+        }
+        Try::Failed(e @ UpstreamError::Reset(_)) => {
+            (StatusCode::BAD_GATEWAY, "connection reset", e)
+        }
+        Try::Failed(e @ UpstreamError::Other(_)) => (StatusCode::BAD_GATEWAY, "upstream error", e),
+    };
+    proxy_error(status, reason, &err.to_string())
+}

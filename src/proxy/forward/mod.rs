@@ -1,0 +1,55 @@
+//! Forwarding to one backend: load balancing, timeouts, retries with a budget, circuit
+//! breaking and outlier detection, around an [`Upstream`] that sends one try to one address.
+//!
+//! Entry point: [`Backend::call`], which always answers (errors become 5xx responses with a
+//! [`PROXY_ERROR_HEADER`] saying why).
+
+mod backend;
+#[cfg(test)]
+mod backend_tests;
+mod balance;
+mod budget;
+mod circuit;
+mod ewma;
+mod hash;
+mod metrics;
+mod outlier;
+mod replay;
+mod respond;
+mod retry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use backend::{Backend, NO_ENDPOINT_WAIT};
+pub use metrics::{BackendCounters, ForwardMetrics};
+pub use respond::{PROXY_ERROR_HEADER, proxy_error};
+
+use super::{Body, BoxError};
+
+/// Sends one try of a request to one endpoint (the proxy's connection pool implements it).
+pub trait Upstream: Clone + Send + Sync + 'static {
+    /// Sends `req` to `endpoint` and returns the response head (the body streams).
+    fn send(
+        &self,
+        endpoint: SocketAddr,
+        req: http::Request<Body>,
+    ) -> impl Future<Output = Result<http::Response<Body>, UpstreamError>> + Send;
+}
+
+/// Why an [`Upstream`] try failed; the variant decides whether it can be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made (refused, unreachable, TLS handshake failed).
+    #[error("connect failure: {0}")]
+    Connect(BoxError),
+    /// The connection broke before a response head arrived.
+    #[error("connection reset: {0}")]
+    Reset(BoxError),
+    /// HTTP/2 REFUSED_STREAM: the server did not process the request.
+    #[error("refused stream: {0}")]
+    RefusedStream(BoxError),
+    /// Anything else (never retried).
+    #[error("upstream error: {0}")]
+    Other(BoxError),
+}
