@@ -93,6 +93,10 @@ impl Balancer {
 
     /// The current set once it has an endpoint, waiting at most `wait` for an update.
     pub(super) async fn ready_set(&self, wait: Duration) -> Option<Arc<EndpointSet>> {
+        let set = self.snapshot();
+        if !set.endpoints.is_empty() {
+            return Some(set);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.updated.notified();
