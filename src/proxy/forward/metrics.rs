@@ -89,14 +89,14 @@ impl ForwardMetrics {
             let labels = BackendLabels {
                 backend: name.to_owned(),
             };
-            counter(family, &labels)
+            family.get_or_create_owned(&labels)
         };
         let timeout = |kind| {
             let labels = TimeoutLabels {
                 backend: name.to_owned(),
                 kind,
             };
-            counter(&self.timeouts, &labels)
+            self.timeouts.get_or_create_owned(&labels)
         };
         let request_timeouts = timeout("request");
         let per_try_timeouts = timeout("per-try");
@@ -116,16 +116,38 @@ impl ForwardMetrics {
         let labels = LimitLabels {
             name: name.to_owned(),
         };
-        counter(&self.rate_limited, &labels)
+        self.rate_limited.get_or_create_owned(&labels)
     }
 }
 
-/// The counter for `labels`. A separate function so the family's read guard is dropped
-/// here: held to the end of a caller's statement, a second lookup in the same family
-/// (which may need the write lock) would deadlock.
-fn counter<L>(family: &Family<L, Counter>, labels: &L) -> Counter
-where
-    L: Clone + std::hash::Hash + Eq,
-{
-    family.get_or_create(labels).clone()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_shared_with_the_registry_under_their_names() {
+        let m = ForwardMetrics::default();
+        let mut r = Registry::default();
+        m.register(&mut r);
+        let c = m.backend("web/v1");
+        c.retries.inc();
+        c.per_try_timeouts.inc();
+        c.ejections.inc();
+        // A second handle to the same backend shares the counters.
+        m.backend("web/v1").overflows.inc();
+        m.rate_limited("web").inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        for want in [
+            r#"retry_total{backend="web/v1"} 1"#,
+            r#"timeout_total{backend="web/v1",kind="per-try"} 1"#,
+            r#"timeout_total{backend="web/v1",kind="request"} 0"#,
+            r#"ejection_total{backend="web/v1"} 1"#,
+            r#"pool_overflow_total{backend="web/v1"} 1"#,
+            r#"rate_limited_total{name="web"} 1"#,
+        ] {
+            assert!(text.contains(want), "{want} missing in\n{text}");
+        }
+        assert_eq!(c.overflows.get(), 1);
+    }
 }
