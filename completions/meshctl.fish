@@ -35,6 +35,7 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Ge
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand version" -s o -l output -d 'Output format' -r -f -a "text\t''
@@ -92,8 +93,8 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-cpu-req
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-cpu-limit -d 'Proxy CPU limit [default: none]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-memory-request -d 'Proxy memory request [default: 64Mi]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-memory-limit -d 'Proxy memory limit [default: 256Mi]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-ports -d 'Inbound ports that bypass the proxy, e.g. 22,8080' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-ports -d 'Inbound ports that bypass the proxy, e.g. 22,8000-8100' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379,8000-8100' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-cidrs -d 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l opaque-ports -d 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l native-sidecar -d 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready' -r -f -a "true\t''
@@ -115,6 +116,14 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s n -l namesp
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand uninject" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -l admin-port -d 'The proxy\'s admin port on 127.0.0.1' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -l timeout -d 'Give up (and fail) after this long' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-await" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l inbound-port -d 'Port of the proxy\'s inbound listener: inbound TCP is redirected here' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l outbound-port -d 'Port of the proxy\'s outbound listener: the app\'s outbound TCP is redirected here' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l proxy-uid -d 'The proxy\'s uid: its own connections are never redirected' -r
@@ -133,12 +142,13 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l cleanup -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "version" -d 'Print the client version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "completions" -d 'Generate shell completions or the man page'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "version" -d 'Print the client version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "completions" -d 'Generate shell completions or the man page'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'

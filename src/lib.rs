@@ -8,3 +8,4 @@ pub mod inject;
 pub mod model;
 pub mod netinit;
 pub mod proxy;
+pub mod readiness;

@@ -39,10 +39,10 @@ pub struct InjectArgs {
     /// Proxy memory limit [default: 256Mi]
     #[arg(long, value_name = "QUANTITY")]
     pub proxy_memory_limit: Option<String>,
-    /// Inbound ports that bypass the proxy, e.g. 22,8080
+    /// Inbound ports that bypass the proxy, e.g. 22,8000-8100
     #[arg(long, value_name = "PORTS")]
     pub skip_inbound_ports: Option<String>,
-    /// Outbound ports that bypass the proxy, e.g. 3306,6379
+    /// Outbound ports that bypass the proxy, e.g. 3306,6379,8000-8100
     #[arg(long, value_name = "PORTS")]
     pub skip_outbound_ports: Option<String>,
     /// Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8

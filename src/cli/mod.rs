@@ -5,6 +5,7 @@ mod certs;
 mod completions;
 mod inject;
 mod inputs;
+mod proxy_await;
 mod proxy_init;
 mod uninject;
 mod version;
@@ -64,6 +65,8 @@ pub enum Command {
     Inject(Box<inject::InjectArgs>),
     /// Remove what `meshctl inject` added to manifests
     Uninject(uninject::UninjectArgs),
+    /// Wait until the local proxy is ready (the classic sidecar's postStart hook)
+    ProxyAwait(proxy_await::ProxyAwaitArgs),
     /// Install the pod's iptables rules that send its TCP through the proxy (init container)
     ProxyInit(proxy_init::ProxyInitArgs),
 }
@@ -78,6 +81,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Certs(args) => certs::run(args),
         Command::Inject(args) => inject::run(*args),
         Command::Uninject(args) => uninject::run(args),
+        Command::ProxyAwait(args) => proxy_await::run(args),
         Command::ProxyInit(args) => proxy_init::run(args),
     }
 }

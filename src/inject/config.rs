@@ -97,7 +97,9 @@ impl Key {
             Key::ProxyLogFormat => one_of(raw, &["text", "json"]),
             Key::ProxyCpuRequest | Key::ProxyCpuLimit => quantity(raw, "100m or 1"),
             Key::ProxyMemoryRequest | Key::ProxyMemoryLimit => quantity(raw, "64Mi or 1Gi"),
-            Key::SkipInboundPorts | Key::SkipOutboundPorts | Key::OpaquePorts => ports(raw),
+            // proxy-init takes ranges; the proxy's opaque list is single ports.
+            Key::SkipInboundPorts | Key::SkipOutboundPorts => ports(raw, true),
+            Key::OpaquePorts => ports(raw, false),
             Key::SkipOutboundCidrs => cidrs(raw),
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),
@@ -143,13 +145,27 @@ fn quantity(raw: &str, example: &str) -> Result<String, String> {
     }
 }
 
-/// A comma-separated list of TCP ports, normalized to `a,b,c` without spaces.
-fn ports(raw: &str) -> Result<String, String> {
-    list(raw, |item| match item.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(()),
-        _ => Err(format!(
-            "{item:?} is not a port (1-65535); expected a list like 22,8080"
-        )),
+/// A comma-separated list of TCP ports (and `low-high` ranges if allowed), normalized to
+/// `a,b,c` without spaces.
+fn ports(raw: &str, ranges: bool) -> Result<String, String> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0);
+    list(raw, |item| {
+        let valid = match item.split_once('-') {
+            Some((low, high)) if ranges => port(low).zip(port(high)).is_some_and(|(l, h)| l <= h),
+            Some(_) => false,
+            None => port(item).is_some(),
+        };
+        if valid {
+            Ok(())
+        } else if ranges {
+            Err(format!(
+                "{item:?} is not a port (1-65535) or range; expected a list like 22,8000-8100"
+            ))
+        } else {
+            Err(format!(
+                "{item:?} is not a port (1-65535); expected a list like 3306,5432"
+            ))
+        }
     })
 }
 
@@ -338,6 +354,12 @@ mod tests {
         assert!(Key::OpaquePorts.normalize("0").is_err());
         assert!(Key::OpaquePorts.normalize("70000").is_err());
         assert!(Key::OpaquePorts.normalize("80-90").is_err());
+        assert_eq!(
+            Key::SkipOutboundPorts.normalize("25, 8000-8100"),
+            Ok("25,8000-8100".into())
+        );
+        assert!(Key::SkipInboundPorts.normalize("90-80").is_err());
+        assert!(Key::SkipInboundPorts.normalize("1-2-3").is_err());
         assert_eq!(
             Key::SkipOutboundCidrs.normalize("10.0.0.0/8, fd00::/8"),
             Ok("10.0.0.0/8,fd00::/8".into())

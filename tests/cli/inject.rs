@@ -297,3 +297,54 @@ fn the_readme_example_injects_the_examples_directory() {
     }
     assert_eq!(restored, originals);
 }
+
+/// Serves `HTTP/1.1 200` to every connection on a loopback port, for `proxy-await`.
+fn ready_admin_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(16) {
+            use std::io::{Read, Write};
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[test]
+fn the_classic_post_start_hook_runs_and_waits_for_ready() {
+    let out = run(
+        &["inject", &fixture("kinds.yaml"), "--native-sidecar=false"],
+        b"",
+    );
+    let docs = documents(&stdout(&out));
+    let command = docs[0]["spec"]["containers"][0]["lifecycle"]["postStart"]["exec"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        command[0], "/usr/local/bin/meshctl",
+        "the Dockerfile's binary"
+    );
+    let port = ready_admin_port().to_string();
+    let mut args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+    let at = args.iter().position(|a| *a == "--admin-port").unwrap();
+    args[at + 1] = &port;
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let out = run(
+        &["proxy-await", "--admin-port", "1", "--timeout", "300ms"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("was not ready after 300ms"),
+        "{}",
+        stderr(&out)
+    );
+}
