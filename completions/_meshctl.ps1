@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy from a static config file (the data plane)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -214,6 +215,28 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'meshctl;proxy' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP')
+            [CompletionResult]::new('--outbound-addr', '--outbound-addr', [CompletionResultType]::ParameterName, 'Outbound listener (the app''s outgoing traffic) [default: from the file, else 127.0.0.1:4140]')
+            [CompletionResult]::new('--inbound-addr', '--inbound-addr', [CompletionResultType]::ParameterName, 'Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]')
+            [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]')
+            [CompletionResult]::new('--inbound-ports-opaque', '--inbound-ports-opaque', [CompletionResultType]::ParameterName, 'Inbound ports forwarded as TCP without protocol detection (comma list)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format')
+            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)')
+            [CompletionResult]::new('--drain-seconds', '--drain-seconds', [CompletionResultType]::ParameterName, 'How long in-flight requests may finish after SIGTERM, in seconds')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'meshctl;help' {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
@@ -222,6 +245,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy from a static config file (the data plane)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -252,6 +276,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;proxy-init' {
+            break
+        }
+        'meshctl;help;proxy' {
             break
         }
         'meshctl;help;help' {

@@ -28,6 +28,9 @@ _meshctl() {
             meshctl,inject)
                 cmd="meshctl__subcmd__inject"
                 ;;
+            meshctl,proxy)
+                cmd="meshctl__subcmd__proxy"
+                ;;
             meshctl,proxy-await)
                 cmd="meshctl__subcmd__proxy__subcmd__await"
                 ;;
@@ -70,6 +73,9 @@ _meshctl() {
             meshctl__subcmd__help,inject)
                 cmd="meshctl__subcmd__help__subcmd__inject"
                 ;;
+            meshctl__subcmd__help,proxy)
+                cmd="meshctl__subcmd__help__subcmd__proxy"
+                ;;
             meshctl__subcmd__help,proxy-await)
                 cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__await"
                 ;;
@@ -95,7 +101,7 @@ _meshctl() {
 
     case "${cmd}" in
         meshctl)
-            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs inject uninject proxy-await proxy-init help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs inject uninject proxy-await proxy-init proxy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,7 +335,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help)
-            opts="version completions certs inject uninject proxy-await proxy-init help"
+            opts="version completions certs inject uninject proxy-await proxy-init proxy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,6 +419,20 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help__subcmd__inject)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__help__subcmd__proxy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -539,6 +559,72 @@ _meshctl() {
                     ;;
                 --iptables-mode)
                     COMPREPLY=($(compgen -W "auto nft legacy" -- "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__proxy)
+            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-ports-opaque --log-level --log-format --workers --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --outbound-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbound-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbound-ports-opaque)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drain-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)

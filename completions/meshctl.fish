@@ -37,6 +37,7 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "inject" -d 'Add the
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy" -d 'Run the sidecar proxy from a static config file (the data plane)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand version" -s o -l output -d 'Output format' -r -f -a "text\t''
 json\t''"
@@ -142,13 +143,30 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l cleanup -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "version" -d 'Print the client version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "completions" -d 'Generate shell completions or the man page'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l config -d 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l outbound-addr -d 'Outbound listener (the app\'s outgoing traffic) [default: from the file, else 127.0.0.1:4140]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-addr -d 'Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l workers -d 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l drain-seconds -d 'How long in-flight requests may finish after SIGTERM, in seconds' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "version" -d 'Print the client version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "completions" -d 'Generate shell completions or the man page'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy" -d 'Run the sidecar proxy from a static config file (the data plane)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'

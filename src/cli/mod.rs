@@ -5,6 +5,7 @@ mod certs;
 mod completions;
 mod inject;
 mod inputs;
+mod proxy;
 mod proxy_await;
 mod proxy_init;
 mod uninject;
@@ -69,12 +70,17 @@ pub enum Command {
     ProxyAwait(proxy_await::ProxyAwaitArgs),
     /// Install the pod's iptables rules that send its TCP through the proxy (init container)
     ProxyInit(proxy_init::ProxyInitArgs),
+    /// Run the sidecar proxy from a static config file (the data plane)
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    // The proxy sets up its own logging (--log-level, --log-format).
+    if !matches!(cli.command, Command::Proxy(_)) {
+        init_logging(cli.global.verbose);
+    }
     match cli.command {
         Command::Version(args) => version::run(args),
         Command::Completions(args) => completions::run(args),
@@ -83,6 +89,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Uninject(args) => uninject::run(args),
         Command::ProxyAwait(args) => proxy_await::run(args),
         Command::ProxyInit(args) => proxy_init::run(args),
+        Command::Proxy(args) => proxy::run(args),
     }
 }
 

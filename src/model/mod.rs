@@ -1,9 +1,15 @@
 //! The proxy config model: the single source of truth that the static YAML file, the
 //! controller and the wire protocol all carry (plain data, serde, camelCase).
 
+pub mod config;
 pub mod duration;
 pub mod endpoint;
+pub mod load;
 pub mod policy;
+pub mod route;
+pub mod service;
+
+pub use config::Config;
 
 /// Deserializes a value written as a string through its `FromStr` (durations, retry conditions).
 pub(crate) fn from_str_de<'de, D, T>(d: D) -> Result<T, D::Error>

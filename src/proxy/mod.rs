@@ -2,8 +2,33 @@
 //!
 //! Read it as one pipeline; each stage is a small module named for what it does.
 
+mod access_log;
+mod admin;
+mod detect;
+pub mod forward;
+mod http;
+mod io;
+mod metrics;
+pub mod orig_dst;
+pub mod ratelimit;
+mod reload;
+mod routing;
+mod server;
+mod stats;
+mod table;
+mod tcp;
+mod trace;
+mod tunnel;
+mod upstream;
+
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
+
+pub use metrics::Direction;
+pub use reload::reload_file;
+pub use server::{Options, Proxy, ProxyError, State, run};
+pub use upstream::Pool;
 
 /// The error type carried by bodies and upstream calls.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -11,6 +36,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The one body type that flows through the pipeline (requests and responses).
 pub type Body = BoxBody<Bytes, BoxError>;
 
-pub mod forward;
-pub mod orig_dst;
-pub mod ratelimit;
+/// A body with no bytes.
+pub fn empty_body() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}

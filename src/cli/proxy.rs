@@ -1,0 +1,136 @@
+//! `meshctl proxy`: runs the sidecar proxy from a static config file until SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use meshctl::proxy::{Options, Proxy, reload_file};
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP
+    #[arg(long, env = "MESHCTL_PROXY_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// Outbound listener (the app's outgoing traffic) [default: from the file, else 127.0.0.1:4140]
+    #[arg(long, env = "MESHCTL_PROXY_OUTBOUND_ADDR", value_name = "ADDR")]
+    outbound_addr: Option<SocketAddr>,
+    /// Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]
+    #[arg(long, env = "MESHCTL_PROXY_INBOUND_ADDR", value_name = "ADDR")]
+    inbound_addr: Option<SocketAddr>,
+    /// Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]
+    #[arg(long, env = "MESHCTL_PROXY_ADMIN_ADDR", value_name = "ADDR")]
+    admin_addr: Option<SocketAddr>,
+    /// Inbound ports forwarded as TCP without protocol detection (comma list)
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_INBOUND_PORTS_OPAQUE",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    inbound_ports_opaque: Vec<u16>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_LOG_LEVEL",
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
+    log_level: String,
+    /// Log line format
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    /// Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)
+    #[arg(long, env = "MESHCTL_PROXY_WORKERS", default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: u16,
+    /// How long in-flight requests may finish after SIGTERM, in seconds
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_DRAIN_SECONDS",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    drain_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+        super::UsageError(format!(
+            "--log-level {level:?} is not a valid filter ({e}); use error, warn, info, debug or trace"
+        ))
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // try_init: the process may already have a subscriber (tests).
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    Ok(())
+}
+
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.log_level, args.log_format)?;
+    let config = meshctl::model::load::load_file(&args.config)?;
+    let mut options = Options::new(config);
+    options.outbound_addr = args.outbound_addr.unwrap_or(options.outbound_addr);
+    options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
+    options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
+    options.opaque_ports = args.inbound_ports_opaque;
+    options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
+    options.config_path = Some(args.config.clone());
+    let runtime = if args.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers.into())
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let proxy = Proxy::bind(options).await?;
+        let state = proxy.state();
+        let path = args.config;
+        let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                if let Err(e) = reload_file(&path, &state) {
+                    tracing::error!("SIGHUP: config refused, keeping the last good config: {e}");
+                }
+            }
+        });
+        let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+        proxy
+            .run(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            })
+            .await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).context("cannot install a signal handler")
+}

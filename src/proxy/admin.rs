@@ -1,0 +1,144 @@
+//! The admin listener: `/ready`, `/live`, `/metrics`, `/stats?window=1m`, `/config`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::Body;
+use super::server::State;
+use super::stats::{MAX_WINDOW, SLOT};
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+
+/// Reads `window=` from the query: a duration from 10s to 10m (default 1m).
+fn window_of(query: Option<&str>) -> Result<Duration, String> {
+    let Some(value) = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("window="))
+    else {
+        return Ok(Duration::from_secs(60));
+    };
+    let d: crate::model::duration::Duration = value.parse().map_err(|e| format!("{e}\n"))?;
+    let d = d.get();
+    if d < SLOT || d > MAX_WINDOW {
+        return Err(format!(
+            "window {value:?} is out of range: allowed 10s to 10m\n"
+        ));
+    }
+    Ok(d)
+}
+
+fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "use GET\n");
+    }
+    match req.uri().path() {
+        "/live" => respond(StatusCode::OK, TEXT, "live\n"),
+        "/ready" if state.ready.load(Ordering::Acquire) => respond(StatusCode::OK, TEXT, "ready\n"),
+        "/ready" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
+        "/metrics" => {
+            let mut text = String::with_capacity(16 * 1024);
+            match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+                Ok(()) => respond(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
+                Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
+            }
+        }
+        "/stats" => match window_of(req.uri().query()) {
+            Ok(window) => json(&state.shared.stats.report(window)),
+            Err(e) => respond(StatusCode::BAD_REQUEST, TEXT, e),
+        },
+        "/config" => json(&*state.table().config),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found; try /ready, /live, /metrics, /stats?window=1m, /config\n",
+        ),
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(body) => respond(StatusCode::OK, JSON, body),
+        Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
+    }
+}
+
+/// Serves the admin endpoints until the task is aborted.
+pub async fn serve(listener: TcpListener, state: Arc<State>, drain: watch::Receiver<bool>) {
+    // The admin side must not hold up draining.
+    drop(drain);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let resp = handle(&state, &req);
+                async move { Ok::<_, std::convert::Infallible>(resp) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_defaults_to_a_minute_and_is_bounded() {
+        assert_eq!(window_of(None).unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            window_of(Some("window=5m")).unwrap(),
+            Duration::from_secs(300)
+        );
+        assert!(
+            window_of(Some("window=1s"))
+                .unwrap_err()
+                .contains("10s to 10m")
+        );
+        assert!(window_of(Some("window=11m")).is_err());
+        assert!(
+            window_of(Some("window=soon"))
+                .unwrap_err()
+                .contains("units")
+        );
+    }
+}

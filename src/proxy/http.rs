@@ -1,0 +1,260 @@
+//! The HTTP request path: pick the service (authority, else original destination), match a
+//! route, apply rate limit, faults, header filters and mirroring, forward through the
+//! backend, and record metrics, stats and the access log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::forward::{Upstream, proxy_error};
+use super::metrics::Direction;
+use super::server::State;
+use super::table::{BackendRt, RouteRt, ServiceRt, Table};
+use super::{Body, BoxError, access_log, trace, tunnel};
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
+/// an upgrade request.
+const HOP_BY_HOP: [HeaderName; 5] = [
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRAILER,
+];
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
+    }
+    if !is_upgrade(headers) {
+        headers.remove(header::CONNECTION);
+    }
+    // `te: trailers` is end-to-end for gRPC; other values are hop-by-hop.
+    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+        headers.remove(header::TE);
+    }
+}
+
+fn boxed(req: Request<Incoming>) -> Request<Body> {
+    req.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+}
+
+/// gRPC and HTTP success: status below 500 and no non-zero `grpc-status` in the head.
+fn is_success(resp: &Response<Body>) -> bool {
+    resp.status().as_u16() < 500
+        && resp
+            .headers()
+            .get("grpc-status")
+            .is_none_or(|v| v.as_bytes() == b"0")
+}
+
+fn percent_hit(p: f64) -> bool {
+    p >= 100.0 || (p > 0.0 && fastrand::f64() * 100.0 < p)
+}
+
+/// The request's authority: from the URI (HTTP/2, absolute form), else the `host` header.
+fn authority_of<B>(req: &Request<B>) -> Option<&str> {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(header::HOST)?.to_str().ok())
+}
+
+/// Handles one request received on the outbound listener.
+pub async fn outbound(
+    state: Arc<State>,
+    dst: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let table = state.table();
+    let svc = authority_of(&req)
+        .and_then(|a| table.by_authority(a))
+        .or_else(|| table.by_addr(&dst))
+        .cloned();
+    let Some(svc) = svc else {
+        let detail = authority_of(&req).unwrap_or("(no authority)").to_owned();
+        return proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", &detail);
+    };
+    svc.http.request();
+    let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
+        let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
+        finish(&table, &svc, None, None, &req_line(&req), start, &resp);
+        return resp;
+    };
+    let line = req_line(&req);
+    let resp = route_request(&svc, route, boxed(req)).await;
+    let (resp, backend) = resp;
+    finish(
+        &table,
+        &svc,
+        Some(route),
+        backend.as_deref(),
+        &line,
+        start,
+        &resp,
+    );
+    resp
+}
+
+/// What the access log says about the request.
+pub struct ReqLine {
+    method: http::Method,
+    path: String,
+}
+
+fn req_line<B>(req: &Request<B>) -> ReqLine {
+    ReqLine {
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+    }
+}
+
+async fn route_request(
+    svc: &ServiceRt,
+    route: &RouteRt,
+    mut req: Request<Body>,
+) -> (Response<Body>, Option<Arc<BackendRt>>) {
+    if let Some(limiter) = &route.rate_limit
+        && let Err(retry_after) = limiter.check()
+    {
+        return (retry_after.into_response(), None);
+    }
+    if let Some((status, p)) = route.abort
+        && percent_hit(p)
+    {
+        return (proxy_error(status, "fault injected", &svc.name), None);
+    }
+    if let Some((delay, p)) = route.delay
+        && percent_hit(p)
+    {
+        tokio::time::sleep(delay).await;
+    }
+    strip_hop_by_hop(req.headers_mut());
+    trace::new_hop(req.headers_mut());
+    route.request_headers.apply(req.headers_mut());
+    if let Some((mirror, p)) = &route.mirror
+        && percent_hit(*p)
+    {
+        mirror_request(mirror, &req);
+    }
+    let Some(backend) = route.split.pick().cloned() else {
+        return (
+            proxy_error(StatusCode::SERVICE_UNAVAILABLE, "no backend", &route.name),
+            None,
+        );
+    };
+    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let mut resp = backend.forward.call(req).await;
+    if let Some(client) = client_upgrade {
+        tunnel::splice_upgrades(client, &mut resp);
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    route.response_headers.apply(resp.headers_mut());
+    (resp, Some(backend))
+}
+
+/// Sends a copy of a body-less request to `mirror` and drops its answer; requests with a
+/// body are not mirrored (the body streams once).
+fn mirror_request(mirror: &Arc<BackendRt>, req: &Request<Body>) {
+    if !req.body().is_end_stream() || is_upgrade(req.headers()) {
+        return;
+    }
+    let mut copy = Request::new(super::empty_body());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    let mirror = mirror.clone();
+    tokio::spawn(async move {
+        let mut body = mirror.forward.call(copy).await.into_body();
+        // Read the answer to its end so the upstream connection goes back to the pool.
+        while let Some(Ok(_)) = body.frame().await {}
+    });
+}
+
+fn finish(
+    table: &Table,
+    svc: &ServiceRt,
+    route: Option<&RouteRt>,
+    backend: Option<&BackendRt>,
+    line: &ReqLine,
+    start: Instant,
+    resp: &Response<Body>,
+) {
+    let latency = start.elapsed();
+    let success = is_success(resp);
+    let status = resp.status().as_u16();
+    svc.http.response(status, success, latency);
+    svc.stats.record(success, latency);
+    if let Some(r) = route {
+        r.stats.record(success, latency);
+    }
+    if let Some(b) = backend {
+        b.stats.record(success, latency);
+    }
+    if table.config.access_log {
+        access_log::write(&access_log::Entry {
+            direction: Direction::Outbound,
+            authority: svc.http.authority(),
+            method: line.method.as_str(),
+            path: &line.path,
+            status,
+            duration: latency,
+            route: route.map(|r| &*r.name),
+            backend: backend.map(|b| &*b.name),
+        });
+    }
+}
+
+/// Handles one request received on the inbound listener: forward to the app at `target`.
+pub async fn inbound(
+    state: Arc<State>,
+    target: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let table = state.table();
+    let metrics = &table.inbound_http;
+    metrics.request();
+    let line = req_line(&req);
+    let mut req = boxed(req);
+    strip_hop_by_hop(req.headers_mut());
+    trace::new_hop(req.headers_mut());
+    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let mut resp = match state.shared.pool.send(target, req).await {
+        Ok(resp) => resp,
+        Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
+    };
+    if let Some(client) = client_upgrade {
+        tunnel::splice_upgrades(client, &mut resp);
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    let latency: Duration = start.elapsed();
+    let success = is_success(&resp);
+    metrics.response(resp.status().as_u16(), success, latency);
+    table.inbound_stats.record(success, latency);
+    if table.config.access_log {
+        access_log::write(&access_log::Entry {
+            direction: Direction::Inbound,
+            authority: metrics.authority(),
+            method: line.method.as_str(),
+            path: &line.path,
+            status: resp.status().as_u16(),
+            duration: latency,
+            route: None,
+            backend: None,
+        });
+    }
+    resp
+}

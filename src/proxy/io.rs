@@ -1,0 +1,118 @@
+//! Connection wrappers: [`Prefixed`] replays the bytes protocol detection already read,
+//! and counts the bytes read and written for the `tcp_*_bytes_total` metrics.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Byte counters of one connection's direction and authority.
+#[derive(Clone, Debug, Default)]
+pub struct ByteCounters {
+    pub read: Counter,
+    pub write: Counter,
+}
+
+/// An I/O object that first yields `prefix`, then reads from `inner`; counts bytes both ways.
+#[derive(Debug)]
+pub struct Prefixed<T> {
+    prefix: Bytes,
+    inner: T,
+    counters: ByteCounters,
+}
+
+impl<T> Prefixed<T> {
+    pub fn new(prefix: Bytes, inner: T, counters: ByteCounters) -> Self {
+        Self {
+            prefix,
+            inner,
+            counters,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            this.counters.read.inc_by(n as u64);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            this.counters.read.inc_by(n as u64);
+        }
+        res
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            self.counters.write.inc_by(n as u64);
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            self.counters.write.inc_by(n as u64);
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn replays_the_prefix_then_reads_and_counts_both_ways() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let counters = ByteCounters::default();
+        let mut io = Prefixed::new(Bytes::from_static(b"GET "), a, counters.clone());
+        b.write_all(b"/ HTTP/1.1").await.unwrap();
+        drop(b.shutdown().await);
+        io.write_all(b"xyz").await.unwrap();
+        let mut got = String::new();
+        io.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "GET / HTTP/1.1");
+        assert_eq!(counters.read.get(), 14);
+        assert_eq!(counters.write.get(), 3);
+    }
+}

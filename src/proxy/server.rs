@@ -1,0 +1,423 @@
+//! The proxy process: binds the listeners, accepts connections, detects their protocol,
+//! serves HTTP/1, HTTP/2 and opaque TCP, swaps configs on reload and drains on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::detect::{self, Protocol};
+use super::forward::ForwardMetrics;
+use super::io::Prefixed;
+use super::metrics::{Direction, Metrics};
+use super::stats::Stats;
+use super::table::{Shared, Table};
+use super::upstream::Pool;
+use super::{admin, http, reload, tcp};
+use crate::model::Config;
+
+/// How the proxy runs (the config file's listeners, overridden by flags, are resolved here).
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub config: Config,
+    /// The file `config` came from; watched for changes when set.
+    pub config_path: Option<PathBuf>,
+    pub outbound_addr: SocketAddr,
+    pub inbound_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// Inbound ports forwarded as TCP without detection, besides the config's.
+    pub opaque_ports: Vec<u16>,
+    /// How long protocol detection waits for the client's first bytes.
+    pub detect_timeout: Duration,
+    /// How long in-flight requests may finish after shutdown starts.
+    pub drain_timeout: Duration,
+    /// How often the config file is checked for changes.
+    pub watch_interval: Duration,
+}
+
+impl Options {
+    /// Options for `config` with its listeners and the default timings.
+    pub fn new(config: Config) -> Self {
+        Self {
+            outbound_addr: config.listeners.outbound,
+            inbound_addr: config.listeners.inbound,
+            admin_addr: config.listeners.admin,
+            config,
+            config_path: None,
+            opaque_ports: Vec::new(),
+            detect_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(30),
+            watch_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(
+        "cannot listen on {addr} ({which} listener): {source}; pick a free address with --{which}-addr"
+    )]
+    Bind {
+        which: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What every connection task shares.
+pub struct State {
+    table: RwLock<Arc<Table>>,
+    pub shared: Shared,
+    pub registry: prometheus_client::registry::Registry,
+    pub ready: AtomicBool,
+    pub opaque_ports: Vec<u16>,
+    pub detect_timeout: Duration,
+}
+
+impl State {
+    /// The table in force (a cheap clone; a reload swaps it for later requests).
+    pub fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new (validated) config in force.
+    pub fn apply(&self, config: Config) {
+        let mut slot = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let table = Table::build(Arc::new(config), &self.shared, Some(&slot));
+        *slot = Arc::new(table);
+    }
+}
+
+/// A bound proxy, not yet serving.
+pub struct Proxy {
+    state: Arc<State>,
+    outbound: TcpListener,
+    inbound: TcpListener,
+    admin: TcpListener,
+    options: Options,
+}
+
+async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ProxyError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Bind {
+            which,
+            addr,
+            source,
+        })
+}
+
+impl Proxy {
+    /// Binds the three listeners and compiles the config.
+    pub async fn bind(options: Options) -> Result<Self, ProxyError> {
+        let outbound = bind("outbound", options.outbound_addr).await?;
+        let inbound = bind("inbound", options.inbound_addr).await?;
+        let admin = bind("admin", options.admin_addr).await?;
+        let shared = Shared {
+            pool: Pool::new(),
+            metrics: Metrics::default(),
+            forward_metrics: ForwardMetrics::default(),
+            stats: Arc::new(Stats::default()),
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        shared.metrics.register(&mut registry);
+        shared.forward_metrics.register(&mut registry);
+        let table = Table::build(Arc::new(options.config.clone()), &shared, None);
+        let mut opaque_ports = options.opaque_ports.clone();
+        opaque_ports.extend(&options.config.inbound.opaque_ports);
+        let state = Arc::new(State {
+            table: RwLock::new(Arc::new(table)),
+            shared,
+            registry,
+            ready: AtomicBool::new(false),
+            opaque_ports,
+            detect_timeout: options.detect_timeout,
+        });
+        Ok(Self {
+            state,
+            outbound,
+            inbound,
+            admin,
+            options,
+        })
+    }
+
+    pub fn outbound_addr(&self) -> SocketAddr {
+        self.outbound
+            .local_addr()
+            .unwrap_or(self.options.outbound_addr)
+    }
+
+    pub fn inbound_addr(&self) -> SocketAddr {
+        self.inbound
+            .local_addr()
+            .unwrap_or(self.options.inbound_addr)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.options.admin_addr)
+    }
+
+    /// The shared state (to apply a config directly, e.g. from the controller stream).
+    pub fn state(&self) -> Arc<State> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and drains in-flight work for
+    /// up to the drain timeout.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let state = self.state.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(accept_loop(
+            self.outbound,
+            state.clone(),
+            drain_rx.clone(),
+            Side::Outbound,
+        ));
+        tasks.spawn(accept_loop(
+            self.inbound,
+            state.clone(),
+            drain_rx.clone(),
+            Side::Inbound,
+        ));
+        tasks.spawn(admin::serve(self.admin, state.clone(), drain_rx.clone()));
+        if let Some(path) = self.options.config_path.clone() {
+            tasks.spawn(reload::watch_file(
+                path,
+                state.clone(),
+                self.options.watch_interval,
+            ));
+        }
+        drop(drain_rx);
+        state.ready.store(true, Ordering::Release);
+        tracing::info!("proxy ready");
+        shutdown.await;
+        tracing::info!("shutting down: draining connections");
+        state.ready.store(false, Ordering::Release);
+        tasks.abort_all();
+        let _ = drain_tx.send(true);
+        if tokio::time::timeout(self.options.drain_timeout, drain_tx.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain deadline passed with connections still open");
+        }
+    }
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+    Proxy::bind(options).await?.run(shutdown).await;
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Outbound,
+    Inbound,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    drain: watch::Receiver<bool>,
+    side: Side,
+) {
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            match side {
+                Side::Outbound => outbound_conn(stream, state, drain).await,
+                Side::Inbound => inbound_conn(stream, state, drain).await,
+            }
+        });
+    }
+}
+
+/// The connection's original destination (before iptables REDIRECT) and whether it was
+/// redirected; else its local address.
+fn original_dst(stream: &TcpStream) -> (SocketAddr, bool) {
+    let Ok(local) = stream.local_addr() else {
+        return (SocketAddr::from(([0, 0, 0, 0], 0)), false);
+    };
+    match super::orig_dst::original_dst(stream, local) {
+        Ok(orig) if orig != local => (orig, true),
+        _ => (local, false),
+    }
+}
+
+async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+    let (dst, intercepted) = original_dst(&stream);
+    let table = state.table();
+    let by_addr = table.by_addr(&dst).cloned();
+    let conn = state
+        .shared
+        .metrics
+        .tcp(Direction::Outbound, "src", Arc::from(""));
+    if let Some(svc) = &by_addr
+        && svc.protocol == crate::model::service::Protocol::Opaque
+    {
+        svc.stats.tcp_opened();
+        let io = Prefixed::new(bytes::Bytes::new(), stream, conn.bytes.clone());
+        tcp::forward_service(io, &state, svc, drain).await;
+        return;
+    }
+    drop(table);
+    let Some((prefix, protocol)) = detect_logged(&mut stream, state.detect_timeout).await else {
+        return;
+    };
+    let io = Prefixed::new(prefix, stream, conn.bytes.clone());
+    match protocol {
+        Protocol::Http1 | Protocol::Http2 => {
+            serve_requests(io, protocol, state, dst, drain, http::outbound).await
+        }
+        Protocol::Opaque => match by_addr {
+            Some(svc) => {
+                svc.stats.tcp_opened();
+                tcp::forward_service(io, &state, &svc, drain).await;
+            }
+            None if intercepted => {
+                tcp::forward_to(io, &state, dst, Arc::from(dst.to_string()), drain).await
+            }
+            None => tracing::debug!(%dst, "opaque connection for no known service: closed"),
+        },
+    }
+}
+
+async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+    let (dst, intercepted) = original_dst(&stream);
+    let port = if intercepted {
+        Some(dst.port())
+    } else {
+        state.table().config.inbound.app_port
+    };
+    let Some(port) = port else {
+        tracing::warn!(
+            "inbound connection without original destination and no inbound.appPort: closed"
+        );
+        return;
+    };
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let conn = state
+        .shared
+        .metrics
+        .tcp(Direction::Inbound, "src", Arc::from(""));
+    let app: Arc<str> = Arc::from("app");
+    let detected = if state.opaque_ports.contains(&port) {
+        Some((bytes::Bytes::new(), Protocol::Opaque))
+    } else {
+        detect_logged(&mut stream, state.detect_timeout).await
+    };
+    let Some((prefix, protocol)) = detected else {
+        return;
+    };
+    let io = Prefixed::new(prefix, stream, conn.bytes.clone());
+    match protocol {
+        Protocol::Http1 | Protocol::Http2 => {
+            serve_requests(io, protocol, state, target, drain, http::inbound).await
+        }
+        Protocol::Opaque => tcp::forward_to(io, &state, target, app, drain).await,
+    }
+}
+
+/// Detects the protocol; `None` (logged) when the connection failed meanwhile.
+async fn detect_logged(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Option<(bytes::Bytes, Protocol)> {
+    match detect::detect(stream, timeout).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::debug!(error = %e, "connection failed during detection");
+            None
+        }
+    }
+}
+
+/// Serves HTTP on `io`; each request is answered by `handler(state, dst, request)`.
+async fn serve_requests<F, Fut>(
+    io: Prefixed<TcpStream>,
+    protocol: Protocol,
+    state: Arc<State>,
+    dst: SocketAddr,
+    drain: watch::Receiver<bool>,
+    handler: F,
+) where
+    F: Fn(Arc<State>, SocketAddr, hyper::Request<hyper::body::Incoming>) -> Fut
+        + Copy
+        + Send
+        + 'static,
+    Fut: Future<Output = hyper::Response<super::Body>> + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let fut = handler(state.clone(), dst, req);
+        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+    });
+    serve_http(io, protocol, svc, drain).await;
+}
+
+/// Runs `conn` to its end; when the drain signal comes, asks it to finish gracefully.
+async fn drive<C, E>(conn: C, mut drain: watch::Receiver<bool>, graceful: fn(Pin<&mut C>))
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        _ = drain.changed() => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn serve_http<S>(
+    io: Prefixed<TcpStream>,
+    protocol: Protocol,
+    svc: S,
+    drain: watch::Receiver<bool>,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<super::BoxError>,
+{
+    let io = TokioIo::new(io);
+    if protocol == Protocol::Http2 {
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, svc);
+        drive(conn, drain, |c| c.graceful_shutdown()).await;
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(io, svc)
+            .with_upgrades();
+        drive(conn, drain, |c| c.graceful_shutdown()).await;
+    }
+}

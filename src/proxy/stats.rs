@@ -1,0 +1,248 @@
+//! Windowed golden signals for `/stats?window=1m`: rolling 10-second slots over 10 minutes,
+//! per direction and authority (and per route and backend), with the latency histogram as
+//! bucket counts so callers can merge pods and compute exact percentiles.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::metrics::{Direction, LATENCY_BUCKETS_MS};
+
+/// Width of one slot.
+pub const SLOT: Duration = Duration::from_secs(10);
+/// Longest window served.
+pub const MAX_WINDOW: Duration = Duration::from_secs(600);
+const SLOTS: usize = (MAX_WINDOW.as_secs() / SLOT.as_secs()) as usize + 1;
+/// One count per bucket bound, plus the overflow bucket.
+const BUCKETS: usize = LATENCY_BUCKETS_MS.len() + 1;
+
+/// What a row of `/stats` is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsKey {
+    pub direction: &'static str,
+    pub authority: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Arc<str>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    epoch: u64,
+    requests: u64,
+    failures: u64,
+    tcp_opened: u64,
+    latency: [u64; BUCKETS],
+}
+
+/// The rolling slots of one key.
+#[derive(Debug)]
+pub struct Window {
+    start: Instant,
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl Window {
+    fn new(start: Instant) -> Self {
+        Self {
+            start,
+            slots: Mutex::new(vec![Slot::default(); SLOTS]),
+        }
+    }
+
+    fn epoch(&self, now: Instant) -> u64 {
+        // Epoch 0 marks an unused slot, so count from 1.
+        now.duration_since(self.start).as_secs() / SLOT.as_secs() + 1
+    }
+
+    fn with_slot(&self, f: impl FnOnce(&mut Slot)) {
+        let epoch = self.epoch(Instant::now());
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut slots[(epoch % SLOTS as u64) as usize];
+        if slot.epoch != epoch {
+            *slot = Slot {
+                epoch,
+                ..Slot::default()
+            };
+        }
+        f(slot);
+    }
+
+    /// Records one request's outcome and latency.
+    pub fn record(&self, success: bool, latency: Duration) {
+        let ms = latency.as_secs_f64() * 1_000.0;
+        let bucket = LATENCY_BUCKETS_MS.partition_point(|le| *le < ms);
+        self.with_slot(|s| {
+            s.requests += 1;
+            s.failures += u64::from(!success);
+            s.latency[bucket] += 1;
+        });
+    }
+
+    /// Records one opened connection.
+    pub fn tcp_opened(&self) {
+        self.with_slot(|s| s.tcp_opened += 1);
+    }
+
+    fn sum(&self, window: Duration) -> Slot {
+        let now = self.epoch(Instant::now());
+        let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = Slot::default();
+        for s in slots.iter().filter(|s| s.epoch != 0 && s.epoch + n > now) {
+            total.requests += s.requests;
+            total.failures += s.failures;
+            total.tcp_opened += s.tcp_opened;
+            for (t, c) in total.latency.iter_mut().zip(&s.latency) {
+                *t += c;
+            }
+        }
+        total
+    }
+}
+
+/// All windows of the proxy, by key.
+#[derive(Debug)]
+pub struct Stats {
+    start: Instant,
+    windows: Mutex<BTreeMap<StatsKey, Arc<Window>>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            windows: Mutex::default(),
+        }
+    }
+}
+
+/// One row of the `/stats` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    #[serde(flatten)]
+    pub key: StatsKey,
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub success_rate: Option<f64>,
+    pub tcp_connections_opened: u64,
+    /// Counts per bucket of `latencyBucketsMs`, the last one for anything slower.
+    pub latency_buckets: Vec<u64>,
+}
+
+/// The `/stats` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub window_seconds: u64,
+    pub latency_buckets_ms: &'static [f64],
+    pub rows: Vec<Row>,
+}
+
+impl Stats {
+    /// The window of `key`, created on first use (the same one across config reloads).
+    pub fn window(
+        &self,
+        direction: Direction,
+        authority: &Arc<str>,
+        route: Option<&Arc<str>>,
+        backend: Option<&Arc<str>>,
+    ) -> Arc<Window> {
+        let key = StatsKey {
+            direction: direction.as_str(),
+            authority: authority.clone(),
+            route: route.cloned(),
+            backend: backend.cloned(),
+        };
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows
+            .entry(key)
+            .or_insert_with(|| Arc::new(Window::new(self.start)))
+            .clone()
+    }
+
+    /// Sums the last `window` (10 s to 10 min) of every key.
+    pub fn report(&self, window: Duration) -> Report {
+        let window = window.clamp(SLOT, MAX_WINDOW);
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let rows = windows
+            .iter()
+            .map(|(key, w)| {
+                let s = w.sum(window);
+                Row {
+                    key: key.clone(),
+                    requests: s.requests,
+                    failures: s.failures,
+                    rps: s.requests as f64 / window.as_secs_f64(),
+                    success_rate: (s.requests > 0)
+                        .then(|| (s.requests - s.failures) as f64 / s.requests as f64),
+                    tcp_connections_opened: s.tcp_opened,
+                    latency_buckets: s.latency.to_vec(),
+                }
+            })
+            .collect();
+        Report {
+            window_seconds: window.as_secs(),
+            latency_buckets_ms: &LATENCY_BUCKETS_MS,
+            rows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_failures_and_buckets_in_the_window() {
+        let stats = Stats::default();
+        let a: Arc<str> = Arc::from("web");
+        let w = stats.window(Direction::Outbound, &a, None, None);
+        w.record(true, Duration::from_micros(500));
+        w.record(false, Duration::from_millis(7));
+        w.record(true, Duration::from_secs(100));
+        w.tcp_opened();
+        // The same key gives the same window.
+        assert!(Arc::ptr_eq(
+            &w,
+            &stats.window(Direction::Outbound, &a, None, None)
+        ));
+        let r = stats.report(Duration::from_secs(60));
+        assert_eq!(r.window_seconds, 60);
+        let row = &r.rows[0];
+        assert_eq!(
+            (row.requests, row.failures, row.tcp_connections_opened),
+            (3, 1, 1)
+        );
+        assert_eq!(row.latency_buckets.len(), LATENCY_BUCKETS_MS.len() + 1);
+        assert_eq!(row.latency_buckets[0], 1); // <= 1 ms
+        assert_eq!(row.latency_buckets[5], 1); // <= 10 ms
+        assert_eq!(row.latency_buckets[25], 1); // overflow
+        assert!((row.rps - 0.05).abs() < 1e-9);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["rows"][0]["authority"], "web");
+        assert_eq!(json["rows"][0]["direction"], "outbound");
+    }
+
+    #[test]
+    fn old_slots_fall_out_of_the_window() {
+        let w = Window::new(Instant::now() - Duration::from_secs(60));
+        {
+            let mut slots = w.slots.lock().unwrap();
+            slots[1] = Slot {
+                epoch: 1,
+                requests: 5,
+                ..Slot::default()
+            };
+        }
+        w.record(true, Duration::ZERO);
+        assert_eq!(w.sum(Duration::from_secs(10)).requests, 1);
+        assert_eq!(w.sum(Duration::from_secs(120)).requests, 6);
+    }
+}

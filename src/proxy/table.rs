@@ -1,0 +1,261 @@
+//! The routing table: the config compiled for the request path (services by authority and
+//! by address, routes with matchers, weighted backends), rebuilt on reload while keeping
+//! each backend's balancer and outlier state when its policy did not change.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::forward::{Backend as Forward, ForwardMetrics};
+use super::metrics::{Direction, HttpMetrics, Metrics};
+use super::ratelimit::RateLimiter;
+use super::routing::{Filter, Matcher, Split};
+use super::stats::{Stats, Window};
+use super::upstream::Pool;
+use crate::model::Config;
+use crate::model::policy::Policy;
+use crate::model::route::Route;
+use crate::model::service::{Protocol, Service};
+
+/// One backend of the pipeline.
+pub type Backend = Forward<Pool>;
+
+/// Shared by every table: the pool, the metric families and the stats windows.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    pub pool: Pool,
+    pub metrics: Metrics,
+    pub forward_metrics: ForwardMetrics,
+    pub stats: Arc<Stats>,
+}
+
+/// A backend as routes use it: the forwarder and its stats window.
+pub struct BackendRt {
+    pub name: Arc<str>,
+    pub forward: Arc<Backend>,
+    pub stats: Arc<Window>,
+}
+
+/// A compiled route.
+pub struct RouteRt {
+    pub name: Arc<str>,
+    pub matchers: Vec<Matcher>,
+    pub split: Split<Arc<BackendRt>>,
+    pub request_headers: Filter,
+    pub response_headers: Filter,
+    pub delay: Option<(Duration, f64)>,
+    pub abort: Option<(http::StatusCode, f64)>,
+    pub mirror: Option<(Arc<BackendRt>, f64)>,
+    /// The route's own limiter, or the service's shared one.
+    pub rate_limit: Option<Arc<RateLimiter>>,
+    pub stats: Arc<Window>,
+}
+
+impl RouteRt {
+    pub fn matches<B>(&self, req: &http::Request<B>) -> bool {
+        self.matchers.is_empty() || self.matchers.iter().any(|m| m.matches(req))
+    }
+}
+
+/// A compiled service.
+pub struct ServiceRt {
+    pub name: Arc<str>,
+    pub protocol: Protocol,
+    pub routes: Vec<RouteRt>,
+    /// Where opaque TCP connections go: the first backend's endpoints, picked at random.
+    pub tcp_endpoints: Vec<SocketAddr>,
+    pub http: HttpMetrics,
+    pub stats: Arc<Window>,
+}
+
+/// Backends kept across reloads, by their metric name, with the policy they were built for.
+type Cache = HashMap<Arc<str>, (Policy, Arc<BackendRt>)>;
+
+/// The compiled config in force.
+pub struct Table {
+    pub config: Arc<Config>,
+    by_authority: HashMap<Box<str>, Arc<ServiceRt>>,
+    by_addr: HashMap<SocketAddr, Arc<ServiceRt>>,
+    cache: Cache,
+    /// Inbound request metrics and stats (one "authority": the local app).
+    pub inbound_http: HttpMetrics,
+    pub inbound_stats: Arc<Window>,
+}
+
+/// The authority label of a service: its first authority, else its name.
+fn label_of(svc: &Service) -> Arc<str> {
+    Arc::from(svc.authorities.first().unwrap_or(&svc.name).as_str())
+}
+
+impl Table {
+    /// Compiles `config` (already validated), reusing `previous`'s backends where possible.
+    pub fn build(config: Arc<Config>, shared: &Shared, previous: Option<&Table>) -> Table {
+        let mut cache = Cache::new();
+        let old = previous.map(|t| &t.cache);
+        let mut by_authority = HashMap::new();
+        let mut by_addr = HashMap::new();
+        for svc in &config.services {
+            let rt = Arc::new(build_service(svc, shared, old, &mut cache));
+            for a in &svc.authorities {
+                by_authority.insert(a.to_ascii_lowercase().into_boxed_str(), rt.clone());
+            }
+            for addr in &svc.addresses {
+                by_addr.insert(*addr, rt.clone());
+            }
+        }
+        let app: Arc<str> = Arc::from("app");
+        Table {
+            inbound_http: shared.metrics.http(Direction::Inbound, app.clone()),
+            inbound_stats: shared.stats.window(Direction::Inbound, &app, None, None),
+            config,
+            by_authority,
+            by_addr,
+            cache,
+        }
+    }
+
+    /// The service a request's authority names: `host:port` first, then `host` alone.
+    pub fn by_authority(&self, authority: &str) -> Option<&Arc<ServiceRt>> {
+        let lower;
+        let authority = if authority.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = authority.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            authority
+        };
+        self.by_authority.get(authority).or_else(|| {
+            let host = authority.rsplit_once(':').map(|(h, _)| h)?;
+            self.by_authority.get(host)
+        })
+    }
+
+    pub fn by_addr(&self, addr: &SocketAddr) -> Option<&Arc<ServiceRt>> {
+        self.by_addr.get(addr)
+    }
+}
+
+fn build_service(
+    svc: &Service,
+    shared: &Shared,
+    old: Option<&Cache>,
+    cache: &mut Cache,
+) -> ServiceRt {
+    let label = label_of(svc);
+    let mut backend = |route: Option<&Route>, name: &str| -> Arc<BackendRt> {
+        let own = route.filter(|r| r.policy.is_some());
+        let policy = own.and_then(|r| r.policy.as_ref()).unwrap_or(&svc.policy);
+        let key: Arc<str> = match own {
+            Some(r) => Arc::from(format!("{}/{}/{name}", svc.name, r.name)),
+            None => Arc::from(format!("{}/{name}", svc.name)),
+        };
+        if let Some((_, b)) = cache.get(&key) {
+            return b.clone();
+        }
+        let endpoints = svc
+            .backends
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| b.endpoints.clone())
+            .unwrap_or_default();
+        let b = match old.and_then(|c| c.get(&key)).filter(|(p, _)| p == policy) {
+            Some((_, b)) => {
+                b.forward.update_endpoints(endpoints);
+                b.clone()
+            }
+            None => Arc::new(BackendRt {
+                forward: Arc::new(Forward::new(
+                    &key,
+                    policy,
+                    endpoints,
+                    shared.pool.clone(),
+                    &shared.forward_metrics,
+                )),
+                stats: shared
+                    .stats
+                    .window(Direction::Outbound, &label, None, Some(&key)),
+                name: key.clone(),
+            }),
+        };
+        cache.insert(key, (policy.clone(), b.clone()));
+        b
+    };
+    let limiter = |name: &str, policy: &Policy| {
+        policy.rate_limit.as_ref().map(|rl| {
+            Arc::new(RateLimiter::new(
+                rl,
+                shared.forward_metrics.rate_limited(name),
+            ))
+        })
+    };
+    let service_limiter = limiter(&svc.name, &svc.policy);
+    let default_route;
+    let routes: &[Route] = if svc.routes.is_empty() {
+        default_route = [Route {
+            name: "default".into(),
+            backends: svc
+                .backends
+                .iter()
+                .map(|b| crate::model::route::BackendRef {
+                    name: b.name.clone(),
+                    weight: 1,
+                })
+                .collect(),
+            ..Route::default()
+        }];
+        &default_route
+    } else {
+        &svc.routes
+    };
+    let routes = routes
+        .iter()
+        .map(|r| {
+            let name: Arc<str> = Arc::from(r.name.as_str());
+            let fault = r.fault.as_ref();
+            RouteRt {
+                matchers: r
+                    .matches
+                    .iter()
+                    .filter_map(|m| Matcher::compile(m).ok())
+                    .collect(),
+                split: Split::new(
+                    r.backends
+                        .iter()
+                        .map(|b| (b.weight, backend(Some(r), &b.name))),
+                ),
+                request_headers: Filter::compile(&r.request_headers),
+                response_headers: Filter::compile(&r.response_headers),
+                delay: fault
+                    .and_then(|f| f.delay.as_ref())
+                    .map(|d| (d.fixed.get(), d.percent)),
+                abort: fault
+                    .and_then(|f| f.abort.as_ref())
+                    .and_then(|a| Some((http::StatusCode::from_u16(a.status).ok()?, a.percent))),
+                mirror: r
+                    .mirror
+                    .as_ref()
+                    .map(|m| (backend(Some(r), &m.backend), m.percent)),
+                rate_limit: match &r.policy {
+                    Some(p) => limiter(&format!("{}/{}", svc.name, r.name), p),
+                    None => service_limiter.clone(),
+                },
+                stats: shared
+                    .stats
+                    .window(Direction::Outbound, &label, Some(&name), None),
+                name,
+            }
+        })
+        .collect();
+    ServiceRt {
+        name: Arc::from(svc.name.as_str()),
+        protocol: svc.protocol,
+        routes,
+        tcp_endpoints: svc
+            .backends
+            .first()
+            .map(|b| b.endpoints.iter().map(|e| e.addr).collect())
+            .unwrap_or_default(),
+        http: shared.metrics.http(Direction::Outbound, label.clone()),
+        stats: shared.stats.window(Direction::Outbound, &label, None, None),
+    }
+}

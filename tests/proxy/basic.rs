@@ -1,0 +1,56 @@
+//! HTTP/1 forwarding by authority, the admin endpoints and the metrics names.
+
+use crate::support::*;
+
+fn one_service(addr: std::net::SocketAddr) -> String {
+    format!(
+        "services:\n  - name: web\n    authorities: [web.test, 'web.test:80']\n    \
+         backends: [{{ name: v1, endpoints: [{{ addr: '{addr}' }}] }}]\n"
+    )
+}
+
+#[tokio::test]
+async fn forwards_http1_by_authority_and_counts_it() {
+    let backend = named("v1").await;
+    let proxy = TestProxy::start(&one_service(backend)).await;
+    let client = http1_client();
+    for _ in 0..3 {
+        let (status, headers, body) =
+            send(&client, proxy.outbound, "web.test", "/hello", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "v1"));
+        assert_eq!(headers["x-seen-host"], "web.test");
+    }
+    // Host with a port and upper case finds the same service.
+    let (status, _, body) = send(&client, proxy.outbound, "WEB.test:80", "/", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "v1"));
+    // An unknown authority is a 503 from the proxy, saying so.
+    let (status, headers, body) = send(&client, proxy.outbound, "nope.test", "/", &[]).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["meshctl-proxy-error"], "unknown service");
+    assert!(body.contains("nope.test"), "{body}");
+
+    assert_eq!(proxy.admin_get("/live").await.0, 200);
+    let (status, text) = proxy.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(
+            r#"request_total{direction="outbound",authority="web.test",tls="no_identity"} 4"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"response_total{direction="outbound",authority="web.test",tls="no_identity",status_code="200",classification="success"} 4"#),
+        "{text}"
+    );
+    assert!(text.contains("response_latency_ms_bucket{"), "{text}");
+    assert!(
+        text.contains("tcp_open_total{direction=\"outbound\",peer=\"src\""),
+        "{text}"
+    );
+    let (status, config) = proxy.admin_get("/config").await;
+    assert_eq!(status, 200);
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["services"][0]["name"], "web");
+    let (status, _) = proxy.admin_get("/nothing").await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,9 @@
+//! Loopback tests of `meshctl proxy`: a real proxy in this process, real HTTP/1, HTTP/2,
+//! gRPC-style and TCP servers on 127.0.0.1, asserting what clients see.
+
+mod basic;
+mod routing;
+// Helpers shared by every module here (and by other engineers' proxy tests); not every
+// binary configuration uses all of them.
+#[allow(dead_code)]
+mod support;
