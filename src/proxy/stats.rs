@@ -1,6 +1,26 @@
 //! Windowed golden signals for `/stats?window=1m`: rolling 10-second slots over 10 minutes,
 //! per direction and authority (and per route and backend), with the latency histogram as
 //! bucket counts so callers can merge pods and compute exact percentiles.
+//!
+//! The answer of `GET /stats?window=<10s..10m>` (default 1m; 400 outside the range), as JSON:
+//!
+//! ```json
+//! { "windowSeconds": 60,
+//!   "latencyBucketsMs": [1.0, 2.0, 3.0, ..., 50000.0],
+//!   "rows": [
+//!     { "direction": "outbound", "authority": "web.shop:80",
+//!       "route": "canary",          // only on per-route rows
+//!       "backend": "web/v2",        // only on per-backend rows (service/backend[/route])
+//!       "requests": 120, "failures": 3, "rps": 2.0, "successRate": 0.975,
+//!       "tcpConnectionsOpened": 4,
+//!       "latencyBuckets": [100, 12, ..., 0] } ] }
+//! ```
+//!
+//! A row without `route` and `backend` is the whole authority (inbound rows use the authority
+//! `app`). `latencyBuckets[i]` counts requests at most `latencyBucketsMs[i]` ms long (not
+//! cumulative); its last entry, one past the bounds, counts slower ones. `successRate` is
+//! null without requests. Sum rows' buckets across pods to merge them. Slots are 10 s wide, so
+//! a window covers the current, partly filled slot plus the whole ones before it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

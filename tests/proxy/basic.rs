@@ -54,3 +54,45 @@ async fn forwards_http1_by_authority_and_counts_it() {
     let (status, _) = proxy.admin_get("/nothing").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn stats_answer_windowed_counts_and_mergeable_buckets_per_service_route_and_backend() {
+    let backend = named("v1").await;
+    let proxy = TestProxy::start(&one_service(backend)).await;
+    let client = http1_client();
+    for _ in 0..5 {
+        assert_eq!(
+            send(&client, proxy.outbound, "web.test", "/", &[]).await.0,
+            200
+        );
+    }
+    let (status, text) = proxy.admin_get("/stats?window=30s").await;
+    assert_eq!(status, 200, "{text}");
+    let stats: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stats["windowSeconds"], 30);
+    let bounds = stats["latencyBucketsMs"].as_array().unwrap().len();
+    let rows = stats["rows"].as_array().unwrap();
+    let row = |route: Option<&str>, backend: Option<&str>| {
+        rows.iter()
+            .find(|r| {
+                r["direction"] == "outbound"
+                    && r["authority"] == "web.test"
+                    && r["route"].as_str() == route
+                    && r["backend"].as_str() == backend
+            })
+            .unwrap_or_else(|| panic!("no row for {route:?} {backend:?} in {text}"))
+    };
+    for r in [
+        row(None, None),
+        row(Some("default"), None),
+        row(None, Some("web/v1")),
+    ] {
+        assert_eq!(r["requests"], 5, "{r}");
+        assert_eq!(r["failures"], 0, "{r}");
+        let buckets = r["latencyBuckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), bounds + 1);
+        assert_eq!(buckets.iter().map(|b| b.as_u64().unwrap()).sum::<u64>(), 5);
+    }
+    assert_eq!(proxy.admin_get("/stats?window=1s").await.0, 400);
+    assert_eq!(proxy.admin_get("/ready").await.0, 200);
+}

@@ -2,7 +2,12 @@
 //! gRPC-style and TCP servers on 127.0.0.1, asserting what clients see.
 
 mod basic;
+mod faults;
+mod h2;
+mod lifecycle;
 mod routing;
+mod streams;
+mod tcp;
 // Helpers shared by every module here (and by other engineers' proxy tests); not every
 // binary configuration uses all of them.
 #[allow(dead_code)]

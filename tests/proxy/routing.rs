@@ -3,31 +3,23 @@
 use crate::support::*;
 
 fn routed(v1: std::net::SocketAddr, v2: std::net::SocketAddr) -> String {
-    format!(
-        r#"
-services:
-  - name: web
-    authorities: [web.test]
-    backends:
-      - {{ name: v1, endpoints: [{{ addr: "{v1}" }}] }}
-      - {{ name: v2, endpoints: [{{ addr: "{v2}" }}] }}
-    routes:
-      - name: canary-header
-        matches: [{{ headers: [{{ name: x-canary, exact: "1" }}] }}]
-        backends: [{{ name: v2 }}]
-      - name: api-split
-        matches: [{{ path: {{ prefix: /api }} }}]
-        backends: [{{ name: v1, weight: 90 }}, {{ name: v2, weight: 10 }}]
-      - name: post-only
-        matches: [{{ method: POST, queryParams: [{{ name: to, exact: v2 }}] }}]
-        backends: [{{ name: v2 }}]
-      - name: rest
-        backends: [{{ name: v1 }}]
-        requestHeaders: {{ set: [{{ name: x-route, value: rest }}], remove: [x-secret] }}
-        responseHeaders: {{ add: [{{ name: x-proxied, value: "yes" }}], remove: [x-served-by] }}
-"#
-    )
+    web_service(&[("v1", v1), ("v2", v2)], ROUTES)
 }
+
+const ROUTES: &str = r#"      - name: canary-header
+        matches: [{ headers: [{ name: x-canary, exact: "1" }] }]
+        backends: [{ name: v2 }]
+      - name: api-split
+        matches: [{ path: { prefix: /api } }]
+        backends: [{ name: v1, weight: 90 }, { name: v2, weight: 10 }]
+      - name: post-only
+        matches: [{ method: POST, queryParams: [{ name: to, exact: v2 }] }]
+        backends: [{ name: v2 }]
+      - name: rest
+        backends: [{ name: v1 }]
+        requestHeaders: { set: [{ name: x-route, value: rest }], remove: [x-secret] }
+        responseHeaders: { add: [{ name: x-proxied, value: "yes" }], remove: [x-served-by] }
+"#;
 
 #[tokio::test]
 async fn first_matching_route_wins_on_headers_paths_methods_and_query() {

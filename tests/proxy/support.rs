@@ -144,6 +144,18 @@ pub fn http2_client() -> Client<HttpConnector, TestBody> {
         .build(HttpConnector::new())
 }
 
+/// An h2c (prior knowledge) connection to `addr`: requests keep their own URI, so its
+/// authority (`:authority`) can name a service while the bytes go to the proxy.
+pub async fn h2_connect(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<TestBody> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
 /// A test HTTP server (HTTP/1 and h2c) answering with `handler`; runs until the test ends.
 pub async fn serve<F, Fut>(handler: F) -> SocketAddr
 where
@@ -234,6 +246,29 @@ pub async fn request(
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A config with one service `web` (authority `web.test`), `backends` (name, address) and
+/// `routes` (YAML list items indented by 6 spaces, or empty for the default route).
+pub fn web_service(backends: &[(&str, SocketAddr)], routes: &str) -> String {
+    let mut yaml =
+        String::from("services:\n  - name: web\n    authorities: [web.test]\n    backends:\n");
+    for (name, addr) in backends {
+        yaml.push_str(&format!(
+            "      - {{ name: {name}, endpoints: [{{ addr: \"{addr}\" }}] }}\n"
+        ));
+    }
+    if !routes.is_empty() {
+        yaml.push_str("    routes:\n");
+        yaml.push_str(routes);
+    }
+    yaml
+}
+
+/// A free 127.0.0.1 port, for a listener whose address the config must name up front.
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
 }
 
 /// Shared counter for servers that count their requests.

@@ -1,0 +1,92 @@
+//! HTTP/2 (h2c prior knowledge) and gRPC-style calls: trailers pass through, streams multiplex.
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+
+use crate::support::*;
+
+/// A gRPC-like server: answers with a body and `grpc-status` in the trailers.
+async fn grpc_server() -> std::net::SocketAddr {
+    serve(|req: Request<Incoming>| async move {
+        let version = format!("{:?}", req.version());
+        let path = req.uri().path().to_owned();
+        let got = req.into_body().collect().await.unwrap().to_bytes();
+        let mut trailers = HeaderMap::new();
+        let code = if path.ends_with("/Fail") { "14" } else { "0" };
+        trailers.insert("grpc-status", code.parse().unwrap());
+        trailers.insert("grpc-message", "done".parse().unwrap());
+        let frames = vec![
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(Bytes::from(format!(
+                "{version} got {} bytes",
+                got.len()
+            )))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        Response::builder()
+            .header("content-type", "application/grpc")
+            .body(StreamBody::new(futures::stream::iter(frames)).boxed())
+            .unwrap()
+    })
+    .await
+}
+
+fn config(addr: std::net::SocketAddr) -> String {
+    format!(
+        "services:\n  - name: greeter\n    authorities: ['greeter.test:50051']\n    \
+         backends: [{{ name: v1, endpoints: [{{ addr: '{addr}' }}] }}]\n"
+    )
+}
+
+async fn call(
+    client: &hyper::client::conn::http2::SendRequest<TestBody>,
+    method: &str,
+) -> (u16, String, Option<HeaderMap>) {
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://greeter.test:50051/helloworld.Greeter/{method}"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(full(vec![0u8; 1000]))
+        .unwrap();
+    let resp = client.clone().send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let collected = resp.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned();
+    let body = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+    (status, body, trailers)
+}
+
+#[tokio::test]
+async fn grpc_over_h2c_keeps_trailers_and_counts_grpc_failures() {
+    let server = grpc_server().await;
+    let proxy = TestProxy::start(&config(server)).await;
+    let client = h2_connect(proxy.outbound).await;
+    let (status, body, trailers) = call(&client, "SayHello").await;
+    assert_eq!((status, body.as_str()), (200, "HTTP/2.0 got 1000 bytes"));
+    let trailers = trailers.expect("trailers passed through");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "done");
+    let (_, _, trailers) = call(&client, "Fail").await;
+    assert_eq!(trailers.unwrap()["grpc-status"], "14");
+}
+
+#[tokio::test]
+async fn many_concurrent_h2_streams_share_one_client_connection() {
+    let server = grpc_server().await;
+    let proxy = TestProxy::start(&config(server)).await;
+    let client = h2_connect(proxy.outbound).await;
+    let calls = (0..50).map(|_| call(&client, "SayHello"));
+    for (status, body, trailers) in futures::future::join_all(calls).await {
+        assert_eq!((status, body.as_str()), (200, "HTTP/2.0 got 1000 bytes"));
+        assert_eq!(trailers.unwrap()["grpc-status"], "0");
+    }
+    // One accepted connection carried all 50 streams.
+    let opened = proxy
+        .metric(r#"tcp_open_total{direction="outbound",peer="src""#)
+        .await;
+    assert_eq!(opened, 1.0);
+}
