@@ -89,18 +89,18 @@ pub async fn outbound(
     svc.http.request();
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
         let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
-        finish(&table, &svc, None, None, &req_line(&req), start, &resp);
+        let line = req_line(&table, &req);
+        finish(&svc, None, None, line.as_ref(), start, &resp);
         return resp;
     };
-    let line = req_line(&req);
+    let line = req_line(&table, &req);
     let resp = route_request(&svc, route, boxed(req)).await;
     let (resp, backend) = resp;
     finish(
-        &table,
         &svc,
         Some(route),
         backend.as_deref(),
-        &line,
+        line.as_ref(),
         start,
         &resp,
     );
@@ -113,10 +113,35 @@ pub struct ReqLine {
     path: String,
 }
 
-fn req_line<B>(req: &Request<B>) -> ReqLine {
-    ReqLine {
+/// The access log's view of `req`, taken only when the log is on (it copies the path).
+fn req_line<B>(table: &Table, req: &Request<B>) -> Option<ReqLine> {
+    table.config.access_log.then(|| ReqLine {
         method: req.method().clone(),
         path: req.uri().path().to_owned(),
+    })
+}
+
+impl ReqLine {
+    /// Writes the access log line of this request.
+    fn log(
+        &self,
+        direction: Direction,
+        authority: &str,
+        status: u16,
+        duration: Duration,
+        route: Option<&str>,
+        backend: Option<&str>,
+    ) {
+        access_log::write(&access_log::Entry {
+            direction,
+            authority,
+            method: self.method.as_str(),
+            path: &self.path,
+            status,
+            duration,
+            route,
+            backend,
+        });
     }
 }
 
@@ -184,11 +209,10 @@ fn mirror_request(mirror: &Arc<BackendRt>, req: &Request<Body>) {
 }
 
 fn finish(
-    table: &Table,
     svc: &ServiceRt,
     route: Option<&RouteRt>,
     backend: Option<&BackendRt>,
-    line: &ReqLine,
+    line: Option<&ReqLine>,
     start: Instant,
     resp: &Response<Body>,
 ) {
@@ -203,17 +227,17 @@ fn finish(
     if let Some(b) = backend {
         b.stats.record(success, latency);
     }
-    if table.config.access_log {
-        access_log::write(&access_log::Entry {
-            direction: Direction::Outbound,
-            authority: svc.http.authority(),
-            method: line.method.as_str(),
-            path: &line.path,
+    if let Some(line) = line {
+        let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
+        let authority = svc.http.authority();
+        line.log(
+            Direction::Outbound,
+            authority,
             status,
-            duration: latency,
-            route: route.map(|r| &*r.name),
-            backend: backend.map(|b| &*b.name),
-        });
+            latency,
+            route,
+            backend,
+        );
     }
 }
 
@@ -227,7 +251,7 @@ pub async fn inbound(
     let table = state.table();
     let metrics = &table.inbound_http;
     metrics.request();
-    let line = req_line(&req);
+    let line = req_line(&table, &req);
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
@@ -244,17 +268,16 @@ pub async fn inbound(
     let success = is_success(&resp);
     metrics.response(resp.status().as_u16(), success, latency);
     table.inbound_stats.record(success, latency);
-    if table.config.access_log {
-        access_log::write(&access_log::Entry {
-            direction: Direction::Inbound,
-            authority: metrics.authority(),
-            method: line.method.as_str(),
-            path: &line.path,
-            status: resp.status().as_u16(),
-            duration: latency,
-            route: None,
-            backend: None,
-        });
+    if let Some(line) = line {
+        let status = resp.status().as_u16();
+        line.log(
+            Direction::Inbound,
+            metrics.authority(),
+            status,
+            latency,
+            None,
+            None,
+        );
     }
     resp
 }

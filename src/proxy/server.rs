@@ -79,6 +79,7 @@ pub struct State {
     pub shared: Shared,
     pub registry: prometheus_client::registry::Registry,
     pub ready: AtomicBool,
+    /// Inbound opaque ports from the command line (the config's are read per connection).
     pub opaque_ports: Vec<u16>,
     pub detect_timeout: Duration,
 }
@@ -132,8 +133,7 @@ impl Proxy {
         shared.metrics.register(&mut registry);
         shared.forward_metrics.register(&mut registry);
         let table = Table::build(Arc::new(options.config.clone()), &shared, None);
-        let mut opaque_ports = options.opaque_ports.clone();
-        opaque_ports.extend(&options.config.inbound.opaque_ports);
+        let opaque_ports = options.opaque_ports.clone();
         let state = Arc::new(State {
             table: RwLock::new(Arc::new(table)),
             shared,
@@ -307,10 +307,11 @@ async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::R
 
 async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
     let (dst, intercepted) = original_dst(&stream);
+    let config = state.table().config.clone();
     let port = if intercepted {
         Some(dst.port())
     } else {
-        state.table().config.inbound.app_port
+        config.inbound.app_port
     };
     let Some(port) = port else {
         tracing::warn!(
@@ -324,7 +325,10 @@ async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Re
         .metrics
         .tcp(Direction::Inbound, "src", Arc::from(""));
     let app: Arc<str> = Arc::from("app");
-    let detected = if state.opaque_ports.contains(&port) {
+    // Flags give opaque ports for the pod's life; the config's may change on reload.
+    let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
+    drop(config);
+    let detected = if opaque {
         Some((bytes::Bytes::new(), Protocol::Opaque))
     } else {
         detect_logged(&mut stream, state.detect_timeout).await

@@ -5,5 +5,6 @@ mod completions;
 mod inject;
 mod inject_errors;
 mod inject_support;
+mod proxy;
 mod proxy_init;
 mod support;

@@ -1,0 +1,214 @@
+//! `meshctl proxy` as a process: config errors and exit codes, serving, SIGHUP reload and
+//! SIGTERM drain to exit 0.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// One HTTP/1.0 exchange over a plain socket: (status, whole answer).
+fn http_get(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    Some((status, text))
+}
+
+/// A backend answering every request with `body` (threads, so no runtime is needed).
+fn backend(body: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+fn config(backend: SocketAddr) -> String {
+    format!(
+        "accessLog: true\nservices:\n  - name: web\n    authorities: [web.test]\n    \
+         backends: [{{ name: v1, endpoints: [{{ addr: '{backend}' }}] }}]\n"
+    )
+}
+
+struct Running {
+    child: Child,
+    outbound: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config_path: &std::path::Path) -> Running {
+    let (outbound, inbound, admin) = (free_addr(), free_addr(), free_addr());
+    let child = meshctl()
+        .args(["proxy", "--config"])
+        .arg(config_path)
+        .args(["--outbound-addr", &outbound.to_string()])
+        .args(["--inbound-addr", &inbound.to_string()])
+        .args(["--admin-addr", &admin.to_string()])
+        .args(["--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn meshctl proxy");
+    let running = Running {
+        child,
+        outbound,
+        admin,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if http_get(admin, "admin", "/ready").is_some_and(|(s, _)| s == 200) {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("meshctl proxy never became ready");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.yaml");
+    let (one, two) = (backend("one"), backend("two"));
+    std::fs::write(&path, config(one)).unwrap();
+    let mut p = start(&path);
+    let (status, text) = http_get(p.outbound, "web.test", "/").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("one"), "{text}");
+
+    // Same size and modification time: only SIGHUP can make the proxy see the change.
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let new = config(two);
+    assert_eq!(new.len(), config(one).len());
+    std::fs::write(&path, &new).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    signal(&p.child, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, text) = http_get(p.outbound, "web.test", "/").unwrap();
+        if text.ends_with("two") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, metrics) = http_get(p.admin, "admin", "/metrics").unwrap();
+    assert!(metrics.contains("request_total{"), "{metrics}");
+
+    signal(&p.child, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    // The access log: one JSON line per proxied request on stdout.
+    let mut log = String::new();
+    p.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    let first = &lines[0];
+    assert_eq!(first["direction"], "outbound", "{first}");
+    assert_eq!(first["authority"], "web.test", "{first}");
+    assert_eq!(first["method"], "GET", "{first}");
+    assert_eq!(first["path"], "/", "{first}");
+    assert_eq!(first["status"], 200, "{first}");
+    assert_eq!(first["route"], "default", "{first}");
+    assert_eq!(first["backend"], "web/v1", "{first}");
+    assert!(first["duration"].as_f64().is_some() && first["ts"].as_u64().is_some());
+}
+
+#[test]
+fn bad_config_files_exit_1_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.yaml");
+    std::fs::write(
+        &path,
+        "services:\n  - name: web\n    backends: [{ name: v1 }]\n    routes:\n      \
+         - name: r\n        backends: [{ name: v9 }]\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let out = run(&["proxy", "--config", file], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{file}:6: services[0].routes[0].backends[0].name: no backend \"v9\""
+        )),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+
+    let out = run(&["proxy", "--config", "/nonexistent/mesh.yaml"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/mesh.yaml"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["proxy", "--config", file, "--log-level", "loud=["], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["proxy"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
