@@ -267,6 +267,17 @@ services:
     }
 
     #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## The proxy").unwrap()..];
+        let start = section.find("```yaml\n").unwrap() + 8;
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let c = parse("README.md", text).unwrap();
+        assert_eq!(c.services.len(), 2);
+        assert_eq!(c.inbound.opaque_ports, [3306]);
+    }
+
+    #[test]
     fn a_missing_file_says_so() {
         let e = load_file(Path::new("/nonexistent/mesh.yaml"))
             .unwrap_err()

@@ -96,3 +96,26 @@ async fn stats_answer_windowed_counts_and_mergeable_buckets_per_service_route_an
     assert_eq!(proxy.admin_get("/stats?window=1s").await.0, 400);
     assert_eq!(proxy.admin_get("/ready").await.0, 200);
 }
+
+#[tokio::test]
+async fn keep_alive_clients_and_pooled_upstream_connections_are_reused() {
+    let (backend, conns) = serve_counting(|_req: http::Request<hyper::body::Incoming>| async {
+        http::Response::new(full("pooled"))
+    })
+    .await;
+    let proxy = TestProxy::start(&one_service(backend)).await;
+    let client = http1_client();
+    for _ in 0..20 {
+        let (status, _, body) = send(&client, proxy.outbound, "web.test", "/", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "pooled"));
+    }
+    let accepted = proxy
+        .metric(r#"tcp_open_total{direction="outbound",peer="src""#)
+        .await;
+    assert_eq!(accepted, 1.0, "the client's connection was kept alive");
+    assert_eq!(
+        conns.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one pooled upstream connection"
+    );
+}

@@ -162,13 +162,25 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<TestBody>> + Send + 'static,
 {
+    serve_counting(handler).await.0
+}
+
+/// [`serve`], also counting the connections it accepted.
+pub async fn serve_counting<F, Fut>(handler: F) -> (SocketAddr, Hits)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let conns = Hits::default();
+    let counted = conns.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -181,7 +193,7 @@ where
             });
         }
     });
-    addr
+    (addr, conns)
 }
 
 /// A server that answers every request with `name` as the body and the request's
