@@ -16,7 +16,7 @@ use super::forward::{Upstream, proxy_error};
 use super::metrics::Direction;
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, trace, tunnel};
+use super::{Body, BoxError, access_log, classify, trace, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -49,15 +49,6 @@ fn boxed(req: Request<Incoming>) -> Request<Body> {
     req.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed())
 }
 
-/// gRPC and HTTP success: status below 500 and no non-zero `grpc-status` in the head.
-fn is_success(resp: &Response<Body>) -> bool {
-    resp.status().as_u16() < 500
-        && resp
-            .headers()
-            .get("grpc-status")
-            .is_none_or(|v| v.as_bytes() == b"0")
-}
-
 fn percent_hit(p: f64) -> bool {
     p >= 100.0 || (p > 0.0 && fastrand::f64() * 100.0 < p)
 }
@@ -88,21 +79,21 @@ pub async fn outbound(
     };
     svc.http.request();
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
-        let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
+        let mut resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
         let line = req_line(&table, &req);
-        finish(&svc, None, None, line.as_ref(), start, &resp);
+        finish(&svc, None, None, line.as_ref(), start, &mut resp);
         return resp;
     };
     let line = req_line(&table, &req);
     let resp = route_request(&svc, route, boxed(req)).await;
-    let (resp, backend) = resp;
+    let (mut resp, backend) = resp;
     finish(
         &svc,
         Some(route),
         backend.as_deref(),
         line.as_ref(),
         start,
-        &resp,
+        &mut resp,
     );
     resp
 }
@@ -214,19 +205,16 @@ fn finish(
     backend: Option<&BackendRt>,
     line: Option<&ReqLine>,
     start: Instant,
-    resp: &Response<Body>,
+    resp: &mut Response<Body>,
 ) {
     let latency = start.elapsed();
-    let success = is_success(resp);
     let status = resp.status().as_u16();
-    svc.http.response(status, success, latency);
-    svc.stats.record(success, latency);
-    if let Some(r) = route {
-        r.stats.record(success, latency);
-    }
-    if let Some(b) = backend {
-        b.stats.record(success, latency);
-    }
+    let windows = [
+        Some(&svc.stats),
+        route.map(|r| &r.stats),
+        backend.map(|b| &b.stats),
+    ];
+    classify::record(resp, &svc.http, windows, latency);
     if let Some(line) = line {
         let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
@@ -265,9 +253,8 @@ pub async fn inbound(
     }
     strip_hop_by_hop(resp.headers_mut());
     let latency: Duration = start.elapsed();
-    let success = is_success(&resp);
-    metrics.response(resp.status().as_u16(), success, latency);
-    table.inbound_stats.record(success, latency);
+    let windows = [Some(&table.inbound_stats), None, None];
+    classify::record(&mut resp, metrics, windows, latency);
     if let Some(line) = line {
         let status = resp.status().as_u16();
         line.log(

@@ -4,6 +4,7 @@
 
 mod access_log;
 mod admin;
+mod classify;
 mod detect;
 pub mod forward;
 mod http;

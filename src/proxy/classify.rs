@@ -1,0 +1,175 @@
+//! Response classification for metrics and stats: a status of 500 or more fails, and a gRPC
+//! call fails on a non-zero `grpc-status`. Streaming gRPC calls send it in trailers, so their
+//! outcome is recorded when the body ends (or fails, or is dropped).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use super::metrics::HttpMetrics;
+use super::stats::Window;
+use super::{Body, BoxError};
+
+fn grpc_ok(headers: &HeaderMap) -> Option<bool> {
+    headers.get("grpc-status").map(|v| v.as_bytes() == b"0")
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Records `resp` in `http` and `windows` (`latency` is the time to the response head): now,
+/// or, for a gRPC response without `grpc-status` in its head, when its trailers arrive.
+pub fn record(
+    resp: &mut Response<Body>,
+    http: &HttpMetrics,
+    windows: [Option<&Arc<Window>>; 3],
+    latency: Duration,
+) {
+    let status = resp.status().as_u16();
+    let now = if status >= 500 {
+        Some(false)
+    } else if is_grpc(resp.headers()) {
+        grpc_ok(resp.headers())
+    } else {
+        Some(true)
+    };
+    if let Some(success) = now {
+        http.response(status, success, latency);
+        for w in windows.into_iter().flatten() {
+            w.record(success, latency);
+        }
+        return;
+    }
+    let outcome = Outcome {
+        http: http.clone(),
+        windows: windows.map(|w| w.cloned()),
+        status,
+        latency,
+    };
+    let inner = std::mem::replace(resp.body_mut(), super::empty_body());
+    *resp.body_mut() = GrpcBody {
+        inner,
+        outcome: Some(outcome),
+    }
+    .boxed();
+}
+
+/// What a gRPC response records once its outcome is known.
+struct Outcome {
+    http: HttpMetrics,
+    windows: [Option<Arc<Window>>; 3],
+    status: u16,
+    latency: Duration,
+}
+
+/// A gRPC response body that records its outcome from the trailers.
+struct GrpcBody {
+    inner: Body,
+    outcome: Option<Outcome>,
+}
+
+impl GrpcBody {
+    fn finish(&mut self, success: bool) {
+        if let Some(o) = self.outcome.take() {
+            o.http.response(o.status, success, o.latency);
+            for w in o.windows.iter().flatten() {
+                w.record(success, o.latency);
+            }
+        }
+    }
+}
+
+impl http_body::Body for GrpcBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    this.finish(grpc_ok(trailers).unwrap_or(false));
+                }
+            }
+            // Ending without trailers or breaking is a failed call.
+            Poll::Ready(Some(Err(_)) | None) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for GrpcBody {
+    /// The client went away before the trailers: the call did not succeed.
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::metrics::{Direction, Metrics};
+    use crate::proxy::stats::Stats;
+    use http_body_util::StreamBody;
+
+    fn grpc_response(trailer: Option<&'static str>) -> Response<Body> {
+        let mut frames = vec![Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"msg")))];
+        if let Some(code) = trailer {
+            let mut t = HeaderMap::new();
+            t.insert("grpc-status", code.parse().unwrap());
+            frames.push(Ok(Frame::trailers(t)));
+        }
+        Response::builder()
+            .header("content-type", "application/grpc+proto")
+            .body(StreamBody::new(futures::stream::iter(frames)).boxed())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn grpc_outcomes_come_from_trailers_when_the_body_ends() {
+        let metrics = Metrics::default();
+        let http = metrics.http(Direction::Outbound, Arc::from("g"));
+        let stats = Stats::default();
+        let w = stats.window(Direction::Outbound, &Arc::from("g"), None, None);
+        let windows = || [Some(&w), None, None];
+        let recorded = || stats.report(Duration::from_secs(60)).rows[0].requests;
+        for (done, trailer) in [Some("0"), Some("14"), None].into_iter().enumerate() {
+            let mut resp = grpc_response(trailer);
+            record(&mut resp, &http, windows(), Duration::from_millis(1));
+            assert_eq!(recorded(), done as u64, "not before the body ends");
+            drop(resp.into_body().collect().await.unwrap());
+            assert_eq!(recorded(), done as u64 + 1);
+        }
+        let mut plain = Response::new(crate::proxy::empty_body());
+        *plain.status_mut() = http::StatusCode::BAD_GATEWAY;
+        record(&mut plain, &http, windows(), Duration::from_millis(1));
+        // Dropped before the end: a failure.
+        let mut dropped = grpc_response(Some("0"));
+        record(&mut dropped, &http, windows(), Duration::from_millis(1));
+        drop(dropped);
+        let row = &stats.report(Duration::from_secs(60)).rows[0];
+        assert_eq!((row.requests, row.failures), (5, 4));
+    }
+}
