@@ -2,19 +2,18 @@
 //! call fails on a non-zero `grpc-status`. Streaming gRPC calls send it in trailers, so their
 //! outcome is recorded when the body ends (or fails, or is dropped).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, header};
-use http_body::{Frame, SizeHint};
+use http_body::Frame;
 use http_body_util::BodyExt;
 
+use super::Body;
 use super::metrics::HttpMetrics;
+use super::observe::{Observed, Observer};
 use super::stats::Window;
-use super::{Body, BoxError};
 
 fn grpc_ok(headers: &HeaderMap) -> Option<bool> {
     headers.get("grpc-status").map(|v| v.as_bytes() == b"0")
@@ -54,13 +53,10 @@ pub fn record(
         windows: windows.map(|w| w.cloned()),
         status,
         latency,
+        recorded: false,
     };
     let inner = std::mem::replace(resp.body_mut(), super::empty_body());
-    *resp.body_mut() = GrpcBody {
-        inner,
-        outcome: Some(outcome),
-    }
-    .boxed();
+    *resp.body_mut() = Observed::new(inner, outcome).boxed();
 }
 
 /// What a gRPC response records once its outcome is known.
@@ -69,67 +65,40 @@ struct Outcome {
     windows: [Option<Arc<Window>>; 3],
     status: u16,
     latency: Duration,
+    recorded: bool,
 }
 
-/// A gRPC response body that records its outcome from the trailers.
-struct GrpcBody {
-    inner: Body,
-    outcome: Option<Outcome>,
-}
-
-impl GrpcBody {
-    fn finish(&mut self, success: bool) {
-        if let Some(o) = self.outcome.take() {
-            o.http.response(o.status, success, o.latency);
-            for w in o.windows.iter().flatten() {
-                w.record(success, o.latency);
-            }
+impl Observer for Outcome {
+    fn frame(&mut self, frame: &Frame<Bytes>) {
+        if let Some(trailers) = frame.trailers_ref() {
+            let success = grpc_ok(trailers).unwrap_or(false);
+            self.record(success);
         }
     }
+
+    /// Ending without trailers, breaking, or the client going away: the call failed.
+    fn end(&mut self, _clean: bool) {
+        self.record(false);
+    }
 }
 
-impl http_body::Body for GrpcBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    this.finish(grpc_ok(trailers).unwrap_or(false));
-                }
-            }
-            // Ending without trailers or breaking is a failed call.
-            Poll::Ready(Some(Err(_)) | None) => this.finish(false),
-            Poll::Pending => {}
+impl Outcome {
+    /// Records once; later calls do nothing.
+    fn record(&mut self, success: bool) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for GrpcBody {
-    /// The client went away before the trailers: the call did not succeed.
-    fn drop(&mut self) {
-        self.finish(false);
+        self.http.response(self.status, success, self.latency);
+        for w in self.windows.iter().flatten() {
+            w.record(success, self.latency);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::BoxError;
     use crate::proxy::metrics::{Direction, Metrics};
     use crate::proxy::stats::Stats;
     use http_body_util::StreamBody;

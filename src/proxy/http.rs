@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, StatusCode};
-use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -16,7 +15,7 @@ use super::forward::{Upstream, proxy_error};
 use super::metrics::Direction;
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, classify, trace, tunnel};
+use super::{Body, BoxError, access_log, classify, mirror, trace, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -159,10 +158,10 @@ async fn route_request(
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     route.request_headers.apply(req.headers_mut());
-    if let Some((mirror, p)) = &route.mirror
+    if let Some((shadow, p)) = &route.mirror
         && percent_hit(*p)
     {
-        mirror_request(mirror, &req);
+        mirror::mirror(shadow, &mut req);
     }
     let Some(backend) = route.split.pick().cloned() else {
         return (
@@ -178,25 +177,6 @@ async fn route_request(
     strip_hop_by_hop(resp.headers_mut());
     route.response_headers.apply(resp.headers_mut());
     (resp, Some(backend))
-}
-
-/// Sends a copy of a body-less request to `mirror` and drops its answer; requests with a
-/// body are not mirrored (the body streams once).
-fn mirror_request(mirror: &Arc<BackendRt>, req: &Request<Body>) {
-    if !req.body().is_end_stream() || is_upgrade(req.headers()) {
-        return;
-    }
-    let mut copy = Request::new(super::empty_body());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    let mirror = mirror.clone();
-    tokio::spawn(async move {
-        let mut body = mirror.forward.call(copy).await.into_body();
-        // Read the answer to its end so the upstream connection goes back to the pool.
-        while let Some(Ok(_)) = body.frame().await {}
-    });
 }
 
 fn finish(

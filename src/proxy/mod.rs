@@ -10,6 +10,8 @@ pub mod forward;
 mod http;
 mod io;
 mod metrics;
+mod mirror;
+mod observe;
 pub mod orig_dst;
 pub mod ratelimit;
 mod reload;

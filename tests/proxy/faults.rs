@@ -144,3 +144,74 @@ async fn the_rate_limiter_answers_429_with_retry_after_past_the_burst() {
     let text = proxy.admin_get("/metrics").await.1;
     assert!(text.contains("rate_limited_total{"), "{text}");
 }
+
+/// A shadow that waits `delay` before reading, and keeps the bodies it read in full.
+async fn recording(delay: Duration) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<usize>>>) {
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    let addr = serve(move |req: Request<Incoming>| {
+        let b = b.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            if let Ok(body) = http_body_util::BodyExt::collect(req.into_body()).await {
+                b.lock().unwrap().push(body.to_bytes().len());
+            }
+            Response::new(full("shadow"))
+        }
+    })
+    .await;
+    (addr, bodies)
+}
+
+fn post(proxy: std::net::SocketAddr, body: Vec<u8>) -> Request<TestBody> {
+    Request::builder()
+        .method("POST")
+        .uri(format!("http://{proxy}/mirror"))
+        .header("host", "web.test")
+        .body(full(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request() {
+    // The main backend reads the whole body before answering.
+    let main = serve(|req: Request<Incoming>| async move {
+        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+        Response::new(full("main"))
+    })
+    .await;
+    let (shadow, bodies) = recording(Duration::ZERO).await;
+    let proxy = TestProxy::start(&config(main, shadow)).await;
+    let c = http1_client();
+    for n in [1, 1_000, 100_000] {
+        let (status, _, body) = request(&c, post(proxy.outbound, vec![b'x'; n])).await;
+        assert_eq!((status, body.as_str()), (200, "main"));
+    }
+    for _ in 0..100 {
+        if bodies.lock().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut got = bodies.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, [1, 1_000, 100_000], "the shadow got the whole bodies");
+
+    // A shadow that does not read for 2 s: 64 MB (more than socket buffers hold) still
+    // pass at once; the copy is cut off.
+    let (stuck, stuck_bodies) = recording(Duration::from_secs(2)).await;
+    let proxy = TestProxy::start(&config(main, stuck)).await;
+    let start = std::time::Instant::now();
+    let (status, _, body) = request(&c, post(proxy.outbound, vec![b'y'; 64 << 20])).await;
+    assert_eq!((status, body.as_str()), (200, "main"));
+    assert!(
+        start.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        start.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert!(
+        stuck_bodies.lock().unwrap().is_empty(),
+        "a cut-off copy must not arrive as a complete body"
+    );
+}
