@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 pub mod identity;
 pub mod inject;
+pub mod k8s;
+pub mod manifests;
 pub mod model;
 pub mod netinit;
 pub mod proxy;

@@ -1,0 +1,132 @@
+//! Snapshot tests of the rendered manifests (default, HA, custom certificates), compared with
+//! `tests/fixtures/install/*.yaml`. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test --lib manifests`.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::certs::{IdentityCerts, IdentityFiles, InstallCerts, WebhookCerts};
+use super::overrides::Overrides;
+use super::render::{render, to_yaml_stream};
+use super::values::Values;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/install")
+}
+
+/// Certificates that do not change between runs: the snapshots must be stable.
+fn placeholder_webhook() -> WebhookCerts {
+    WebhookCerts {
+        ca: "WEBHOOK CA PEM\n".to_owned(),
+        cert: "WEBHOOK CERT PEM\n".to_owned(),
+        key: "WEBHOOK KEY PEM\n".to_owned(),
+    }
+}
+
+fn placeholder_certs() -> InstallCerts {
+    InstallCerts {
+        identity: IdentityCerts {
+            trust_anchors: "TRUST ANCHORS PEM\n".to_owned(),
+            issuer_cert: "ISSUER CERT PEM\n".to_owned(),
+            issuer_key: "ISSUER KEY PEM\n".to_owned(),
+        },
+        webhook: placeholder_webhook(),
+    }
+}
+
+fn check(name: &str, values: &Values, certs: &InstallCerts) {
+    let rendered = to_yaml_stream(&render(values, certs, true).unwrap());
+    let path = fixtures().join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    if rendered != expected {
+        let line = rendered
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .map_or(rendered.lines().count().min(expected.lines().count()), |i| i);
+        panic!(
+            "{} differs from the rendering at line {}:\n  rendered: {:?}\n  snapshot: {:?}\n\
+             (UPDATE_SNAPSHOTS=1 rewrites it if the change is intended)",
+            path.display(),
+            line + 1,
+            rendered.lines().nth(line),
+            expected.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn default_install() {
+    check("default.yaml", &Values::default(), &placeholder_certs());
+}
+
+#[test]
+fn high_availability_install() {
+    let values = Overrides {
+        ha: true,
+        ..Overrides::default()
+    }
+    .apply(&Values::default())
+    .unwrap();
+    check("ha.yaml", &values, &placeholder_certs());
+}
+
+#[test]
+fn custom_certificates_install() {
+    let dir = fixtures().join("certs");
+    let files = IdentityFiles {
+        trust_anchors: Some(dir.join("ca.crt")),
+        issuer_cert: Some(dir.join("issuer.crt")),
+        issuer_key: Some(dir.join("issuer.key")),
+    };
+    let identity = files.load(SystemTime::now()).unwrap().unwrap();
+    let values = Overrides {
+        sets: vec![
+            "identity.trustDomain=example.org".to_owned(),
+            "namespace=mesh".to_owned(),
+        ],
+        ..Overrides::default()
+    }
+    .apply(&Values::default())
+    .unwrap();
+    let certs = InstallCerts {
+        identity,
+        webhook: placeholder_webhook(),
+    };
+    check("custom-certs.yaml", &values, &certs);
+}
+
+#[test]
+fn order_is_crds_namespace_rbac_config_workloads_webhook() {
+    let kinds: Vec<String> = render(&Values::default(), &placeholder_certs(), true)
+        .unwrap()
+        .iter()
+        .map(|m| m.kind().to_owned())
+        .collect();
+    let mut deduped = kinds.clone();
+    deduped.dedup();
+    assert_eq!(
+        deduped,
+        [
+            "CustomResourceDefinition",
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "Secret",
+            "Service",
+            "Deployment",
+            "MutatingWebhookConfiguration"
+        ]
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "CustomResourceDefinition").count(), 6);
+    let without = render(&Values::default(), &placeholder_certs(), false).unwrap();
+    assert!(without.iter().all(|m| !m.is_crd()));
+}

@@ -1,0 +1,4 @@
+//! Tests against a real kube-apiserver + etcd (built by `tests/cluster/build-testbin.sh`).
+
+mod harness;
+mod harness_tests;
