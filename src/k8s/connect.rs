@@ -94,14 +94,22 @@ impl Connection {
     pub async fn new(target: &Target) -> Result<Self, K8sError> {
         let (kubeconfig, source_name) = load(target.kubeconfig.as_deref())?;
         let names = || {
-            let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+            let names: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             if names.is_empty() {
                 "no contexts".to_owned()
             } else {
                 names.join(", ")
             }
         };
-        let context = match target.context.clone().or(kubeconfig.current_context.clone()) {
+        let context = match target
+            .context
+            .clone()
+            .or(kubeconfig.current_context.clone())
+        {
             Some(context) => context,
             None => {
                 return Err(K8sError::NoCurrentContext {
@@ -142,7 +150,9 @@ impl Connection {
     }
 
     /// Asks the server for its version: the cheapest proof it is there and lets us in.
-    pub async fn check_reachable(&self) -> Result<k8s_openapi::apimachinery::pkg::version::Info, K8sError> {
+    pub async fn check_reachable(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, K8sError> {
         self.client
             .apiserver_version()
             .await
@@ -256,7 +266,10 @@ mod tests {
         let (_dir, path) = kubeconfig(TWO_CONTEXTS);
         let conn = Connection::new(&target(&path, Some("one"))).await.unwrap();
         assert_eq!(conn.server, "https://127.0.0.1:1");
-        assert_eq!((conn.context.as_str(), conn.namespace.as_str()), ("one", "shop"));
+        assert_eq!(
+            (conn.context.as_str(), conn.namespace.as_str()),
+            ("one", "shop")
+        );
         let conn = Connection::new(&target(&path, Some("two"))).await.unwrap();
         assert_eq!(conn.namespace, "default");
     }
@@ -264,13 +277,22 @@ mod tests {
     #[tokio::test]
     async fn missing_context_lists_the_ones_there() {
         let (_dir, path) = kubeconfig(TWO_CONTEXTS);
-        let err = Connection::new(&target(&path, Some("three"))).await.unwrap_err();
+        let err = Connection::new(&target(&path, Some("three")))
+            .await
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("the kubeconfig {} has no context `three` (it has: one, two)", path.display())
+            format!(
+                "the kubeconfig {} has no context `three` (it has: one, two)",
+                path.display()
+            )
         );
         let err = Connection::new(&target(&path, None)).await.unwrap_err();
-        assert!(err.to_string().contains("names no current context; pass --context"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("names no current context; pass --context"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -279,8 +301,14 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("cannot load the kubeconfig /nonexistent/kubeconfig: "), "{err}");
-        assert!(err.ends_with("pass --kubeconfig FILE or set KUBECONFIG"), "{err}");
+        assert!(
+            err.starts_with("cannot load the kubeconfig /nonexistent/kubeconfig: "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("pass --kubeconfig FILE or set KUBECONFIG"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -289,7 +317,9 @@ mod tests {
         let conn = Connection::new(&target(&path, Some("one"))).await.unwrap();
         let err = conn.check_reachable().await.unwrap_err().to_string();
         assert!(
-            err.starts_with("cannot reach the Kubernetes API server https://127.0.0.1:1 (context `one`): "),
+            err.starts_with(
+                "cannot reach the Kubernetes API server https://127.0.0.1:1 (context `one`): "
+            ),
             "{err}"
         );
     }

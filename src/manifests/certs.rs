@@ -105,8 +105,10 @@ fn load_identity(
             source,
         }
     })?;
-    let (_, issuer) = x509_parser::parse_x509_certificate(&chain[0])
-        .map_err(|_| PemError::NoCertificate { path: cert_path.to_owned() })?;
+    let (_, issuer) =
+        x509_parser::parse_x509_certificate(&chain[0]).map_err(|_| PemError::NoCertificate {
+            path: cert_path.to_owned(),
+        })?;
     if ca::system_time(issuer.validity().not_after.timestamp()) <= now {
         return Err(CertError::Expired {
             path: cert_path.to_owned(),
@@ -160,7 +162,10 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
         .distinguished_name
         .push(DnType::CommonName, "meshctl-webhook-ca");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca_params.not_before = (now - Duration::from_secs(60)).into();
     ca_params.not_after = (now + WEBHOOK_VALIDITY).into();
     let ca_cert = ca_params.self_signed(&ca_key).map_err(wrap)?;
@@ -203,7 +208,10 @@ mod tests {
             issuer_cert: Some(write(dir.path(), "issuer.crt", &a.issuer_cert)),
             issuer_key: Some(write(dir.path(), "issuer.key", &a.issuer_key)),
         };
-        assert_eq!(files.load(now).unwrap().unwrap().trust_anchors, a.trust_anchors);
+        assert_eq!(
+            files.load(now).unwrap().unwrap().trust_anchors,
+            a.trust_anchors
+        );
 
         let mismatched = IdentityFiles {
             issuer_cert: Some(write(dir.path(), "b.crt", &b.issuer_cert)),
@@ -211,14 +219,20 @@ mod tests {
             ..files.clone()
         };
         let err = mismatched.load(now).unwrap_err().to_string();
-        assert!(err.contains("b.crt is not signed by any trust anchor in"), "{err}");
+        assert!(
+            err.contains("b.crt is not signed by any trust anchor in"),
+            "{err}"
+        );
 
         let wrong_key = IdentityFiles {
             issuer_key: Some(write(dir.path(), "b.key", &b.issuer_key)),
             ..files.clone()
         };
         let err = wrong_key.load(now).unwrap_err().to_string();
-        assert!(err.contains("b.key: the issuer key does not match"), "{err}");
+        assert!(
+            err.contains("b.key: the issuer key does not match"),
+            "{err}"
+        );
 
         let partial = IdentityFiles {
             issuer_key: None,
@@ -231,12 +245,19 @@ mod tests {
     fn webhook_cert_names_the_service_and_chains_to_its_ca() {
         let now = SystemTime::now();
         let w = generate_webhook("mesh", now).unwrap();
-        let ca = pem::PemFile::parse(Path::new("ca"), w.ca.as_bytes()).unwrap().certs;
-        let leaf = pem::PemFile::parse(Path::new("leaf"), w.cert.as_bytes()).unwrap().certs;
+        let ca = pem::PemFile::parse(Path::new("ca"), w.ca.as_bytes())
+            .unwrap()
+            .certs;
+        let leaf = pem::PemFile::parse(Path::new("leaf"), w.cert.as_bytes())
+            .unwrap()
+            .certs;
         let (_, ca) = x509_parser::parse_x509_certificate(&ca[0]).unwrap();
         let (_, leaf) = x509_parser::parse_x509_certificate(&leaf[0]).unwrap();
         assert!(leaf.verify_signature(Some(ca.public_key())).is_ok());
         let san = leaf.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(format!("{:?}", san.value.general_names), r#"[DNSName("meshctl-controller.mesh.svc")]"#);
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            r#"[DNSName("meshctl-controller.mesh.svc")]"#
+        );
     }
 }

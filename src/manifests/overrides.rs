@@ -234,7 +234,10 @@ fn unknown(map: &Map<String, Value>, prefix: &str, part: &str, origin: &str) -> 
 }
 
 fn keys(map: &Map<String, Value>) -> String {
-    map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -265,9 +268,13 @@ mod tests {
 
     #[test]
     fn set_converts_to_the_setting_type() {
-        let v = sets(&["controller.replicas=2", "controller.resources.cpuLimit=2", "webhook.failurePolicy=Fail"])
-            .apply(&Values::default())
-            .unwrap();
+        let v = sets(&[
+            "controller.replicas=2",
+            "controller.resources.cpuLimit=2",
+            "webhook.failurePolicy=Fail",
+        ])
+        .apply(&Values::default())
+        .unwrap();
         assert_eq!(v.controller.replicas, 2);
         assert_eq!(v.controller.resources.cpu_limit, "2");
         assert_eq!(v.webhook.failure_policy, "Fail");
@@ -322,14 +329,24 @@ mod tests {
     fn values_files_merge_then_set_wins() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("values.yaml");
-        std::fs::write(&file, "controller:\n  replicas: 2\n  resources:\n    cpuLimit: 2\n").unwrap();
+        std::fs::write(
+            &file,
+            "controller:\n  replicas: 2\n  resources:\n    cpuLimit: 2\n",
+        )
+        .unwrap();
         let o = Overrides {
             files: vec![file.clone()],
             sets: vec!["controller.replicas=4".to_owned()],
             ..Overrides::default()
         };
         let v = o.apply(&Values::default()).unwrap();
-        assert_eq!((v.controller.replicas, v.controller.resources.cpu_limit.as_str()), (4, "2"));
+        assert_eq!(
+            (
+                v.controller.replicas,
+                v.controller.resources.cpu_limit.as_str()
+            ),
+            (4, "2")
+        );
 
         std::fs::write(&file, "controller:\n  replicas: [1]\n").unwrap();
         let o = Overrides {
@@ -344,9 +361,15 @@ mod tests {
             )
         );
         std::fs::write(&file, "- a\n").unwrap();
-        assert!(err(&o).ends_with("not a YAML mapping of values: found a list"), "{}", err(&o));
+        assert!(
+            err(&o).ends_with("not a YAML mapping of values: found a list"),
+            "{}",
+            err(&o)
+        );
         std::fs::write(&file, "image:\n  tags: x\n").unwrap();
-        assert!(err(&o).contains("unknown key `image.tags`; valid keys under `image`: repository, tag, pullPolicy"));
+        assert!(err(&o).contains(
+            "unknown key `image.tags`; valid keys under `image`: repository, tag, pullPolicy"
+        ));
     }
 
     #[test]
@@ -358,7 +381,10 @@ mod tests {
             set_files: vec![format!("identity.trustDomain={}", file.display())],
             ..Overrides::default()
         };
-        assert_eq!(o.apply(&Values::default()).unwrap().identity.trust_domain, "example.org");
+        assert_eq!(
+            o.apply(&Values::default()).unwrap().identity.trust_domain,
+            "example.org"
+        );
         let o = Overrides {
             set_files: vec!["identity.trustDomain=/nonexistent".to_owned()],
             ..Overrides::default()

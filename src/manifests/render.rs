@@ -2,8 +2,8 @@
 //! document keeps its rendered text (comments included, for printing) and its parsed object.
 
 use kube::api::DynamicObject;
-use minijinja::value::{Serde, Value as JinjaValue};
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Serde, Value as JinjaValue};
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde_json::json;
 
@@ -20,7 +20,10 @@ pub const MESHCTL: &str = "meshctl";
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("template {template}: {reason}")]
-    Template { template: &'static str, reason: String },
+    Template {
+        template: &'static str,
+        reason: String,
+    },
     #[error("template {template}, document {number}: not a Kubernetes object: {reason}")]
     Document {
         template: &'static str,
@@ -175,7 +178,8 @@ fn split_documents(
         if value.is_null() {
             continue; // only comments, or a block switched off by a value
         }
-        let object: DynamicObject = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let object: DynamicObject =
+            serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if object.types.is_none() || object.metadata.name.is_none() {
             return Err(bad("no apiVersion, kind or metadata.name".to_owned()));
         }
@@ -214,7 +218,13 @@ mod tests {
 
     #[test]
     fn base64_matches_the_standard() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
     }

@@ -47,7 +47,10 @@ fn check(name: &str, values: &Values, certs: &InstallCerts) {
             .lines()
             .zip(expected.lines())
             .position(|(a, b)| a != b)
-            .map_or(rendered.lines().count().min(expected.lines().count()), |i| i);
+            .map_or(
+                rendered.lines().count().min(expected.lines().count()),
+                |i| i,
+            );
         panic!(
             "{} differs from the rendering at line {}:\n  rendered: {:?}\n  snapshot: {:?}\n\
              (UPDATE_SNAPSHOTS=1 rewrites it if the change is intended)",
@@ -126,7 +129,13 @@ fn order_is_crds_namespace_rbac_config_workloads_webhook() {
             "MutatingWebhookConfiguration"
         ]
     );
-    assert_eq!(kinds.iter().filter(|k| *k == "CustomResourceDefinition").count(), 6);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "CustomResourceDefinition")
+            .count(),
+        6
+    );
     let without = render(&Values::default(), &placeholder_certs(), false).unwrap();
     assert!(without.iter().all(|m| !m.is_crd()));
 }

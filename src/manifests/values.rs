@@ -122,16 +122,23 @@ impl Values {
                 "expected a DNS label (lower-case letters, digits and '-', at most 63)",
             );
         }
-        if self.image.repository.is_empty() || self.image.repository.contains(char::is_whitespace)
-        {
-            return invalid("image.repository", &self.image.repository, "expected an image name");
+        if self.image.repository.is_empty() || self.image.repository.contains(char::is_whitespace) {
+            return invalid(
+                "image.repository",
+                &self.image.repository,
+                "expected an image name",
+            );
         }
         if self.image.tag.is_empty() || self.image.tag.contains([':', '/', ' ']) {
             return invalid("image.tag", &self.image.tag, "expected an image tag");
         }
         one_of("image.pullPolicy", &self.image.pull_policy, PULL_POLICIES)?;
         if !(1..=10).contains(&self.controller.replicas) {
-            return invalid("controller.replicas", &self.controller.replicas, "expected 1 to 10");
+            return invalid(
+                "controller.replicas",
+                &self.controller.replicas,
+                "expected 1 to 10",
+            );
         }
         if self.high_availability && self.controller.replicas < 2 {
             return invalid(
@@ -140,7 +147,11 @@ impl Values {
                 "highAvailability needs at least 2 replicas",
             );
         }
-        one_of("controller.logLevel", &self.controller.log_level, LOG_LEVELS)?;
+        one_of(
+            "controller.logLevel",
+            &self.controller.log_level,
+            LOG_LEVELS,
+        )?;
         let r = &self.controller.resources;
         for (key, value) in [
             ("controller.resources.cpuRequest", &r.cpu_request),
@@ -153,9 +164,17 @@ impl Values {
             }
         }
         if let Err(e) = validate_trust_domain(&self.identity.trust_domain) {
-            return invalid("identity.trustDomain", &self.identity.trust_domain, &e.to_string());
+            return invalid(
+                "identity.trustDomain",
+                &self.identity.trust_domain,
+                &e.to_string(),
+            );
         }
-        one_of("webhook.failurePolicy", &self.webhook.failure_policy, FAILURE_POLICIES)?;
+        one_of(
+            "webhook.failurePolicy",
+            &self.webhook.failure_policy,
+            FAILURE_POLICIES,
+        )?;
         if !(1..=30).contains(&self.webhook.timeout_seconds) {
             return invalid(
                 "webhook.timeoutSeconds",
@@ -181,7 +200,8 @@ fn one_of(key: &'static str, value: &str, allowed: &[&str]) -> Result<(), Invali
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -232,11 +252,20 @@ mod tests {
             "invalid value \"loud\" for `controller.logLevel`: expected one of trace, debug, \
              info, warn, error"
         );
-        let mut v = Values::default();
-        v.high_availability = true;
-        assert!(v.validate().unwrap_err().to_string().contains("at least 2 replicas"));
-        let mut v = Values::default();
-        v.namespace = "Mesh".to_owned();
+        let v = Values {
+            high_availability: true,
+            ..Values::default()
+        };
+        assert!(
+            v.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 2 replicas")
+        );
+        let v = Values {
+            namespace: "Mesh".to_owned(),
+            ..Values::default()
+        };
         assert!(v.validate().unwrap_err().to_string().contains("DNS label"));
     }
 }

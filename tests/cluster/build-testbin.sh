@@ -6,7 +6,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 kube_version="$(cat "$here/kube/KUBE_VERSION")"
 out="${MESHCTL_TESTBIN_DIR:-$HOME/.cache/meshctl/testbin}/${kube_version}"
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ]; then
+# Reused only when it reports the pinned version (an unstamped build says v0.0.0-master).
+if [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] \
+  && [ "$("$out/kube-apiserver" --version 2>/dev/null)" = "Kubernetes ${kube_version}" ]; then
   echo "build-testbin: $out has kube-apiserver and etcd ${kube_version}, nothing to do"
   exit 0
 fi
@@ -30,7 +32,12 @@ if ! grep -q '^replace k8s.io/' go.mod; then
   cp go.mod go.sum "$here/kube/"
 fi
 echo "build-testbin: building kube-apiserver ${kube_version} …"
-go build -trimpath -ldflags='-s -w' -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+# Stamp the version the way Kubernetes' own build does, so /version reports the release.
+minor="${kube_version#v1.}"; minor="${minor%%.*}"
+pkg=k8s.io/component-base/version
+go build -trimpath -o "$out/kube-apiserver.tmp" \
+  -ldflags="-s -w -X $pkg.gitVersion=${kube_version} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor} -X $pkg.gitTreeState=clean" \
+  k8s.io/kubernetes/cmd/kube-apiserver
 echo "build-testbin: building etcd …"
 go build -trimpath -ldflags='-s -w' -o "$out/etcd.tmp" ./etcd
 mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"

@@ -39,7 +39,9 @@ async fn rbac_denies_an_unprivileged_service_account() {
         kube::Error::Api(status) => {
             assert_eq!(status.code, 403, "{status:?}");
             assert!(
-                status.message.contains(&format!("system:serviceaccount:{ns}:nobody")),
+                status
+                    .message
+                    .contains(&format!("system:serviceaccount:{ns}:nobody")),
                 "{}",
                 status.message
             );
@@ -62,7 +64,10 @@ async fn client_cert_users_get_their_groups() {
         .list(&ListParams::default())
         .await
         .unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403 && s.message.contains("\"alice\"")), "{err}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403 && s.message.contains("\"alice\"")),
+        "{err}"
+    );
     let root = cluster.client_for_user("root", &["system:masters"]).await;
     Api::<ConfigMap>::namespaced(root, &ns)
         .list(&ListParams::default())
@@ -97,6 +102,13 @@ fn kubectl_works_with_the_admin_kubeconfig() {
         .args(["get", "namespace", "default", "-o", "name"])
         .output()
         .expect("run kubectl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "namespace/default");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "namespace/default"
+    );
 }

@@ -69,7 +69,7 @@ impl Cluster {
         let pki = Pki::create(&dir)?;
         let serving = pki.serving(&dir)?;
         let admin = pki.client(&dir, "admin", "admin", &["system:masters"])?;
-        let sa_key = pki::service_account_key(&dir)?;
+        let (sa_key, sa_pub) = pki::service_account_key(&dir)?;
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let path = |p: &Path| p.to_string_lossy().into_owned();
@@ -98,7 +98,7 @@ impl Cluster {
             "--allow-privileged=true".to_owned(),
             "--authorization-mode=RBAC".to_owned(),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
-            format!("--service-account-key-file={}", path(&sa_key)),
+            format!("--service-account-key-file={}", path(&sa_pub)),
             format!("--service-account-signing-key-file={}", path(&sa_key)),
             // No token controller runs, so pods must not wait for token secrets.
             "--disable-admission-plugins=ServiceAccount".to_owned(),
@@ -151,7 +151,10 @@ impl Cluster {
                 "metadata": {"name": name}
             }))
             .expect("sa");
-            accounts.create(&PostParams::default(), &sa).await.expect("create sa");
+            accounts
+                .create(&PostParams::default(), &sa)
+                .await
+                .expect("create sa");
         }
         let request = TokenRequest {
             spec: TokenRequestSpec {
@@ -166,7 +169,9 @@ impl Cluster {
             .expect("token request");
         let token = answer.status.expect("token status").token;
         let yaml = kubeconfig_yaml(&self.server, &self.pki.ca_file, &Credentials::Token(&token));
-        client_from_yaml(&yaml).await.expect("service account client")
+        client_from_yaml(&yaml)
+            .await
+            .expect("service account client")
     }
 
     /// Creates a namespace named `<prefix>-<n>` for one test and returns its name.
@@ -229,7 +234,9 @@ async fn wait_ready(client: &Client, supervisor: &mut Supervisor) -> Result<(), 
     let start = Instant::now();
     let mut last = String::new();
     while start.elapsed() < READY_TIMEOUT && supervisor.alive() {
-        let request = http::Request::get("/readyz").body(Vec::new()).expect("request");
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .expect("request");
         match client.request_text(request).await {
             Ok(text) if text.trim() == "ok" => return Ok(()),
             Ok(text) => last = text,
@@ -251,5 +258,9 @@ fn free_ports() -> Result<[u16; 3], String> {
     let bind = || TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"));
     let listeners = [bind()?, bind()?, bind()?];
     let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
-    Ok([port(&listeners[0])?, port(&listeners[1])?, port(&listeners[2])?])
+    Ok([
+        port(&listeners[0])?,
+        port(&listeners[1])?,
+        port(&listeners[2])?,
+    ])
 }

@@ -88,12 +88,15 @@ impl Pki {
     }
 }
 
-/// The key pair the API server signs (and checks) service-account tokens with.
-pub fn service_account_key(dir: &Path) -> Result<PathBuf, String> {
+/// The key pair the API server signs service-account tokens with (`.0`, PKCS#8) and checks
+/// them with (`.1`, the public key: the API server cannot read a PKCS#8 EC key there).
+pub fn service_account_key(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     let key = KeyPair::generate().map_err(err)?;
-    let path = dir.join("sa.key");
-    write(&path, &key.serialize_pem())?;
-    Ok(path)
+    let private = dir.join("sa.key");
+    let public = dir.join("sa.pub");
+    write(&private, &key.serialize_pem())?;
+    write(&public, &key.public_key_pem())?;
+    Ok((private, public))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

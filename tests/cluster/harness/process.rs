@@ -36,6 +36,7 @@ pub struct Supervisor {
     child: Child,
     stdin: Option<ChildStdin>,
     dir: PathBuf,
+    names: Vec<String>,
 }
 
 impl Supervisor {
@@ -45,13 +46,16 @@ impl Supervisor {
         for (name, argv) in commands {
             let line: Vec<String> = argv.iter().map(|a| quote(a)).collect();
             script.push_str(&format!(
-                "{} >{name}.log 2>&1 </dev/null &\npids=\"$pids $!\"\n",
+                "{} >{name}.log 2>&1 </dev/null &\necho $! >{name}.pid\npids=\"$pids $!\"\n",
                 line.join(" ")
             ));
         }
         // The test process holds our stdin open; EOF means it is gone or done with us.
-        script.push_str("while read -r _; do :; done\nkill $pids 2>/dev/null\nwait\n");
-        script.push_str(&format!("cd / && rm -rf {}\n", quote(&dir.to_string_lossy())));
+        script.push_str("while read -r _; do :; done\nkill -9 $pids 2>/dev/null\nwait\n");
+        script.push_str(&format!(
+            "cd / && rm -rf {}\n",
+            quote(&dir.to_string_lossy())
+        ));
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -65,19 +69,42 @@ impl Supervisor {
             child,
             stdin,
             dir: dir.to_owned(),
+            names: commands
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect(),
         })
     }
 
     /// The last lines of a server's log, for error messages.
     pub fn log_tail(&self, name: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    /// Whether the supervisor is still alive (it is until told to stop).
+    /// Whether the supervisor and every server under it still run (a server that exited
+    /// stays a zombie of the supervisor, state `Z`, until the supervisor stops).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+            && self.names.iter().all(|name| {
+                let pid = std::fs::read_to_string(self.dir.join(format!("{name}.pid")));
+                // Not written yet: the supervisor is still starting it.
+                let Ok(pid) = pid else { return true };
+                if pid.trim().is_empty() {
+                    return true;
+                }
+                let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+                // The state follows the command name in parentheses.
+                stat.is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+            })
     }
 }
 
