@@ -8,6 +8,7 @@ mod classify;
 mod detect;
 pub mod forward;
 mod http;
+mod intercept;
 mod io;
 mod metrics;
 mod mirror;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::detect::{self, Protocol};
 use super::forward::ForwardMetrics;
+use super::intercept::{self, Dst};
 use super::io::Prefixed;
 use super::metrics::{Direction, Metrics};
 use super::stats::Stats;
@@ -103,6 +104,8 @@ pub struct Proxy {
     state: Arc<State>,
     outbound: TcpListener,
     inbound: TcpListener,
+    /// IPv6 twins of the outbound and inbound listeners (proxy-init redirects both families).
+    ipv6_twins: [Option<TcpListener>; 2],
     admin: TcpListener,
     options: Options,
 }
@@ -122,6 +125,8 @@ impl Proxy {
     pub async fn bind(options: Options) -> Result<Self, ProxyError> {
         let outbound = bind("outbound", options.outbound_addr).await?;
         let inbound = bind("inbound", options.inbound_addr).await?;
+        let ipv6_twins =
+            [options.outbound_addr, options.inbound_addr].map(intercept::bind_ipv6_twin);
         let admin = bind("admin", options.admin_addr).await?;
         let shared = Shared {
             pool: Pool::new(),
@@ -146,6 +151,7 @@ impl Proxy {
             state,
             outbound,
             inbound,
+            ipv6_twins,
             admin,
             options,
         })
@@ -190,6 +196,15 @@ impl Proxy {
             drain_rx.clone(),
             Side::Inbound,
         ));
+        for (twin, side) in self
+            .ipv6_twins
+            .into_iter()
+            .zip([Side::Outbound, Side::Inbound])
+        {
+            if let Some(listener) = twin {
+                tasks.spawn(accept_loop(listener, state.clone(), drain_rx.clone(), side));
+            }
+        }
         tasks.spawn(admin::serve(self.admin, state.clone(), drain_rx.clone()));
         if let Some(path) = self.options.config_path.clone() {
             tasks.spawn(reload::watch_file(
@@ -255,26 +270,21 @@ async fn accept_loop(
     }
 }
 
-/// The connection's original destination (before iptables REDIRECT) and whether it was
-/// redirected; else its local address.
-fn original_dst(stream: &TcpStream) -> (SocketAddr, bool) {
-    let Ok(local) = stream.local_addr() else {
-        return (SocketAddr::from(([0, 0, 0, 0], 0)), false);
-    };
-    match super::orig_dst::original_dst(stream, local) {
-        Ok(orig) if orig != local => (orig, true),
-        _ => (local, false),
-    }
-}
-
 async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
-    let (dst, intercepted) = original_dst(&stream);
+    let Dst {
+        addr: dst,
+        intercepted,
+    } = intercept::destination(&stream);
     let table = state.table();
     let by_addr = table.by_addr(&dst).cloned();
     let conn = state
         .shared
         .metrics
         .tcp(Direction::Outbound, "src", Arc::from(""));
+    if intercepted && by_addr.is_none() {
+        drop(table);
+        return intercept::pass_through(stream, &state, dst, conn.bytes.clone(), drain).await;
+    }
     if let Some(svc) = &by_addr
         && svc.protocol == crate::model::service::Protocol::Opaque
     {
@@ -297,16 +307,16 @@ async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::R
                 svc.stats.tcp_opened();
                 tcp::forward_service(io, &state, &svc, drain).await;
             }
-            None if intercepted => {
-                tcp::forward_to(io, &state, dst, Arc::from(dst.to_string()), drain).await
-            }
             None => tracing::debug!(%dst, "opaque connection for no known service: closed"),
         },
     }
 }
 
 async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
-    let (dst, intercepted) = original_dst(&stream);
+    let Dst {
+        addr: dst,
+        intercepted,
+    } = intercept::destination(&stream);
     let config = state.table().config.clone();
     let port = if intercepted {
         Some(dst.port())

@@ -4,10 +4,14 @@
 
 mod injected;
 mod interception;
+mod load;
+mod mesh;
+mod meshed;
 mod net;
 mod node;
 mod proxy_init;
 mod spec;
+mod traffic;
 
 use std::io::Write;
 

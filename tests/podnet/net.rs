@@ -14,11 +14,13 @@ use crate::node::Pod;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a greeter says: a fixed name, or (for a stand-in proxy) the original destination.
+/// What a greeter says: a fixed name, (for a stand-in proxy) the original destination,
+/// or, as an HTTP/1.1 app, an answer naming itself and the peer it saw.
 #[derive(Clone, Copy)]
 pub enum Says {
     Name(&'static str),
     OriginalDst(&'static str),
+    Http(&'static str),
 }
 
 /// A listener inside a pod answering each connection with one line, until dropped.
@@ -55,6 +57,7 @@ impl Greeter {
 fn greet(stream: TcpStream, says: Says) {
     let _ = stream.set_nonblocking(false);
     let line = match says {
+        Says::Http(name) => return answer_http(stream, name),
         Says::Name(name) => format!("{name}\n"),
         Says::OriginalDst(name) => {
             let local = stream.local_addr().expect("local addr");
@@ -65,6 +68,31 @@ fn greet(stream: TcpStream, says: Says) {
         }
     };
     let _ = (&stream).write_all(line.as_bytes());
+}
+
+/// Reads one request head and answers 200 with `<name> saw <peer>`, then closes.
+fn answer_http(stream: TcpStream, name: &str) {
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.ip().to_canonical().to_string())
+        .unwrap_or_default();
+    let mut reader = BufReader::new(&stream);
+    let mut line = String::new();
+    // Up to the blank line that ends the head (bounded: a head of 100 lines is plenty).
+    for _ in 0..100 {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 && line != "\r\n" => {}
+            _ => break,
+        }
+    }
+    let body = format!("{name} saw {peer}\n");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = (&stream).write_all(response.as_bytes());
 }
 
 impl Drop for Greeter {
@@ -121,5 +149,60 @@ pub fn dial_as(pod: &Pod, uid: u32, addr: impl ToString) -> String {
         text
     } else {
         format!("failed: {}", String::from_utf8_lossy(&out.stderr).trim())
+    }
+}
+
+/// `GET path` with `host` from `pod` as `uid` in a separate process using the pod's
+/// /etc/hosts (bash's /dev/tcp, like an app): the status code and the body.
+pub fn http_get_as(pod: &Pod, uid: u32, host_port: &str, path: &str) -> (u16, String) {
+    let uid = uid.to_string();
+    let (host, port) = host_port.rsplit_once(':').expect("host:port");
+    let script = format!(
+        "exec 3<>/dev/tcp/{host}/{port} && \
+         printf 'GET {path} HTTP/1.1\\r\\nhost: {host_port}\\r\\nconnection: close\\r\\n\\r\\n' >&3 && \
+         timeout 5 cat <&3"
+    );
+    let out = pod.run(
+        "setpriv",
+        &[
+            "--reuid",
+            &uid,
+            "--regid",
+            &uid,
+            "--clear-groups",
+            "bash",
+            "-c",
+            &script,
+        ],
+    );
+    parse_response(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// In-process `GET path` to `addr` from inside `pod` (loopback admin ports).
+pub fn http_get(pod: &Pod, addr: SocketAddr, path: &str) -> (u16, String) {
+    let stream = pod.enter(|| TcpStream::connect_timeout(&addr, TIMEOUT));
+    let Ok(mut stream) = stream else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+    parse_response(&text)
+}
+
+/// (status, body) of an HTTP/1.1 response with a content-length or closed by the server;
+/// (0, the text) when it is not one.
+fn parse_response(text: &str) -> (u16, String) {
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    match (status, text.split_once("\r\n\r\n")) {
+        (Some(status), Some((_, body))) => (status, body.to_owned()),
+        _ => (0, text.to_owned()),
     }
 }

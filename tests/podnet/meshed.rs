@@ -1,0 +1,144 @@
+//! Meshed pods: each started as `meshctl inject` describes it (the init step, then
+//! `meshctl proxy` with the injected arguments, environment and user) on a static config
+//! file, the way a controller would hand it over.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::net::http_get;
+use crate::node::Pod;
+use crate::spec::Injected;
+
+const ADMIN: &str = "127.0.0.1:4191";
+
+/// Where the meshed pods of one test keep their proxy configs and logs.
+pub struct Mesh {
+    dir: TempDir,
+    pods: Vec<(String, u32)>,
+}
+
+impl Mesh {
+    pub fn new() -> Mesh {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The proxies run as their injected uid and must read their config.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        Mesh {
+            dir,
+            pods: Vec::new(),
+        }
+    }
+
+    /// Runs `pod`'s init step and starts its proxy as injected from `fixture`, on the
+    /// static config `yaml`; returns once the proxy says it is ready.
+    pub fn start(&mut self, pod: &Pod, fixture: &str, yaml: &str) {
+        let injected = Injected::from_fixture(fixture, pod);
+        pod.run_init(&injected.init);
+        let config = self.dir.path().join(format!("{}.yaml", pod.name));
+        std::fs::write(&config, yaml).expect("write proxy config");
+        let log = std::fs::File::create(self.log_path(pod)).expect("proxy log");
+        let mut cmd = pod.container_command(&injected.proxy);
+        cmd.env("MESHCTL_PROXY_CONFIG", &config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        let pid = pod.spawn(cmd);
+        self.pods.push((pod.name.clone(), pid));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_get(pod, admin(), "/ready").0 != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy in {} never became ready\n{}",
+                pod.name,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills `pod`'s proxy (a pod dying takes its sidecar with it).
+    pub fn kill_proxy(&self, pod: &Pod) {
+        let pid = self.pods.iter().find(|(name, _)| *name == pod.name);
+        pod.kill(pid.expect("a meshed pod").1);
+    }
+
+    fn log_path(&self, pod: &Pod) -> PathBuf {
+        log_path(self.dir.path(), &pod.name)
+    }
+
+    /// Every proxy's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.pods
+            .iter()
+            .map(|(name, _)| {
+                let text = std::fs::read_to_string(log_path(self.dir.path(), name));
+                format!("--- {name} proxy log:\n{}", text.unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn log_path(dir: &Path, pod: &str) -> PathBuf {
+    dir.join(format!("{pod}.log"))
+}
+
+fn admin() -> SocketAddr {
+    ADMIN.parse().expect("admin addr")
+}
+
+/// The sum of `pod`'s proxy metric samples named `name` that carry every one of `labels`
+/// (`direction="outbound"`); 0 when there is none.
+pub fn metric(pod: &Pod, name: &str, labels: &[&str]) -> u64 {
+    let (status, text) = http_get(pod, admin(), "/metrics");
+    assert_eq!(status, 200, "metrics of {}", pod.name);
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// A proxy config (JSON, which the proxy reads as YAML) with these services.
+pub fn config(services: &[Value]) -> String {
+    json!({ "services": services }).to_string()
+}
+
+/// A service found by `host:port` (and `host` for port 80) and by its address `addr` (what
+/// a cluster IP is), with one backend per `(name, endpoints)`.
+pub fn service(
+    name: &str,
+    host: &str,
+    addr: SocketAddr,
+    backends: &[(&str, &[SocketAddr])],
+) -> Value {
+    let backends: Vec<Value> = backends
+        .iter()
+        .map(|(name, endpoints)| {
+            let endpoints: Vec<Value> = endpoints
+                .iter()
+                .map(|ep| json!({ "addr": ep.to_string() }))
+                .collect();
+            json!({ "name": name, "endpoints": endpoints })
+        })
+        .collect();
+    let mut authorities = vec![format!("{host}:{}", addr.port())];
+    if addr.port() == 80 {
+        authorities.push(host.to_owned());
+    }
+    json!({
+        "name": name,
+        "authorities": authorities,
+        "addresses": [addr.to_string()],
+        "backends": backends,
+    })
+}

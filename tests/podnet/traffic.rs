@@ -1,0 +1,143 @@
+//! Traffic policy through the mesh under steady load: a weighted split between two pods
+//! of B, and one of B's pods dying mid-load without a request lost.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::load::paced_gets;
+use crate::meshed::{Mesh, config, metric, service};
+use crate::net::{Greeter, Says};
+use crate::node::Pod;
+use crate::node_or_skip;
+
+fn app(pod: &Pod, name: &'static str) -> Greeter {
+    Greeter::start(pod, "[::]:8080".parse().expect("addr"), Says::Http(name))
+}
+
+fn at(pod: &Pod, port: u16) -> SocketAddr {
+    SocketAddr::new(pod.ip.into(), port)
+}
+
+/// b-service's address: b1's service IP (b1-service in /etc/hosts; only A's proxy knows it).
+fn b_service(b1: &Pod) -> SocketAddr {
+    SocketAddr::new(b1.service_ip.into(), 80)
+}
+
+#[test]
+fn a_weighted_split_between_two_pods_of_b_holds() {
+    let Some(node) = node_or_skip("mesh_weighted_split", &["a", "b1", "b2"]) else {
+        return;
+    };
+    let (a, b1, b2) = (node.pod("a"), node.pod("b1"), node.pod("b2"));
+    let _apps = [app(b1, "b1"), app(b2, "b2")];
+    let mut mesh = Mesh::new();
+    let b1_eps = [at(b1, 8080)];
+    let b2_eps = [at(b2, 8080)];
+    let mut svc = service(
+        "b",
+        "b-service",
+        b_service(b1),
+        &[("b1", &b1_eps), ("b2", &b2_eps)],
+    );
+    svc["routes"] = json!([{
+        "name": "split",
+        "backends": [{ "name": "b1", "weight": 80 }, { "name": "b2", "weight": 20 }],
+    }]);
+    mesh.start(a, "a.yaml", &config(&[svc]));
+    mesh.start(b1, "b.yaml", &config(&[]));
+    mesh.start(b2, "b.yaml", &config(&[]));
+
+    let tally = paced_gets(
+        a,
+        b_service(b1),
+        "b-service",
+        200,
+        Duration::from_millis(2500),
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{:?}\n{}",
+        tally.failures,
+        mesh.logs()
+    );
+    assert_eq!(tally.answered(), 500);
+    let share = tally.answered_by.get("b2").copied().unwrap_or(0) as f64 / 500.0;
+    let _ = writeln!(
+        std::io::stderr(),
+        "weighted split 80/20: {:?}",
+        tally.answered_by
+    );
+    // 500 draws at p = 0.2 have a standard deviation of 1.8 points: 6 points is 3.4 of them.
+    assert!(
+        (0.14..=0.26).contains(&share),
+        "b2 got {share:.3} of the requests, not 0.20"
+    );
+}
+
+#[test]
+fn killing_a_pod_of_b_at_200_rps_loses_no_request() {
+    let Some(node) = node_or_skip("mesh_kill_mid_load", &["a", "b1", "b2"]) else {
+        return;
+    };
+    let (a, b1, b2) = (node.pod("a"), node.pod("b1"), node.pod("b2"));
+    let b1_app = app(b1, "b1");
+    let b2_app = app(b2, "b2");
+    let mut mesh = Mesh::new();
+    let mut svc = service(
+        "b",
+        "b-service",
+        b_service(b1),
+        &[("b", &[at(b1, 8080), at(b2, 8080)])],
+    );
+    // Round robin: b2 takes half the load until it dies, the hardest case for retries.
+    svc["policy"] = json!({
+        "loadBalancer": { "algorithm": "round-robin" },
+        "timeouts": { "perTry": "1s" },
+        "retries": { "attempts": 3 },
+        "outlierDetection": { "consecutiveGatewayErrors": 2, "interval": "1s" },
+    });
+    mesh.start(a, "a.yaml", &config(&[svc]));
+    mesh.start(b1, "b.yaml", &config(&[]));
+    mesh.start(b2, "b.yaml", &config(&[]));
+
+    let tally = std::thread::scope(|scope| {
+        let load =
+            scope.spawn(|| paced_gets(a, b_service(b1), "b-service", 200, Duration::from_secs(20)));
+        std::thread::sleep(Duration::from_secs(5));
+        // The pod dies: its proxy and its app, mid-request for some connections.
+        mesh.kill_proxy(b2);
+        drop(b2_app);
+        load.join().expect("load generator")
+    });
+    let (retries, ejections) = (
+        metric(a, "retry_total", &[]),
+        metric(a, "ejection_total", &[]),
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "200 RPS for 20 s, b2 killed at 5 s: answered by {:?}, {} failed, {} started late, \
+         {retries} retries, {ejections} ejections",
+        tally.answered_by,
+        tally.failures.len(),
+        tally.late
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{:?}\n{}",
+        tally.failures,
+        mesh.logs()
+    );
+    assert_eq!(tally.answered(), 4000);
+    let by_b2 = tally.answered_by.get("b2").copied().unwrap_or(0);
+    // b2 took half of the first 5 s (about 500 of 1000), then nothing.
+    assert!((400..=600).contains(&by_b2), "b2 answered {by_b2}");
+    // Nothing was lost because the proxy retried and then stopped picking b2.
+    assert!(
+        retries > 0 && ejections > 0,
+        "{retries} retries, {ejections} ejections"
+    );
+    drop(b1_app);
+}
