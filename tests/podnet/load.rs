@@ -27,6 +27,12 @@ impl Tally {
     pub fn answered(&self) -> u64 {
         self.answered_by.values().sum()
     }
+
+    /// Every one of `sent` requests was answered 200; `context` (proxy logs) on failure.
+    pub fn assert_all_answered(&self, sent: u64, context: &str) {
+        assert!(self.failures.is_empty(), "{:?}\n{context}", self.failures);
+        assert_eq!(self.answered(), sent, "{self:?}");
+    }
 }
 
 /// Sends `rps` requests per second for `duration` from `pod` to `addr` with `host` as

@@ -17,6 +17,24 @@ fn any(port: u16) -> SocketAddr {
     at(std::net::Ipv6Addr::UNSPECIFIED, port)
 }
 
+/// `<pod>-service:80` with the pod's app on 8080 as its one endpoint.
+fn service_of(pod: &Pod) -> serde_json::Value {
+    let host = format!("{}-service", pod.name);
+    let endpoints = [at(pod.ip, 8080)];
+    service(
+        &pod.name,
+        &host,
+        at(pod.service_ip, 80),
+        &[(&pod.name, &endpoints)],
+    )
+}
+
+/// `GET /` from `pod`'s app to `host_port` must be answered 200 with `body`.
+fn assert_answer(mesh: &Mesh, pod: &Pod, host_port: &str, body: &str) {
+    let (status, got) = http_get_as(pod, 0, host_port, "/");
+    assert_eq!((status, got.trim()), (200, body), "{}", mesh.logs());
+}
+
 /// Connections A's outbound proxy accepted from A's app.
 fn outbound_accepted(a: &Pod) -> u64 {
     let labels = ["direction=\"outbound\"", "peer=\"src\""];
@@ -31,25 +49,13 @@ fn app_a_reaches_b_service_through_both_proxies() {
     let (a, b) = (node.pod("a"), node.pod("b"));
     let _app = Greeter::start(b, any(8080), Says::Http("b"));
     let mut mesh = Mesh::new();
-    let b_svc = service(
-        "b",
-        "b-service",
-        at(b.service_ip, 80),
-        &[("b", &[at(b.ip, 8080)])],
-    );
-    mesh.start(a, "a.yaml", &config(&[b_svc]));
+    mesh.start(a, "a.yaml", &config(&[service_of(b)]));
     mesh.start(b, "b.yaml", &config(&[]));
 
     // b-service's address belongs to nobody: only A's proxy can route it. B's app seeing
     // a loopback peer shows the request came out of B's inbound proxy.
     for _ in 0..3 {
-        let (status, body) = http_get_as(a, 0, "b-service:80", "/hello");
-        assert_eq!(
-            (status, body.trim()),
-            (200, "b saw 127.0.0.1"),
-            "{}",
-            mesh.logs()
-        );
+        assert_answer(&mesh, a, "b-service:80", "b saw 127.0.0.1");
     }
     let out = ["direction=\"outbound\"", "authority=\"b-service:80\""];
     assert_eq!(metric(a, "request_total", &out), 3, "A's outbound requests");
@@ -141,13 +147,7 @@ fn a_destination_no_service_claims_passes_through_as_plain_tcp() {
     mesh.start(a, "a.yaml", &config(&[]));
 
     // HTTP to an address A's config does not know: forwarded as dialed, not answered 503.
-    let (status, body) = http_get_as(a, 0, "b:8080", "/");
-    assert_eq!(
-        (status, body.trim()),
-        (200, "b saw 10.213.0.10"),
-        "{}",
-        mesh.logs()
-    );
+    assert_answer(&mesh, a, "b:8080", "b saw 10.213.0.10");
     let passthrough = [
         "direction=\"outbound\"",
         "peer=\"dst\"",
@@ -169,32 +169,14 @@ fn a_pod_calling_its_own_service_goes_through_its_inbound_side_without_a_loop() 
     let (a, b) = (node.pod("a"), node.pod("b"));
     let _app = Greeter::start(a, any(8080), Says::Http("a"));
     let mut mesh = Mesh::new();
-    let a_svc = service(
-        "a",
-        "a-service",
-        at(a.service_ip, 80),
-        &[("a", &[at(a.ip, 8080)])],
-    );
-    mesh.start(a, "a.yaml", &config(&[a_svc]));
+    mesh.start(a, "a.yaml", &config(&[service_of(a)]));
     let inbound = ["direction=\"inbound\""];
 
     // Its own service: out through the outbound side, back in through the inbound side.
-    let (status, body) = http_get_as(a, 0, "a-service:80", "/");
-    assert_eq!(
-        (status, body.trim()),
-        (200, "a saw 127.0.0.1"),
-        "{}",
-        mesh.logs()
-    );
+    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.1");
     assert_eq!(metric(a, "request_total", &inbound), 1);
     // Its own pod IP: straight to the app.
-    let (status, body) = http_get_as(a, 0, "a:8080", "/");
-    assert_eq!(
-        (status, body.trim()),
-        (200, "a saw 10.213.0.10"),
-        "{}",
-        mesh.logs()
-    );
+    assert_answer(&mesh, a, "a:8080", "a saw 10.213.0.10");
     assert_eq!(metric(a, "request_total", &inbound), 1);
 
     // A peer dialing the inbound port itself is not taken for a redirect to that port:
@@ -204,13 +186,7 @@ fn a_pod_calling_its_own_service_goes_through_its_inbound_side_without_a_loop() 
     let inbound_conns = ["direction=\"inbound\"", "peer=\"src\""];
     let accepted = metric(a, "tcp_open_total", &inbound_conns);
     assert!(accepted <= 2, "{accepted} inbound connections: a loop");
-    let (status, body) = http_get_as(a, 0, "a-service:80", "/");
-    assert_eq!(
-        (status, body.trim()),
-        (200, "a saw 127.0.0.1"),
-        "{}",
-        mesh.logs()
-    );
+    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.1");
 }
 
 #[test]

@@ -126,24 +126,11 @@ fn read_line(stream: TcpStream) -> String {
 /// Dials `host:port` (a name from the pod's /etc/hosts, or an address) from `pod` as
 /// `uid` in a separate process (bash's /dev/tcp), as an app or the proxy would.
 pub fn dial_as(pod: &Pod, uid: u32, addr: impl ToString) -> String {
-    let uid = uid.to_string();
     let addr = addr.to_string();
     let (host, port) = addr.rsplit_once(':').expect("host:port");
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let script = format!("exec 3<>/dev/tcp/{host}/{port} && timeout 5 head -n1 <&3");
-    let out = pod.run(
-        "setpriv",
-        &[
-            "--reuid",
-            &uid,
-            "--regid",
-            &uid,
-            "--clear-groups",
-            "bash",
-            "-c",
-            &script,
-        ],
-    );
+    let out = bash_as(pod, uid, &script);
     let text = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
     if out.status.success() {
         text
@@ -152,29 +139,23 @@ pub fn dial_as(pod: &Pod, uid: u32, addr: impl ToString) -> String {
     }
 }
 
+/// Runs a bash `script` in `pod` as `uid` (group `uid`, no supplementary groups).
+fn bash_as(pod: &Pod, uid: u32, script: &str) -> std::process::Output {
+    let uid = uid.to_string();
+    let ids = ["--reuid", &uid, "--regid", &uid, "--clear-groups"];
+    pod.run("setpriv", &[&ids[..], &["bash", "-c", script]].concat())
+}
+
 /// `GET path` with `host` from `pod` as `uid` in a separate process using the pod's
 /// /etc/hosts (bash's /dev/tcp, like an app): the status code and the body.
 pub fn http_get_as(pod: &Pod, uid: u32, host_port: &str, path: &str) -> (u16, String) {
-    let uid = uid.to_string();
     let (host, port) = host_port.rsplit_once(':').expect("host:port");
     let script = format!(
         "exec 3<>/dev/tcp/{host}/{port} && \
          printf 'GET {path} HTTP/1.1\\r\\nhost: {host_port}\\r\\nconnection: close\\r\\n\\r\\n' >&3 && \
          timeout 5 cat <&3"
     );
-    let out = pod.run(
-        "setpriv",
-        &[
-            "--reuid",
-            &uid,
-            "--regid",
-            &uid,
-            "--clear-groups",
-            "bash",
-            "-c",
-            &script,
-        ],
-    );
+    let out = bash_as(pod, uid, &script);
     parse_response(&String::from_utf8_lossy(&out.stdout))
 }
 

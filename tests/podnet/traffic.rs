@@ -57,13 +57,7 @@ fn a_weighted_split_between_two_pods_of_b_holds() {
         200,
         Duration::from_millis(2500),
     );
-    assert!(
-        tally.failures.is_empty(),
-        "{:?}\n{}",
-        tally.failures,
-        mesh.logs()
-    );
-    assert_eq!(tally.answered(), 500);
+    tally.assert_all_answered(500, &mesh.logs());
     let share = tally.answered_by.get("b2").copied().unwrap_or(0) as f64 / 500.0;
     let _ = writeln!(
         std::io::stderr(),
@@ -124,13 +118,7 @@ fn killing_a_pod_of_b_at_200_rps_loses_no_request() {
         tally.failures.len(),
         tally.late
     );
-    assert!(
-        tally.failures.is_empty(),
-        "{:?}\n{}",
-        tally.failures,
-        mesh.logs()
-    );
-    assert_eq!(tally.answered(), 4000);
+    tally.assert_all_answered(4000, &mesh.logs());
     let by_b2 = tally.answered_by.get("b2").copied().unwrap_or(0);
     // b2 took half of the first 5 s (about 500 of 1000), then nothing.
     assert!((400..=600).contains(&by_b2), "b2 answered {by_b2}");
