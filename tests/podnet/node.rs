@@ -181,6 +181,12 @@ impl Pod {
         }
     }
 
+    /// Takes the pod off the network (its eth0 is deleted), as when a pod is deleted:
+    /// packets to its address go unanswered.
+    pub fn unplug(&self) {
+        ipn(&self.netns, &["link", "del", "eth0"]);
+    }
+
     fn stop_all(&self) {
         for mut child in self
             .children
