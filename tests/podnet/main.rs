@@ -2,6 +2,7 @@
 //! installing real iptables rules, real interception. They need root, iproute2 and
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
+mod capture;
 mod injected;
 mod interception;
 mod load;
@@ -34,6 +35,7 @@ fn missing_prerequisite() -> Option<String> {
         "iptables-nft",
         "iptables-legacy",
         "setpriv",
+        "tshark",
     ] {
         if run_quiet(program, &["--version"]).is_err() {
             return Some(format!(

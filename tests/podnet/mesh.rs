@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::capture::Capture;
 use crate::meshed::{Mesh, config, metric, service};
 use crate::net::{Greeter, Says, dial, http_get, http_get_as};
 use crate::node::Pod;
@@ -146,8 +147,12 @@ fn a_destination_no_service_claims_passes_through_as_plain_tcp() {
     let mut mesh = Mesh::new();
     mesh.start(a, "a.yaml", &config(&[]));
 
-    // HTTP to an address A's config does not know: forwarded as dialed, not answered 503.
+    // HTTP to an address A's config does not know: forwarded as dialed, not answered 503,
+    // and on B's veth it is the app's own plaintext request.
+    let capture = Capture::start(b, "tcp port 8080");
     assert_answer(&mesh, a, "b:8080", "b saw 10.213.0.10");
+    let uris = capture.stop_and_read("http.request", "http.request.uri");
+    assert_eq!(uris, ["/"], "HTTP requests seen on B's eth0");
     let passthrough = [
         "direction=\"outbound\"",
         "peer=\"dst\"",
