@@ -104,8 +104,9 @@ pub struct Proxy {
     state: Arc<State>,
     outbound: TcpListener,
     inbound: TcpListener,
-    /// IPv6 twins of the outbound and inbound listeners (proxy-init redirects both families).
-    ipv6_twins: [Option<TcpListener>; 2],
+    /// IPv6 twins of the outbound, inbound and admin listeners (proxy-init redirects both
+    /// families; probes of an IPv6-only pod come over IPv6).
+    ipv6_twins: [Option<TcpListener>; 3],
     admin: TcpListener,
     options: Options,
 }
@@ -125,9 +126,13 @@ impl Proxy {
     pub async fn bind(options: Options) -> Result<Self, ProxyError> {
         let outbound = bind("outbound", options.outbound_addr).await?;
         let inbound = bind("inbound", options.inbound_addr).await?;
-        let ipv6_twins =
-            [options.outbound_addr, options.inbound_addr].map(intercept::bind_ipv6_twin);
         let admin = bind("admin", options.admin_addr).await?;
+        let ipv6_twins = [
+            options.outbound_addr,
+            options.inbound_addr,
+            options.admin_addr,
+        ]
+        .map(intercept::bind_ipv6_twin);
         let shared = Shared {
             pool: Pool::new(),
             metrics: Metrics::default(),
@@ -196,16 +201,16 @@ impl Proxy {
             drain_rx.clone(),
             Side::Inbound,
         ));
-        for (twin, side) in self
-            .ipv6_twins
-            .into_iter()
-            .zip([Side::Outbound, Side::Inbound])
-        {
+        let [outbound6, inbound6, admin6] = self.ipv6_twins;
+        for (twin, side) in [(outbound6, Side::Outbound), (inbound6, Side::Inbound)] {
             if let Some(listener) = twin {
                 tasks.spawn(accept_loop(listener, state.clone(), drain_rx.clone(), side));
             }
         }
         tasks.spawn(admin::serve(self.admin, state.clone(), drain_rx.clone()));
+        if let Some(listener) = admin6 {
+            tasks.spawn(admin::serve(listener, state.clone(), drain_rx.clone()));
+        }
         if let Some(path) = self.options.config_path.clone() {
             tasks.spawn(reload::watch_file(
                 path,

@@ -219,4 +219,6 @@ fn ipv6_traffic_goes_through_the_proxies_too() {
     let passthrough = ["direction=\"outbound\"", "authority=\"passthrough\""];
     assert_eq!(metric(a, "tcp_open_total", &passthrough), 1);
     assert_eq!(metric(b, "request_total", &["direction=\"inbound\""]), 1);
+    // Probes of an IPv6-only pod reach the admin port over IPv6.
+    assert_eq!(http_get(a, at(b.ip6, 4191), "/ready").0, 200);
 }
