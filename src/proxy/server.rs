@@ -432,9 +432,9 @@ async fn serve_http<S>(
             .serve_connection(io, svc);
         drive(conn, drain, |c| c.graceful_shutdown()).await;
     } else {
+        // No header-read timeout: it arms a timer for every request, a cost on the hot
+        // path; clients here are the pod's app or a peer proxy, not the open internet.
         let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
             .serve_connection(io, svc)
             .with_upgrades();
         drive(conn, drain, |c| c.graceful_shutdown()).await;
