@@ -34,6 +34,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the control plane''s manifests, or apply them to the cluster (--apply)')
+            [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Upgrade an install: its recorded values plus new overrides, pruning what is gone')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Remove the control plane from the cluster (--apply; refused while pods are meshed)')
             [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
             [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
@@ -134,6 +137,74 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;certs;help;help' {
+            break
+        }
+        'meshctl;install' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'A YAML file of values (repeatable; later files win)')
+            [CompletionResult]::new('--values', '--values', [CompletionResultType]::ParameterName, 'A YAML file of values (repeatable; later files win)')
+            [CompletionResult]::new('--set-file', '--set-file', [CompletionResultType]::ParameterName, 'Set a value from a file''s contents, e.g. --set-file key=path (repeatable)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Set a value, e.g. --set controller.replicas=2 (repeatable)')
+            [CompletionResult]::new('--identity-trust-anchors-file', '--identity-trust-anchors-file', [CompletionResultType]::ParameterName, 'PEM trust anchor(s) every proxy verifies peers with')
+            [CompletionResult]::new('--identity-issuer-certificate-file', '--identity-issuer-certificate-file', [CompletionResultType]::ParameterName, 'PEM issuer certificate (signed by a trust anchor)')
+            [CompletionResult]::new('--identity-issuer-key-file', '--identity-issuer-key-file', [CompletionResultType]::ParameterName, 'PEM private key of the issuer')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Have the API server check every object without storing anything (implies talking to the cluster)')
+            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each wait may take')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--ha', '--ha', [CompletionResultType]::ParameterName, 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Apply to the cluster with server-side apply instead of printing the manifests')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;upgrade' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'A YAML file of values (repeatable; later files win)')
+            [CompletionResult]::new('--values', '--values', [CompletionResultType]::ParameterName, 'A YAML file of values (repeatable; later files win)')
+            [CompletionResult]::new('--set-file', '--set-file', [CompletionResultType]::ParameterName, 'Set a value from a file''s contents, e.g. --set-file key=path (repeatable)')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Set a value, e.g. --set controller.replicas=2 (repeatable)')
+            [CompletionResult]::new('--identity-trust-anchors-file', '--identity-trust-anchors-file', [CompletionResultType]::ParameterName, 'PEM trust anchor(s) every proxy verifies peers with')
+            [CompletionResult]::new('--identity-issuer-certificate-file', '--identity-issuer-certificate-file', [CompletionResultType]::ParameterName, 'PEM issuer certificate (signed by a trust anchor)')
+            [CompletionResult]::new('--identity-issuer-key-file', '--identity-issuer-key-file', [CompletionResultType]::ParameterName, 'PEM private key of the issuer')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Have the API server check every object without storing anything (implies talking to the cluster)')
+            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each wait may take')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--ha', '--ha', [CompletionResultType]::ParameterName, 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Apply to the cluster with server-side apply instead of printing the manifests')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;uninstall' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Delete the objects instead of printing what would be deleted')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Delete even while meshed pods still run (their proxies lose the controller)')
+            [CompletionResult]::new('--keep-crds', '--keep-crds', [CompletionResultType]::ParameterName, 'Keep meshctl''s CRDs (and every custom resource of them)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'meshctl;inject' {
@@ -241,6 +312,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the control plane''s manifests, or apply them to the cluster (--apply)')
+            [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Upgrade an install: its recorded values plus new overrides, pruning what is gone')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Remove the control plane from the cluster (--apply; refused while pods are meshed)')
             [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
             [CompletionResult]::new('uninject', 'uninject', [CompletionResultType]::ParameterValue, 'Remove what `meshctl inject` added to manifests')
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
@@ -264,6 +338,15 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;certs;inspect' {
+            break
+        }
+        'meshctl;help;install' {
+            break
+        }
+        'meshctl;help;upgrade' {
+            break
+        }
+        'meshctl;help;uninstall' {
             break
         }
         'meshctl;help;inject' {

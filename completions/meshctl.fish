@@ -33,6 +33,9 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -s V -l version -d 'Print 
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "version" -d 'Print the client version'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Generate shell completions or the man page'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "install" -d 'Print the control plane\'s manifests, or apply them to the cluster (--apply)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "upgrade" -d 'Upgrade an install: its recorded values plus new overrides, pruning what is gone'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninstall" -d 'Remove the control plane from the cluster (--apply; refused while pods are meshed)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
@@ -86,6 +89,57 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_s
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s f -l values -d 'A YAML file of values (repeatable; later files win)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l set-file -d 'Set a value from a file\'s contents, e.g. --set-file key=path (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l set -d 'Set a value, e.g. --set controller.replicas=2 (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-trust-anchors-file -d 'PEM trust anchor(s) every proxy verifies peers with' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+all\t''
+none\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
+false\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l timeout -d 'How long each wait may take' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l ha -d 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity'
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l apply -d 'Apply to the cluster with server-side apply instead of printing the manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s f -l values -d 'A YAML file of values (repeatable; later files win)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l set-file -d 'Set a value from a file\'s contents, e.g. --set-file key=path (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l set -d 'Set a value, e.g. --set controller.replicas=2 (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-trust-anchors-file -d 'PEM trust anchor(s) every proxy verifies peers with' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+all\t''
+none\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
+false\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l timeout -d 'How long each wait may take' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l ha -d 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l apply -d 'Apply to the cluster with server-side apply instead of printing the manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -l apply -d 'Delete the objects instead of printing what would be deleted'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -l force -d 'Delete even while meshed pods still run (their proxies lose the controller)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -l keep-crds -d 'Keep meshctl\'s CRDs (and every custom resource of them)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand uninstall" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-image -d 'Proxy and init image [default: ghcr.io/meshctl/meshctl:<this version>]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-log-level -d 'Proxy log filter, e.g. info or warn,meshctl=debug [default: info]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l proxy-log-format -d 'Proxy log format [default: text]' -r -f -a "text\t''
@@ -159,14 +213,17 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s n -l namespace
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "version" -d 'Print the client version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "completions" -d 'Generate shell completions or the man page'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "proxy" -d 'Run the sidecar proxy from a static config file (the data plane)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs inject uninject proxy-await proxy-init proxy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "version" -d 'Print the client version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "completions" -d 'Generate shell completions or the man page'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "certs" -d 'Create the mesh\'s trust anchor and issuer; inspect certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "install" -d 'Print the control plane\'s manifests, or apply them to the cluster (--apply)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "upgrade" -d 'Upgrade an install: its recorded values plus new overrides, pruning what is gone'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "uninstall" -d 'Remove the control plane from the cluster (--apply; refused while pods are meshed)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "inject" -d 'Add the meshctl proxy to the pod templates of Kubernetes manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "uninject" -d 'Remove what `meshctl inject` added to manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "proxy-await" -d 'Wait until the local proxy is ready (the classic sidecar\'s postStart hook)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "proxy-init" -d 'Install the pod\'s iptables rules that send its TCP through the proxy (init container)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "proxy" -d 'Run the sidecar proxy from a static config file (the data plane)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install upgrade uninstall inject uninject proxy-await proxy-init proxy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 pub mod identity;
 pub mod inject;
+pub mod install;
 pub mod k8s;
 pub mod manifests;
 pub mod model;

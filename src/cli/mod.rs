@@ -3,12 +3,16 @@
 
 mod certs;
 mod completions;
+mod control_plane;
 mod inject;
 mod inputs;
+mod install;
 mod proxy;
 mod proxy_await;
 mod proxy_init;
 mod uninject;
+mod uninstall;
+mod upgrade;
 mod version;
 
 use std::process::ExitCode;
@@ -62,6 +66,12 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Create the mesh's trust anchor and issuer; inspect certificates
     Certs(certs::CertsArgs),
+    /// Print the control plane's manifests, or apply them to the cluster (--apply)
+    Install(Box<install::InstallArgs>),
+    /// Upgrade an install: its recorded values plus new overrides, pruning what is gone
+    Upgrade(Box<upgrade::UpgradeArgs>),
+    /// Remove the control plane from the cluster (--apply; refused while pods are meshed)
+    Uninstall(uninstall::UninstallArgs),
     /// Add the meshctl proxy to the pod templates of Kubernetes manifests
     Inject(Box<inject::InjectArgs>),
     /// Remove what `meshctl inject` added to manifests
@@ -85,6 +95,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Version(args) => version::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Install(args) => install::run(*args, &cli.global),
+        Command::Upgrade(args) => upgrade::run(*args, &cli.global),
+        Command::Uninstall(args) => uninstall::run(args, &cli.global),
         Command::Inject(args) => inject::run(*args),
         Command::Uninject(args) => uninject::run(args),
         Command::ProxyAwait(args) => proxy_await::run(args),

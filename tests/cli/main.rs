@@ -5,6 +5,7 @@ mod completions;
 mod inject;
 mod inject_errors;
 mod inject_support;
+mod install;
 mod proxy;
 mod proxy_init;
 mod support;

@@ -2,3 +2,4 @@
 
 mod harness;
 mod harness_tests;
+mod install;

@@ -1,0 +1,71 @@
+//! `meshctl upgrade`: re-render with the values the install recorded plus new overrides,
+//! keep its certificates (or take new identity files), apply, and prune what is gone.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use meshctl::install::{self, InstallError};
+use meshctl::manifests::{self, InstallCerts};
+
+use super::GlobalArgs;
+use super::control_plane::{self, Crds, Progress, RenderArgs};
+use super::install::{apply, print, report};
+
+/// New identity files replace the recorded trust anchors and issuer (rotation).
+pub type UpgradeArgs = RenderArgs;
+
+pub fn run(args: UpgradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let identity = args.identity.load()?;
+    let namespace = super::uninstall::mesh_namespace(global);
+    control_plane::runtime()?.block_on(async {
+        let conn = control_plane::connect(global).await?;
+        let state = install::read_state(&conn, &namespace).await?;
+        let not_installed = || InstallError::NotInstalled {
+            server: conn.server.clone(),
+            context: conn.context.clone(),
+            namespace: namespace.clone(),
+        };
+        let recorded = state.values.clone().ok_or_else(not_installed)?;
+        let values = control_plane::values(&args.values, global, &recorded)?;
+        if values.namespace != recorded.namespace {
+            return Err(anyhow!(
+                "upgrade cannot move the mesh from namespace {} to {}; uninstall and install \
+                 again instead",
+                recorded.namespace,
+                values.namespace
+            ));
+        }
+        let existing = state.certs().ok_or_else(|| InstallError::BadState {
+            object: "identity issuer or webhook Secret".to_owned(),
+            namespace: namespace.clone(),
+            server: conn.server.clone(),
+            reason: "it is missing".to_owned(),
+        })?;
+        let certs = InstallCerts {
+            identity: identity.unwrap_or(existing.identity),
+            webhook: existing.webhook,
+        };
+        let manifests = manifests::render(&values, &certs, args.apply.crds != Crds::None)?;
+        if !args.apply.to_cluster() {
+            return print(&manifests);
+        }
+        let summary = apply(&conn, &manifests, &args.apply).await?;
+        let stale = install::prune(&conn, &namespace, &manifests).await?;
+        let progress = Progress::new();
+        let dry_run = args.apply.dry_run.is_some();
+        let pruned = install::remove(&conn, &stale, dry_run, &mut |what| {
+            progress.line(&format!("pruned {what}"), true)
+        })
+        .await?;
+        progress.finish();
+        report("upgraded", &conn, &values, &summary, &args.apply)?;
+        if pruned > 0 {
+            writeln!(
+                std::io::stdout().lock(),
+                "pruned {pruned} objects the new version no longer has"
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,158 @@
+//! `meshctl install` / `upgrade` / `uninstall` without a cluster: printed manifests, bad
+//! `--set` keys and values, bad certificate files, and an unreachable API server.
+
+use std::path::Path;
+
+use crate::support::{run, stderr, stdout};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/install/certs")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs meshctl and checks the exit code and that stdout stayed empty on failure.
+fn fails(args: &[&str], code: i32) -> String {
+    let out = run(args, b"");
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "partial stdout: {}", stdout(&out));
+    stderr(&out)
+}
+
+#[test]
+fn prints_crds_first_and_the_webhook_last() {
+    let out = run(&["install"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let kinds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"CustomResourceDefinition"));
+    assert_eq!(kinds.last(), Some(&"MutatingWebhookConfiguration"));
+    let ns = kinds.iter().position(|k| *k == "Namespace").unwrap();
+    assert!(kinds[..ns].iter().all(|k| *k == "CustomResourceDefinition"));
+    assert!(
+        text.contains("image: \"ghcr.io/meshctl/meshctl:"),
+        "image line"
+    );
+
+    let none = stdout(&run(&["install", "--crds", "none", "--ha"], b""));
+    assert!(!none.contains("kind: CustomResourceDefinition"));
+    assert!(none.contains("kind: PodDisruptionBudget"));
+}
+
+#[test]
+fn bad_set_keys_list_the_valid_ones() {
+    let err = fails(&["install", "--set", "controler.replicas=2"], 2);
+    assert!(err.contains("unknown key `controler`"), "{err}");
+    assert!(err.contains("controller"), "{err}");
+    let err = fails(&["install", "--set", "controller.replica=2"], 2);
+    assert!(err.contains("replicas"), "{err}");
+    let err = fails(&["install", "--set", "controller=2"], 2);
+    assert!(err.contains("is a group of settings"), "{err}");
+    let err = fails(&["install", "--set", "replicas"], 2);
+    assert!(err.contains("expected KEY=VALUE"), "{err}");
+}
+
+#[test]
+fn bad_set_values_say_what_is_valid() {
+    let err = fails(&["install", "--set", "controller.replicas=many"], 2);
+    assert!(err.contains("`controller.replicas`"), "{err}");
+    let err = fails(&["install", "--set", "controller.logLevel=loud"], 2);
+    assert!(
+        err.contains("expected one of trace, debug, info, warn, error"),
+        "{err}"
+    );
+    let err = fails(&["install", "--crds", "some"], 2);
+    assert!(err.contains("auto"), "{err}");
+    let err = fails(&["install", "-f", "/nonexistent/values.yaml"], 2);
+    assert!(err.contains("/nonexistent/values.yaml"), "{err}");
+}
+
+#[test]
+fn custom_certs_must_be_readable_complete_and_chained() {
+    let (ca, crt, key) = (
+        fixture("ca.crt"),
+        fixture("issuer.crt"),
+        fixture("issuer.key"),
+    );
+    let files = |a: &str, c: &str, k: &str| {
+        vec![
+            "install".to_owned(),
+            "--identity-trust-anchors-file".to_owned(),
+            a.to_owned(),
+            "--identity-issuer-certificate-file".to_owned(),
+            c.to_owned(),
+            "--identity-issuer-key-file".to_owned(),
+            k.to_owned(),
+        ]
+    };
+    let good = files(&ca, &crt, &key);
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let out = run(&good, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let missing = files("/nonexistent/ca.crt", &crt, &key);
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    assert!(fails(&missing, 1).contains("/nonexistent/ca.crt"));
+
+    // An issuer from another anchor.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let made = run(
+        &[
+            "certs",
+            "create",
+            "--trust-domain",
+            "cluster.local",
+            "--out",
+            &out_dir,
+        ],
+        b"",
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let other = |name: &str| dir.path().join(name).display().to_string();
+    let mismatched = files(&ca, &other("issuer.crt"), &other("issuer.key"));
+    let mismatched: Vec<&str> = mismatched.iter().map(String::as_str).collect();
+    let err = fails(&mismatched, 1);
+    assert!(
+        err.contains("is not signed by any trust anchor in"),
+        "{err}"
+    );
+
+    let partial = fails(&["install", "--identity-trust-anchors-file", &ca], 1);
+    assert!(partial.contains("give all three"), "{partial}");
+}
+
+#[test]
+fn an_unreachable_cluster_is_named_with_its_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: \
+         https://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: \
+         gone\n  context:\n    cluster: c\n    user: u\ncurrent-context: gone\n",
+    )
+    .unwrap();
+    let kubeconfig = kubeconfig.display().to_string();
+    for args in [
+        &["install", "--apply"][..],
+        &["install", "--dry-run=server"],
+        &["upgrade", "--apply"],
+        &["uninstall"],
+    ] {
+        let mut all = vec!["--kubeconfig", kubeconfig.as_str()];
+        all.extend_from_slice(args);
+        let err = fails(&all, 1);
+        assert!(
+            err.contains(
+                "cannot reach the Kubernetes API server https://127.0.0.1:1 (context `gone`)"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+}
