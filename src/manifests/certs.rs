@@ -187,6 +187,43 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
     })
 }
 
+/// Checks that `cert_pem` is a serving certificate for `dns_name` that the CA bundle
+/// `ca_pem` (a webhook's caBundle) verifies at `now`, the way the API server's TLS client
+/// would. The error says why not.
+pub fn verify_serving_cert(
+    ca_pem: &str,
+    cert_pem: &str,
+    dns_name: &str,
+    now: SystemTime,
+) -> Result<(), String> {
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+
+    use crate::identity::tls;
+
+    let certs = |label: &str, text: &str| {
+        pem::PemFile::parse(Path::new(label), text.as_bytes())
+            .and_then(pem::PemFile::into_certs)
+            .map_err(|e| e.to_string())
+    };
+    let roots = certs("caBundle", ca_pem)?;
+    let chain = certs("serving certificate", cert_pem)?;
+    let store = tls::root_store(&roots).map_err(|e| e.to_string())?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(store, tls::provider())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(dns_name.to_owned()).map_err(|e| e.to_string())?;
+    let now = UnixTime::since_unix_epoch(
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    verifier
+        .verify_server_cert(&chain[0], &chain[1..], &name, &[], now)
+        .map(|_| ())
+        .map_err(|e| format!("the caBundle does not verify the certificate for {dns_name}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +232,19 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn the_webhook_ca_verifies_only_its_own_serving_cert() {
+        let now = SystemTime::now();
+        let a = generate_webhook("meshctl-system", now).unwrap();
+        let b = generate_webhook("meshctl-system", now).unwrap();
+        let name = "meshctl-controller.meshctl-system.svc";
+        verify_serving_cert(&a.ca, &a.cert, name, now).unwrap();
+        let err = verify_serving_cert(&b.ca, &a.cert, name, now).unwrap_err();
+        assert!(err.starts_with("the caBundle does not verify"), "{err}");
+        let err = verify_serving_cert(&a.ca, &a.cert, "other.meshctl-system.svc", now).unwrap_err();
+        assert!(err.contains("other.meshctl-system.svc"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `meshctl install` / `upgrade` / `uninstall` against the real API server: apply on an empty
 //! cluster, again without change, server-side dry run, the printed manifests through
 //! `kubectl apply -f -`, an upgrade with a changed value and pruning, the controller's RBAC
-//! checked with SubjectAccessReview, and an uninstall refused while a pod is meshed.
+//! checked with SubjectAccessReview, the webhook's caBundle against its
+//! serving certificate, and an uninstall refused while a pod is meshed.
 //! One test drives the whole life cycle: installs share cluster-scoped names.
 
 use std::collections::BTreeMap;
@@ -9,20 +10,23 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
+use meshctl::manifests::certs::verify_serving_cert;
 
 use crate::harness::{Cluster, cluster};
 
 const NS: &str = "meshctl-system";
+const FOREIGN_CRD: &str = "trafficsplits.split.smi-spec.io";
 
 fn meshctl(cluster: &Cluster, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
@@ -132,6 +136,26 @@ async fn install_upgrade_uninstall_life_cycle() {
             .is_none()
     );
 
+    // Another product's CRD for one of our APIs is kept as it is.
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let foreign: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": FOREIGN_CRD, "labels": {"app.kubernetes.io/managed-by": "other-mesh"}},
+        "spec": {"group": "split.smi-spec.io", "scope": "Namespaced",
+                 "names": {"kind": "TrafficSplit", "plural": "trafficsplits"},
+                 "versions": [{"name": "v1alpha4", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                          "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &foreign).await.unwrap();
+    let refused = run(cluster, &["install", "--dry-run=server", "--crds", "all"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(FOREIGN_CRD) && err.contains("other-mesh"),
+        "{err}"
+    );
+
     // Install on the empty cluster, waiting for the controller.
     let out = ok(&run_marking_ready(
         cluster,
@@ -144,7 +168,15 @@ async fn install_upgrade_uninstall_life_cycle() {
         "{out}"
     );
     assert!(out.contains("controller ready"), "{out}");
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    assert!(
+        out.contains(&format!(
+            "CRDs kept as another product installed them: {FOREIGN_CRD}"
+        )),
+        "{out}"
+    );
+    let kept = crds.get(FOREIGN_CRD).await.unwrap();
+    assert_eq!(kept.labels()["app.kubernetes.io/managed-by"], "other-mesh");
+    assert_eq!(kept.spec.versions[0].name, "v1alpha4");
     let httproutes = crds
         .get("httproutes.gateway.networking.k8s.io")
         .await
@@ -179,6 +211,7 @@ async fn install_upgrade_uninstall_life_cycle() {
     assert!(!out.contains("not checked"), "{out}");
 
     controller_rbac_is_exactly_its_roles(&client).await;
+    webhook_ca_bundle_verifies_the_serving_cert(&client).await;
 
     // The printed manifests apply with kubectl.
     let printed = run(cluster, &["install"]);
@@ -308,12 +341,40 @@ async fn install_upgrade_uninstall_life_cycle() {
             .unwrap()
             .is_none_or(|c| c.metadata.deletion_timestamp.is_some())
     );
+    assert!(
+        crds.get_opt(FOREIGN_CRD).await.unwrap().is_some(),
+        "uninstall deleted a foreign CRD"
+    );
+    crds.delete(FOREIGN_CRD, &Default::default()).await.unwrap();
     // No namespace controller runs here: the namespace stays Terminating.
     let ns = Api::<Namespace>::all(client.clone())
         .get_opt(NS)
         .await
         .unwrap();
     assert!(ns.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()));
+}
+
+/// The API server trusts the controller's webhook: the caBundle verifies the served cert.
+async fn webhook_ca_bundle_verifies_the_serving_cert(client: &Client) {
+    let config = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .get("meshctl-proxy-injector")
+        .await
+        .unwrap();
+    let webhook = &config.webhooks.unwrap()[0];
+    let ca_bundle = webhook.client_config.ca_bundle.clone().unwrap();
+    let service = webhook.client_config.service.clone().unwrap();
+    let secret = Api::<Secret>::namespaced(client.clone(), NS)
+        .get("meshctl-webhook-tls")
+        .await
+        .unwrap();
+    let cert = secret.data.unwrap()["tls.crt"].0.clone();
+    verify_serving_cert(
+        std::str::from_utf8(&ca_bundle.0).unwrap(),
+        std::str::from_utf8(&cert).unwrap(),
+        &format!("{}.{}.svc", service.name, service.namespace),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
 }
 
 /// The controller's service account may do what its roles list and nothing else we probe.
