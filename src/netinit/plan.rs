@@ -17,9 +17,11 @@ pub enum Step {
         program: String,
         lines: Vec<String>,
     },
-    /// Append `jump` to its built-in chain unless an identical rule is already there.
+    /// Make `jump` the one rule of its built-in chain that jumps to its target: nothing
+    /// to do when it already is; else every jump there (copies, other versions' jumps)
+    /// is replaced by one `jump`.
     EnsureJump { iptables: String, jump: Rule },
-    /// Delete every copy of `jump`.
+    /// Delete every rule of `jump`'s built-in chain that jumps to its target.
     RemoveJump { iptables: String, jump: Rule },
 }
 
@@ -101,19 +103,36 @@ pub fn script(steps: &[Step]) -> String {
             ),
             Step::EnsureJump { iptables, jump } => writeln!(
                 out,
-                "{iptables} {} 2>/dev/null || {iptables} {}",
-                quote_all(&jump_args("-C", jump)),
-                quote_all(&jump_args("-A", jump)),
+                "if [ \"$({list} | grep -c -- ' -j {target}$')\" != 1 ] || \
+                 ! {iptables} {check} 2>/dev/null; then\n  {delete}\n  {iptables} {append}\nfi",
+                list = list_jumps(iptables, jump),
+                target = jump.target(),
+                check = quote_all(&jump_args("-C", jump)),
+                delete = delete_jumps(iptables, jump),
+                append = quote_all(&jump_args("-A", jump)),
             ),
-            Step::RemoveJump { iptables, jump } => writeln!(
-                out,
-                "while {iptables} {} 2>/dev/null; do {iptables} {}; done",
-                quote_all(&jump_args("-C", jump)),
-                quote_all(&jump_args("-D", jump)),
-            ),
+            Step::RemoveJump { iptables, jump } => {
+                writeln!(out, "{}", delete_jumps(iptables, jump))
+            }
         };
     }
     out
+}
+
+/// `iptables -t nat -S CHAIN`: the chain's rules as `-A CHAIN …` lines.
+fn list_jumps(iptables: &str, jump: &Rule) -> String {
+    format!("{iptables} -t nat -S {}", jump.chain)
+}
+
+/// Shell that deletes every rule of `jump`'s chain that jumps to its target (the listed
+/// rules are shell-quoted by iptables, hence `eval`).
+fn delete_jumps(iptables: &str, jump: &Rule) -> String {
+    format!(
+        "{} | grep -- ' -j {}$' | sed 's/^-A /-D /' | \
+         while read -r rule; do eval \"{iptables} -t nat $rule\"; done",
+        list_jumps(iptables, jump),
+        jump.target()
+    )
 }
 
 /// Joins arguments, double-quoting those with spaces or other special characters; the
@@ -182,8 +201,13 @@ mod tests {
         assert!(text.starts_with("# IPv4\niptables-legacy-restore --noflush <<'EOF'\n*nat\n"));
         assert!(text.contains("COMMIT\nEOF\n"));
         assert!(text.contains(
-            "iptables-legacy -t nat -C PREROUTING -p tcp -j MESHCTL_INBOUND -m comment --comment \
-             \"meshctl: inbound interception\" 2>/dev/null || iptables-legacy -t nat -A PREROUTING"
+            "if [ \"$(iptables-legacy -t nat -S PREROUTING | grep -c -- ' -j MESHCTL_INBOUND$')\" \
+             != 1 ] || ! iptables-legacy -t nat -C PREROUTING -p tcp -j MESHCTL_INBOUND -m comment \
+             --comment \"meshctl: inbound interception\" 2>/dev/null; then\n"
+        ));
+        assert!(text.contains(
+            "\n  iptables-legacy -t nat -A PREROUTING -p tcp -j MESHCTL_INBOUND -m comment \
+             --comment \"meshctl: inbound interception\"\nfi\n"
         ));
     }
 
@@ -197,7 +221,10 @@ mod tests {
             panic!("{steps:?}");
         };
         assert!(lines.contains(&"-X MESHCTL_OUTPUT".to_owned()));
-        assert!(script(&steps).contains("while ip6tables-nft -t nat -C OUTPUT"));
+        assert!(script(&steps).contains(
+            "ip6tables-nft -t nat -S OUTPUT | grep -- ' -j MESHCTL_OUTPUT$' | sed 's/^-A /-D /' | \
+             while read -r rule; do eval \"ip6tables-nft -t nat $rule\"; done\n"
+        ));
     }
 
     #[test]

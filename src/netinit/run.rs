@@ -6,9 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use super::error::NetinitError;
 use super::plan::{Step, jump_args, quote_all};
-
-/// No built-in chain should hold more copies of our jump than this; stops a runaway loop.
-const MAX_JUMP_COPIES: usize = 64;
+use super::rules::Rule;
 
 /// Runs `steps` in order, stopping at the first failure.
 pub fn apply(steps: &[Step]) -> Result<(), NetinitError> {
@@ -16,21 +14,17 @@ pub fn apply(steps: &[Step]) -> Result<(), NetinitError> {
         match step {
             Step::Restore { program, lines, .. } => restore(program, lines)?,
             Step::EnsureJump { iptables, jump } => {
-                if !check(iptables, &jump_args("-C", jump))? {
+                // Already the one jump to our chain: nothing to do (reruns change nothing).
+                let jumps = jumps_to(iptables, jump)?;
+                if jumps.len() != 1 || !check(iptables, &jump_args("-C", jump))? {
+                    // Copies, or jumps another version wrote: replace them all by ours.
+                    delete_all(iptables, jump, &jumps)?;
                     change(iptables, &jump_args("-A", jump))?;
                 }
             }
             Step::RemoveJump { iptables, jump } => {
-                // No chain, no jump to it (and `-C` would fail on the unknown target).
-                if !chain_exists(iptables, jump.target())? {
-                    continue;
-                }
-                for _ in 0..MAX_JUMP_COPIES {
-                    if !check(iptables, &jump_args("-C", jump))? {
-                        break;
-                    }
-                    change(iptables, &jump_args("-D", jump))?;
-                }
+                let jumps = jumps_to(iptables, jump)?;
+                delete_all(iptables, jump, &jumps)?;
             }
         }
     }
@@ -100,10 +94,62 @@ fn check(program: &str, args: &[&str]) -> Result<bool, NetinitError> {
     }
 }
 
-fn chain_exists(program: &str, chain: &str) -> Result<bool, NetinitError> {
-    Ok(output(program, &["-t", "nat", "-S", chain])?
-        .status
-        .success())
+/// Every rule of `jump`'s built-in chain that jumps to `jump`'s target, whatever else it
+/// matches or says, as the arguments after `-A CHAIN` (from `iptables -S`).
+fn jumps_to(program: &str, jump: &Rule) -> Result<Vec<Vec<String>>, NetinitError> {
+    let args = ["-t", "nat", "-S", jump.chain];
+    let out = output(program, &args)?;
+    if !out.status.success() {
+        return Err(rule_failed(program, &args, &out));
+    }
+    let listing = String::from_utf8_lossy(&out.stdout);
+    Ok(jumps_in(&listing, jump.chain, jump.target()))
+}
+
+fn delete_all(program: &str, jump: &Rule, rules: &[Vec<String>]) -> Result<(), NetinitError> {
+    for rule in rules {
+        let mut args = vec!["-t", "nat", "-D", jump.chain];
+        args.extend(rule.iter().map(String::as_str));
+        change(program, &args)?;
+    }
+    Ok(())
+}
+
+/// The rules of `chain` in an `iptables -S` listing whose target is `target`.
+fn jumps_in(listing: &str, chain: &str, target: &str) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let words = split_words(line);
+            let is_jump = words.len() > 2
+                && words[0] == "-A"
+                && words[1] == chain
+                && words.windows(2).any(|w| w[0] == "-j" && w[1] == target);
+            is_jump.then(|| words[2..].to_vec())
+        })
+        .collect()
+}
+
+/// Splits an `iptables -S` line into words: double quotes group (`"a b"`), a backslash
+/// inside them escapes the next character, as iptables prints comments.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            '\\' if quoted => word.get_or_insert_with(String::new).extend(chars.next()),
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 fn change(program: &str, args: &[&str]) -> Result<(), NetinitError> {
@@ -161,6 +207,50 @@ mod tests {
             Some(12)
         );
         assert_eq!(failed_line("Permission denied (you must be root)"), None);
+    }
+
+    #[test]
+    fn jumps_to_our_chain_are_found_whatever_their_comment() {
+        let listing = "-P PREROUTING ACCEPT\n\
+            -A PREROUTING -p tcp -m comment --comment \"meshctl: inbound interception\" -j MESHCTL_INBOUND\n\
+            -A PREROUTING -p udp -j OTHER\n\
+            -A PREROUTING -p tcp -m comment --comment \"old \\\"v0\\\" jump\" -j MESHCTL_INBOUND\n\
+            -A OUTPUT -p tcp -j MESHCTL_INBOUND\n";
+        let jumps = jumps_in(listing, "PREROUTING", "MESHCTL_INBOUND");
+        assert_eq!(
+            jumps,
+            [
+                [
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    "meshctl: inbound interception"
+                ]
+                .iter()
+                .chain(&["-j", "MESHCTL_INBOUND"])
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+                ["-p", "tcp", "-m", "comment", "--comment", "old \"v0\" jump"]
+                    .iter()
+                    .chain(&["-j", "MESHCTL_INBOUND"])
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            ]
+        );
+        assert!(jumps_in(listing, "PREROUTING", "MESHCTL_OUTPUT").is_empty());
+    }
+
+    #[test]
+    fn words_split_like_iptables_quotes_them() {
+        assert_eq!(
+            split_words(r#"-A X  --comment "a b" -j Y"#),
+            ["-A", "X", "--comment", "a b", "-j", "Y"]
+        );
+        assert_eq!(split_words(r#"--comment "" x"#), ["--comment", "", "x"]);
+        assert_eq!(split_words(r#""say \"hi\\""#), [r#"say "hi\"#]);
+        assert!(split_words("  ").is_empty());
     }
 
     #[test]

@@ -40,6 +40,12 @@ fn nat_rules(pod: &Pod, backend: &str) -> String {
     all
 }
 
+/// Asserts that a command succeeded, showing its stderr when it did not.
+fn assert_ok(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+}
+
 fn proxy_init(pod: &Pod, backend: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["proxy-init", "--iptables-mode", backend];
     args.extend(extra);
@@ -55,11 +61,7 @@ fn install_twice_then_clean_up(backend: &str) {
     let before = nat_rules(pod, backend);
 
     let first = proxy_init(pod, backend, &FLAGS);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_ok(&first);
     let installed = nat_rules(pod, backend);
     for expected in [
         "-A PREROUTING -p tcp -m comment --comment \"meshctl: inbound interception\" -j MESHCTL_INBOUND",
@@ -78,20 +80,32 @@ fn install_twice_then_clean_up(backend: &str) {
     }
 
     let second = proxy_init(pod, backend, &FLAGS);
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    assert_ok(&second);
     assert_eq!(
         nat_rules(pod, backend),
         installed,
         "{backend}: a second run changed the rules"
     );
 
+    // Copies of the jump and jumps another version wrote (other comment) are replaced by
+    // exactly one jump.
+    let iptables = format!("iptables-{backend}");
+    for comment in ["meshctl: inbound interception", "meshctl v0"] {
+        let rule =
+            format!("-A PREROUTING -p tcp -m comment --comment {comment:?} -j MESHCTL_INBOUND");
+        let stale = pod.run("sh", &["-c", &format!("{iptables} -t nat {rule}")]);
+        assert_ok(&stale);
+    }
+    assert_ok(&proxy_init(pod, backend, &FLAGS));
+    assert_eq!(
+        nat_rules(pod, backend),
+        installed,
+        "{backend}: stale jumps stayed"
+    );
+
     // A changed configuration replaces the rules instead of adding to them.
     let changed = proxy_init(pod, backend, &["--skip-outbound-ports", "5432"]);
-    assert!(changed.status.success());
+    assert_ok(&changed);
     let rules = nat_rules(pod, backend);
     assert!(
         rules.contains("--dports 5432") && !rules.contains("3306"),
@@ -104,11 +118,7 @@ fn install_twice_then_clean_up(backend: &str) {
     );
 
     let cleanup = proxy_init(pod, backend, &["--cleanup"]);
-    assert!(
-        cleanup.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cleanup.stderr)
-    );
+    assert_ok(&cleanup);
     let after = nat_rules(pod, backend);
     assert!(
         !after.contains("MESHCTL"),
@@ -117,7 +127,7 @@ fn install_twice_then_clean_up(backend: &str) {
     let rule_lines = |text: &str| text.lines().filter(|l| l.starts_with("-A")).count();
     assert_eq!(rule_lines(&after), rule_lines(&before), "{after}");
     // Cleaning up what is not there is fine too.
-    assert!(proxy_init(pod, backend, &["--cleanup"]).status.success());
+    assert_ok(&proxy_init(pod, backend, &["--cleanup"]));
 }
 
 #[test]
@@ -144,11 +154,7 @@ fn proxy_init_dry_run_changes_nothing_and_auto_detects_the_backend() {
     };
     let before = nat_rules(pod, backend);
     let out = pod.run(meshctl(), &["proxy-init", "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let script = String::from_utf8_lossy(&out.stdout);
     assert!(
         script.contains(&format!("iptables-{backend}-restore --noflush")),
@@ -162,15 +168,21 @@ fn proxy_init_dry_run_changes_nothing_and_auto_detects_the_backend() {
 
     // The printed script is runnable and does what proxy-init does.
     let ran = pod.run("sh", &["-c", &script]);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    assert_ok(&ran);
     let by_script = nat_rules(pod, backend);
     let applied = pod.run(meshctl(), &["proxy-init"]);
-    assert!(applied.status.success());
+    assert_ok(&applied);
     assert_eq!(nat_rules(pod, backend), by_script);
+
+    // So is the cleanup script.
+    let out = pod.run(meshctl(), &["proxy-init", "--cleanup", "--dry-run"]);
+    let ran = pod.run("sh", &["-c", &String::from_utf8_lossy(&out.stdout)]);
+    assert_ok(&ran);
+    assert_eq!(
+        nat_rules(pod, backend),
+        before,
+        "the cleanup script left rules"
+    );
 }
 
 #[test]
