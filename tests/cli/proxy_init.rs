@@ -49,7 +49,9 @@ fn dry_run_prints_the_restore_input_and_jumps_for_the_chosen_backend() {
     assert!(cleanup.status.success(), "{}", stderr(&cleanup));
     let text = stdout(&cleanup);
     assert!(
-        text.starts_with("while iptables-nft -t nat -C PREROUTING"),
+        text.starts_with(
+            "iptables-nft -t nat -S PREROUTING | grep -- ' -j MESHCTL_INBOUND$' | sed "
+        ),
         "{text}"
     );
     assert!(text.contains("-X MESHCTL_INBOUND\n"), "{text}");
