@@ -222,3 +222,22 @@ fn ipv6_traffic_goes_through_the_proxies_too() {
     // Probes of an IPv6-only pod reach the admin port over IPv6.
     assert_eq!(http_get(a, at(b.ip6, 4191), "/ready").0, 200);
 }
+
+#[test]
+fn a_pod_with_ipv6_off_is_meshed_over_ipv4() {
+    let Some(node) = node_or_skip("mesh_ipv6_off", &["a", "b"]) else {
+        return;
+    };
+    let (a, b) = (node.pod("a"), node.pod("b"));
+    let off = a.run("sysctl", &["-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]);
+    assert!(
+        off.status.success(),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
+    let _app = Greeter::start(b, any(8080), Says::Http("b"));
+    let mut mesh = Mesh::new();
+    // The init step and the proxy start anyway (no IPv6 twin where there is no ::1).
+    mesh.start(a, "a.yaml", &config(&[service_of(b)]));
+    assert_answer(&mesh, a, "b-service:80", "b saw 10.213.0.10");
+}
