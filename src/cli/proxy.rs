@@ -26,9 +26,11 @@ pub struct ProxyArgs {
         long,
         env = "MESHCTL_PROXY_INBOUND_PORTS_OPAQUE",
         value_name = "PORTS",
-        value_delimiter = ','
+        value_parser = port_list,
+        default_value = "",
+        hide_default_value = true
     )]
-    inbound_ports_opaque: Vec<u16>,
+    inbound_ports_opaque: PortList,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"
     #[arg(
         long,
@@ -57,6 +59,24 @@ pub struct ProxyArgs {
         value_name = "SECONDS"
     )]
     drain_seconds: u64,
+}
+
+/// Comma-separated ports; empty entries (and an empty list) are allowed.
+#[derive(Debug, Clone)]
+struct PortList(Vec<u16>);
+
+fn port_list(s: &str) -> Result<PortList, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!(
+                "{p:?} is not a port; give ports 1-65535, e.g. 25,3306"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(PortList)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -90,7 +110,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.outbound_addr = args.outbound_addr.unwrap_or(options.outbound_addr);
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
-    options.opaque_ports = args.inbound_ports_opaque;
+    options.opaque_ports = args.inbound_ports_opaque.0;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
     options.config_path = Some(args.config.clone());
     let runtime = if args.workers == 1 {

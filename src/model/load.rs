@@ -12,11 +12,8 @@ use super::config::Config;
 /// Why a config file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read config file {file}: {source}; check the path given to --config")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config file {file}: {cause}; check the path given to --config")]
+    Read { file: String, cause: std::io::Error },
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}:{line}: {field}: {message}")]
@@ -31,9 +28,9 @@ pub enum LoadError {
 /// Reads and checks the config file at `path`.
 pub fn load_file(path: &Path) -> Result<Config, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| LoadError::Read {
         file: file.clone(),
-        source,
+        cause,
     })?;
     parse(&file, &text)
 }

@@ -65,12 +65,12 @@ impl Options {
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error(
-        "cannot listen on {addr} ({which} listener): {source}; pick a free address with --{which}-addr"
+        "cannot listen on {addr} ({which} listener): {cause}; pick a free address with --{which}-addr"
     )]
     Bind {
         which: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -114,11 +114,7 @@ pub struct Proxy {
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ProxyError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ProxyError::Bind {
-            which,
-            addr,
-            source,
-        })
+        .map_err(|cause| ProxyError::Bind { which, addr, cause })
 }
 
 impl Proxy {

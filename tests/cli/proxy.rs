@@ -199,13 +199,47 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
     );
     assert!(stdout(&out).is_empty());
 
-    let out = run(&["proxy", "--config", "/nonexistent/mesh.yaml"], b"");
+    // An empty opaque-ports variable is no ports (not a usage error); the cause is said once.
+    let out = meshctl()
+        .args(["proxy", "--config", "/nonexistent/mesh.yaml"])
+        .env("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE", "")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/mesh.yaml"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
+    let out = run(
+        &["proxy", "--config", file, "--inbound-ports-opaque", "25,x"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("/nonexistent/mesh.yaml"),
+        stderr(&out).contains("\"x\" is not a port"),
         "{}",
         stderr(&out)
     );
+
+    // A busy listener address is named, with the flag that moves it.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    std::fs::write(&path, "services: []\n").unwrap();
+    let any = "127.0.0.1:0";
+    let args = [
+        "proxy",
+        "--config",
+        file,
+        "--outbound-addr",
+        any,
+        "--inbound-addr",
+        any,
+    ];
+    let out = run(&[&args[..], &["--admin-addr", &addr]].concat(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&addr) && err.contains("--admin-addr"), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
 
     let out = run(&["proxy", "--config", file, "--log-level", "loud=["], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
