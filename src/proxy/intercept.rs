@@ -3,8 +3,7 @@
 //! destinations no service claims.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
-
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -16,6 +15,9 @@ use super::{orig_dst, tcp};
 /// The `authority` label of connections passed through untouched: one value, so a pod
 /// dialing many unknown addresses cannot grow the metrics without bound.
 pub const PASSTHROUGH: &str = "passthrough";
+
+/// [`PASSTHROUGH`] as the metrics take it, allocated once.
+static PASSTHROUGH_LABEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(PASSTHROUGH));
 
 /// Where a connection was going.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +68,7 @@ pub async fn pass_through(
     drain: watch::Receiver<bool>,
 ) {
     let io = Prefixed::new(bytes::Bytes::new(), stream, bytes);
-    tcp::forward_to(io, state, dst, Arc::from(PASSTHROUGH), drain).await;
+    tcp::forward_to(io, state, dst, PASSTHROUGH_LABEL.clone(), drain).await;
 }
 
 /// The IPv6 counterpart of an IPv4 listener address (127.0.0.1 -> ::1, 0.0.0.0 -> ::):
