@@ -95,7 +95,11 @@ impl State {
     pub fn apply(&self, config: Config) {
         let mut slot = self.table.write().unwrap_or_else(|e| e.into_inner());
         let table = Table::build(Arc::new(config), &self.shared, Some(&slot));
-        *slot = Arc::new(table);
+        let old = std::mem::replace(&mut *slot, Arc::new(table));
+        drop(slot);
+        drop(old);
+        // Rows of services, routes and backends no table uses any more.
+        self.shared.stats.prune();
     }
 }
 

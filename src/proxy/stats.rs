@@ -187,6 +187,13 @@ impl Stats {
             .clone()
     }
 
+    /// Forgets the windows nothing else holds (their service, route or backend left the
+    /// config and no request in flight still records into them).
+    pub fn prune(&self) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows.retain(|_, w| Arc::strong_count(w) > 1);
+    }
+
     /// Sums the last `window` (10 s to 10 min) of every key.
     pub fn report(&self, window: Duration) -> Report {
         let window = window.clamp(SLOT, MAX_WINDOW);
@@ -248,6 +255,18 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["rows"][0]["authority"], "web");
         assert_eq!(json["rows"][0]["direction"], "outbound");
+    }
+
+    #[test]
+    fn prune_forgets_windows_nobody_holds() {
+        let stats = Stats::default();
+        let kept = stats.window(Direction::Outbound, &Arc::from("kept"), None, None);
+        drop(stats.window(Direction::Outbound, &Arc::from("gone"), None, None));
+        stats.prune();
+        let rows = stats.report(Duration::from_secs(60)).rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(&*rows[0].key.authority, "kept");
+        drop(kept);
     }
 
     #[test]

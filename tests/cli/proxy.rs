@@ -72,11 +72,13 @@ impl Drop for Running {
     }
 }
 
-fn start(config_path: &std::path::Path) -> Running {
+/// Starts `meshctl proxy` on free loopback ports with `extra` flags; waits for /ready.
+fn start(config_path: &std::path::Path, extra: &[&str]) -> Running {
     let (outbound, inbound, admin) = (free_addr(), free_addr(), free_addr());
     let child = meshctl()
         .args(["proxy", "--config"])
         .arg(config_path)
+        .args(extra)
         .args(["--outbound-addr", &outbound.to_string()])
         .args(["--inbound-addr", &inbound.to_string()])
         .args(["--admin-addr", &admin.to_string()])
@@ -114,7 +116,7 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
     let path = dir.path().join("mesh.yaml");
     let (one, two) = (backend("one"), backend("two"));
     std::fs::write(&path, config(one)).unwrap();
-    let mut p = start(&path);
+    let mut p = start(&path, &[]);
     let (status, text) = http_get(p.outbound, "web.test", "/").unwrap();
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with("one"), "{text}");
@@ -175,6 +177,27 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
     assert_eq!(first["route"], "default", "{first}");
     assert_eq!(first["backend"], "web/v1", "{first}");
     assert!(first["duration"].as_f64().is_some() && first["ts"].as_u64().is_some());
+}
+
+#[test]
+fn several_workers_serve_concurrent_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.yaml");
+    std::fs::write(&path, config(backend("many"))).unwrap();
+    let p = start(&path, &["--workers", "2"]);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let to = p.outbound;
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| http_get(to, "web.test", "/").unwrap())
+                    .filter(|(status, text)| *status == 200 && text.ends_with("many"))
+                    .count()
+            })
+        })
+        .collect();
+    let ok: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(ok, 200);
 }
 
 #[test]
