@@ -154,15 +154,18 @@ fn template_of<'a>(
 
 fn inject_template(object: &mut Map<String, Value>, path: &[&str], settings: &Settings) -> Action {
     let template = template_of(object, path);
+    if !uninject::is_injected(template) {
+        sidecar::add(template, settings);
+        return Action::Injected;
+    }
+    // Only a re-injection needs the copy, to tell an update from the same bytes.
     let before = template.clone();
-    let was_injected = uninject::remove(template);
+    uninject::remove(template);
     sidecar::add(template, settings);
     if *template == before {
         Action::AlreadyInjected
-    } else if was_injected {
-        Action::Updated
     } else {
-        Action::Injected
+        Action::Updated
     }
 }
 

@@ -348,3 +348,26 @@ fn the_classic_post_start_hook_runs_and_waits_for_ready() {
         stderr(&out)
     );
 }
+
+#[test]
+fn strict_validation_catches_misspelled_and_mistyped_fields() {
+    let out = run(&["inject", &fixture("kinds.yaml")], b"");
+    let docs = documents(&stdout(&out));
+    let deployment = &docs[1];
+    check_kubernetes(deployment).unwrap();
+    let mut misspelled = deployment.clone();
+    let proxy = &mut misspelled["spec"]["template"]["spec"]["initContainers"][0];
+    let probe = proxy
+        .as_object_mut()
+        .unwrap()
+        .remove("startupProbe")
+        .unwrap();
+    proxy["startupProbes"] = probe;
+    let err = check_kubernetes(&misspelled).unwrap_err();
+    assert!(err.contains("fields lost"), "{err}");
+    let mut mistyped = deployment.clone();
+    mistyped["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["runAsUser"] =
+        Value::String("2102".into());
+    let err = check_kubernetes(&mistyped).unwrap_err();
+    assert!(err.contains("not a valid"), "{err}");
+}

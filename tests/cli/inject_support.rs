@@ -56,16 +56,23 @@ pub fn documents(text: &str) -> Vec<Value> {
 /// Deserializes every object strictly into its k8s-openapi type and back, and requires the
 /// same value: a misspelled or unknown field, or a wrong type, fails.
 pub fn assert_valid_kubernetes(doc: &Value) {
+    if let Err(problem) = check_kubernetes(doc) {
+        panic!("{problem}");
+    }
+}
+
+/// [`assert_valid_kubernetes`] as a result, so that its own failures can be tested.
+pub fn check_kubernetes(doc: &Value) -> Result<(), String> {
     let kind = doc["kind"]
         .as_str()
-        .unwrap_or_else(|| panic!("no kind: {doc}"));
+        .ok_or_else(|| format!("no kind: {doc}"))?;
     use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
     match kind {
         "List" => doc["items"]
             .as_array()
-            .unwrap()
+            .ok_or("a List without items")?
             .iter()
-            .for_each(assert_valid_kubernetes),
+            .try_for_each(check_kubernetes),
         "Pod" => round_trip::<core::Pod>(doc),
         "ReplicationController" => round_trip::<core::ReplicationController>(doc),
         "Service" => round_trip::<core::Service>(doc),
@@ -76,20 +83,22 @@ pub fn assert_valid_kubernetes(doc: &Value) {
         "ReplicaSet" => round_trip::<apps::ReplicaSet>(doc),
         "Job" => round_trip::<batch::Job>(doc),
         "CronJob" => round_trip::<batch::CronJob>(doc),
-        other => panic!("no typed check for kind {other}"),
+        other => Err(format!("no typed check for kind {other}")),
     }
 }
 
-fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) {
+fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<(), String> {
     let typed: T = serde_json::from_value(doc.clone())
-        .unwrap_or_else(|e| panic!("not a valid {}: {e}\n{doc:#}", doc["kind"]));
-    let mut back = serde_json::to_value(&typed).unwrap();
+        .map_err(|e| format!("not a valid {}: {e}\n{doc:#}", doc["kind"]))?;
+    let mut back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
     drop_added_type_fields(&mut back, doc);
     if back != *doc {
-        panic!(
-            "fields lost in a typed round trip (unknown or misspelled):\nbefore: {doc:#}\nafter: {back:#}"
-        );
+        return Err(format!(
+            "fields lost in a typed round trip (unknown or misspelled):\nbefore: {doc:#}\nafter: \
+             {back:#}"
+        ));
     }
+    Ok(())
 }
 
 pub fn examples_dir() -> &'static Path {
