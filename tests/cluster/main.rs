@@ -2,4 +2,5 @@
 
 mod harness;
 mod harness_tests;
+mod inject;
 mod install;
