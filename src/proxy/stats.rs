@@ -70,7 +70,8 @@ impl Window {
     fn new(start: Instant) -> Self {
         Self {
             start,
-            slots: Mutex::new(vec![Slot::default(); SLOTS]),
+            // Allocated on first use: most services of a big mesh see no traffic from a pod.
+            slots: Mutex::new(Vec::new()),
         }
     }
 
@@ -82,6 +83,9 @@ impl Window {
     fn with_slot(&self, f: impl FnOnce(&mut Slot)) {
         let epoch = self.epoch(Instant::now());
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.is_empty() {
+            slots.resize(SLOTS, Slot::default());
+        }
         let slot = &mut slots[(epoch % SLOTS as u64) as usize];
         if slot.epoch != epoch {
             *slot = Slot {
@@ -262,6 +266,11 @@ mod tests {
         let stats = Stats::default();
         let kept = stats.window(Direction::Outbound, &Arc::from("kept"), None, None);
         drop(stats.window(Direction::Outbound, &Arc::from("gone"), None, None));
+        assert_eq!(
+            kept.slots.lock().unwrap().capacity(),
+            0,
+            "no slots before traffic"
+        );
         stats.prune();
         let rows = stats.report(Duration::from_secs(60)).rows;
         assert_eq!(rows.len(), 1);
@@ -274,6 +283,7 @@ mod tests {
         let w = Window::new(Instant::now() - Duration::from_secs(60));
         {
             let mut slots = w.slots.lock().unwrap();
+            slots.resize(SLOTS, Slot::default());
             slots[1] = Slot {
                 epoch: 1,
                 requests: 5,
