@@ -9,7 +9,12 @@ use crate::support::*;
 
 /// A gRPC-like server: answers with a body and `grpc-status` in the trailers.
 async fn grpc_server() -> std::net::SocketAddr {
-    serve(|req: Request<Incoming>| async move {
+    grpc_server_counting().await.0
+}
+
+/// [`grpc_server`], counting the connections it accepted.
+async fn grpc_server_counting() -> (std::net::SocketAddr, Hits) {
+    serve_counting(|req: Request<Incoming>| async move {
         let version = format!("{:?}", req.version());
         let path = req.uri().path().to_owned();
         let got = req.into_body().collect().await.unwrap().to_bytes();
@@ -83,8 +88,8 @@ async fn grpc_over_h2c_keeps_trailers_and_counts_grpc_failures() {
 }
 
 #[tokio::test]
-async fn many_concurrent_h2_streams_share_one_client_connection() {
-    let server = grpc_server().await;
+async fn many_concurrent_h2_streams_share_one_connection_on_each_side() {
+    let (server, upstream_conns) = grpc_server_counting().await;
     let proxy = TestProxy::start(&config(server)).await;
     let client = h2_connect(proxy.outbound).await;
     let calls = (0..50).map(|_| call(&client, "SayHello"));
@@ -97,4 +102,6 @@ async fn many_concurrent_h2_streams_share_one_client_connection() {
         .metric(r#"tcp_open_total{direction="outbound",peer="src""#)
         .await;
     assert_eq!(opened, 1.0);
+    // And one multiplexed upstream connection.
+    assert_eq!(upstream_conns.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
