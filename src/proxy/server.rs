@@ -188,6 +188,8 @@ impl Proxy {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (drain_tx, drain_rx) = watch::channel(false);
         let state = self.state.clone();
+        let (outbound, inbound, admin) =
+            (self.outbound_addr(), self.inbound_addr(), self.admin_addr());
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(accept_loop(
             self.outbound,
@@ -220,7 +222,7 @@ impl Proxy {
         }
         drop(drain_rx);
         state.ready.store(true, Ordering::Release);
-        tracing::info!("proxy ready");
+        tracing::info!(%outbound, %inbound, %admin, "proxy ready");
         shutdown.await;
         tracing::info!("shutting down: draining connections");
         state.ready.store(false, Ordering::Release);
