@@ -12,3 +12,4 @@ pub mod model;
 pub mod netinit;
 pub mod proxy;
 pub mod readiness;
+pub mod stats;

@@ -18,7 +18,7 @@ pub mod ratelimit;
 mod reload;
 mod routing;
 mod server;
-mod stats;
+pub(crate) mod stats;
 mod table;
 mod tcp;
 mod trace;

@@ -1,0 +1,8 @@
+//! Golden signals from the proxies' `/stats` answers for `meshctl stat`: exact merging of
+//! several pods' windows (counts summed, latency histograms merged) and percentiles.
+
+pub mod histogram;
+pub mod report;
+
+pub use histogram::{Histogram, MergeError};
+pub use report::{AnswerError, Merged, Row, RowKey, Signals, StatsAnswer};

@@ -1,0 +1,294 @@
+//! The proxy's `/stats?window=` answer (shape documented in `proxy::stats`), merged across
+//! pods row by row into golden signals.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::histogram::{Histogram, MergeError};
+
+/// One proxy's `/stats` answer.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsAnswer {
+    pub window_seconds: u64,
+    pub latency_buckets_ms: Vec<f64>,
+    pub rows: Vec<Row>,
+}
+
+/// One row: a direction and authority, optionally narrowed to a route and a backend.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    #[serde(flatten)]
+    pub key: RowKey,
+    pub requests: u64,
+    pub failures: u64,
+    #[serde(default)]
+    pub tcp_connections_opened: u64,
+    pub latency_buckets: Vec<u64>,
+}
+
+/// What a row is about; rows with equal keys from several pods are merged.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowKey {
+    pub direction: String,
+    pub authority: String,
+    #[serde(default)]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub backend: Option<String>,
+}
+
+/// Several pods' answers summed: counts added, histograms merged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    window_seconds: u64,
+    bounds: Vec<f64>,
+    rows: BTreeMap<RowKey, Totals>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Totals {
+    requests: u64,
+    failures: u64,
+    tcp_opened: u64,
+    latency: Histogram,
+}
+
+/// Golden signals of one merged row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signals {
+    pub requests: u64,
+    pub failures: u64,
+    /// `None` without requests.
+    pub success_rate: Option<f64>,
+    pub rps: f64,
+    pub tcp_connections_opened: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+}
+
+/// A `/stats` answer that cannot be merged with the others.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("window of {found} s where the others have {expected} s; ask every proxy the same")]
+    Window { expected: u64, found: u64 },
+    #[error("{direction} {authority}: {source}")]
+    Latency {
+        direction: String,
+        authority: String,
+        source: MergeError,
+    },
+    #[error("{0}")]
+    Bounds(MergeError),
+}
+
+impl Merged {
+    /// Nothing merged yet, for a window of `window_seconds` over the given bucket bounds.
+    pub fn new(window_seconds: u64, bounds: Vec<f64>) -> Result<Self, AnswerError> {
+        Histogram::empty(&bounds).map_err(AnswerError::Bounds)?;
+        Ok(Merged {
+            window_seconds,
+            bounds,
+            rows: BTreeMap::new(),
+        })
+    }
+
+    /// Merged from the first answer's window and bounds.
+    pub fn from_answers<'a>(
+        answers: impl IntoIterator<Item = &'a StatsAnswer>,
+    ) -> Result<Option<Self>, AnswerError> {
+        let mut merged: Option<Merged> = None;
+        for answer in answers {
+            let target = match &mut merged {
+                Some(merged) => merged,
+                None => merged.insert(Merged::new(
+                    answer.window_seconds,
+                    answer.latency_buckets_ms.clone(),
+                )?),
+            };
+            target.add(answer)?;
+        }
+        Ok(merged)
+    }
+
+    /// Adds one pod's answer.
+    pub fn add(&mut self, answer: &StatsAnswer) -> Result<(), AnswerError> {
+        if answer.window_seconds != self.window_seconds {
+            return Err(AnswerError::Window {
+                expected: self.window_seconds,
+                found: answer.window_seconds,
+            });
+        }
+        if answer.latency_buckets_ms != self.bounds {
+            return Err(AnswerError::Bounds(MergeError::Bounds(
+                self.bounds.len(),
+                answer.latency_buckets_ms.len(),
+            )));
+        }
+        for row in &answer.rows {
+            let latency_error = |source| AnswerError::Latency {
+                direction: row.key.direction.clone(),
+                authority: row.key.authority.clone(),
+                source,
+            };
+            let latency = Histogram::new(self.bounds.clone(), row.latency_buckets.clone())
+                .map_err(latency_error)?;
+            match self.rows.get_mut(&row.key) {
+                Some(totals) => {
+                    totals.requests = totals.requests.saturating_add(row.requests);
+                    totals.failures = totals.failures.saturating_add(row.failures);
+                    totals.tcp_opened =
+                        totals.tcp_opened.saturating_add(row.tcp_connections_opened);
+                    totals.latency.merge(&latency).map_err(latency_error)?;
+                }
+                None => {
+                    self.rows.insert(
+                        row.key.clone(),
+                        Totals {
+                            requests: row.requests,
+                            failures: row.failures,
+                            tcp_opened: row.tcp_connections_opened,
+                            latency,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The merged rows, in key order, with their signals.
+    pub fn signals(&self) -> impl Iterator<Item = (&RowKey, Signals)> {
+        self.rows.iter().map(|(key, totals)| {
+            let success_rate = (totals.requests > 0).then(|| {
+                totals.requests.saturating_sub(totals.failures) as f64 / totals.requests as f64
+            });
+            let signals = Signals {
+                requests: totals.requests,
+                failures: totals.failures,
+                success_rate,
+                rps: totals.requests as f64 / self.window_seconds.max(1) as f64,
+                tcp_connections_opened: totals.tcp_opened,
+                latency_p50_ms: totals.latency.quantile(0.5),
+                latency_p95_ms: totals.latency.quantile(0.95),
+                latency_p99_ms: totals.latency.quantile(0.99),
+            };
+            (key, signals)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `/stats` answer as the proxy writes it, over bounds 10, 20, 30 ms.
+    fn answer(rows: &str) -> StatsAnswer {
+        serde_json::from_str(&format!(
+            r#"{{"windowSeconds": 60, "latencyBucketsMs": [10.0, 20.0, 30.0], "rows": [{rows}]}}"#
+        ))
+        .unwrap()
+    }
+
+    const INBOUND: &str = r#"{"direction": "inbound", "authority": "app", "requests": 100,
+        "failures": 5, "rps": 1.67, "successRate": 0.95, "tcpConnectionsOpened": 3,
+        "latencyBuckets": [50, 40, 10, 0]}"#;
+
+    #[test]
+    fn a_single_pod_reads_back_its_own_figures() {
+        let merged = Merged::from_answers([&answer(INBOUND)]).unwrap().unwrap();
+        let rows: Vec<_> = merged.signals().collect();
+        assert_eq!(rows.len(), 1);
+        let (key, s) = &rows[0];
+        assert_eq!(key.direction, "inbound");
+        assert_eq!(
+            (s.requests, s.failures, s.tcp_connections_opened),
+            (100, 5, 3)
+        );
+        assert_eq!(s.success_rate, Some(0.95));
+        assert!((s.rps - 100.0 / 60.0).abs() < 1e-9);
+        assert_eq!(s.latency_p50_ms, Some(10.0));
+        assert_eq!(s.latency_p95_ms, Some(25.0));
+    }
+
+    #[test]
+    fn pods_are_merged_by_row_before_percentiles() {
+        // Pod A: fast; pod B: all in the 20-30 ms bucket. Averaging their p50s (5 + 25) / 2
+        // would say 15 ms; the merged histogram says 10 ms.
+        let a = answer(
+            r#"{"direction": "inbound", "authority": "app", "requests": 100, "failures": 0,
+                "latencyBuckets": [100, 0, 0, 0]}"#,
+        );
+        let b = answer(
+            r#"{"direction": "inbound", "authority": "app", "requests": 100, "failures": 10,
+                "latencyBuckets": [0, 0, 100, 0]},
+               {"direction": "outbound", "authority": "db:5432", "route": "r", "backend": "db",
+                "requests": 0, "failures": 0, "latencyBuckets": [0, 0, 0, 0]}"#,
+        );
+        let merged = Merged::from_answers([&a, &b]).unwrap().unwrap();
+        let rows: Vec<_> = merged.signals().collect();
+        assert_eq!(rows.len(), 2);
+        let inbound = &rows[0].1;
+        assert_eq!(inbound.requests, 200);
+        assert_eq!(inbound.success_rate, Some(0.95));
+        assert_eq!(inbound.latency_p50_ms, Some(10.0));
+        let outbound = &rows[1];
+        assert_eq!(outbound.0.route.as_deref(), Some("r"));
+        assert_eq!(outbound.1.success_rate, None, "an empty window has no rate");
+        assert_eq!(outbound.1.latency_p99_ms, None);
+    }
+
+    #[test]
+    fn answers_that_do_not_fit_are_refused() {
+        assert_eq!(Merged::from_answers([]).unwrap(), None);
+        let mut other_window = answer(INBOUND);
+        other_window.window_seconds = 10;
+        let err = Merged::from_answers([&answer(INBOUND), &other_window]).unwrap_err();
+        assert!(err.to_string().contains("window of 10 s"), "{err}");
+        let bad_counts = answer(
+            r#"{"direction": "inbound", "authority": "app", "requests": 1, "failures": 0,
+                "latencyBuckets": [1]}"#,
+        );
+        let err = Merged::from_answers([&bad_counts]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("inbound app: 1 latency counts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_what_the_proxy_writes() {
+        use crate::proxy::stats::Stats;
+        use std::sync::Arc;
+        use std::time::Duration;
+        let stats = Stats::default();
+        let authority: Arc<str> = Arc::from("web.shop:80");
+        let route: Arc<str> = Arc::from("canary");
+        let window = stats.window(
+            crate::proxy::Direction::Outbound,
+            &authority,
+            Some(&route),
+            None,
+        );
+        window.record(true, Duration::from_millis(3));
+        window.record(false, Duration::from_millis(40));
+        window.tcp_opened();
+        let json = serde_json::to_string(&stats.report(Duration::from_secs(60))).unwrap();
+        let answer: StatsAnswer = serde_json::from_str(&json).unwrap();
+        let merged = Merged::from_answers([&answer, &answer]).unwrap().unwrap();
+        let (key, signals) = merged.signals().next().unwrap();
+        assert_eq!(key.authority, "web.shop:80");
+        assert_eq!(key.route.as_deref(), Some("canary"));
+        assert_eq!(key.backend, None);
+        assert_eq!((signals.requests, signals.failures), (4, 2));
+        assert_eq!(signals.tcp_connections_opened, 2);
+        assert_eq!(signals.success_rate, Some(0.5));
+        assert_eq!(
+            signals.latency_p99_ms.map(|p| p > 30.0 && p <= 40.0),
+            Some(true)
+        );
+    }
+}
