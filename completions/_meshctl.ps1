@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
             [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the control plane''s manifests, or apply them to the cluster (--apply)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the cluster before installing (--pre) or the health of an install')
             [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Upgrade an install: its recorded values plus new overrides, pruning what is gone')
             [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Remove the control plane from the cluster (--apply; refused while pods are meshed)')
             [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
@@ -157,6 +158,23 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('--ha', '--ha', [CompletionResultType]::ParameterName, 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity')
             [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Apply to the cluster with server-side apply instead of printing the manifests')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;check' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--pre', '--pre', [CompletionResultType]::ParameterName, 'Run the pre-install checks instead of checking an install')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'Print the catalogue of checks (ids, descriptions, hints) and exit')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -313,6 +331,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
             [CompletionResult]::new('certs', 'certs', [CompletionResultType]::ParameterValue, 'Create the mesh''s trust anchor and issuer; inspect certificates')
             [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the control plane''s manifests, or apply them to the cluster (--apply)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the cluster before installing (--pre) or the health of an install')
             [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Upgrade an install: its recorded values plus new overrides, pruning what is gone')
             [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Remove the control plane from the cluster (--apply; refused while pods are meshed)')
             [CompletionResult]::new('inject', 'inject', [CompletionResultType]::ParameterValue, 'Add the meshctl proxy to the pod templates of Kubernetes manifests')
@@ -341,6 +360,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;install' {
+            break
+        }
+        'meshctl;help;check' {
             break
         }
         'meshctl;help;upgrade' {

@@ -2,6 +2,7 @@
 //! One file per subcommand; no business logic here.
 
 mod certs;
+mod check;
 mod completions;
 mod control_plane;
 mod inject;
@@ -68,6 +69,8 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Print the control plane's manifests, or apply them to the cluster (--apply)
     Install(Box<install::InstallArgs>),
+    /// Check the cluster before installing (--pre) or the health of an install
+    Check(check::CheckArgs),
     /// Upgrade an install: its recorded values plus new overrides, pruning what is gone
     Upgrade(Box<upgrade::UpgradeArgs>),
     /// Remove the control plane from the cluster (--apply; refused while pods are meshed)
@@ -96,6 +99,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::Certs(args) => certs::run(args),
         Command::Install(args) => install::run(*args, &cli.global),
+        Command::Check(args) => check::run(args, &cli.global),
         Command::Upgrade(args) => upgrade::run(*args, &cli.global),
         Command::Uninstall(args) => uninstall::run(args, &cli.global),
         Command::Inject(args) => inject::run(*args),

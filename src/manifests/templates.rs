@@ -28,6 +28,19 @@ pub fn is_crd(name: &str) -> bool {
     name.starts_with("crds/")
 }
 
+/// The names of the CRDs the templates hold: `crds/<group>_<plural>.yaml` is
+/// `<plural>.<group>` (a test checks the rendered names agree).
+pub fn crd_names() -> impl Iterator<Item = String> {
+    TEMPLATES
+        .iter()
+        .filter(|(n, _)| is_crd(n))
+        .filter_map(|(n, _)| {
+            let stem = n.strip_prefix("crds/")?.strip_suffix(".yaml")?;
+            let (group, plural) = stem.split_once('_')?;
+            Some(format!("{plural}.{group}"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,10 +127,9 @@ fn custom_certs_must_be_readable_complete_and_chained() {
     assert!(partial.contains("give all three"), "{partial}");
 }
 
-#[test]
-fn an_unreachable_cluster_is_named_with_its_context() {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
+/// A kubeconfig (context `gone`) whose server https://127.0.0.1:1 refuses connections.
+pub fn unreachable_kubeconfig(dir: &Path) -> String {
+    let kubeconfig = dir.join("config");
     std::fs::write(
         &kubeconfig,
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: \
@@ -138,7 +137,13 @@ fn an_unreachable_cluster_is_named_with_its_context() {
          gone\n  context:\n    cluster: c\n    user: u\ncurrent-context: gone\n",
     )
     .unwrap();
-    let kubeconfig = kubeconfig.display().to_string();
+    kubeconfig.display().to_string()
+}
+
+#[test]
+fn an_unreachable_cluster_is_named_with_its_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = unreachable_kubeconfig(dir.path());
     for args in [
         &["install", "--apply"][..],
         &["install", "--dry-run=server"],

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `meshctl` binary as an operator runs it.
 
 mod certs;
+mod check;
 mod completions;
 mod inject;
 mod inject_errors;

@@ -23,26 +23,31 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use meshctl::manifests::certs::verify_serving_cert;
 
-use crate::harness::{Cluster, cluster};
+use crate::harness::{Cluster, cluster, control_plane_lock};
 
 const NS: &str = "meshctl-system";
 const FOREIGN_CRD: &str = "trafficsplits.split.smi-spec.io";
 
-fn meshctl(cluster: &Cluster, args: &[&str]) -> Command {
+pub fn meshctl(cluster: &Cluster, args: &[&str]) -> Command {
+    meshctl_with(&cluster.kubeconfig, args)
+}
+
+/// meshctl with the given kubeconfig.
+pub fn meshctl_with(kubeconfig: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
     cmd.arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
+        .arg(kubeconfig)
         .args(args)
         .env_remove("MESHCTL_LOG")
         .env("NO_COLOR", "1");
     cmd
 }
 
-fn run(cluster: &Cluster, args: &[&str]) -> Output {
+pub fn run(cluster: &Cluster, args: &[&str]) -> Output {
     meshctl(cluster, args).output().expect("run meshctl")
 }
 
-fn ok(out: &Output) -> String {
+pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -55,7 +60,7 @@ fn ok(out: &Output) -> String {
 
 /// Runs meshctl with `args` while playing the kubelet: once the controller Deployment's
 /// current generation exists, its status is set to available (no kubelet runs here).
-async fn run_marking_ready(cluster: &Cluster, client: &Client, args: &[&str]) -> Output {
+pub async fn run_marking_ready(cluster: &Cluster, client: &Client, args: &[&str]) -> Output {
     let mut child = meshctl(cluster, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,6 +123,7 @@ where
 
 #[tokio::test]
 async fn install_upgrade_uninstall_life_cycle() {
+    let _lock = control_plane_lock().await;
     let cluster = cluster();
     let client = cluster.admin().await;
 

@@ -1,5 +1,6 @@
 //! Tests against a real kube-apiserver + etcd (built by `tests/cluster/build-testbin.sh`).
 
+mod check;
 mod harness;
 mod harness_tests;
 mod inject;

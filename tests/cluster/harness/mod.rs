@@ -1,6 +1,19 @@
 //! A real etcd + kube-apiserver for the cluster tests (envtest style): started once per test
 //! binary on free loopback ports, RBAC on, an admin kubeconfig, clients for other users and
 //! service accounts. Each test works in its own namespace.
+//!
+//! ```ignore
+//! let cluster = cluster();                          // shared; started on first use
+//! let ns = cluster.namespace("mytest").await;        // a fresh namespace for this test
+//! let admin = cluster.admin().await;                 // kube::Client in system:masters
+//! let alice = cluster.client_for_user("alice", &["devs"]).await;          // client cert
+//! let sa = cluster.client_for_service_account(&ns, "app").await;          // TokenRequest
+//! let cfg = cluster.kubeconfig_for_service_account(&ns, "app").await;     // file for CLIs
+//! Command::new("kubectl").arg("--kubeconfig").arg(&cluster.kubeconfig);   // admin file
+//! let _lock = control_plane_lock().await;  // around `meshctl install` (cluster-wide names)
+//! ```
+//! No controllers, scheduler or kubelet run: set status through the status subresource.
+//! Missing binaries fail the tests with the command that builds them.
 
 mod pki;
 mod process;
@@ -144,6 +157,21 @@ impl Cluster {
     /// A client for service account `namespace/name` (created when missing), authenticated
     /// with a token from the TokenRequest API.
     pub async fn client_for_service_account(&self, namespace: &str, name: &str) -> Client {
+        let yaml = self.service_account_kubeconfig_yaml(namespace, name).await;
+        client_from_yaml(&yaml)
+            .await
+            .expect("service account client")
+    }
+
+    /// A kubeconfig file for service account `namespace/name`, for `meshctl` and `kubectl`.
+    pub async fn kubeconfig_for_service_account(&self, namespace: &str, name: &str) -> PathBuf {
+        let yaml = self.service_account_kubeconfig_yaml(namespace, name).await;
+        let path = self.dir.join(format!("sa-{}.kubeconfig", self.unique()));
+        std::fs::write(&path, yaml).expect("write kubeconfig");
+        path
+    }
+
+    async fn service_account_kubeconfig_yaml(&self, namespace: &str, name: &str) -> String {
         let admin = self.admin().await;
         let accounts: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         if accounts.get_opt(name).await.expect("get sa").is_none() {
@@ -168,10 +196,7 @@ impl Cluster {
             .await
             .expect("token request");
         let token = answer.status.expect("token status").token;
-        let yaml = kubeconfig_yaml(&self.server, &self.pki.ca_file, &Credentials::Token(&token));
-        client_from_yaml(&yaml)
-            .await
-            .expect("service account client")
+        kubeconfig_yaml(&self.server, &self.pki.ca_file, &Credentials::Token(&token))
     }
 
     /// Creates a namespace named `<prefix>-<n>` for one test and returns its name.
@@ -189,6 +214,12 @@ impl Cluster {
     fn unique(&self) -> usize {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// Held by tests that install the control plane: installs share cluster-scoped names.
+pub async fn control_plane_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,189 @@
+//! The checks, in the order they run: ids, what they check, what to do when they fail.
+//! `meshctl check --list` prints this, so the documentation cannot drift from the code.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Which checks a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Before installing (`--pre`).
+    Pre,
+    /// After installing (the default).
+    Post,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub category: &'static str,
+    pub id: &'static str,
+    pub description: &'static str,
+    pub hint: &'static str,
+    /// A failure skips every check after it.
+    pub fatal: bool,
+    #[serde(skip)]
+    pub timeout: Duration,
+    #[serde(skip)]
+    pub runs: Runs,
+}
+
+/// Which modes a check runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    Both,
+    PreOnly,
+    PostOnly,
+}
+
+const T: Duration = Duration::from_secs(10);
+
+const fn spec(
+    category: &'static str,
+    id: &'static str,
+    description: &'static str,
+    hint: &'static str,
+    fatal: bool,
+    runs: Runs,
+) -> Spec {
+    Spec {
+        category,
+        id,
+        description,
+        hint,
+        fatal,
+        timeout: T,
+        runs,
+    }
+}
+
+const K8S: &str = "kubernetes-api";
+const PRE: &str = "pre-install";
+const CONTROL: &str = "control-plane";
+const IDENTITY: &str = "identity";
+
+pub const SPECS: &[Spec] = &[
+    spec(
+        K8S,
+        "kubernetes-api",
+        "can reach the Kubernetes API server",
+        "check --kubeconfig/--context and that the cluster runs (`kubectl cluster-info`)",
+        true,
+        Runs::Both,
+    ),
+    spec(
+        K8S,
+        "kubernetes-version",
+        "the server is Kubernetes 1.29 or newer",
+        "native sidecars need 1.29; on older clusters inject with --native-sidecar=false",
+        false,
+        Runs::Both,
+    ),
+    spec(
+        PRE,
+        "install-permissions",
+        "you can create every kind the install creates",
+        "ask a cluster admin for these rights, or have them run `meshctl install`",
+        false,
+        Runs::PreOnly,
+    ),
+    spec(
+        PRE,
+        "no-install-yet",
+        "meshctl is not installed yet",
+        "use `meshctl upgrade` to change an existing install",
+        false,
+        Runs::PreOnly,
+    ),
+    spec(
+        PRE,
+        "clock-skew",
+        "this machine's clock agrees with the API server's (within 5s)",
+        "sync the clocks (NTP): certificate validity depends on them",
+        false,
+        Runs::PreOnly,
+    ),
+    spec(
+        PRE,
+        "config-crds",
+        "the config-API CRDs already there, and whose they are",
+        "CRDs another product owns are kept; meshctl uses them as they are",
+        false,
+        Runs::PreOnly,
+    ),
+    spec(
+        PRE,
+        "pod-security",
+        "no namespace's Pod Security level rejects the init step",
+        "the proxy-init container needs NET_ADMIN/NET_RAW: label those namespaces \
+          pod-security.kubernetes.io/enforce=privileged, or do not mesh them",
+        false,
+        Runs::PreOnly,
+    ),
+    spec(
+        CONTROL,
+        "namespace",
+        "the mesh's namespace exists",
+        "install with `meshctl install --apply` (or pass -n NAMESPACE)",
+        true,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
+        "crds-established",
+        "meshctl's CRDs exist and are Established",
+        "re-apply with `meshctl upgrade --apply`",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
+        "values-config",
+        "the install's values ConfigMap is readable",
+        "re-apply with `meshctl upgrade --apply`",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
+        "controller-ready",
+        "the controller Deployment is available",
+        "look at `kubectl -n meshctl-system describe deploy meshctl-controller` and its pods",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
+        "controller-version",
+        "the controller runs this CLI's version",
+        "upgrade the control plane with `meshctl upgrade --apply`, or use the matching CLI",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
+        "webhook-ca-bundle",
+        "the injector webhook exists and its caBundle verifies the serving certificate",
+        "re-apply with `meshctl upgrade --apply` to restore the webhook and its certificates",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        IDENTITY,
+        "identity-certs",
+        "trust anchor and issuer parse, are ECDSA P-256, chain, and are valid for 60+ days",
+        "rotate with `meshctl certs create` and `meshctl upgrade --apply --identity-*-file ...`",
+        false,
+        Runs::PostOnly,
+    ),
+];
+
+/// The checks of `mode`, in order.
+pub fn catalogue(mode: Mode) -> impl Iterator<Item = &'static Spec> {
+    SPECS.iter().filter(move |s| match s.runs {
+        Runs::Both => true,
+        Runs::PreOnly => mode == Mode::Pre,
+        Runs::PostOnly => mode == Mode::Post,
+    })
+}

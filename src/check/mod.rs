@@ -1,0 +1,151 @@
+//! `meshctl check`: a catalogue of health checks in categories, run in order against one
+//! cluster, each with its own timeout; a failed fatal check skips the ones after it.
+
+pub mod catalogue;
+pub mod output;
+mod post;
+mod pre;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use catalogue::{Mode, Spec, catalogue};
+
+use crate::k8s::Connection;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Error,
+    Skipped,
+}
+
+/// A check's result: its status and what it found (why, for a warning, error or skip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    pub message: String,
+}
+
+impl Outcome {
+    pub fn ok(message: impl Into<String>) -> Self {
+        Self::new(Status::Ok, message)
+    }
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self::new(Status::Warning, message)
+    }
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Status::Error, message)
+    }
+    pub fn skipped(message: impl Into<String>) -> Self {
+        Self::new(Status::Skipped, message)
+    }
+    fn new(status: Status, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// One check as it ran.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub description: &'static str,
+    pub status: Status,
+    pub message: String,
+    /// What to do; present on warnings and errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub category: &'static str,
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub results: Vec<CheckResult>,
+    pub duration: Duration,
+}
+
+impl Report {
+    /// Passed: no check errored (warnings allowed).
+    pub fn passed(&self) -> bool {
+        !self.results.iter().any(|r| r.status == Status::Error)
+    }
+}
+
+/// What the checks look at.
+pub struct Target<'a> {
+    /// `None` when no client could be built (the first check then says why).
+    pub conn: Result<&'a Connection, String>,
+    /// The mesh's namespace.
+    pub namespace: &'a str,
+}
+
+/// Runs the catalogue for `mode` in order.
+pub async fn run(target: &Target<'_>, mode: Mode) -> Report {
+    let start = Instant::now();
+    let mut results = Vec::new();
+    let mut blocked: Option<&'static str> = None;
+    for spec in catalogue(mode) {
+        let began = Instant::now();
+        let outcome = match blocked {
+            Some(id) => Outcome::skipped(format!("skipped: `{id}` failed")),
+            None => match tokio::time::timeout(spec.timeout, check(spec.id, target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::error(format!("no answer within {:?}", spec.timeout)),
+            },
+        };
+        if spec.fatal && outcome.status == Status::Error {
+            blocked = Some(spec.id);
+        }
+        let hint = matches!(outcome.status, Status::Warning | Status::Error).then_some(spec.hint);
+        results.push(CheckResult {
+            id: spec.id,
+            description: spec.description,
+            status: outcome.status,
+            message: outcome.message,
+            hint,
+            duration_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+            category: spec.category,
+        });
+    }
+    Report {
+        results,
+        duration: start.elapsed(),
+    }
+}
+
+/// The check with this id (every id in the catalogue has an arm; a test proves it).
+async fn check(id: &str, target: &Target<'_>) -> Outcome {
+    let conn = match &target.conn {
+        Ok(conn) => *conn,
+        Err(reason) => return Outcome::error(reason.clone()),
+    };
+    let ns = target.namespace;
+    match id {
+        "kubernetes-api" => pre::api(conn).await,
+        "kubernetes-version" => pre::version(conn).await,
+        "install-permissions" => pre::permissions(conn, ns).await,
+        "no-install-yet" => pre::no_install(conn, ns).await,
+        "clock-skew" => pre::clock_skew(conn).await,
+        "config-crds" => pre::config_crds(conn).await,
+        "pod-security" => pre::pod_security(conn, ns).await,
+        "namespace" => post::namespace(conn, ns).await,
+        "crds-established" => post::crds_established(conn).await,
+        "values-config" => post::values_config(conn, ns).await,
+        "controller-ready" => post::controller_ready(conn, ns).await,
+        "controller-version" => post::controller_version(conn, ns).await,
+        "webhook-ca-bundle" => post::webhook(conn, ns).await,
+        "identity-certs" => post::identity(conn, ns).await,
+        other => Outcome::error(format!("no check is named `{other}`")),
+    }
+}

@@ -1,0 +1,271 @@
+//! Checks of an install: namespace, CRDs, values, controller readiness and version, the
+//! injector webhook's caBundle, and the identity trust anchor and issuer.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject};
+
+use super::Outcome;
+use crate::identity::inspect::{ChainStatus, Input, inspect};
+use crate::identity::pem::PemFile;
+use crate::install::apply::deployment_ready;
+use crate::install::read_state;
+use crate::install::state::WEBHOOK_SECRET;
+use crate::k8s::Connection;
+use crate::manifests::certs::verify_serving_cert;
+use crate::manifests::render::{MANAGED_BY_LABEL, MESHCTL};
+use crate::manifests::templates::crd_names;
+
+const CONTROLLER: &str = "meshctl-controller";
+const WEBHOOK: &str = "meshctl-proxy-injector";
+const VERSION_LABEL: &str = "app.kubernetes.io/version";
+
+fn failed(conn: &Connection, action: &str, what: &str, e: &kube::Error) -> Outcome {
+    Outcome::error(conn.request_error(action, what, e).to_string())
+}
+
+pub async fn namespace(conn: &Connection, ns: &str) -> Outcome {
+    match Api::<Namespace>::all(conn.client.clone()).get_opt(ns).await {
+        Ok(Some(_)) => Outcome::ok(format!("namespace {ns}")),
+        Ok(None) => Outcome::error(format!(
+            "namespace {ns} does not exist: meshctl is not installed there"
+        )),
+        Err(e) => failed(conn, "reading", &format!("namespace {ns}"), &e),
+    }
+}
+
+pub async fn crds_established(conn: &Connection) -> Outcome {
+    let crds: Api<CustomResourceDefinition> = Api::all(conn.client.clone());
+    let (mut missing, mut pending, mut foreign, mut ok) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for name in crd_names() {
+        let crd = match crds.get_opt(&name).await {
+            Ok(Some(crd)) if crd.metadata.deletion_timestamp.is_some() => {
+                missing.push(format!("{name} (being deleted)"));
+                continue;
+            }
+            Ok(Some(crd)) => crd,
+            Ok(None) => {
+                missing.push(name);
+                continue;
+            }
+            Err(e) => {
+                return failed(
+                    conn,
+                    "reading",
+                    &format!("CustomResourceDefinition {name}"),
+                    &e,
+                );
+            }
+        };
+        let established = crd
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        let ours = crd
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY_LABEL))
+            .is_some_and(|v| v == MESHCTL);
+        match (established, ours) {
+            (false, _) => pending.push(name),
+            (true, false) => foreign.push(name),
+            (true, true) => ok += 1,
+        }
+    }
+    if !missing.is_empty() || !pending.is_empty() {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing: {}", missing.join(", ")));
+        }
+        if !pending.is_empty() {
+            parts.push(format!("not Established: {}", pending.join(", ")));
+        }
+        return Outcome::error(parts.join("; "));
+    }
+    let mut message = format!("{ok} of meshctl's CRDs Established");
+    if !foreign.is_empty() {
+        message.push_str(&format!("; another product's: {}", foreign.join(", ")));
+    }
+    Outcome::ok(message)
+}
+
+pub async fn values_config(conn: &Connection, ns: &str) -> Outcome {
+    match read_state(conn, ns).await {
+        Ok(state) => match (state.values, state.version) {
+            (Some(_), Some(version)) => Outcome::ok(format!("installed by meshctl {version}")),
+            (Some(_), None) => Outcome::warning("the values ConfigMap records no version"),
+            (None, _) => Outcome::error(format!("no ConfigMap {ns}/meshctl-values")),
+        },
+        Err(e) => Outcome::error(e.to_string()),
+    }
+}
+
+async fn controller(conn: &Connection, ns: &str) -> Result<Deployment, Outcome> {
+    match Api::<Deployment>::namespaced(conn.client.clone(), ns)
+        .get_opt(CONTROLLER)
+        .await
+    {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(Outcome::error(format!("no Deployment {ns}/{CONTROLLER}"))),
+        Err(e) => Err(failed(
+            conn,
+            "reading",
+            &format!("Deployment {ns}/{CONTROLLER}"),
+            &e,
+        )),
+    }
+}
+
+pub async fn controller_ready(conn: &Connection, ns: &str) -> Outcome {
+    let deployment = match controller(conn, ns).await {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    let value = serde_json::to_value(&deployment).expect("a Deployment serializes");
+    let object: DynamicObject = serde_json::from_value(value).expect("any object is dynamic");
+    let available = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
+    if deployment_ready(&object) {
+        Outcome::ok(format!("{available} replicas available"))
+    } else {
+        Outcome::error(format!(
+            "Deployment {ns}/{CONTROLLER} is not available ({available} replicas available)"
+        ))
+    }
+}
+
+pub async fn controller_version(conn: &Connection, ns: &str) -> Outcome {
+    let deployment = match controller(conn, ns).await {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    let ours = env!("CARGO_PKG_VERSION");
+    match deployment
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(VERSION_LABEL))
+    {
+        Some(v) if v == ours => Outcome::ok(format!("meshctl {v}")),
+        Some(v) => Outcome::warning(format!("the controller runs {v}, this CLI is {ours}")),
+        None => Outcome::warning(format!(
+            "Deployment {ns}/{CONTROLLER} has no {VERSION_LABEL} label"
+        )),
+    }
+}
+
+pub async fn webhook(conn: &Connection, ns: &str) -> Outcome {
+    let config = match Api::<MutatingWebhookConfiguration>::all(conn.client.clone())
+        .get_opt(WEBHOOK)
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::error(format!("no MutatingWebhookConfiguration {WEBHOOK}")),
+        Err(e) => {
+            return failed(
+                conn,
+                "reading",
+                &format!("MutatingWebhookConfiguration {WEBHOOK}"),
+                &e,
+            );
+        }
+    };
+    let Some(hook) = config.webhooks.as_ref().and_then(|w| w.first()) else {
+        return Outcome::error(format!(
+            "MutatingWebhookConfiguration {WEBHOOK} has no webhooks"
+        ));
+    };
+    let Some(bundle) = hook.client_config.ca_bundle.as_ref() else {
+        return Outcome::error(format!(
+            "MutatingWebhookConfiguration {WEBHOOK} has no caBundle"
+        ));
+    };
+    let Some(service) = hook.client_config.service.as_ref() else {
+        return Outcome::error(format!(
+            "MutatingWebhookConfiguration {WEBHOOK} calls no Service"
+        ));
+    };
+    let state = match read_state(conn, ns).await {
+        Ok(state) => state,
+        Err(e) => return Outcome::error(e.to_string()),
+    };
+    let Some(served) = state.webhook else {
+        return Outcome::error(format!(
+            "no Secret {ns}/{WEBHOOK_SECRET} with the serving certificate"
+        ));
+    };
+    let name = format!("{}.{}.svc", service.name, service.namespace);
+    let bundle = String::from_utf8_lossy(&bundle.0);
+    match verify_serving_cert(&bundle, &served.cert, &name, SystemTime::now()) {
+        Ok(()) => Outcome::ok(format!("the caBundle verifies the certificate for {name}")),
+        Err(e) => Outcome::error(e),
+    }
+}
+
+pub async fn identity(conn: &Connection, ns: &str) -> Outcome {
+    let state = match read_state(conn, ns).await {
+        Ok(state) => state,
+        Err(e) => return Outcome::error(e.to_string()),
+    };
+    let Some(certs) = state.identity else {
+        return Outcome::error(format!(
+            "no trust anchors ConfigMap or issuer Secret in namespace {ns}"
+        ));
+    };
+    let parse = |label: &str, text: &str| {
+        PemFile::parse(std::path::Path::new(label), text.as_bytes()).and_then(PemFile::into_certs)
+    };
+    let (anchors, issuer) = match (
+        parse("trust anchors", &certs.trust_anchors),
+        parse("issuer", &certs.issuer_cert),
+    ) {
+        (Ok(a), Ok(i)) => (a, i),
+        (Err(e), _) | (_, Err(e)) => return Outcome::error(e.to_string()),
+    };
+    let mut inputs = vec![Input {
+        file: "issuer",
+        number: 1,
+        der: &issuer[0],
+    }];
+    inputs.extend(anchors.iter().enumerate().map(|(i, der)| Input {
+        file: "trust anchors",
+        number: i + 1,
+        der,
+    }));
+    let facts = inspect(&inputs, SystemTime::now());
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for fact in &facts {
+        let name = format!("{} #{} ({})", fact.file, fact.number, fact.subject);
+        errors.extend(fact.problems.iter().map(|p| format!("{name}: {p}")));
+        warnings.extend(fact.warnings.iter().map(|w| format!("{name}: {w}")));
+    }
+    if !matches!(facts[0].chain, ChainStatus::Verified { .. }) {
+        errors.push(format!(
+            "the issuer does not chain to the trust anchors: {}",
+            facts[0].chain
+        ));
+    }
+    if !errors.is_empty() {
+        Outcome::error(errors.join("; "))
+    } else if !warnings.is_empty() {
+        Outcome::warning(warnings.join("; "))
+    } else {
+        Outcome::ok(format!(
+            "issuer valid for {} more days, chains to the anchor",
+            facts[0].expires_in_days
+        ))
+    }
+}

@@ -1,0 +1,66 @@
+//! `meshctl check`: run the health checks and print them as text, short text or JSON.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use meshctl::check::{self, Mode, Target, catalogue, output};
+use meshctl::k8s::{self, Connection};
+
+use super::GlobalArgs;
+use super::control_plane;
+use super::uninstall::mesh_namespace;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Run the pre-install checks instead of checking an install
+    #[arg(long)]
+    pre: bool,
+    /// Print the catalogue of checks (ids, descriptions, hints) and exit
+    #[arg(long)]
+    list: bool,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Short,
+    Json,
+}
+
+pub fn run(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let mode = if args.pre { Mode::Pre } else { Mode::Post };
+    let mut out = std::io::stdout().lock();
+    if args.list {
+        output::list(catalogue(mode), &mut out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let namespace = mesh_namespace(global);
+    let report = control_plane::runtime()?.block_on(async {
+        let conn: Result<Connection, String> = Connection::new(&k8s::Target {
+            kubeconfig: global.kubeconfig.clone(),
+            context: global.context.clone(),
+        })
+        .await
+        .map_err(|e| e.to_string());
+        let target = Target {
+            conn: conn.as_ref().map_err(Clone::clone),
+            namespace: &namespace,
+        };
+        check::run(&target, mode).await
+    });
+    let glyphs = output::Glyphs::from_locale(|k| std::env::var(k).ok());
+    match args.output {
+        Format::Json => output::json(&report, &mut out)?,
+        Format::Text => output::text(&report, glyphs, false, &mut out)?,
+        Format::Short => output::text(&report, glyphs, true, &mut out)?,
+    }
+    out.flush()?;
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,265 @@
+//! `meshctl check` on the real API server: pre-install as admin and as a user without rights,
+//! a healthy install, then a version skew, a missing CRD, a caBundle that does not verify and
+//! an issuer expiring in 30 days; JSON shape and exit codes for every output format.
+
+use std::process::Output;
+use std::time::SystemTime;
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::harness::{Cluster, cluster, control_plane_lock};
+use crate::install::{meshctl_with, ok, run, run_marking_ready};
+
+const NS: &str = "meshctl-system";
+
+/// Runs `check` with `-o json` and returns the exit code and every check's (id, status).
+fn check_json(
+    cluster: &Cluster,
+    kubeconfig: Option<&std::path::Path>,
+    extra: &[&str],
+) -> (i32, Value) {
+    let out = meshctl_with(
+        kubeconfig.unwrap_or(&cluster.kubeconfig),
+        &["check", "-o", "json"],
+    )
+    .args(extra)
+    .output()
+    .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    // The documented shape.
+    assert!(
+        matches!(doc["status"].as_str(), Some("passed" | "failed")),
+        "{doc}"
+    );
+    assert!(doc["durationMs"].is_u64(), "{doc}");
+    for category in doc["categories"].as_array().unwrap() {
+        assert!(category["name"].is_string());
+        for check in category["checks"].as_array().unwrap() {
+            assert!(check["id"].is_string() && check["description"].is_string());
+            assert!(check["message"].is_string() && check["durationMs"].is_u64());
+            let status = check["status"].as_str().unwrap();
+            assert!(
+                ["ok", "warning", "error", "skipped"].contains(&status),
+                "{check}"
+            );
+            assert_eq!(
+                check.get("hint").is_some(),
+                status == "warning" || status == "error",
+                "{check}"
+            );
+        }
+    }
+    assert_eq!(
+        doc["status"] == "passed",
+        out.status.code() == Some(0),
+        "{doc}"
+    );
+    (out.status.code().unwrap(), doc)
+}
+
+fn status<'a>(doc: &'a Value, id: &str) -> (&'a str, &'a str) {
+    let check = doc["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["checks"].as_array().unwrap())
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc}"));
+    (
+        check["status"].as_str().unwrap(),
+        check["message"].as_str().unwrap(),
+    )
+}
+
+/// Exit codes agree across text, short and JSON output.
+fn exit_codes(cluster: &Cluster, expected: i32) {
+    for format in ["text", "short", "json"] {
+        let out: Output = run(cluster, &["check", "-o", format]);
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "-o {format}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_before_and_after_install() {
+    let _lock = control_plane_lock().await;
+    let cluster = cluster();
+    let client = cluster.admin().await;
+
+    // Pre-install as admin: nothing in the way.
+    let (code, doc) = check_json(cluster, None, &["--pre"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(status(&doc, "install-permissions").0, "ok");
+    assert_eq!(status(&doc, "clock-skew").0, "ok");
+    // After-install checks on an empty cluster: the namespace is fatal, the rest skipped.
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&doc, "namespace").0, "error");
+    assert_eq!(
+        status(&doc, "identity-certs"),
+        ("skipped", "skipped: `namespace` failed")
+    );
+
+    // A service account without rights cannot install.
+    let ns = cluster.namespace("check-user").await;
+    let kubeconfig = cluster.kubeconfig_for_service_account(&ns, "nobody").await;
+    let (code, doc) = check_json(cluster, Some(&kubeconfig), &["--pre"]);
+    assert_eq!(code, 1);
+    let (state, message) = status(&doc, "install-permissions");
+    assert_eq!(state, "error");
+    assert!(
+        message.contains("create clusterroles.rbac.authorization.k8s.io"),
+        "{message}"
+    );
+    assert!(
+        message.contains("create deployments.apps in meshctl-system"),
+        "{message}"
+    );
+
+    // A healthy install.
+    ok(&run_marking_ready(
+        cluster,
+        &client,
+        &["install", "--apply", "--timeout", "60s"],
+    )
+    .await);
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 0, "{doc}");
+    for category in doc["categories"].as_array().unwrap() {
+        for check in category["checks"].as_array().unwrap() {
+            assert_eq!(check["status"], "ok", "{check}");
+        }
+    }
+    eprintln!("check on a healthy install took {} ms", doc["durationMs"]);
+    exit_codes(cluster, 0);
+    let (code, doc) = check_json(cluster, None, &["--pre"]);
+    assert_eq!((code, status(&doc, "no-install-yet").0), (1, "error"));
+    let short = run(cluster, &["check", "--pre", "-o", "short"]);
+    assert_eq!(short.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&short.stdout);
+    assert!(
+        text.contains("meshctl is not installed yet") && text.contains("upgrade"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("clock"),
+        "short shows only warnings and errors: {text}"
+    );
+
+    // Version skew: a warning, still passing.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let label = |v: &str| json!({"metadata": {"labels": {"app.kubernetes.io/version": v}}});
+    deployments
+        .patch(
+            "meshctl-controller",
+            &PatchParams::default(),
+            &Patch::Merge(&label("0.0.1")),
+        )
+        .await
+        .unwrap();
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 0);
+    let (state, message) = status(&doc, "controller-version");
+    assert_eq!(state, "warning");
+    assert!(message.contains("runs 0.0.1"), "{message}");
+
+    // A caBundle that does not verify the serving certificate: an error, exit 1 everywhere.
+    let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let mut hook = hooks.get("meshctl-proxy-injector").await.unwrap();
+    let good = hook.webhooks.as_ref().unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone();
+    let other = meshctl::manifests::certs::generate_webhook(NS, SystemTime::now()).unwrap();
+    hook.webhooks.as_mut().unwrap()[0].client_config.ca_bundle =
+        Some(k8s_openapi::ByteString(other.ca.into_bytes()));
+    hook.metadata.managed_fields = None;
+    hooks
+        .replace("meshctl-proxy-injector", &Default::default(), &hook)
+        .await
+        .unwrap();
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 1);
+    let (state, message) = status(&doc, "webhook-ca-bundle");
+    assert_eq!(state, "error");
+    assert!(message.contains("does not verify"), "{message}");
+    exit_codes(cluster, 1);
+    let mut hook = hooks.get("meshctl-proxy-injector").await.unwrap();
+    hook.webhooks.as_mut().unwrap()[0].client_config.ca_bundle = good;
+    hooks
+        .replace("meshctl-proxy-injector", &Default::default(), &hook)
+        .await
+        .unwrap();
+
+    // A missing CRD.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.delete("virtualservices.networking.istio.io", &Default::default())
+        .await
+        .unwrap();
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 1);
+    let (state, message) = status(&doc, "crds-established");
+    assert_eq!(state, "error");
+    assert!(
+        message.contains("missing: virtualservices.networking.istio.io"),
+        "{message}"
+    );
+
+    // An issuer expiring in 30 days, given at upgrade (which also restores the CRD).
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    ok(&run(
+        cluster,
+        &[
+            "certs",
+            "create",
+            "--trust-domain",
+            "cluster.local",
+            "--out",
+            &out_dir,
+            "--issuer-validity",
+            "720h",
+        ],
+    ));
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let (ca, crt, key) = (file("ca.crt"), file("issuer.crt"), file("issuer.key"));
+    ok(&run_marking_ready(
+        cluster,
+        &client,
+        &[
+            "upgrade",
+            "--apply",
+            "--timeout",
+            "60s",
+            "--identity-trust-anchors-file",
+            &ca,
+            "--identity-issuer-certificate-file",
+            &crt,
+            "--identity-issuer-key-file",
+            &key,
+        ],
+    )
+    .await);
+    let (code, doc) = check_json(cluster, None, &[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(status(&doc, "crds-established").0, "ok");
+    let (state, message) = status(&doc, "identity-certs");
+    assert_eq!(state, "warning", "{message}");
+    assert!(message.contains("expires"), "{message}");
+
+    ok(&run(cluster, &["uninstall", "--apply", "--force"]));
+}
