@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use crate::harness::{Cluster, cluster, control_plane_lock};
 use crate::install::{meshctl_with, ok, run, run_marking_ready};
 
-const NS: &str = "meshctl-system";
+/// Not the default namespace: the install test uses that one, and an uninstalled namespace
+/// stays Terminating here (no namespace controller runs).
+const NS: &str = "mesh-check";
 
 /// Runs `check` with `-o json` and returns the exit code and every check's (id, status).
 fn check_json(
@@ -24,7 +26,7 @@ fn check_json(
 ) -> (i32, Value) {
     let out = meshctl_with(
         kubeconfig.unwrap_or(&cluster.kubeconfig),
-        &["check", "-o", "json"],
+        &["check", "-n", NS, "-o", "json"],
     )
     .args(extra)
     .output()
@@ -84,7 +86,7 @@ fn status<'a>(doc: &'a Value, id: &str) -> (&'a str, &'a str) {
 /// Exit codes agree across text, short and JSON output.
 fn exit_codes(cluster: &Cluster, expected: i32) {
     for format in ["text", "short", "json"] {
-        let out: Output = run(cluster, &["check", "-o", format]);
+        let out: Output = run(cluster, &["check", "-n", NS, "-o", format]);
         assert_eq!(
             out.status.code(),
             Some(expected),
@@ -126,7 +128,7 @@ async fn check_before_and_after_install() {
         "{message}"
     );
     assert!(
-        message.contains("create deployments.apps in meshctl-system"),
+        message.contains("create deployments.apps in mesh-check"),
         "{message}"
     );
 
@@ -134,7 +136,7 @@ async fn check_before_and_after_install() {
     ok(&run_marking_ready(
         cluster,
         &client,
-        &["install", "--apply", "--timeout", "60s"],
+        &["install", "-n", NS, "--apply", "--timeout", "60s"],
     )
     .await);
     let (code, doc) = check_json(cluster, None, &[]);
@@ -148,7 +150,7 @@ async fn check_before_and_after_install() {
     exit_codes(cluster, 0);
     let (code, doc) = check_json(cluster, None, &["--pre"]);
     assert_eq!((code, status(&doc, "no-install-yet").0), (1, "error"));
-    let short = run(cluster, &["check", "--pre", "-o", "short"]);
+    let short = run(cluster, &["check", "-n", NS, "--pre", "-o", "short"]);
     assert_eq!(short.status.code(), Some(1));
     let text = String::from_utf8_lossy(&short.stdout);
     assert!(
@@ -242,6 +244,8 @@ async fn check_before_and_after_install() {
         &client,
         &[
             "upgrade",
+            "-n",
+            NS,
             "--apply",
             "--timeout",
             "60s",
@@ -261,5 +265,23 @@ async fn check_before_and_after_install() {
     assert_eq!(state, "warning", "{message}");
     assert!(message.contains("expires"), "{message}");
 
-    ok(&run(cluster, &["uninstall", "--apply", "--force"]));
+    ok(&run(
+        cluster,
+        &["uninstall", "-n", NS, "--apply", "--force"],
+    ));
+    // Wait for the CRDs to go, so the next install test starts clean.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let start = std::time::Instant::now();
+    while crds
+        .get_opt("httproutes.gateway.networking.k8s.io")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "CRDs not deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

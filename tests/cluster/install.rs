@@ -66,7 +66,11 @@ pub async fn run_marking_ready(cluster: &Cluster, client: &Client, args: &[&str]
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn meshctl");
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let ns = args
+        .iter()
+        .position(|a| *a == "-n")
+        .map_or(NS, |i| args[i + 1]);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let start = Instant::now();
     while child.try_wait().expect("poll meshctl").is_none() {
         assert!(
