@@ -105,11 +105,11 @@ async fn check_before_and_after_install() {
     // Pre-install as admin: nothing in the way.
     let (code, doc) = check_json(cluster, None, &["--pre"]);
     assert_eq!(code, 0, "{doc}");
-    assert_eq!(status(&doc, "install-permissions").0, "ok");
-    assert_eq!(status(&doc, "clock-skew").0, "ok");
+    assert_eq!(status(&doc, "install-permissions").0, "ok", "{doc}");
+    assert_eq!(status(&doc, "clock-skew").0, "ok", "{doc}");
     // After-install checks on an empty cluster: the namespace is fatal, the rest skipped.
     let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{doc}");
     assert_eq!(status(&doc, "namespace").0, "error");
     assert_eq!(
         status(&doc, "identity-certs"),
@@ -120,7 +120,7 @@ async fn check_before_and_after_install() {
     let ns = cluster.namespace("check-user").await;
     let kubeconfig = cluster.kubeconfig_for_service_account(&ns, "nobody").await;
     let (code, doc) = check_json(cluster, Some(&kubeconfig), &["--pre"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{doc}");
     let (state, message) = status(&doc, "install-permissions");
     assert_eq!(state, "error");
     assert!(
@@ -174,7 +174,7 @@ async fn check_before_and_after_install() {
         .await
         .unwrap();
     let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{doc}");
     let (state, message) = status(&doc, "controller-version");
     assert_eq!(state, "warning");
     assert!(message.contains("runs 0.0.1"), "{message}");
@@ -195,7 +195,7 @@ async fn check_before_and_after_install() {
         .await
         .unwrap();
     let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{doc}");
     let (state, message) = status(&doc, "webhook-ca-bundle");
     assert_eq!(state, "error");
     assert!(message.contains("does not verify"), "{message}");
@@ -213,7 +213,7 @@ async fn check_before_and_after_install() {
         .await
         .unwrap();
     let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{doc}");
     let (state, message) = status(&doc, "crds-established");
     assert_eq!(state, "error");
     assert!(
@@ -269,19 +269,5 @@ async fn check_before_and_after_install() {
         cluster,
         &["uninstall", "-n", NS, "--apply", "--force"],
     ));
-    // Wait for the CRDs to go, so the next install test starts clean.
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let start = std::time::Instant::now();
-    while crds
-        .get_opt("httproutes.gateway.networking.k8s.io")
-        .await
-        .unwrap()
-        .is_some()
-    {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "CRDs not deleted"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    crate::install::wait_until_crds_are_gone(&client).await;
 }

@@ -356,12 +356,29 @@ async fn install_upgrade_uninstall_life_cycle() {
         "uninstall deleted a foreign CRD"
     );
     crds.delete(FOREIGN_CRD, &Default::default()).await.unwrap();
+    wait_until_crds_are_gone(&client).await;
     // No namespace controller runs here: the namespace stays Terminating.
     let ns = Api::<Namespace>::all(client.clone())
         .get_opt(NS)
         .await
         .unwrap();
     assert!(ns.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()));
+}
+
+/// Waits (bounded) until meshctl's CRDs are deleted, so the next install starts clean: a CRD
+/// being deleted cannot be applied.
+pub async fn wait_until_crds_are_gone(client: &Client) {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let start = Instant::now();
+    for name in meshctl::manifests::templates::crd_names() {
+        while crds.get_opt(&name).await.unwrap().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{name} was not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// The API server trusts the controller's webhook: the caBundle verifies the served cert.
