@@ -1,0 +1,194 @@
+//! Asking many proxies for `/stats?window=` at once: a bounded number in flight, a timeout per
+//! proxy, and a result per proxy so one that does not answer is reported, not fatal.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::report::StatsAnswer;
+
+/// Why one proxy gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("the answer is not /stats JSON: {0}")]
+    Body(#[from] serde_json::Error),
+    #[error("bad address {0:?}: expected HOST:PORT")]
+    Address(String),
+}
+
+/// How to ask.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchOptions {
+    pub window: Duration,
+    /// Most requests in flight at once.
+    pub concurrency: usize,
+    /// Longest one proxy may take (connect, answer, body).
+    pub timeout: Duration,
+}
+
+/// Asks every admin address (`HOST:PORT`) for its `/stats`; the results are in the order of
+/// `addresses`.
+pub async fn fetch_all(
+    addresses: &[String],
+    options: FetchOptions,
+) -> Vec<Result<StatsAnswer, FetchError>> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = &client;
+    futures::stream::iter(addresses)
+        .map(|address| async move {
+            tokio::time::timeout(options.timeout, fetch_one(client, address, options.window))
+                .await
+                .unwrap_or(Err(FetchError::Timeout(options.timeout)))
+        })
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn fetch_one(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    address: &str,
+    window: Duration,
+) -> Result<StatsAnswer, FetchError> {
+    let uri: http::Uri = format!("http://{address}/stats?window={}s", window.as_secs())
+        .parse()
+        .map_err(|_| FetchError::Address(address.to_owned()))?;
+    let response = client
+        .get(uri)
+        .await
+        .map_err(|e| FetchError::Request(error_chain(&e)))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| FetchError::Request(error_chain(&e)))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&body).trim().to_owned(),
+        });
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// The error and its causes on one line (hyper's own message alone says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    const ANSWER: &str = r#"{"windowSeconds": 60, "latencyBucketsMs": [10.0], "rows": []}"#;
+
+    /// A fake admin port: answers `/stats` after `delay` with `status` and `body`, and counts
+    /// the requests in flight at the same time (the highest count is returned through `peak`).
+    async fn admin(
+        status: u16,
+        body: &'static str,
+        delay: Duration,
+        in_flight: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (in_flight, peak) = (in_flight.clone(), peak.clone());
+                tokio::spawn(async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let mut request = [0u8; 1024];
+                    let read = conn.read(&mut request).await.unwrap_or(0);
+                    assert!(request[..read].starts_with(b"GET /stats?window=60s "));
+                    tokio::time::sleep(delay).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        address
+    }
+
+    fn options(concurrency: usize) -> FetchOptions {
+        FetchOptions {
+            window: Duration::from_secs(60),
+            concurrency,
+            timeout: Duration::from_millis(500),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_proxy_gets_its_own_result_in_order() {
+        let counters = || (Arc::default(), Arc::default());
+        let (a, b) = counters();
+        let good = admin(200, ANSWER, Duration::ZERO, a, b).await;
+        let (a, b) = counters();
+        let slow = admin(200, ANSWER, Duration::from_secs(5), a, b).await;
+        let (a, b) = counters();
+        let failing = admin(400, "window \"x\" is out of range", Duration::ZERO, a, b).await;
+        let (a, b) = counters();
+        let garbage = admin(200, "not json", Duration::ZERO, a, b).await;
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let addresses = [good, slow, failing, garbage, closed, "no port".to_owned()];
+        let results = fetch_all(&addresses, options(4)).await;
+        assert_eq!(results.len(), 6);
+        assert_eq!(results[0].as_ref().unwrap().window_seconds, 60);
+        assert!(
+            matches!(results[1], Err(FetchError::Timeout(_))),
+            "{:?}",
+            results[1]
+        );
+        let status = results[2].as_ref().unwrap_err().to_string();
+        assert!(status.contains("HTTP 400: window"), "{status}");
+        assert!(matches!(results[3], Err(FetchError::Body(_))));
+        let refused = results[4].as_ref().unwrap_err().to_string();
+        assert!(refused.contains("refused"), "{refused}");
+        assert!(matches!(results[5], Err(FetchError::Address(_))));
+    }
+
+    #[tokio::test]
+    async fn no_more_than_the_bound_are_in_flight() {
+        let in_flight: Arc<AtomicUsize> = Arc::default();
+        let peak: Arc<AtomicUsize> = Arc::default();
+        let mut addresses = Vec::new();
+        for _ in 0..6 {
+            let delay = Duration::from_millis(50);
+            addresses.push(admin(200, ANSWER, delay, in_flight.clone(), peak.clone()).await);
+        }
+        let results = fetch_all(&addresses, options(2)).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+}
