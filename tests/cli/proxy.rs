@@ -102,12 +102,9 @@ fn start(config_path: &std::path::Path, extra: &[&str]) -> Running {
     panic!("meshctl proxy never became ready");
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, signal).unwrap();
 }
 
 #[test]
@@ -132,7 +129,7 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    signal(&p.child, "HUP");
+    signal(&p.child, nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let (_, text) = http_get(p.outbound, "web.test", "/").unwrap();
@@ -145,7 +142,7 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
     let (_, metrics) = http_get(p.admin, "admin", "/metrics").unwrap();
     assert!(metrics.contains("request_total{"), "{metrics}");
 
-    signal(&p.child, "TERM");
+    signal(&p.child, nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = p.child.try_wait().unwrap() {
