@@ -325,12 +325,16 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__check)
-            opts="-o -n -v -h -V --pre --list --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-o -n -v -h -V --pre --list --wait --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "text short json" -- "${cur}"))
                     return 0

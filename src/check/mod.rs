@@ -6,7 +6,7 @@ pub mod output;
 mod post;
 mod pre;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -92,11 +92,11 @@ pub struct Target<'a> {
 
 /// Runs the catalogue for `mode` in order.
 pub async fn run(target: &Target<'_>, mode: Mode) -> Report {
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let mut results = Vec::new();
     let mut blocked: Option<&'static str> = None;
     for spec in catalogue(mode) {
-        let began = Instant::now();
+        let began = tokio::time::Instant::now();
         let outcome = match blocked {
             Some(id) => Outcome::skipped(format!("skipped: `{id}` failed")),
             None => match tokio::time::timeout(spec.timeout, check(spec.id, target)).await {
@@ -124,6 +124,28 @@ pub async fn run(target: &Target<'_>, mode: Mode) -> Report {
     }
 }
 
+/// How long `run_until` waits between attempts.
+pub const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the catalogue again every [`RETRY_EVERY`] until nothing errors or `wait` has passed
+/// (`--wait`); every check only reads, so a rerun is safe. `attempt` sees each failed report.
+pub async fn run_until(
+    target: &Target<'_>,
+    mode: Mode,
+    wait: Duration,
+    attempt: &mut dyn FnMut(&Report),
+) -> Report {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let report = run(target, mode).await;
+        if report.passed() || tokio::time::Instant::now() + RETRY_EVERY > deadline {
+            return report;
+        }
+        attempt(&report);
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
 /// The check with this id (every id in the catalogue has an arm; a test proves it).
 async fn check(id: &str, target: &Target<'_>) -> Outcome {
     let conn = match &target.conn {
@@ -147,5 +169,41 @@ async fn check(id: &str, target: &Target<'_>) -> Outcome {
         "webhook-ca-bundle" => post::webhook(conn, ns).await,
         "identity-certs" => post::identity(conn, ns).await,
         other => Outcome::error(format!("no check is named `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_retries_until_the_deadline_then_reports_the_failure() {
+        let target = Target {
+            conn: Err("no kubeconfig".to_owned()),
+            namespace: "meshctl-system",
+        };
+        let start = tokio::time::Instant::now();
+        let mut attempts = 0;
+        let report = run_until(&target, Mode::Post, Duration::from_secs(10), &mut |r| {
+            assert!(!r.passed());
+            attempts += 1;
+        })
+        .await;
+        assert!(!report.passed());
+        assert_eq!(report.results[0].message, "no kubeconfig");
+        // Attempts at 0, 2, 4, 6, 8 s fail and wait; the one at 10 s is the last.
+        assert_eq!(attempts, 5);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_waiting_there_is_one_attempt() {
+        let target = Target {
+            conn: Err("no kubeconfig".to_owned()),
+            namespace: "meshctl-system",
+        };
+        let mut attempts = 0;
+        run_until(&target, Mode::Pre, Duration::ZERO, &mut |_| attempts += 1).await;
+        assert_eq!(attempts, 0);
     }
 }

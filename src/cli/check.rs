@@ -18,6 +18,9 @@ pub struct CheckArgs {
     /// Print the catalogue of checks (ids, descriptions, hints) and exit
     #[arg(long)]
     list: bool,
+    /// Retry until every check passes or this much time has passed, e.g. --wait 2m
+    #[arg(long, value_name = "DURATION")]
+    wait: Option<meshctl::model::duration::Duration>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: Format,
@@ -49,7 +52,18 @@ pub fn run(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             conn: conn.as_ref().map_err(Clone::clone),
             namespace: &namespace,
         };
-        check::run(&target, mode).await
+        let wait = args.wait.map_or(std::time::Duration::ZERO, |w| w.get());
+        // Progress on stderr: stdout carries only the final report.
+        let mut attempt = |report: &check::Report| {
+            let failing: Vec<&str> = report
+                .results
+                .iter()
+                .filter(|r| r.status == check::Status::Error)
+                .map(|r| r.id)
+                .collect();
+            eprintln!("waiting: {} failing, retrying", failing.join(", "));
+        };
+        check::run_until(&target, mode, wait, &mut attempt).await
     });
     let glyphs = output::Glyphs::from_locale(|k| std::env::var(k).ok());
     match args.output {

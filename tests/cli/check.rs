@@ -52,4 +52,23 @@ fn an_unreachable_server_fails_every_format() {
             assert!(marked, "{text}");
         }
     }
+    // --wait retries (progress on stderr), then fails the same way.
+    let out = run(
+        &[
+            "--kubeconfig",
+            &kubeconfig,
+            "check",
+            "--wait",
+            "3s",
+            "-o",
+            "short",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("waiting: kubernetes-api failing, retrying"),
+        "{}",
+        stderr(&out)
+    );
 }
