@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy from a static config file (the data plane)')
+            [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -327,6 +328,24 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'meshctl;stat' {
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'A proxy''s admin address (HOST:PORT, e.g. 127.0.0.1:4191); repeat for several proxies')
+            [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'How far back to look (10s to 10m)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a proxy that has not answered after this long')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'meshctl;help' {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
@@ -340,6 +359,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('proxy-await', 'proxy-await', [CompletionResultType]::ParameterValue, 'Wait until the local proxy is ready (the classic sidecar''s postStart hook)')
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy from a static config file (the data plane)')
+            [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -385,6 +405,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;proxy' {
+            break
+        }
+        'meshctl;help;stat' {
             break
         }
         'meshctl;help;help' {

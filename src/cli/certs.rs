@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::Table;
 use meshctl::identity::{ca, inspect, pem};
 use meshctl::model::duration::Duration;
 
@@ -52,13 +52,7 @@ struct InspectArgs {
     files: Vec<PathBuf>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "table")]
-    output: Format,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Table,
-    Json,
+    output: super::TableOrJson,
 }
 
 pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
@@ -164,11 +158,11 @@ fn inspect_files(args: InspectArgs) -> anyhow::Result<ExitCode> {
 
     let mut out = std::io::stdout().lock();
     match args.output {
-        Format::Json => {
+        super::TableOrJson::Json => {
             serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "certificates": facts }))?;
             writeln!(out)?;
         }
-        Format::Table => writeln!(out, "{}", table(&facts))?,
+        super::TableOrJson::Table => writeln!(out, "{}", table(&facts))?,
     }
     out.flush()?;
     drop(out);
@@ -192,15 +186,7 @@ fn inspect_files(args: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn table(facts: &[inspect::CertFacts]) -> Table {
-    let mut table = Table::new();
-    let fancy = std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    table.load_style(if fancy {
-        presets::UTF8_FULL
-    } else {
-        presets::NOTHING
-    });
-    table.set_content_arrangement(ContentArrangement::Dynamic);
+    let mut table = super::stdout_table();
     table.set_header([
         "FILE",
         "SUBJECT",

@@ -11,6 +11,7 @@ mod install;
 mod proxy;
 mod proxy_await;
 mod proxy_init;
+mod stat;
 mod uninject;
 mod uninstall;
 mod upgrade;
@@ -85,6 +86,8 @@ pub enum Command {
     ProxyInit(proxy_init::ProxyInitArgs),
     /// Run the sidecar proxy from a static config file (the data plane)
     Proxy(proxy::ProxyArgs),
+    /// Golden signals (success, RPS, latency percentiles) read from proxies' admin ports
+    Stat(stat::StatArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -107,7 +110,30 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyAwait(args) => proxy_await::run(args),
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
+        Command::Stat(args) => stat::run(args),
     }
+}
+
+/// `-o table|json` of the commands that print a table.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+/// A table for stdout: box-drawn on a terminal (unless NO_COLOR), plain columns otherwise.
+fn stdout_table() -> comfy_table::Table {
+    use comfy_table::{ContentArrangement, Table, presets};
+    let mut table = Table::new();
+    let fancy = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    table.load_style(if fancy {
+        presets::UTF8_FULL
+    } else {
+        presets::NOTHING
+    });
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    table
 }
 
 /// The clap command tree, for completions and the man page.

@@ -9,4 +9,5 @@ mod inject_support;
 mod install;
 mod proxy;
 mod proxy_init;
+mod stat;
 mod support;

@@ -1,0 +1,90 @@
+//! `meshctl stat --proxy`: figures from fake admin ports merged exactly; a proxy that does
+//! not answer is a warning, none answering is an error.
+
+use serde_json::Value;
+
+use crate::support::{run, stderr, stdout};
+
+/// Serves this `/stats` body to every request on a loopback port (a bounded number).
+fn admin(body: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            use std::io::{Read, Write};
+            let Ok(mut conn) = conn else { return };
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    address
+}
+
+/// An address nothing listens on.
+fn dead() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+const FAST: &str = r#"{"windowSeconds": 60, "latencyBucketsMs": [10.0, 20.0, 30.0], "rows": [
+    {"direction": "inbound", "authority": "app", "requests": 100, "failures": 0, "rps": 1.7,
+     "successRate": 1.0, "tcpConnectionsOpened": 2, "latencyBuckets": [100, 0, 0, 0]}]}"#;
+const SLOW: &str = r#"{"windowSeconds": 60, "latencyBucketsMs": [10.0, 20.0, 30.0], "rows": [
+    {"direction": "inbound", "authority": "app", "requests": 20, "failures": 6, "rps": 0.3,
+     "successRate": 0.7, "tcpConnectionsOpened": 1, "latencyBuckets": [0, 0, 20, 0]}]}"#;
+
+#[test]
+fn proxies_are_merged_and_a_dead_one_is_a_warning() {
+    let (fast, slow, dead) = (admin(FAST), admin(SLOW), dead());
+    let args = ["stat", "--proxy", &fast, "--proxy", &slow, "--proxy", &dead];
+    let mut json_args = args.to_vec();
+    json_args.extend(["-o", "json"]);
+    let out = run(&json_args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("warning: proxy {dead}")),
+        "{}",
+        stderr(&out)
+    );
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["proxies"]["answered"], 2);
+    assert_eq!(value["proxies"]["failed"][0]["proxy"], dead.as_str());
+    let row = &value["rows"][0];
+    assert_eq!(row["requests"], 120);
+    assert_eq!(row["failures"], 6);
+    assert_eq!(row["successRate"], 0.95);
+    assert_eq!(row["rps"], 2.0);
+    assert_eq!(row["tcpConnectionsOpened"], 3);
+    // 100 of 120 within 10 ms: p50 inside it; p95 and p99 in the 20-30 ms bucket.
+    assert!(row["latencyP50Ms"].as_f64().unwrap() <= 10.0);
+    assert_eq!(row["latencyP95Ms"], 27.0);
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("LATENCY_P99"), "{table}");
+    assert!(table.contains("inbound app"), "{table}");
+    assert!(table.contains("95.00%"), "{table}");
+    assert!(table.contains("2/3"), "{table}");
+}
+
+#[test]
+fn no_answer_at_all_is_an_error_and_a_bad_window_is_usage() {
+    let dead = dead();
+    let out = run(&["stat", "--proxy", &dead], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    assert!(
+        stderr(&out).contains("no proxy answered (1 asked)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["stat", "--proxy", &dead, "--window", "5s"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--window"), "{}", stderr(&out));
+}
