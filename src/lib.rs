@@ -3,6 +3,7 @@
 //! The library holds every concern (one module each); `src/main.rs` and
 //! `src/cli/` only parse arguments, call in here and print.
 #![forbid(unsafe_code)]
+pub mod api;
 pub mod check;
 pub mod identity;
 pub mod inject;

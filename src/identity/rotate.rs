@@ -113,6 +113,31 @@ pub trait LeafSource: Send + Sync {
     ) -> impl Future<Output = Result<Vec<CertificateDer<'static>>, Self::Error>> + Send;
 }
 
+impl<T: LeafSource> LeafSource for Arc<T> {
+    type Error = T::Error;
+
+    fn issue(
+        &self,
+        request: &LeafRequest,
+    ) -> impl Future<Output = Result<Vec<CertificateDer<'static>>, Self::Error>> + Send {
+        T::issue(self, request)
+    }
+}
+
+/// A CA in this process certifies whatever identity is asked (the CA service's own leaf).
+impl LeafSource for super::ca::Ca {
+    type Error = super::ca::CaError;
+
+    async fn issue(
+        &self,
+        request: &LeafRequest,
+    ) -> Result<Vec<CertificateDer<'static>>, Self::Error> {
+        Ok(self
+            .sign(request.csr_der(), request.id(), SystemTime::now())?
+            .chain)
+    }
+}
+
 /// Why one renewal attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenewError {
@@ -285,13 +310,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(store.is_ready(), "the first leaf is fetched at once");
         let first = serial(&store);
-        // 70 % of (200 s + 60 s backdating) = 182 s after not_before = 122 s from issuance.
-        tokio::time::sleep(Duration::from_secs(120)).await;
+        // 200 s leaves backdated 20 s: renewal at 70 % of 220 s = 154 s after not_before,
+        // 134 s after issuance (± 1 s: X.509 times are whole seconds).
+        tokio::time::sleep(Duration::from_secs(130)).await;
         assert_eq!(serial(&store), first, "not renewed before 70 %");
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
         let second = serial(&store);
         assert_ne!(second, first, "renewed after 70 %");
-        tokio::time::sleep(Duration::from_secs(124)).await;
+        tokio::time::sleep(Duration::from_secs(140)).await;
         assert_ne!(serial(&store), second, "and again");
         task.abort();
         assert_eq!(ca.calls.lock().unwrap().len(), 3);

@@ -46,13 +46,13 @@ fn id(sa: &str) -> SpiffeId {
     SpiffeId::new("cluster.local", "shop", sa).unwrap()
 }
 
-struct Outcome {
-    server: Result<tokio_rustls::server::TlsStream<TcpStream>, String>,
-    client: Result<tokio_rustls::client::TlsStream<TcpStream>, String>,
+pub(super) struct Outcome {
+    pub(super) server: Result<tokio_rustls::server::TlsStream<TcpStream>, String>,
+    pub(super) client: Result<tokio_rustls::client::TlsStream<TcpStream>, String>,
 }
 
 /// One handshake; the client writes "ping" and the server answers "pong" when both succeed.
-async fn handshake(
+pub(super) async fn handshake(
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
     peer: &SpiffeId,
