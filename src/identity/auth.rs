@@ -77,10 +77,10 @@ impl Authenticator for BootstrapToken {
                 trust_domain: self.trust_domain.clone(),
             });
         }
-        if let Some(peer) = credentials.peer {
-            if peer == asked {
-                return Ok(peer.clone());
-            }
+        if let Some(peer) = credentials.peer
+            && peer == asked
+        {
+            return Ok(peer.clone());
         }
         if !self.token.is_empty() && constant_time_eq(credentials.token.trim(), &self.token) {
             return Ok(asked.clone());
