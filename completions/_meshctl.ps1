@@ -307,10 +307,11 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;proxy' {
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP. Without it the config is empty: inbound traffic goes to the app on loopback, intercepted outbound traffic passes through as plain TCP')
             [CompletionResult]::new('--outbound-addr', '--outbound-addr', [CompletionResultType]::ParameterName, 'Outbound listener (the app''s outgoing traffic) [default: from the file, else 127.0.0.1:4140]')
             [CompletionResult]::new('--inbound-addr', '--inbound-addr', [CompletionResultType]::ParameterName, 'Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]')
             [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]')
+            [CompletionResult]::new('--inbound-app-port', '--inbound-app-port', [CompletionResultType]::ParameterName, 'The app''s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]')
             [CompletionResult]::new('--inbound-ports-opaque', '--inbound-ports-opaque', [CompletionResultType]::ParameterName, 'Inbound ports forwarded as TCP without protocol detection (comma list)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format')

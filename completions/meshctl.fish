@@ -211,10 +211,11 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -l cleanup -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy-init" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l config -d 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l config -d 'The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP. Without it the config is empty: inbound traffic goes to the app on loopback, intercepted outbound traffic passes through as plain TCP' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l outbound-addr -d 'Outbound listener (the app\'s outgoing traffic) [default: from the file, else 127.0.0.1:4140]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-addr -d 'Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''

@@ -1,4 +1,5 @@
-//! `meshctl proxy`: runs the sidecar proxy from a static config file until SIGTERM.
+//! `meshctl proxy`: runs the sidecar proxy until SIGTERM, from a static config file or, without
+//! one, an empty config (injected pods: inbound to the app, outbound passed through).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,9 +10,11 @@ use meshctl::proxy::{Options, Proxy, reload_file};
 
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
-    /// The static config file (listeners, services, routes, policies); reloaded on change and SIGHUP
+    /// The static config file (listeners, services, routes, policies); reloaded on change and
+    /// SIGHUP. Without it the config is empty: inbound traffic goes to the app on loopback,
+    /// intercepted outbound traffic passes through as plain TCP
     #[arg(long, env = "MESHCTL_PROXY_CONFIG", value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Outbound listener (the app's outgoing traffic) [default: from the file, else 127.0.0.1:4140]
     #[arg(long, env = "MESHCTL_PROXY_OUTBOUND_ADDR", value_name = "ADDR")]
     outbound_addr: Option<SocketAddr>,
@@ -21,6 +24,11 @@ pub struct ProxyArgs {
     /// Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]
     #[arg(long, env = "MESHCTL_PROXY_ADMIN_ADDR", value_name = "ADDR")]
     admin_addr: Option<SocketAddr>,
+    /// The app's port on 127.0.0.1 for inbound connections that were not intercepted
+    /// [default: from the file, else none: such connections are closed]
+    #[arg(long, env = "MESHCTL_PROXY_INBOUND_APP_PORT", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    inbound_app_port: Option<u16>,
     /// Inbound ports forwarded as TCP without protocol detection (comma list)
     #[arg(
         long,
@@ -105,14 +113,18 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.log_level, args.log_format)?;
-    let config = meshctl::model::load::load_file(&args.config)?;
+    let config = match &args.config {
+        Some(path) => meshctl::model::load::load_file(path)?,
+        None => meshctl::model::Config::default(),
+    };
     let mut options = Options::new(config);
     options.outbound_addr = args.outbound_addr.unwrap_or(options.outbound_addr);
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
+    options.app_port = args.inbound_app_port;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
-    options.config_path = Some(args.config.clone());
+    options.config_path.clone_from(&args.config);
     let runtime = if args.workers == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -131,7 +143,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                if let Err(e) = reload_file(&path, &state) {
+                let Some(path) = &path else {
+                    tracing::info!("SIGHUP: no --config file, nothing to reload");
+                    continue;
+                };
+                if let Err(e) = reload_file(path, &state) {
                     tracing::error!("SIGHUP: config refused, keeping the last good config: {e}");
                 }
             }

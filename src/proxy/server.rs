@@ -36,6 +36,9 @@ pub struct Options {
     pub admin_addr: SocketAddr,
     /// Inbound ports forwarded as TCP without detection, besides the config's.
     pub opaque_ports: Vec<u16>,
+    /// The app's port for inbound connections that were not intercepted; overrides the
+    /// config's `inbound.appPort` for the proxy's life (reloads keep it).
+    pub app_port: Option<u16>,
     /// How long protocol detection waits for the client's first bytes.
     pub detect_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
@@ -54,6 +57,7 @@ impl Options {
             config,
             config_path: None,
             opaque_ports: Vec::new(),
+            app_port: None,
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             watch_interval: Duration::from_secs(1),
@@ -82,6 +86,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Inbound opaque ports from the command line (the config's are read per connection).
     pub opaque_ports: Vec<u16>,
+    /// The app's port from the command line; overrides the config's `inbound.appPort`.
+    pub app_port: Option<u16>,
     pub detect_timeout: Duration,
 }
 
@@ -150,6 +156,7 @@ impl Proxy {
             registry,
             ready: AtomicBool::new(false),
             opaque_ports,
+            app_port: options.app_port,
             detect_timeout: options.detect_timeout,
         });
         Ok(Self {
@@ -328,11 +335,12 @@ async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Re
     let port = if intercepted {
         Some(dst.port())
     } else {
-        config.inbound.app_port
+        state.app_port.or(config.inbound.app_port)
     };
     let Some(port) = port else {
         tracing::warn!(
-            "inbound connection without original destination and no inbound.appPort: closed"
+            "inbound connection without original destination and no inbound.appPort \
+             (or --inbound-app-port): closed"
         );
         return;
     };

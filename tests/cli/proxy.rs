@@ -1,5 +1,5 @@
 //! `meshctl proxy` as a process: config errors and exit codes, serving, SIGHUP reload and
-//! SIGTERM drain to exit 0.
+//! SIGTERM drain to exit 0, and running without a config file (injected pods).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -62,6 +62,7 @@ fn config(backend: SocketAddr) -> String {
 struct Running {
     child: Child,
     outbound: SocketAddr,
+    inbound: SocketAddr,
     admin: SocketAddr,
 }
 
@@ -72,12 +73,17 @@ impl Drop for Running {
     }
 }
 
-/// Starts `meshctl proxy` on free loopback ports with `extra` flags; waits for /ready.
-fn start(config_path: &std::path::Path, extra: &[&str]) -> Running {
+/// Starts `meshctl proxy` (with `--config` when given) on free loopback ports with `extra`
+/// flags; waits for /ready.
+fn start(config_path: Option<&std::path::Path>, extra: &[&str]) -> Running {
     let (outbound, inbound, admin) = (free_addr(), free_addr(), free_addr());
-    let child = meshctl()
-        .args(["proxy", "--config"])
-        .arg(config_path)
+    let mut cmd = meshctl();
+    cmd.arg("proxy");
+    if let Some(path) = config_path {
+        cmd.arg("--config").arg(path);
+    }
+    let child = cmd
+        .env_remove("MESHCTL_PROXY_CONFIG")
         .args(extra)
         .args(["--outbound-addr", &outbound.to_string()])
         .args(["--inbound-addr", &inbound.to_string()])
@@ -90,6 +96,7 @@ fn start(config_path: &std::path::Path, extra: &[&str]) -> Running {
     let running = Running {
         child,
         outbound,
+        inbound,
         admin,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -113,7 +120,7 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
     let path = dir.path().join("mesh.yaml");
     let (one, two) = (backend("one"), backend("two"));
     std::fs::write(&path, config(one)).unwrap();
-    let mut p = start(&path, &[]);
+    let mut p = start(Some(&path), &[]);
     let (status, text) = http_get(p.outbound, "web.test", "/").unwrap();
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with("one"), "{text}");
@@ -181,7 +188,7 @@ fn several_workers_serve_concurrent_clients() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mesh.yaml");
     std::fs::write(&path, config(backend("many"))).unwrap();
-    let p = start(&path, &["--workers", "2"]);
+    let p = start(Some(&path), &["--workers", "2"]);
     let clients: Vec<_> = (0..8)
         .map(|_| {
             let to = p.outbound;
@@ -263,6 +270,34 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
 
     let out = run(&["proxy", "--config", file, "--log-level", "loud=["], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = run(&["proxy"], b"");
+    let out = run(&["proxy", "--config", file, "--inbound-app-port", "0"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn without_a_config_file_it_serves_an_empty_config_and_forwards_inbound_to_the_app() {
+    let app = backend("app");
+    let port = app.port().to_string();
+    let p = start(None, &["--inbound-app-port", &port]);
+    let (status, config) = http_get(p.admin, "admin", "/config").unwrap();
+    assert_eq!(status, 200, "{config}");
+    let body = &config[config.find("\r\n\r\n").unwrap() + 4..];
+    let config: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(config.get("services"), None, "{config}");
+
+    // Inbound goes to the app on loopback; outbound for an unknown service is answered at once.
+    let (status, text) = http_get(p.inbound, "web.test", "/").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("app"), "{text}");
+    let (status, text) = http_get(p.outbound, "nobody.test", "/").unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("unknown service"), "{text}");
+
+    // SIGHUP with no file is harmless.
+    signal(&p.child, nix::sys::signal::Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, _) = http_get(p.admin, "admin", "/ready").unwrap();
+    assert_eq!(status, 200);
+    let (_, metrics) = http_get(p.admin, "admin", "/metrics").unwrap();
+    assert!(metrics.contains("direction=\"inbound\""), "{metrics}");
 }
