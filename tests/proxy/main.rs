@@ -5,6 +5,7 @@ mod basic;
 mod faults;
 mod h2;
 mod lifecycle;
+mod resilience;
 mod routing;
 mod streams;
 mod tcp;
