@@ -102,6 +102,19 @@ impl FromStr for SpiffeId {
     }
 }
 
+// In config files an id is written as its URI string.
+impl serde::Serialize for SpiffeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SpiffeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::model::from_str_de(d)
+    }
+}
+
 /// Validates a trust domain name as the SPIFFE spec allows it.
 pub fn validate_trust_domain(td: &str) -> Result<(), SpiffeError> {
     let ok = !td.is_empty()

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::authz::Authorization;
+use super::identity::{Identity, InboundTls};
 use super::route::{HeaderFilter, PathMatch, Route, RouteMatch, ValueMatch};
 use super::service::Service;
 
@@ -17,6 +19,9 @@ pub struct Config {
     pub listeners: Listeners,
     #[serde(default)]
     pub inbound: Inbound,
+    /// The proxy's mesh identity; without it there is no mTLS (plaintext everywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     /// One JSON line per request on stdout.
     #[serde(default)]
     pub access_log: bool,
@@ -69,6 +74,12 @@ pub struct Inbound {
     /// Ports forwarded as TCP without protocol detection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opaque_ports: Vec<u16>,
+    /// mTLS modes (STRICT / PERMISSIVE / DISABLE) for connections to the app.
+    #[serde(default)]
+    pub tls: InboundTls,
+    /// Who may call the app, checked per request (HTTP) or connection (opaque TCP).
+    #[serde(default)]
+    pub authorization: Authorization,
 }
 
 /// A value the checks refused: `path` is the field (`services[0].routes[1].backends[0].name`).
@@ -77,6 +88,13 @@ pub struct Inbound {
 pub struct Invalid {
     pub path: String,
     pub message: String,
+}
+
+impl Invalid {
+    /// A refusal of the field at `path`.
+    pub fn at(path: &str, message: impl Into<String>) -> Self {
+        invalid(path.to_owned(), message)
+    }
 }
 
 fn invalid(path: String, message: impl Into<String>) -> Invalid {
@@ -89,6 +107,12 @@ fn invalid(path: String, message: impl Into<String>) -> Invalid {
 impl Config {
     /// Checks everything serde cannot; the first problem found is returned.
     pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(identity) = &self.identity {
+            identity.validate()?;
+        }
+        self.inbound
+            .authorization
+            .validate("inbound.authorization")?;
         let mut names = HashSet::new();
         let mut authorities = HashSet::new();
         let mut addresses = HashSet::new();

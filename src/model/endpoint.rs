@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::SpiffeId;
+
 /// An upstream address (pod IP and port) and its pod labels (used by subsets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -12,6 +14,10 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The peer's mesh identity: set, the endpoint is meshed and is reached over mTLS
+    /// (when this proxy has an identity) that must present exactly this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SpiffeId>,
 }
 
 impl Endpoint {
@@ -20,6 +26,7 @@ impl Endpoint {
         Self {
             addr,
             labels: BTreeMap::new(),
+            identity: None,
         }
     }
 }

@@ -275,6 +275,43 @@ services:
     }
 
     #[test]
+    fn the_readme_mtls_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Mutual TLS").unwrap()..];
+        let start = section.find("```yaml\n").unwrap() + 8;
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let c = parse("README.md", text).unwrap();
+        assert!(c.identity.unwrap().cert.is_some());
+        assert_eq!(c.inbound.authorization.rules.len(), 3);
+        let ep = &c.services[0].backends[0].endpoints[0];
+        assert_eq!(ep.identity.as_ref().unwrap().service_account(), "web");
+    }
+
+    #[test]
+    fn identity_and_authorization_errors_name_line_and_field() {
+        let bad = "identity:\n  roots: r.pem\n  cert: c.pem\n";
+        let e = parse("m.yaml", bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:") && e.contains(": identity.key: cert and key"),
+            "{e}"
+        );
+        let bad = "inbound:\n  authorization:\n    rules:\n      - action: ALLOW\n        \
+                   from: [{ identities: [\"a*b\"] }]\n";
+        let e = parse("m.yaml", bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:5: inbound.authorization.rules[0].from[0].identities[0]: "),
+            "{e}"
+        );
+        let bad = "services:\n- name: a\n  backends: [{name: x, endpoints: \
+                   [{addr: \"1.2.3.4:80\", identity: \"spiffe://td/ns/a\"}]}]\n";
+        let e = parse("m.yaml", bad).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3") && e.contains("spiffe://<trust-domain>"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_missing_file_says_so() {
         let e = load_file(Path::new("/nonexistent/mesh.yaml"))
             .unwrap_err()

@@ -1,9 +1,11 @@
 //! The proxy config model: the single source of truth that the static YAML file, the
 //! controller and the wire protocol all carry (plain data, serde, camelCase).
 
+pub mod authz;
 pub mod config;
 pub mod duration;
 pub mod endpoint;
+pub mod identity;
 pub mod load;
 pub mod policy;
 pub mod route;

@@ -22,6 +22,12 @@ pub struct Entry<'a> {
     pub route: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<&'a str>,
+    /// `true` over mesh TLS, else `no_identity`.
+    pub tls: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<&'a str>,
 }
 
 fn as_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -63,7 +63,12 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
     match req.uri().path() {
         "/live" => respond(StatusCode::OK, TEXT, "live\n"),
-        "/ready" if state.ready.load(Ordering::Acquire) => respond(StatusCode::OK, TEXT, "ready\n"),
+        "/ready" if state.is_ready() => respond(StatusCode::OK, TEXT, "ready\n"),
+        "/ready" if state.ready.load(Ordering::Acquire) => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT,
+            "not ready: waiting for the mesh identity certificate\n",
+        ),
         "/ready" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
         "/metrics" => {
             let mut text = String::with_capacity(16 * 1024);

@@ -11,7 +11,7 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 
 use super::Body;
-use super::metrics::HttpMetrics;
+use super::metrics::{HttpMetrics, PeerLabels};
 use super::observe::{Observed, Observer};
 use super::stats::Window;
 
@@ -34,6 +34,8 @@ pub fn record(
     latency: Duration,
 ) {
     let status = resp.status().as_u16();
+    // The peer that answered (set by the upstream pool when it used mesh TLS).
+    let peer = resp.extensions().get::<PeerLabels>().cloned();
     let now = if status >= 500 {
         Some(false)
     } else if is_grpc(resp.headers()) {
@@ -42,7 +44,7 @@ pub fn record(
         Some(true)
     };
     if let Some(success) = now {
-        http.response(status, success, latency);
+        http.response(peer.as_ref(), status, success, latency);
         for w in windows.into_iter().flatten() {
             w.record(success, latency);
         }
@@ -50,6 +52,7 @@ pub fn record(
     }
     let outcome = Outcome {
         http: http.clone(),
+        peer,
         windows: windows.map(|w| w.cloned()),
         status,
         latency,
@@ -62,6 +65,7 @@ pub fn record(
 /// What a gRPC response records once its outcome is known.
 struct Outcome {
     http: HttpMetrics,
+    peer: Option<PeerLabels>,
     windows: [Option<Arc<Window>>; 3],
     status: u16,
     latency: Duration,
@@ -88,7 +92,8 @@ impl Outcome {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        self.http.response(self.status, success, self.latency);
+        self.http
+            .response(self.peer.as_ref(), self.status, success, self.latency);
         for w in self.windows.iter().flatten() {
             w.record(success, self.latency);
         }
@@ -119,7 +124,7 @@ mod tests {
     #[tokio::test]
     async fn grpc_outcomes_come_from_trailers_when_the_body_ends() {
         let metrics = Metrics::default();
-        let http = metrics.http(Direction::Outbound, Arc::from("g"));
+        let http = metrics.http(Direction::Outbound, Arc::from("g"), PeerLabels::PLAIN);
         let stats = Stats::default();
         let w = stats.window(Direction::Outbound, &Arc::from("g"), None, None);
         let windows = || [Some(&w), None, None];

@@ -11,8 +11,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::forward::{Upstream, proxy_error};
-use super::metrics::Direction;
+use super::authz::{Decision, Subject};
+use super::forward::proxy_error;
+use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
 use super::{Body, BoxError, access_log, classify, mirror, trace, tunnel};
@@ -117,12 +118,16 @@ impl ReqLine {
         &self,
         direction: Direction,
         authority: &str,
-        status: u16,
-        duration: Duration,
+        peer: &PeerLabels,
+        resp: (u16, Duration),
         route: Option<&str>,
         backend: Option<&str>,
     ) {
+        let (status, duration) = resp;
         access_log::write(&access_log::Entry {
+            tls: peer.tls_value(),
+            client_id: peer.client_id.as_deref(),
+            server_id: peer.server_id.as_deref(),
             direction,
             authority,
             method: self.method.as_str(),
@@ -198,33 +203,81 @@ fn finish(
     if let Some(line) = line {
         let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
+        let peer = resp.extensions().get::<PeerLabels>();
+        let peer = peer.unwrap_or_else(|| svc.http.peer());
         line.log(
             Direction::Outbound,
             authority,
-            status,
-            latency,
+            peer,
+            (status, latency),
             route,
             backend,
         );
     }
 }
 
-/// Handles one request received on the inbound listener: forward to the app at `target`.
+/// What the inbound side knows about one connection.
+pub struct InboundConn {
+    /// The app's address (127.0.0.1 and the original port).
+    pub target: SocketAddr,
+    /// The client's mesh identity, if it authenticated with one.
+    pub client: Option<crate::identity::SpiffeId>,
+    /// Request metrics labelled with this connection's TLS state and client id.
+    pub metrics: HttpMetrics,
+}
+
+/// Handles one request received on the inbound listener: authorize, forward to the app.
 pub async fn inbound(
     state: Arc<State>,
-    target: SocketAddr,
+    conn: Arc<InboundConn>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     let table = state.table();
-    let metrics = &table.inbound_http;
+    let metrics = &conn.metrics;
     metrics.request();
     let line = req_line(&table, &req);
+    let port = conn.target.port();
+    if !table.authz.allows_all() {
+        let subject = Subject {
+            port,
+            client: conn.client.as_ref(),
+            http: Some((req.method().as_str(), req.uri().path())),
+        };
+        if let Decision::Deny(rule) = table.authz.check(&subject) {
+            tracing::info!(
+                port,
+                client = conn.client.as_ref().map(|c| c.to_string()),
+                method = %req.method(),
+                path = req.uri().path(),
+                %rule,
+                "request denied by authorization policy"
+            );
+            state.shared.metrics.authz_denied(true, port, rule);
+            let mut resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
+            let latency = start.elapsed();
+            let windows = [Some(&table.inbound_stats), None, None];
+            classify::record(&mut resp, metrics, windows, latency);
+            if let Some(line) = line {
+                let (authority, peer) = (metrics.authority(), metrics.peer());
+                line.log(
+                    Direction::Inbound,
+                    authority,
+                    peer,
+                    (403, latency),
+                    None,
+                    None,
+                );
+            }
+            return resp;
+        }
+    }
+    let target = conn.target;
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match state.shared.pool.send(target, req).await {
+    let mut resp = match state.shared.pool.send_to(target, None, req).await {
         Ok(resp) => resp,
         Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
     };
@@ -240,8 +293,8 @@ pub async fn inbound(
         line.log(
             Direction::Inbound,
             metrics.authority(),
-            status,
-            latency,
+            metrics.peer(),
+            (status, latency),
             None,
             None,
         );

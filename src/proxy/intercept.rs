@@ -67,7 +67,7 @@ pub async fn pass_through(
     bytes: ByteCounters,
     drain: watch::Receiver<bool>,
 ) {
-    let io = Prefixed::new(bytes::Bytes::new(), stream, bytes);
+    let io = Prefixed::new(bytes::Bytes::new(), super::tls::Io::Plain(stream), bytes);
     tcp::forward_to(io, state, dst, PASSTHROUGH_LABEL.clone(), drain).await;
 }
 

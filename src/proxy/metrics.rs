@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, EncodeLabelValue, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -46,18 +46,74 @@ impl Direction {
     }
 }
 
+/// The `tls` label, and the peer's identity when mesh TLS authenticated it: `client_id` on
+/// the inbound side, `server_id` on the outbound side (absent labels are left out).
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct PeerLabels {
+    pub tls: bool,
+    pub client_id: Option<Arc<str>>,
+    pub server_id: Option<Arc<str>>,
+}
+
+impl PeerLabels {
+    /// A plaintext peer.
+    pub const PLAIN: PeerLabels = PeerLabels {
+        tls: false,
+        client_id: None,
+        server_id: None,
+    };
+
+    /// A peer reached over mesh TLS that presented `id`.
+    pub fn server(id: Arc<str>) -> Self {
+        Self {
+            tls: true,
+            client_id: None,
+            server_id: Some(id),
+        }
+    }
+
+    /// A client that came over mesh TLS, with its identity when it presented a certificate.
+    pub fn client(id: Option<Arc<str>>) -> Self {
+        Self {
+            tls: true,
+            client_id: id,
+            server_id: None,
+        }
+    }
+
+    /// The `tls` label value (Linkerd's: `true`, or why not).
+    pub fn tls_value(&self) -> &'static str {
+        if self.tls { "true" } else { "no_identity" }
+    }
+}
+
+impl EncodeLabelSet for PeerLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        ("tls", self.tls_value()).encode(encoder.encode_label())?;
+        if let Some(id) = &self.client_id {
+            ("client_id", &**id).encode(encoder.encode_label())?;
+        }
+        if let Some(id) = &self.server_id {
+            ("server_id", &**id).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     direction: Direction,
     authority: Arc<str>,
-    tls: &'static str,
+    #[prometheus(flatten)]
+    peer: PeerLabels,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
     direction: Direction,
     authority: Arc<str>,
-    tls: &'static str,
+    #[prometheus(flatten)]
+    peer: PeerLabels,
     status_code: u16,
     classification: &'static str,
 }
@@ -67,11 +123,23 @@ struct TcpLabels {
     direction: Direction,
     peer: &'static str,
     authority: Arc<str>,
-    tls: &'static str,
+    #[prometheus(flatten)]
+    tls: PeerLabels,
 }
 
-/// TLS label value until mTLS exists.
-const NO_TLS: &str = "no_identity";
+/// Labels of connections the proxy refused for TLS reasons.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    port: u16,
+    reason: &'static str,
+}
+
+/// Labels of authorization denials.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DenyLabels {
+    port: u16,
+    rule: Arc<str>,
+}
 
 /// Every family the pipeline writes; clones share them.
 #[derive(Clone, Debug)]
@@ -84,6 +152,9 @@ pub struct Metrics {
     tcp_open_connections: Family<TcpLabels, Gauge>,
     tcp_read: Family<TcpLabels, Counter>,
     tcp_write: Family<TcpLabels, Counter>,
+    tls_refused: Family<RefusedLabels, Counter>,
+    http_authz_deny: Family<DenyLabels, Counter>,
+    tcp_authz_deny: Family<DenyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -97,6 +168,9 @@ impl Default for Metrics {
             tcp_open_connections: Family::default(),
             tcp_read: Family::default(),
             tcp_write: Family::default(),
+            tls_refused: Family::default(),
+            http_authz_deny: Family::default(),
+            tcp_authz_deny: Family::default(),
         }
     }
 }
@@ -131,31 +205,73 @@ impl Metrics {
             "Bytes written to peers",
             self.tcp_write.clone(),
         );
+        r.register(
+            "inbound_tls_refused",
+            "Inbound connections refused by mTLS: plaintext on a STRICT port, or a failed handshake",
+            self.tls_refused.clone(),
+        );
+        r.register(
+            "inbound_http_authz_deny",
+            "Inbound HTTP requests denied by authorization policy",
+            self.http_authz_deny.clone(),
+        );
+        r.register(
+            "inbound_tcp_authz_deny",
+            "Inbound opaque TCP connections denied by authorization policy",
+            self.tcp_authz_deny.clone(),
+        );
+    }
+
+    /// Counts an inbound connection refused for `reason` (`plaintext`, `handshake`).
+    pub fn tls_refused(&self, port: u16, reason: &'static str) {
+        self.tls_refused
+            .get_or_create(&RefusedLabels { port, reason })
+            .inc();
+    }
+
+    /// Counts an authorization denial by `rule` of an HTTP request or (`http` false) a
+    /// TCP connection.
+    pub fn authz_denied(&self, http: bool, port: u16, rule: Arc<str>) {
+        let family = if http {
+            &self.http_authz_deny
+        } else {
+            &self.tcp_authz_deny
+        };
+        family.get_or_create(&DenyLabels { port, rule }).inc();
     }
 
     /// The request-level handles of one (direction, authority), looked up once per config.
-    pub fn http(&self, direction: Direction, authority: Arc<str>) -> HttpMetrics {
+    /// `peer` labels the requests, and the responses that carry no [`PeerLabels`] of their
+    /// own (an outbound response says which peer answered it in its extensions).
+    pub fn http(&self, direction: Direction, authority: Arc<str>, peer: PeerLabels) -> HttpMetrics {
         let requests = self.requests.get_or_create_owned(&RequestLabels {
             direction,
             authority: authority.clone(),
-            tls: NO_TLS,
+            peer: peer.clone(),
         });
         HttpMetrics {
             metrics: self.clone(),
             direction,
             authority,
+            peer,
             requests,
         }
     }
 
     /// Counts a connection open until the returned guard drops; `peer` is `src` (accepted)
     /// or `dst` (opened to an upstream).
-    pub fn tcp(&self, direction: Direction, peer: &'static str, authority: Arc<str>) -> TcpConn {
+    pub fn tcp(
+        &self,
+        direction: Direction,
+        peer: &'static str,
+        authority: Arc<str>,
+        tls: PeerLabels,
+    ) -> TcpConn {
         let labels = TcpLabels {
             direction,
             peer,
             authority,
-            tls: NO_TLS,
+            tls,
         };
         self.tcp_open.get_or_create(&labels).inc();
         let open = self.tcp_open_connections.get_or_create_owned(&labels);
@@ -192,6 +308,7 @@ pub struct HttpMetrics {
     metrics: Metrics,
     direction: Direction,
     authority: Arc<str>,
+    peer: PeerLabels,
     requests: Counter,
 }
 
@@ -204,12 +321,24 @@ impl HttpMetrics {
         &self.authority
     }
 
-    /// Records a response's status, classification and latency.
-    pub fn response(&self, status: u16, success: bool, latency: Duration) {
+    /// The peer labels this handle was made with.
+    pub fn peer(&self) -> &PeerLabels {
+        &self.peer
+    }
+
+    /// Records a response's status, classification and latency; `peer` overrides the
+    /// labels this handle was made with.
+    pub fn response(
+        &self,
+        peer: Option<&PeerLabels>,
+        status: u16,
+        success: bool,
+        latency: Duration,
+    ) {
         let labels = ResponseLabels {
             direction: self.direction,
             authority: self.authority.clone(),
-            tls: NO_TLS,
+            peer: peer.unwrap_or(&self.peer).clone(),
             status_code: status,
             classification: if success { "success" } else { "failure" },
         };
@@ -230,10 +359,23 @@ mod tests {
         let m = Metrics::default();
         let mut r = Registry::default();
         m.register(&mut r);
-        let h = m.http(Direction::Outbound, Arc::from("web.shop:80"));
+        let h = m.http(
+            Direction::Outbound,
+            Arc::from("web.shop:80"),
+            PeerLabels::PLAIN,
+        );
         h.request();
-        h.response(200, true, Duration::from_millis(3));
-        drop(m.tcp(Direction::Inbound, "src", Arc::from("app")));
+        h.response(None, 200, true, Duration::from_millis(3));
+        let server = PeerLabels::server(Arc::from("spiffe://td/ns/a/sa/b"));
+        h.response(Some(&server), 200, true, Duration::from_millis(3));
+        drop(m.tcp(
+            Direction::Inbound,
+            "src",
+            Arc::from("app"),
+            PeerLabels::PLAIN,
+        ));
+        let client = PeerLabels::client(Some(Arc::from("spiffe://td/ns/c/sa/d")));
+        drop(m.tcp(Direction::Inbound, "src", Arc::from("app"), client));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         for want in [
@@ -242,6 +384,8 @@ mod tests {
             r#"response_latency_ms_bucket{le="3.0",direction="outbound""#,
             r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="no_identity"} 1"#,
             r#"tcp_open_connections{direction="inbound",peer="src",authority="app",tls="no_identity"} 0"#,
+            r#"response_total{direction="outbound",authority="web.shop:80",tls="true",server_id="spiffe://td/ns/a/sa/b",status_code="200",classification="success"} 1"#,
+            r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="true",client_id="spiffe://td/ns/c/sa/d"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

@@ -4,6 +4,7 @@
 
 mod access_log;
 mod admin;
+mod authz;
 mod classify;
 mod detect;
 pub mod forward;
@@ -21,6 +22,7 @@ mod server;
 pub(crate) mod stats;
 mod table;
 mod tcp;
+pub mod tls;
 mod trace;
 mod tunnel;
 mod upstream;

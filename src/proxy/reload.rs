@@ -14,6 +14,11 @@ pub fn reload_file(path: &Path, state: &State) -> Result<(), LoadError> {
     if config.listeners != state.table().config.listeners {
         tracing::warn!("listener addresses changed in the config file; they apply after a restart");
     }
+    if config.identity != state.table().config.identity {
+        tracing::warn!(
+            "the identity section changed in the config file; it applies after a restart"
+        );
+    }
     state.apply(config);
     tracing::info!(file = %path.display(), "config reloaded");
     Ok(())

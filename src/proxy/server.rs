@@ -14,13 +14,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::authz::{Decision, Subject};
 use super::detect::{self, Protocol};
 use super::forward::ForwardMetrics;
+use super::http::InboundConn;
 use super::intercept::{self, Dst};
 use super::io::Prefixed;
-use super::metrics::{Direction, Metrics};
+use super::metrics::{Direction, Metrics, PeerLabels};
 use super::stats::Stats;
 use super::table::{Shared, Table};
+use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
 use super::{admin, http, reload, tcp};
 use crate::model::Config;
@@ -76,6 +79,8 @@ pub enum ProxyError {
         addr: SocketAddr,
         cause: std::io::Error,
     },
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
 }
 
 /// What every connection task shares.
@@ -95,6 +100,16 @@ impl State {
     /// The table in force (a cheap clone; a reload swaps it for later requests).
     pub fn table(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Serving, and holding a leaf when mesh identity is configured (`/ready`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && self.shared.tls.as_ref().is_none_or(|t| t.is_ready())
+    }
+
+    /// The proxy's mesh TLS, when it has an identity.
+    pub fn tls(&self) -> Option<&Arc<MeshTls>> {
+        self.shared.tls.as_ref()
     }
 
     /// Puts a new (validated) config in force.
@@ -119,6 +134,8 @@ pub struct Proxy {
     ipv6_twins: [Option<TcpListener>; 3],
     admin: TcpListener,
     options: Options,
+    /// CA mode: keeps the leaf renewed while the proxy runs.
+    renewal: Option<Renewal>,
 }
 
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ProxyError> {
@@ -139,11 +156,19 @@ impl Proxy {
             options.admin_addr,
         ]
         .map(intercept::bind_ipv6_twin);
+        let (tls, renewal) = match &options.config.identity {
+            Some(identity) => {
+                let (tls, renewal) = MeshTls::load(identity)?;
+                (Some(tls), renewal)
+            }
+            None => (None, None),
+        };
         let shared = Shared {
-            pool: Pool::new(),
+            pool: Pool::new(tls.clone()),
             metrics: Metrics::default(),
             forward_metrics: ForwardMetrics::default(),
             stats: Arc::new(Stats::default()),
+            tls,
         };
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
@@ -166,6 +191,7 @@ impl Proxy {
             ipv6_twins,
             admin,
             options,
+            renewal,
         })
     }
 
@@ -227,6 +253,9 @@ impl Proxy {
                 self.options.watch_interval,
             ));
         }
+        if let Some(renewal) = self.renewal {
+            tasks.spawn(renewal);
+        }
         drop(drain_rx);
         state.ready.store(true, Ordering::Release);
         tracing::info!(%outbound, %inbound, %admin, "proxy ready");
@@ -284,17 +313,18 @@ async fn accept_loop(
     }
 }
 
-async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
     let Dst {
         addr: dst,
         intercepted,
     } = intercept::destination(&stream);
     let table = state.table();
     let by_addr = table.by_addr(&dst).cloned();
-    let conn = state
-        .shared
-        .metrics
-        .tcp(Direction::Outbound, "src", Arc::from(""));
+    let conn =
+        state
+            .shared
+            .metrics
+            .tcp(Direction::Outbound, "src", Arc::from(""), PeerLabels::PLAIN);
     if intercepted && by_addr.is_none() {
         drop(table);
         return intercept::pass_through(stream, &state, dst, conn.bytes.clone(), drain).await;
@@ -303,11 +333,12 @@ async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::R
         && svc.protocol == crate::model::service::Protocol::Opaque
     {
         svc.stats.tcp_opened();
-        let io = Prefixed::new(bytes::Bytes::new(), stream, conn.bytes.clone());
+        let io = Prefixed::new(bytes::Bytes::new(), Io::Plain(stream), conn.bytes.clone());
         tcp::forward_service(io, &state, svc, drain).await;
         return;
     }
     drop(table);
+    let mut stream = Io::Plain(stream);
     let Some((prefix, protocol)) = detect_logged(&mut stream, state.detect_timeout).await else {
         return;
     };
@@ -326,7 +357,7 @@ async fn outbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::R
     }
 }
 
-async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
     let Dst {
         addr: dst,
         intercepted,
@@ -345,15 +376,33 @@ async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Re
         return;
     };
     let target = SocketAddr::from(([127, 0, 0, 1], port));
-    let conn = state
-        .shared
-        .metrics
-        .tcp(Direction::Inbound, "src", Arc::from(""));
-    let app: Arc<str> = Arc::from("app");
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
+    let mode = config.inbound.tls.mode_for(port);
     drop(config);
-    let detected = if opaque {
+    let accepted = match tls::negotiate(
+        state.tls().map(|t| &**t),
+        mode,
+        stream,
+        state.detect_timeout,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(refused) => {
+            tracing::info!(port, reason = refused.reason, detail = %refused.detail, "inbound connection refused by mTLS");
+            state.shared.metrics.tls_refused(port, refused.reason);
+            return;
+        }
+    };
+    let conn = state.shared.metrics.tcp(
+        Direction::Inbound,
+        "src",
+        Arc::from(""),
+        accepted.labels.clone(),
+    );
+    let mut stream = accepted.io;
+    let detected = if opaque || accepted.opaque {
         Some((bytes::Bytes::new(), Protocol::Opaque))
     } else {
         detect_logged(&mut stream, state.detect_timeout).await
@@ -364,17 +413,37 @@ async fn inbound_conn(mut stream: TcpStream, state: Arc<State>, drain: watch::Re
     let io = Prefixed::new(prefix, stream, conn.bytes.clone());
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
-            serve_requests(io, protocol, state, target, drain, http::inbound).await
+            let ctx = Arc::new(InboundConn {
+                target,
+                metrics: state.shared.metrics.http(
+                    Direction::Inbound,
+                    Arc::from("app"),
+                    accepted.labels,
+                ),
+                client: accepted.client,
+            });
+            serve_requests(io, protocol, state, ctx, drain, http::inbound).await
         }
-        Protocol::Opaque => tcp::forward_to(io, &state, target, app, drain).await,
+        Protocol::Opaque => {
+            let table = state.table();
+            let subject = Subject {
+                port,
+                client: accepted.client.as_ref(),
+                http: None,
+            };
+            if let Decision::Deny(rule) = table.authz.check(&subject) {
+                tracing::info!(port, client = accepted.client.map(|c| c.to_string()), %rule, "connection denied by authorization policy");
+                state.shared.metrics.authz_denied(false, port, rule);
+                return;
+            }
+            drop(table);
+            tcp::forward_to(io, &state, target, Arc::from("app"), drain).await
+        }
     }
 }
 
 /// Detects the protocol; `None` (logged) when the connection failed meanwhile.
-async fn detect_logged(
-    stream: &mut TcpStream,
-    timeout: Duration,
-) -> Option<(bytes::Bytes, Protocol)> {
+async fn detect_logged(stream: &mut Io, timeout: Duration) -> Option<(bytes::Bytes, Protocol)> {
     match detect::detect(stream, timeout).await {
         Ok(d) => Some(d),
         Err(e) => {
@@ -384,23 +453,22 @@ async fn detect_logged(
     }
 }
 
-/// Serves HTTP on `io`; each request is answered by `handler(state, dst, request)`.
-async fn serve_requests<F, Fut>(
-    io: Prefixed<TcpStream>,
+/// Serves HTTP on `io`; each request is answered by `handler(state, ctx, request)`, `ctx`
+/// being what the connection knows (its destination, its peer).
+async fn serve_requests<C, F, Fut>(
+    io: Prefixed<Io>,
     protocol: Protocol,
     state: Arc<State>,
-    dst: SocketAddr,
+    ctx: C,
     drain: watch::Receiver<bool>,
     handler: F,
 ) where
-    F: Fn(Arc<State>, SocketAddr, hyper::Request<hyper::body::Incoming>) -> Fut
-        + Copy
-        + Send
-        + 'static,
+    C: Clone + Send + Sync + 'static,
+    F: Fn(Arc<State>, C, hyper::Request<hyper::body::Incoming>) -> Fut + Copy + Send + 'static,
     Fut: Future<Output = hyper::Response<super::Body>> + Send + 'static,
 {
     let svc = service_fn(move |req| {
-        let fut = handler(state.clone(), dst, req);
+        let fut = handler(state.clone(), ctx.clone(), req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
     serve_http(io, protocol, svc, drain).await;
@@ -425,12 +493,8 @@ where
     }
 }
 
-async fn serve_http<S>(
-    io: Prefixed<TcpStream>,
-    protocol: Protocol,
-    svc: S,
-    drain: watch::Receiver<bool>,
-) where
+async fn serve_http<S>(io: Prefixed<Io>, protocol: Protocol, svc: S, drain: watch::Receiver<bool>)
+where
     S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<super::BoxError>,

@@ -7,11 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::authz::Authz;
 use super::forward::{Backend as Forward, ForwardMetrics};
-use super::metrics::{Direction, HttpMetrics, Metrics};
+use super::metrics::{Direction, HttpMetrics, Metrics, PeerLabels};
 use super::ratelimit::RateLimiter;
 use super::routing::{Filter, Matcher, Split};
 use super::stats::{Stats, Window};
+use super::tls::{MeshPeer, MeshTls};
 use super::upstream::Pool;
 use crate::model::Config;
 use crate::model::policy::Policy;
@@ -28,6 +30,8 @@ pub struct Shared {
     pub metrics: Metrics,
     pub forward_metrics: ForwardMetrics,
     pub stats: Arc<Stats>,
+    /// The proxy's mesh TLS (None: no identity configured, plaintext everywhere).
+    pub tls: Option<Arc<MeshTls>>,
 }
 
 /// A backend as routes use it: the forwarder and its stats window.
@@ -78,9 +82,10 @@ pub struct Table {
     by_authority: HashMap<Box<str>, Arc<ServiceRt>>,
     by_addr: HashMap<SocketAddr, Arc<ServiceRt>>,
     cache: Cache,
-    /// Inbound request metrics and stats (one "authority": the local app).
-    pub inbound_http: HttpMetrics,
+    /// Inbound stats (one "authority": the local app; request metrics are per connection).
     pub inbound_stats: Arc<Window>,
+    /// Inbound authorization policy.
+    pub authz: Authz,
 }
 
 /// The authority label of a service: its first authority, else its name.
@@ -104,9 +109,12 @@ impl Table {
                 by_addr.insert(*addr, rt.clone());
             }
         }
+        if let Some(tls) = &shared.tls {
+            tls.set_peers(meshed_endpoints(&config));
+        }
         let app: Arc<str> = Arc::from("app");
         Table {
-            inbound_http: shared.metrics.http(Direction::Inbound, app.clone()),
+            authz: Authz::new(&config.inbound.authorization),
             inbound_stats: shared.stats.window(Direction::Inbound, &app, None, None),
             config,
             by_authority,
@@ -132,6 +140,50 @@ impl Table {
 
     pub fn by_addr(&self, addr: &SocketAddr) -> Option<&Arc<ServiceRt>> {
         self.by_addr.get(addr)
+    }
+}
+
+/// Every endpoint of the config that names the identity it must present.
+fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, MeshPeer> {
+    let endpoints = config
+        .services
+        .iter()
+        .flat_map(|s| &s.backends)
+        .flat_map(|b| &b.endpoints);
+    endpoints
+        .filter_map(|ep| {
+            let id = ep.identity.clone()?;
+            let label = Arc::from(id.to_string());
+            Some((ep.addr, MeshPeer { id, label }))
+        })
+        .collect()
+}
+
+/// The labels of a service's requests: mesh TLS when this proxy has an identity and every
+/// endpoint is meshed (each response is labelled by the peer that actually answered).
+fn service_peer(svc: &Service, shared: &Shared) -> PeerLabels {
+    let mut ids = svc
+        .backends
+        .iter()
+        .flat_map(|b| &b.endpoints)
+        .map(|ep| ep.identity.as_ref());
+    let Some(Some(first)) = ids.next() else {
+        return PeerLabels::PLAIN;
+    };
+    let mut same = true;
+    for id in ids {
+        match id {
+            None => return PeerLabels::PLAIN,
+            Some(id) => same &= id == first,
+        }
+    }
+    if shared.tls.is_none() {
+        return PeerLabels::PLAIN;
+    }
+    PeerLabels {
+        tls: true,
+        client_id: None,
+        server_id: same.then(|| Arc::from(first.to_string())),
     }
 }
 
@@ -255,7 +307,11 @@ fn build_service(
             .first()
             .map(|b| b.endpoints.iter().map(|e| e.addr).collect())
             .unwrap_or_default(),
-        http: shared.metrics.http(Direction::Outbound, label.clone()),
+        http: shared.metrics.http(
+            Direction::Outbound,
+            label.clone(),
+            service_peer(svc, shared),
+        ),
         stats: shared.stats.window(Direction::Outbound, &label, None, None),
     }
 }

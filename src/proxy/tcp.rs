@@ -1,4 +1,5 @@
-//! Opaque TCP: connect to an endpoint and copy bytes both ways until either side closes.
+//! Opaque TCP: connect to an endpoint (over mesh TLS when it is meshed) and copy bytes both
+//! ways until either side closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,15 +9,18 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::io::Prefixed;
-use super::metrics::Direction;
+use super::metrics::{Direction, PeerLabels};
 use super::server::State;
 use super::table::ServiceRt;
+use super::tls::Io;
+use crate::identity::tls::ALPN_OPAQUE;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Endpoints tried before giving up on a connection.
 const MAX_TRIES: usize = 3;
 
-async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+/// A TCP connection to `addr` (bounded wait, no Nagle delay).
+pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
@@ -24,9 +28,25 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// Connects to a service endpoint: mesh TLS (opaque ALPN) when it is meshed and this
+/// proxy has an identity.
+async fn connect_endpoint(state: &State, addr: SocketAddr) -> std::io::Result<(Io, PeerLabels)> {
+    let tcp = connect(addr).await?;
+    let Some((tls, peer)) = state
+        .shared
+        .tls
+        .as_ref()
+        .and_then(|tls| Some((tls, tls.peer(&addr)?)))
+    else {
+        return Ok((Io::Plain(tcp), PeerLabels::PLAIN));
+    };
+    let stream = tls.connect(tcp, &peer.id, ALPN_OPAQUE).await?;
+    Ok((Io::Client(Box::new(stream)), PeerLabels::server(peer.label)))
+}
+
 /// Forwards a connection to one of the service's endpoints (random, next on failure).
 pub async fn forward_service(
-    io: Prefixed<TcpStream>,
+    io: Prefixed<Io>,
     state: &State,
     svc: &ServiceRt,
     drain: watch::Receiver<bool>,
@@ -39,9 +59,10 @@ pub async fn forward_service(
     let start = fastrand::usize(..eps.len());
     for i in 0..eps.len().min(MAX_TRIES) {
         let addr = eps[(start + i) % eps.len()];
-        match connect(addr).await {
-            Ok(upstream) => {
-                return splice(io, upstream, state, svc.http.authority().clone(), drain).await;
+        match connect_endpoint(state, addr).await {
+            Ok((upstream, tls)) => {
+                let authority = svc.http.authority().clone();
+                return splice(io, upstream, state, authority, tls, drain).await;
             }
             Err(e) => tracing::debug!(%addr, error = %e, "opaque connect failed"),
         }
@@ -49,16 +70,19 @@ pub async fn forward_service(
     tracing::warn!(service = %svc.name, "opaque connection: no endpoint reachable");
 }
 
-/// Forwards a connection to `addr`.
+/// Forwards a connection to `addr` (plaintext: the local app, or a passthrough destination).
 pub async fn forward_to(
-    io: Prefixed<TcpStream>,
+    io: Prefixed<Io>,
     state: &State,
     addr: SocketAddr,
     authority: Arc<str>,
     drain: watch::Receiver<bool>,
 ) {
     match connect(addr).await {
-        Ok(upstream) => splice(io, upstream, state, authority, drain).await,
+        Ok(upstream) => {
+            let upstream = Io::Plain(upstream);
+            splice(io, upstream, state, authority, PeerLabels::PLAIN, drain).await
+        }
         Err(e) => tracing::debug!(%addr, error = %e, "opaque connect failed"),
     }
 }
@@ -66,16 +90,17 @@ pub async fn forward_to(
 /// Copies until both directions are done. The drain signal is held, not acted on: a TCP
 /// stream has no graceful end, so shutdown waits for it up to the drain deadline.
 async fn splice(
-    mut client: Prefixed<TcpStream>,
-    upstream: TcpStream,
+    mut client: Prefixed<Io>,
+    upstream: Io,
     state: &State,
     authority: Arc<str>,
+    tls: PeerLabels,
     _drain: watch::Receiver<bool>,
 ) {
     let conn = state
         .shared
         .metrics
-        .tcp(Direction::Outbound, "dst", authority);
+        .tcp(Direction::Outbound, "dst", authority, tls);
     let mut upstream = Prefixed::new(bytes::Bytes::new(), upstream, conn.bytes.clone());
     if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         tracing::debug!(error = %e, "opaque connection ended");

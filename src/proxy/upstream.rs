@@ -1,54 +1,89 @@
 //! The connection pool to upstream endpoints (hyper-util's client): HTTP/1 keep-alive
-//! pooling per endpoint, and one multiplexed HTTP/2 connection per endpoint for h2 requests.
+//! pooling per endpoint, and one multiplexed HTTP/2 connection per endpoint for h2 requests;
+//! meshed endpoints are reached over mesh TLS (their own pool entries, `https` URIs).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme, Uri};
 use http::{Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::forward::{Upstream, UpstreamError};
+use super::metrics::PeerLabels;
+use super::tls::{Connector, MeshPeer, MeshTls};
 use super::{Body, BoxError};
+use crate::identity::tls::{ALPN_H2, ALPN_HTTP1};
 
 /// Idle upstream connections are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Cheap to clone; clones share the pools.
 #[derive(Clone, Debug)]
 pub struct Pool {
-    http1: Client<HttpConnector, Body>,
-    http2: Client<HttpConnector, Body>,
+    http1: Client<Connector, Body>,
+    http2: Client<Connector, Body>,
+    tls: Option<Arc<MeshTls>>,
 }
 
 impl Default for Pool {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 impl Pool {
-    pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    /// A pool; with `tls`, endpoints it knows as meshed are reached over mesh TLS.
+    pub fn new(tls: Option<Arc<MeshTls>>) -> Self {
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new());
-        let http1 = builder.build(connector.clone());
-        let http2 = builder.http2_only(true).build(connector);
-        Self { http1, http2 }
+        let http1 = builder.build(Connector::new(tls.clone(), ALPN_HTTP1));
+        let http2 = builder
+            .http2_only(true)
+            .build(Connector::new(tls.clone(), ALPN_H2));
+        Self { http1, http2, tls }
+    }
+
+    /// Sends `req` to `endpoint`, over mesh TLS to `peer` when given; a response that came
+    /// over mesh TLS carries the server's [`PeerLabels`] in its extensions.
+    pub async fn send_to(
+        &self,
+        endpoint: SocketAddr,
+        peer: Option<MeshPeer>,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let scheme = if peer.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        retarget(endpoint, scheme, &mut req)?;
+        let client = if req.version() == Version::HTTP_2 {
+            &self.http2
+        } else {
+            &self.http1
+        };
+        let resp = client.request(req).await.map_err(classify)?;
+        let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
+        if let Some(peer) = peer {
+            resp.extensions_mut().insert(PeerLabels::server(peer.label));
+        }
+        Ok(resp)
     }
 }
 
 /// Rewrites the request to target `endpoint`, keeping the original authority in `host`.
-fn retarget(endpoint: SocketAddr, req: &mut Request<Body>) -> Result<(), UpstreamError> {
+fn retarget(
+    endpoint: SocketAddr,
+    scheme: Scheme,
+    req: &mut Request<Body>,
+) -> Result<(), UpstreamError> {
     let parts = std::mem::take(req.uri_mut()).into_parts();
     if let Some(authority) = &parts.authority
         && !req.headers().contains_key(http::header::HOST)
@@ -57,7 +92,7 @@ fn retarget(endpoint: SocketAddr, req: &mut Request<Body>) -> Result<(), Upstrea
         req.headers_mut().insert(http::header::HOST, v);
     }
     let mut out = http::uri::Parts::default();
-    out.scheme = Some(Scheme::HTTP);
+    out.scheme = Some(scheme);
     out.authority = Some(
         Authority::try_from(endpoint.to_string()).map_err(|e| UpstreamError::Other(Box::new(e)))?,
     );
@@ -97,16 +132,10 @@ impl Upstream for Pool {
     async fn send(
         &self,
         endpoint: SocketAddr,
-        mut req: Request<Body>,
+        req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
-        retarget(endpoint, &mut req)?;
-        let client = if req.version() == Version::HTTP_2 {
-            &self.http2
-        } else {
-            &self.http1
-        };
-        let resp = client.request(req).await.map_err(classify)?;
-        Ok(resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed()))
+        let peer = self.tls.as_ref().and_then(|tls| tls.peer(&endpoint));
+        self.send_to(endpoint, peer, req).await
     }
 }
 
@@ -125,7 +154,7 @@ mod tests {
             .uri("http://web.shop:80/a?b=c")
             .body(empty())
             .unwrap();
-        retarget("10.0.0.1:8080".parse().unwrap(), &mut req).unwrap();
+        retarget("10.0.0.1:8080".parse().unwrap(), Scheme::HTTP, &mut req).unwrap();
         assert_eq!(req.uri(), "http://10.0.0.1:8080/a?b=c");
         assert_eq!(req.headers()["host"], "web.shop:80");
         let mut req = Request::builder()
@@ -133,8 +162,8 @@ mod tests {
             .header("host", "web")
             .body(empty())
             .unwrap();
-        retarget("[::1]:80".parse().unwrap(), &mut req).unwrap();
-        assert_eq!(req.uri(), "http://[::1]:80/x");
+        retarget("[::1]:80".parse().unwrap(), Scheme::HTTPS, &mut req).unwrap();
+        assert_eq!(req.uri(), "https://[::1]:80/x");
         assert_eq!(req.headers()["host"], "web");
     }
 }

@@ -1,10 +1,13 @@
 //! Loopback tests of `meshctl proxy`: a real proxy in this process, real HTTP/1, HTTP/2,
 //! gRPC-style and TCP servers on 127.0.0.1, asserting what clients see.
 
+mod authz;
 mod basic;
 mod faults;
 mod h2;
 mod lifecycle;
+mod mtls;
+mod pki;
 mod resilience;
 mod routing;
 mod streams;

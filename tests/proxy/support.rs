@@ -42,6 +42,19 @@ impl TestProxy {
     }
 
     pub async fn start_with(yaml: &str, tweak: impl FnOnce(&mut Options)) -> TestProxy {
+        let p = Self::spawn(yaml, tweak).await;
+        // Wait for /ready (bounded).
+        for _ in 0..100 {
+            if p.admin_get("/ready").await.0 == 200 {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("proxy never became ready");
+    }
+
+    /// Starts a proxy without waiting for `/ready`.
+    pub async fn spawn(yaml: &str, tweak: impl FnOnce(&mut Options)) -> TestProxy {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("mesh.yaml");
         std::fs::write(&config_path, yaml).unwrap();
@@ -66,7 +79,7 @@ impl TestProxy {
         let task = tokio::spawn(proxy.run(async move {
             let _ = rx.await;
         }));
-        let p = TestProxy {
+        TestProxy {
             outbound,
             inbound,
             admin,
@@ -74,15 +87,7 @@ impl TestProxy {
             _dir: dir,
             shutdown: Some(tx),
             task: Some(task),
-        };
-        // Wait for /ready (bounded).
-        for _ in 0..100 {
-            if p.admin_get("/ready").await.0 == 200 {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("proxy never became ready");
     }
 
     /// Starts draining; the returned task ends when the proxy has stopped.

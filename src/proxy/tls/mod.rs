@@ -1,0 +1,192 @@
+//! Mesh TLS in the data plane: the proxy's identity (leaf from files or a CA, kept
+//! renewed), inbound termination per STRICT / PERMISSIVE / DISABLE, and outbound
+//! origination to meshed endpoints that must present their expected SPIFFE id.
+//!
+//! It sits between accept/connect and protocol handling: everything above sees an [`Io`].
+
+mod accept;
+mod connector;
+mod stream;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::RootCertStore;
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+pub use accept::{Accepted, Refused, negotiate};
+pub use connector::{Connector, UpstreamConn};
+pub use stream::Io;
+
+use crate::identity::bundle::{Bundle, BundleError};
+use crate::identity::client::{CaClient, ClientError, Token};
+use crate::identity::pem::{self, PemError};
+use crate::identity::rotate::{self, Backoff, CertStore};
+use crate::identity::service::ca_identity;
+use crate::identity::tls::{self as mesh, ClientAuth, TlsError};
+use crate::identity::{SpiffeId, spiffe};
+use crate::model::identity::Identity;
+
+/// How long a peer may take to complete a handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the proxy's identity cannot be set up (names the file or the CA address).
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("identity: {0}")]
+    Files(#[from] BundleError),
+    #[error("identity.roots: {0}")]
+    Roots(#[from] PemError),
+    #[error("identity: {0}")]
+    Tls(#[from] TlsError),
+    #[error("identity.ca: {0}")]
+    Ca(#[from] ClientError),
+    #[error("identity.ca.identity: {0}")]
+    CaId(#[from] spiffe::SpiffeError),
+}
+
+/// A meshed endpoint: the identity it must present, and that identity as a label value.
+#[derive(Clone, Debug)]
+pub struct MeshPeer {
+    pub id: SpiffeId,
+    pub label: Arc<str>,
+}
+
+/// The leaf renewal loop of CA mode, to run beside the proxy.
+pub type Renewal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The proxy's mesh TLS state: shared by the listeners and the upstream pool.
+pub struct MeshTls {
+    store: Arc<CertStore>,
+    roots: Arc<RootCertStore>,
+    id: SpiffeId,
+    strict: TlsAcceptor,
+    permissive: TlsAcceptor,
+    /// One client config per (expected peer, ALPN) pair, built on first use.
+    connectors: Mutex<HashMap<(SpiffeId, &'static [u8]), TlsConnector>>,
+    /// Meshed endpoints by address (from the config in force).
+    peers: RwLock<Arc<HashMap<SocketAddr, MeshPeer>>>,
+}
+
+impl std::fmt::Debug for MeshTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshTls")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MeshTls {
+    /// Loads the identity files, or prepares the CA client (then the store is empty until
+    /// the returned renewal loop gets the first leaf).
+    pub fn load(config: &Identity) -> Result<(Arc<Self>, Option<Renewal>), IdentityError> {
+        if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
+            let bundle = Bundle::load(cert, key, &config.roots, SystemTime::now())?;
+            let id = bundle.leaf.id().clone();
+            let roots = mesh::root_store(&bundle.roots)?;
+            let store = CertStore::with_leaf(bundle.leaf)
+                .map_err(|e| TlsError::Config(format!("{}: {e}", cert.display())))?;
+            return Ok((Self::new(store, roots, id)?, None));
+        }
+        let Some(ca) = &config.ca else {
+            return Err(
+                TlsError::Config("no certificate source (cert + key, or ca)".into()).into(),
+            );
+        };
+        let roots = mesh::root_store(&pem::read_certs(&config.roots)?)?;
+        let store = CertStore::new();
+        let token = match (&ca.token, &ca.token_file) {
+            (Some(t), _) => Token::Literal(t.clone()),
+            (None, Some(path)) => Token::File(path.clone()),
+            (None, None) => Token::None,
+        };
+        let ca_id = ca_identity(ca.identity.trust_domain())?;
+        let client = CaClient::new(&ca.addr, &ca_id, roots.clone(), store.clone(), token)?;
+        let renewal = rotate::keep_renewed(
+            store.clone(),
+            ca.identity.clone(),
+            client,
+            Backoff::default(),
+        );
+        let tls = Self::new(store, roots, ca.identity.clone())?;
+        Ok((tls, Some(Box::pin(renewal))))
+    }
+
+    /// Mesh TLS presenting `store`'s leaf as `id` and trusting `roots`.
+    pub fn new(
+        store: Arc<CertStore>,
+        roots: Arc<RootCertStore>,
+        id: SpiffeId,
+    ) -> Result<Arc<Self>, TlsError> {
+        let td = id.trust_domain();
+        let acceptor = |auth| {
+            mesh::server_config(store.clone(), roots.clone(), td, auth).map(TlsAcceptor::from)
+        };
+        Ok(Arc::new(Self {
+            strict: acceptor(ClientAuth::Required)?,
+            permissive: acceptor(ClientAuth::Optional)?,
+            store,
+            roots,
+            id,
+            connectors: Mutex::default(),
+            peers: RwLock::default(),
+        }))
+    }
+
+    /// Whether the proxy has a leaf to present (`/ready` waits for it).
+    pub fn is_ready(&self) -> bool {
+        self.store.is_ready()
+    }
+
+    /// This proxy's identity.
+    pub fn id(&self) -> &SpiffeId {
+        &self.id
+    }
+
+    /// Puts the meshed endpoints of a new config in force.
+    pub fn set_peers(&self, peers: HashMap<SocketAddr, MeshPeer>) {
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
+    }
+
+    /// The identity the endpoint at `addr` must present, if it is meshed.
+    pub fn peer(&self, addr: &SocketAddr) -> Option<MeshPeer> {
+        self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(addr)
+            .cloned()
+    }
+
+    /// Originates mesh TLS on `tcp` to `peer`, offering `alpn`.
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+        peer: &SpiffeId,
+        alpn: &'static [u8],
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let connector = self.connector(peer, alpn)?;
+        let name = mesh::server_name(peer).map_err(std::io::Error::other)?;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
+    }
+
+    fn connector(&self, peer: &SpiffeId, alpn: &'static [u8]) -> std::io::Result<TlsConnector> {
+        let mut cache = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&(peer.clone(), alpn)) {
+            return Ok(c.clone());
+        }
+        let config = mesh::client_config(self.store.clone(), self.roots.clone(), peer, &[alpn])
+            .map_err(std::io::Error::other)?;
+        let connector = TlsConnector::from(config);
+        cache.insert((peer.clone(), alpn), connector.clone());
+        Ok(connector)
+    }
+}

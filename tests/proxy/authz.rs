@@ -1,0 +1,139 @@
+//! Inbound authorization between real proxies: each rule shape (identity exact / prefix /
+//! suffix, namespace, unauthenticated; method, path, port) allows what it names and nothing
+//! else, DENY wins, HTTP denials are 403 and TCP denials close, and both are counted.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::pki::*;
+use crate::support::*;
+
+#[tokio::test]
+async fn each_rule_shape_allows_what_it_names_and_deny_comes_first() {
+    let pki = Pki::new(DAY);
+    let b_id = id("shop", "b");
+    let app = named("b-app").await;
+    let rules = "  authorization:\n    rules:\n      \
+        - { name: no-admin-writes, action: DENY, to: [{ methods: [POST], paths: [\"/admin*\"] }] }\n      \
+        - { name: web-api, action: ALLOW, from: [{ identities: [\"spiffe://cluster.local/ns/shop/sa/web\"] }], to: [{ paths: [\"/api/*\"] }] }\n      \
+        - { name: ops, action: ALLOW, from: [{ namespaces: [ops] }], to: [{ methods: [GET, POST] }] }\n      \
+        - { name: batch, action: ALLOW, from: [{ identities: [\"spiffe://cluster.local/ns/batch/*\"] }], to: [{ paths: [\"*.csv\"] }] }\n      \
+        - { name: auditors, action: ALLOW, from: [{ identities: [\"*/sa/auditor\"] }], to: [{ methods: [GET] }] }\n      \
+        - { name: public, action: ALLOW, from: [{ unauthenticated: true }], to: [{ paths: [/public] }] }\n";
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), rules).await;
+    let client = http1_client();
+    let mut callers = Vec::new();
+    for (ns, sa) in [
+        ("shop", "web"),
+        ("ops", "admin"),
+        ("batch", "job"),
+        ("x", "auditor"),
+        ("shop", "other"),
+    ] {
+        let files = pki.files(&id(ns, sa)).yaml();
+        callers.push((sa, client_proxy(&files, b.inbound, &b_id).await));
+    }
+    let cases: [(&str, &str, &str, u16); 14] = [
+        ("web", "GET", "/api/orders", 200),
+        ("web", "GET", "/other", 403),
+        ("admin", "GET", "/anything", 200),
+        ("admin", "POST", "/admin/users", 403),
+        ("admin", "POST", "/orders", 200),
+        ("admin", "DELETE", "/orders", 403),
+        ("job", "GET", "/exports/day.csv", 200),
+        ("job", "GET", "/exports/day.json", 403),
+        ("auditor", "GET", "/books", 200),
+        ("auditor", "PUT", "/books", 403),
+        ("other", "GET", "/api/orders", 403),
+        ("other", "GET", "/public", 403),
+        ("plain", "GET", "/public", 200),
+        ("plain", "GET", "/api/orders", 403),
+    ];
+    for (who, method, path, want) in cases {
+        let out = match callers.iter().find(|(sa, _)| *sa == who) {
+            Some((_, proxy)) => proxy.outbound,
+            None => b.inbound, // plaintext straight to B: unauthenticated
+        };
+        let (status, _, body) = send_method(&client, out, method, "web.test", path).await;
+        assert_eq!(status, want, "{who} {method} {path}: {body}");
+        if want == 403 {
+            assert!(body.len() < 100, "a short body: {body}");
+        }
+    }
+    let port = app.port();
+    for (rule, n) in [("no-admin-writes", 1.0), ("no-allow-rule", 7.0)] {
+        let line = format!(r#"inbound_http_authz_deny_total{{port="{port}",rule="{rule}"}}"#);
+        assert_eq!(metric_reaches(&b, &line, n).await, n, "{line}");
+    }
+}
+
+/// A TCP echo server.
+async fn echo() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Writes `ping` and reads what comes back until the peer closes or 4 bytes arrived.
+async fn ping(addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(b"ping").await;
+    let mut buf = vec![0; 4];
+    let mut got = 0;
+    while got < 4 {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf[got..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("neither answered nor closed"),
+        }
+    }
+    buf.truncate(got);
+    buf
+}
+
+#[tokio::test]
+async fn opaque_tcp_denials_close_the_connection_and_defaults_apply_elsewhere() {
+    let pki = Pki::new(DAY);
+    let b_id = id("db", "postgres");
+    let app = echo().await;
+    let port = app.port();
+    let extra = format!(
+        "  opaquePorts: [{port}]\n  authorization:\n    default: all-authenticated\n    rules:\n      \
+         - {{ name: shop-only, action: ALLOW, from: [{{ namespaces: [shop] }}], to: [{{ ports: [{port}] }}] }}\n"
+    );
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), &extra).await;
+    let b_endpoint = format!(
+        "backends: [{{ name: b, endpoints: [{{ addr: \"{}\", identity: \"{b_id}\" }}] }}]",
+        b.inbound
+    );
+    let mut outs = Vec::new();
+    for ns in ["shop", "web"] {
+        let out = free_addr();
+        let yaml = format!(
+            "{}services:\n  - name: db\n    protocol: opaque\n    addresses: [\"{out}\"]\n    {b_endpoint}\n",
+            pki.files(&id(ns, "app")).yaml()
+        );
+        outs.push(TestProxy::start_with(&yaml, |o| o.outbound_addr = out).await);
+    }
+    assert_eq!(ping(outs[0].outbound).await, b"ping", "shop is allowed");
+    assert_eq!(
+        ping(outs[1].outbound).await,
+        b"",
+        "another namespace is closed"
+    );
+    assert_eq!(ping(b.inbound).await, b"", "plaintext is closed");
+    let line = format!(r#"inbound_tcp_authz_deny_total{{port="{port}",rule="no-allow-rule"}}"#);
+    assert_eq!(metric_reaches(&b, &line, 2.0).await, 2.0);
+    let opened = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/app"}"#;
+    assert!(metric_reaches(&b, opened, 1.0).await >= 1.0);
+}

@@ -1,0 +1,336 @@
+//! Mutual TLS between two proxies on loopback (client side A, server side B in front of a
+//! real app): TLS 1.3 read off the wire, STRICT / PERMISSIVE / DISABLE, peers outside the
+//! mesh refused, `/ready` waiting for a leaf, and rotation of 2 s leaves under load.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Request;
+use meshctl::identity::rotate::CertStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::pki::*;
+use crate::support::*;
+
+/// A TCP relay that records the first bytes each way (what an observer on the wire sees).
+struct Relay {
+    addr: SocketAddr,
+    up: Arc<Mutex<Vec<u8>>>,
+    down: Arc<Mutex<Vec<u8>>>,
+}
+
+async fn copy_recording(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    seen: Arc<Mutex<Vec<u8>>>,
+) {
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        let mut seen = seen.lock().unwrap();
+        if seen.len() < 64 * 1024 {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+async fn relay(to: SocketAddr) -> Relay {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let up: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let down: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let (u, d) = (Arc::clone(&up), Arc::clone(&down));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(to).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(copy_recording(cr, sw, u.clone()));
+            tokio::spawn(copy_recording(sr, cw, d.clone()));
+        }
+    });
+    Relay { addr, up, down }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The version a TLS ServerHello selected (its supported_versions extension, RFC 8446
+/// 4.2.1), read from the raw bytes of the server's first record.
+fn server_hello_version(bytes: &[u8]) -> Option<u16> {
+    let u16_at = |i: usize| Some(u16::from_be_bytes([*bytes.get(i)?, *bytes.get(i + 1)?]));
+    // Record header (type 22 = handshake), then handshake type 2 = ServerHello.
+    if bytes.first() != Some(&0x16) || bytes.get(5) != Some(&0x02) {
+        return None;
+    }
+    // 5 record + 4 handshake header + 2 legacy version + 32 random.
+    let mut i = 5 + 4 + 2 + 32;
+    i += 1 + usize::from(*bytes.get(i)?); // session id
+    i += 2 + 1; // cipher suite, compression
+    let end = i + 2 + usize::from(u16_at(i)?);
+    i += 2;
+    while i + 4 <= end {
+        let (kind, len) = (u16_at(i)?, usize::from(u16_at(i + 2)?));
+        if kind == 0x002b {
+            return u16_at(i + 4);
+        }
+        i += 4 + len;
+    }
+    None
+}
+
+#[tokio::test]
+async fn two_proxies_speak_tls13_on_the_wire_and_label_both_sides() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let app = named("b-app").await;
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), "").await;
+    let wire = relay(b.inbound).await;
+    let a = client_proxy(&pki.files(&a_id).yaml(), wire.addr, &b_id).await;
+
+    let marker = ("x-marker", "plaintext-must-not-show");
+    let (status, _, body) = send(&http1_client(), a.outbound, "web.test", "/p1", &[marker]).await;
+    assert_eq!((status, body.as_str()), (200, "b-app"));
+    // HTTP/2 from the app goes over the same kind of connection (ALPN h2).
+    let mut h2 = h2_connect(a.outbound).await;
+    let req = Request::builder()
+        .uri("http://web.test/p2")
+        .header(marker.0, marker.1)
+        .body(full(""))
+        .unwrap();
+    let resp = h2.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let up = wire.up.lock().unwrap().clone();
+    let down = wire.down.lock().unwrap().clone();
+    assert_eq!(&up[..3], b"\x16\x03\x01", "A opens with a TLS record");
+    assert_eq!(up[5], 0x01, "… carrying a ClientHello");
+    assert_eq!(
+        server_hello_version(&down),
+        Some(0x0304),
+        "B selects TLS 1.3"
+    );
+    for (dir, bytes) in [("A to B", &up), ("B to A", &down)] {
+        for secret in [
+            b"plaintext-must-not-show".as_slice(),
+            b"/p1",
+            b"b-app",
+            b"HTTP/1.1",
+        ] {
+            assert!(!contains(bytes, secret), "{dir}: {secret:?} in clear");
+        }
+    }
+
+    let client = r#"request_total{direction="inbound",authority="app",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
+    assert_eq!(metric_reaches(&b, client, 2.0).await, 2.0);
+    let server = r#"response_total{direction="outbound",authority="web.test",tls="true",server_id="spiffe://cluster.local/ns/shop/sa/b",status_code="200""#;
+    assert_eq!(metric_reaches(&a, server, 2.0).await, 2.0);
+    let (_, text) = b.admin_get("/metrics").await;
+    assert!(
+        !text.contains(r#"tls="no_identity",status_code="200""#),
+        "{text}"
+    );
+}
+
+/// Sends a GET over a plain TCP connection and reads until the server closes.
+async fn plaintext_get(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "neither answered nor closed");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn strict_refuses_plaintext_permissive_takes_both_and_disable_terminates_nothing() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let b_files = pki.files(&b_id).yaml();
+    let a_files = pki.files(&a_id).yaml();
+    let app = named("b-app").await;
+    let port = app.port();
+
+    let strict = server_proxy(app, &b_files, "  tls: { mode: STRICT }\n").await;
+    assert_eq!(
+        plaintext_get(strict.inbound).await,
+        "",
+        "STRICT: plaintext closed"
+    );
+    let refused = format!(r#"inbound_tls_refused_total{{port="{port}",reason="plaintext"}}"#);
+    assert_eq!(metric_reaches(&strict, &refused, 1.0).await, 1.0);
+    let a = client_proxy(&a_files, strict.inbound, &b_id).await;
+    let (status, _, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    assert_eq!(status, 200, "STRICT: mesh TLS accepted");
+
+    // A port override: STRICT for the pod, PERMISSIVE for the app's port.
+    let extra = format!("  tls: {{ mode: STRICT, ports: {{ {port}: PERMISSIVE }} }}\n");
+    let permissive = server_proxy(app, &b_files, &extra).await;
+    assert!(
+        plaintext_get(permissive.inbound)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let a = client_proxy(&a_files, permissive.inbound, &b_id).await;
+    let (status, _, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    assert_eq!(status, 200);
+    for labels in [
+        r#"tls="no_identity",status_code="200""#,
+        r#"tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a",status_code="200""#,
+    ] {
+        let line = format!(r#"response_total{{direction="inbound",authority="app",{labels}"#);
+        assert_eq!(metric_reaches(&permissive, &line, 1.0).await, 1.0, "{line}");
+    }
+
+    // DISABLE: the ClientHello reaches the app untouched, so mesh TLS cannot work.
+    let disabled = server_proxy(app, &b_files, "  tls: { mode: DISABLE }\n").await;
+    assert!(
+        plaintext_get(disabled.inbound)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let a = client_proxy(&a_files, disabled.inbound, &b_id).await;
+    let (status, headers, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    assert!(status >= 500, "{status}");
+    assert!(headers.contains_key("meshctl-proxy-error"));
+}
+
+#[tokio::test]
+async fn peers_outside_the_mesh_are_refused_on_both_sides() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let app = named("b-app").await;
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), "  tls: { mode: STRICT }\n").await;
+    let now = SystemTime::now();
+
+    let ok = raw_tls_get(b.inbound, pki.store_at(&a_id, now), pki.root_store(), &b_id).await;
+    assert_eq!(ok.version, Some(rustls::ProtocolVersion::TLSv1_3));
+    assert!(ok.answer.starts_with("HTTP/1.1 200"), "{ok:?}");
+
+    let other_root = Pki::new(DAY);
+    for (what, store) in [
+        ("another trust root", other_root.store_at(&a_id, now)),
+        ("an expired leaf", pki.store_at(&a_id, now - DAY * 3)),
+        ("no certificate", CertStore::new()),
+    ] {
+        let got = raw_tls_get(b.inbound, store, pki.root_store(), &b_id).await;
+        assert_eq!(got.answer, "", "{what}: {got:?}");
+    }
+    let refused = format!(
+        r#"inbound_tls_refused_total{{port="{}",reason="handshake"}}"#,
+        app.port()
+    );
+    assert_eq!(metric_reaches(&b, &refused, 3.0).await, 3.0);
+
+    // A expects another identity at B's address: B's certificate is refused by A.
+    let a = client_proxy(&pki.files(&a_id).yaml(), b.inbound, &id("shop", "other")).await;
+    let (status, headers, body) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["meshctl-proxy-error"], "connect failure");
+}
+
+#[tokio::test]
+async fn ready_waits_for_the_first_leaf_from_the_ca() {
+    let pki = Pki::new(DAY);
+    let ca_addr = free_addr();
+    let yaml = format!(
+        "{}inbound: {{ appPort: 9 }}\n",
+        pki.ca_yaml(ca_addr, &id("shop", "b"))
+    );
+    let proxy = TestProxy::spawn(&yaml, |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = proxy.admin_get("/ready").await;
+    assert_eq!(status, 503, "no CA yet: {body}");
+    assert!(body.contains("identity"), "{body}");
+    let _ca = pki
+        .serve_on(TcpListener::bind(ca_addr).await.unwrap())
+        .await;
+    // The first attempt failed; retries come after 1 s, then 2 s.
+    let start = Instant::now();
+    while proxy.admin_get("/ready").await.0 != 200 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn rotation_of_short_leaves_under_load_loses_no_request() {
+    let pki = Pki::new(Duration::from_secs(2));
+    let ca = pki.serve().await;
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let app = named("b-app").await;
+    let strict = "  tls: { mode: STRICT }\n";
+    let b = server_proxy(app, &pki.ca_yaml(ca.addr, &b_id), strict).await;
+    let a_yaml = pki.ca_yaml(ca.addr, &a_id);
+    // Pooled HTTP connections through A, and one new handshake per connection through A2
+    // (an opaque service on its own listener).
+    let a = client_proxy(&a_yaml, b.inbound, &b_id).await;
+    let raw_addr = free_addr();
+    let raw_yaml = format!(
+        "{a_yaml}services:\n  - name: raw\n    protocol: opaque\n    addresses: [\"{raw_addr}\"]\n    \
+         backends: [{{ name: b, endpoints: [{{ addr: \"{}\", identity: \"{b_id}\" }}] }}]\n",
+        b.inbound
+    );
+    let _a2 = TestProxy::start_with(&raw_yaml, |o| o.outbound_addr = raw_addr).await;
+
+    let probe = id("shop", "probe");
+    let leaf_of_b = || async {
+        let store = pki.store_at(&probe, SystemTime::now());
+        raw_tls_get(b.inbound, store, pki.root_store(), &b_id)
+            .await
+            .server_leaf
+            .expect("B answers the probe")
+    };
+    let first = leaf_of_b().await;
+
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..3 {
+        let (ok, failed, out) = (ok.clone(), failed.clone(), a.outbound);
+        workers.spawn(async move {
+            let client = http1_client();
+            while Instant::now() < deadline {
+                let (status, _, body) = send(&client, out, "web.test", &format!("/{w}"), &[]).await;
+                let counter = if status == 200 && body == "b-app" {
+                    &ok
+                } else {
+                    &failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+    let (ok2, failed2) = (ok.clone(), failed.clone());
+    workers.spawn(async move {
+        while Instant::now() < deadline {
+            let answer = plaintext_get(raw_addr).await;
+            let counter = if answer.starts_with("HTTP/1.1 200") {
+                &ok2
+            } else {
+                &failed2
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    while workers.join_next().await.is_some() {}
+    let last = leaf_of_b().await;
+
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!("rotation under load: {ok} requests ok, {failed} failed");
+    assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
+    assert!(ok > 100, "too little load to mean anything: {ok}");
+    assert_ne!(first, last, "B rotated its leaf during the run");
+}

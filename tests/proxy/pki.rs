@@ -1,0 +1,237 @@
+//! Test PKI for the mTLS tests: a CA (anchor + issuer), leaves for any identity written as
+//! PEM files for `identity:` config sections, raw rustls clients, a CA gRPC service on
+//! loopback, and two-proxy meshes (client side A, server side B in front of an app).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use meshctl::identity::auth::BootstrapToken;
+use meshctl::identity::bundle::Leaf;
+use meshctl::identity::ca::{self, Ca};
+use meshctl::identity::csr::LeafRequest;
+use meshctl::identity::rotate::{self, Backoff, CertStore};
+use meshctl::identity::service::{self, CaService};
+use meshctl::identity::tls::{self, ClientAuth};
+use meshctl::identity::{SpiffeId, pem};
+use rustls::pki_types::CertificateDer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::TestProxy;
+
+pub const DAY: Duration = Duration::from_secs(86_400);
+pub const TD: &str = "cluster.local";
+pub const TOKEN: &str = "test-bootstrap-token";
+
+pub fn id(ns: &str, sa: &str) -> SpiffeId {
+    SpiffeId::new(TD, ns, sa).unwrap()
+}
+
+/// A mesh CA and a directory for the files it writes.
+pub struct Pki {
+    pub ca: Arc<Ca>,
+    pub anchor: CertificateDer<'static>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Identity files of one workload.
+pub struct Files {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub roots: PathBuf,
+}
+
+impl Files {
+    /// The `identity:` section of a proxy config.
+    pub fn yaml(&self) -> String {
+        format!(
+            "identity: {{ roots: \"{}\", cert: \"{}\", key: \"{}\" }}\n",
+            self.roots.display(),
+            self.cert.display(),
+            self.key.display()
+        )
+    }
+}
+
+impl Pki {
+    pub fn new(leaf_validity: Duration) -> Pki {
+        let g = ca::generate(TD, DAY * 30, DAY * 20, SystemTime::now()).unwrap();
+        let anchor = g.anchor.der().clone();
+        let ca = Arc::new(Ca::new(g.issuer.der().clone(), g.issuer_key, leaf_validity).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("roots.pem"),
+            pem::encode_certs(std::slice::from_ref(&anchor)),
+        )
+        .unwrap();
+        Pki { ca, anchor, dir }
+    }
+
+    pub fn roots_path(&self) -> PathBuf {
+        self.dir.path().join("roots.pem")
+    }
+
+    pub fn root_store(&self) -> Arc<rustls::RootCertStore> {
+        tls::root_store(std::slice::from_ref(&self.anchor)).unwrap()
+    }
+
+    /// A leaf for `who` issued at `when`, with its key as PEM.
+    pub fn leaf_at(&self, who: &SpiffeId, when: SystemTime) -> (Leaf, String) {
+        let request = LeafRequest::new(who).unwrap();
+        let chain = self.ca.sign(request.csr_der(), who, when).unwrap().chain;
+        let key = request.into_key();
+        (Leaf::new(chain, &key).unwrap(), key.serialize_pem())
+    }
+
+    /// Writes a current leaf for `who` and returns the files.
+    pub fn files(&self, who: &SpiffeId) -> Files {
+        let (leaf, key) = self.leaf_at(who, SystemTime::now());
+        let name = format!("{}-{}", who.namespace(), who.service_account());
+        let write = |ext: &str, text: &str| -> PathBuf {
+            let path = self.dir.path().join(format!("{name}.{ext}"));
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Files {
+            cert: write("crt", &pem::encode_certs(leaf.chain())),
+            key: write("key", &key),
+            roots: self.roots_path(),
+        }
+    }
+
+    /// A store holding a leaf for `who` issued at `when` (expired ones included).
+    pub fn store_at(&self, who: &SpiffeId, when: SystemTime) -> Arc<CertStore> {
+        CertStore::with_leaf(self.leaf_at(who, when).0).unwrap()
+    }
+
+    /// Serves this CA over gRPC on loopback (bootstrap token [`TOKEN`]) until dropped.
+    pub async fn serve(&self) -> RunningCa {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.serve_on(listener).await
+    }
+
+    pub async fn serve_on(&self, listener: TcpListener) -> RunningCa {
+        let own = CertStore::new();
+        let ca_id = service::ca_identity(TD).unwrap();
+        rotate::renew_once(&own, &ca_id, &self.ca).await.unwrap();
+        let renew = tokio::spawn(rotate::keep_renewed(
+            own.clone(),
+            ca_id,
+            self.ca.clone(),
+            Backoff::default(),
+        ));
+        let server_tls =
+            tls::server_config(own, self.root_store(), TD, ClientAuth::Optional).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let svc = CaService::new(self.ca.clone(), BootstrapToken::new(TOKEN, TD));
+        let serve = tokio::spawn(async move {
+            let _ = service::serve(listener, server_tls, svc, std::future::pending()).await;
+        });
+        RunningCa {
+            addr,
+            tasks: vec![renew, serve],
+        }
+    }
+
+    /// The `identity:` section of a proxy that asks the CA at `ca` for `who`.
+    pub fn ca_yaml(&self, ca: SocketAddr, who: &SpiffeId) -> String {
+        format!(
+            "identity: {{ roots: \"{}\", ca: {{ addr: \"{ca}\", identity: \"{who}\", token: {TOKEN} }} }}\n",
+            self.roots_path().display()
+        )
+    }
+}
+
+/// A CA service on loopback; stops when dropped.
+pub struct RunningCa {
+    pub addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningCa {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What a raw mesh-TLS client saw.
+#[derive(Debug)]
+pub struct RawOutcome {
+    /// The server's leaf, when the handshake completed on the client side.
+    pub server_leaf: Option<CertificateDer<'static>>,
+    pub version: Option<rustls::ProtocolVersion>,
+    /// The answer to a plain HTTP/1 GET sent inside the connection (empty when refused).
+    pub answer: String,
+}
+
+/// Connects to `addr` with mesh TLS as whoever `store` holds, expecting the server to be
+/// `server`, and sends one HTTP/1 GET inside.
+pub async fn raw_tls_get(
+    addr: SocketAddr,
+    store: Arc<CertStore>,
+    roots: Arc<rustls::RootCertStore>,
+    server: &SpiffeId,
+) -> RawOutcome {
+    let config = tls::client_config(store, roots, server, &[tls::ALPN_HTTP1]).unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let name = tls::server_name(server).unwrap();
+    let mut outcome = RawOutcome {
+        server_leaf: None,
+        version: None,
+        answer: String::new(),
+    };
+    let Ok(mut stream) = connector.connect(name, tcp).await else {
+        return outcome;
+    };
+    let (_, conn) = stream.get_ref();
+    outcome.server_leaf = conn.peer_certificates().map(|c| c[0].clone().into_owned());
+    outcome.version = conn.protocol_version();
+    let req = b"GET / HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n";
+    if stream.write_all(req).await.is_err() {
+        return outcome;
+    }
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server neither answered nor closed");
+    outcome.answer = String::from_utf8_lossy(&buf).into_owned();
+    outcome
+}
+
+/// Server side B: a proxy in front of `app` (inbound appPort) with `files`' identity and
+/// `extra` config (indented for the `inbound:` map, e.g. `  tls: { mode: STRICT }\n`).
+pub async fn server_proxy(app: SocketAddr, identity: &str, extra: &str) -> TestProxy {
+    let yaml = format!("{identity}inbound:\n  appPort: {}\n{extra}", app.port());
+    TestProxy::start(&yaml).await
+}
+
+/// Client side A: a proxy whose service `web` (authority `web.test`) has one endpoint at
+/// `endpoint` that must present `peer`.
+pub async fn client_proxy(identity: &str, endpoint: SocketAddr, peer: &SpiffeId) -> TestProxy {
+    TestProxy::start(&client_yaml(identity, endpoint, peer)).await
+}
+
+pub fn client_yaml(identity: &str, endpoint: SocketAddr, peer: &SpiffeId) -> String {
+    format!(
+        "{identity}services:\n  - name: web\n    authorities: [web.test]\n    backends:\n      \
+         - {{ name: b, endpoints: [{{ addr: \"{endpoint}\", identity: \"{peer}\" }}] }}\n"
+    )
+}
+
+/// The value of the metric line starting with `prefix` in `proxy`'s /metrics, waiting up to
+/// 2 s for it to reach `want` (counters are bumped after the response is sent).
+pub async fn metric_reaches(proxy: &TestProxy, prefix: &str, want: f64) -> f64 {
+    let mut got = 0.0;
+    for _ in 0..100 {
+        got = proxy.metric(prefix).await;
+        if got >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    got
+}
