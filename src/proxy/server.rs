@@ -329,10 +329,13 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
         drop(table);
         return intercept::pass_through(stream, &state, dst, conn.bytes.clone(), drain).await;
     }
+    if let Some(svc) = &by_addr {
+        // /stats counts every connection of the service, whatever it carries.
+        svc.stats.tcp_opened();
+    }
     if let Some(svc) = &by_addr
         && svc.protocol == crate::model::service::Protocol::Opaque
     {
-        svc.stats.tcp_opened();
         let io = Prefixed::new(bytes::Bytes::new(), Io::Plain(stream), conn.bytes.clone());
         tcp::forward_service(io, &state, svc, drain).await;
         return;
@@ -348,10 +351,7 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
             serve_requests(io, protocol, state, dst, drain, http::outbound).await
         }
         Protocol::Opaque => match by_addr {
-            Some(svc) => {
-                svc.stats.tcp_opened();
-                tcp::forward_service(io, &state, &svc, drain).await;
-            }
+            Some(svc) => tcp::forward_service(io, &state, &svc, drain).await,
             None => tracing::debug!(%dst, "opaque connection for no known service: closed"),
         },
     }
@@ -362,7 +362,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         addr: dst,
         intercepted,
     } = intercept::destination(&stream);
-    let config = state.table().config.clone();
+    let table = state.table();
+    let config = table.config.clone();
     let port = if intercepted {
         Some(dst.port())
     } else {
@@ -375,6 +376,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         );
         return;
     };
+    table.inbound_stats.tcp_opened();
+    drop(table);
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);

@@ -122,3 +122,39 @@ async fn outbound_non_http_bytes_go_to_the_service_of_the_destination_address() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The `tcpConnectionsOpened` of the `/stats` row for `direction` and `authority`.
+async fn tcp_opened(proxy: &TestProxy, direction: &str, authority: &str) -> serde_json::Value {
+    let text = proxy.admin_get("/stats?window=1m").await.1;
+    let stats: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = stats["rows"].as_array().unwrap();
+    rows.iter()
+        .find(|r| {
+            r["direction"] == direction
+                && r["authority"] == authority
+                && r.get("route").is_none()
+                && r.get("backend").is_none()
+        })
+        .unwrap_or_else(|| panic!("no {direction} row for {authority} in {text}"))["tcpConnectionsOpened"]
+        .clone()
+}
+
+#[tokio::test]
+async fn stats_count_http_connections_inbound_and_by_destination_address() {
+    let app = named("app").await;
+    let outbound = free_addr();
+    let yaml = format!(
+        "{}services:\n  - name: web\n    authorities: [web.test]\n    addresses: ['{outbound}']\n    \
+         backends: [{{ name: main, endpoints: [{{ addr: '{app}' }}] }}]\n",
+        inbound(app, false)
+    );
+    let proxy = TestProxy::start_with(&yaml, |o| o.outbound_addr = outbound).await;
+    // One keep-alive connection each way, two requests on each.
+    let c = http1_client();
+    for _ in 0..2 {
+        assert_eq!(send(&c, proxy.inbound, "app.test", "/", &[]).await.0, 200);
+        assert_eq!(send(&c, proxy.outbound, "web.test", "/", &[]).await.0, 200);
+    }
+    assert_eq!(tcp_opened(&proxy, "inbound", "app").await, 1);
+    assert_eq!(tcp_opened(&proxy, "outbound", "web.test").await, 1);
+}
