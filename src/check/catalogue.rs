@@ -12,6 +12,8 @@ pub enum Mode {
     Pre,
     /// After installing (the default).
     Post,
+    /// The data plane: meshed pods' proxies (`--proxy`).
+    Proxy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +37,7 @@ pub enum Runs {
     Both,
     PreOnly,
     PostOnly,
+    ProxyOnly,
 }
 
 const T: Duration = Duration::from_secs(10);
@@ -62,6 +65,7 @@ const K8S: &str = "kubernetes-api";
 const PRE: &str = "pre-install";
 const CONTROL: &str = "control-plane";
 const IDENTITY: &str = "identity";
+const DATA: &str = "data-plane";
 
 pub const SPECS: &[Spec] = &[
     spec(
@@ -177,6 +181,48 @@ pub const SPECS: &[Spec] = &[
         false,
         Runs::PostOnly,
     ),
+    spec(
+        DATA,
+        "data-plane-pods",
+        "there are meshed pods to check (finished and evicted ones are skipped)",
+        "mesh a workload: `kubectl get deploy -n NS -o yaml | meshctl inject - | kubectl apply -f -`",
+        false,
+        Runs::ProxyOnly,
+    ),
+    spec(
+        DATA,
+        "proxy-ready",
+        "every meshed pod's proxy container is ready",
+        "look at the proxy's log: `kubectl logs POD -c meshctl-proxy -n NS`",
+        false,
+        Runs::ProxyOnly,
+    ),
+    spec(
+        DATA,
+        "proxy-version",
+        "every proxy answers on its admin port (through the API server) and runs this CLI's version",
+        "restart old pods after an upgrade (`kubectl rollout restart`); an unreachable admin \
+          port needs `pods/proxy` rights and a proxy listening on 4191",
+        false,
+        Runs::ProxyOnly,
+    ),
+    spec(
+        DATA,
+        "proxy-identity",
+        "every proxy's certificate is valid and chains to the current trust anchor, and its \
+          trust roots are the cluster's",
+        "restart the pod to get a new certificate (`kubectl rollout restart`)",
+        false,
+        Runs::ProxyOnly,
+    ),
+    spec(
+        DATA,
+        "proxy-config-version",
+        "every proxy runs the controller's current config",
+        "look at the controller's log for the proxy's pod",
+        false,
+        Runs::ProxyOnly,
+    ),
 ];
 
 /// The checks of `mode`, in order.
@@ -185,5 +231,6 @@ pub fn catalogue(mode: Mode) -> impl Iterator<Item = &'static Spec> {
         Runs::Both => true,
         Runs::PreOnly => mode == Mode::Pre,
         Runs::PostOnly => mode == Mode::Post,
+        Runs::ProxyOnly => mode == Mode::Proxy,
     })
 }

@@ -2,6 +2,7 @@
 //! cluster, each with its own timeout; a failed fatal check skips the ones after it.
 
 pub mod catalogue;
+pub mod data_plane;
 pub mod output;
 mod post;
 mod pre;
@@ -88,6 +89,8 @@ pub struct Target<'a> {
     pub conn: Result<&'a Connection, String>,
     /// The mesh's namespace.
     pub namespace: &'a str,
+    /// The namespace of the pods the data-plane checks look at (`None`: every namespace).
+    pub pods_namespace: Option<&'a str>,
 }
 
 /// Runs the catalogue for `mode` in order.
@@ -168,6 +171,11 @@ async fn check(id: &str, target: &Target<'_>) -> Outcome {
         "controller-version" => post::controller_version(conn, ns).await,
         "webhook-ca-bundle" => post::webhook(conn, ns).await,
         "identity-certs" => post::identity(conn, ns).await,
+        "data-plane-pods" => data_plane::pods(conn, target.pods_namespace).await,
+        "proxy-ready" => data_plane::ready(conn, target.pods_namespace).await,
+        "proxy-version" => data_plane::version(conn, target.pods_namespace).await,
+        "proxy-identity" => data_plane::identity(conn, target.pods_namespace).await,
+        "proxy-config-version" => data_plane::config_version(conn, target.pods_namespace).await,
         other => Outcome::error(format!("no check is named `{other}`")),
     }
 }
@@ -181,6 +189,7 @@ mod tests {
         let target = Target {
             conn: Err("no kubeconfig".to_owned()),
             namespace: "meshctl-system",
+            pods_namespace: None,
         };
         let start = tokio::time::Instant::now();
         let mut attempts = 0;
@@ -201,6 +210,7 @@ mod tests {
         let target = Target {
             conn: Err("no kubeconfig".to_owned()),
             namespace: "meshctl-system",
+            pods_namespace: None,
         };
         let mut attempts = 0;
         run_until(&target, Mode::Pre, Duration::ZERO, &mut |_| attempts += 1).await;

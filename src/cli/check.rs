@@ -13,8 +13,12 @@ use super::uninstall::mesh_namespace;
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Run the pre-install checks instead of checking an install
-    #[arg(long)]
+    #[arg(long, conflicts_with = "proxy")]
     pre: bool,
+    /// Check the data plane (every meshed pod's proxy) instead of the control plane; -n
+    /// limits it to one namespace (default: every namespace)
+    #[arg(long)]
+    proxy: bool,
     /// Print the catalogue of checks (ids, descriptions, hints) and exit
     #[arg(long)]
     list: bool,
@@ -34,7 +38,11 @@ enum Format {
 }
 
 pub fn run(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let mode = if args.pre { Mode::Pre } else { Mode::Post };
+    let mode = match (args.pre, args.proxy) {
+        (true, _) => Mode::Pre,
+        (_, true) => Mode::Proxy,
+        _ => Mode::Post,
+    };
     let mut out = std::io::stdout().lock();
     if args.list {
         output::list(catalogue(mode), &mut out)?;
@@ -51,6 +59,7 @@ pub fn run(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let target = Target {
             conn: conn.as_ref().map_err(Clone::clone),
             namespace: &namespace,
+            pods_namespace: global.namespace.as_deref().filter(|_| args.proxy),
         };
         let wait = args.wait.map_or(std::time::Duration::ZERO, |w| w.get());
         // Progress on stderr: stdout carries only the final report.

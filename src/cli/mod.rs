@@ -110,7 +110,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyAwait(args) => proxy_await::run(args),
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
-        Command::Stat(args) => stat::run(args),
+        Command::Stat(args) => stat::run(args, &cli.global),
     }
 }
 

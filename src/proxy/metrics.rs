@@ -10,6 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use super::io::ByteCounters;
@@ -177,6 +178,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn register(&self, r: &mut Registry) {
+        // `proxy_build_info{version="…"} 1`: what `meshctl check --proxy` compares.
+        r.register(
+            "proxy_build",
+            "The proxy's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
         r.register("request", "Requests received", self.requests.clone());
         r.register(
             "response",

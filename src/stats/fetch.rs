@@ -44,13 +44,40 @@ pub async fn fetch_all(
 ) -> Vec<Result<StatsAnswer, FetchError>> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let client = &client;
-    futures::stream::iter(addresses)
-        .map(|address| async move {
-            tokio::time::timeout(options.timeout, fetch_one(client, address, options.window))
-                .await
-                .unwrap_or(Err(FetchError::Timeout(options.timeout)))
+    let FetchOptions {
+        window,
+        concurrency,
+        timeout,
+    } = options;
+    ask_all(addresses, concurrency, timeout, |address| {
+        fetch_one(client, address, window)
+    })
+    .await
+}
+
+/// Runs `ask` for every item, at most `concurrency` at once, each bounded by `timeout`; the
+/// results are in the order of `items`. `fetch_all` asks addresses, cluster mode and the
+/// data-plane checks ask pods through the API server.
+pub async fn ask_all<'a, T, F, Fut, A>(
+    items: &'a [T],
+    concurrency: usize,
+    timeout: Duration,
+    ask: F,
+) -> Vec<Result<A, FetchError>>
+where
+    F: Fn(&'a T) -> Fut,
+    Fut: Future<Output = Result<A, FetchError>>,
+{
+    futures::stream::iter(items)
+        .map(|item| {
+            let answer = ask(item);
+            async move {
+                tokio::time::timeout(timeout, answer)
+                    .await
+                    .unwrap_or(Err(FetchError::Timeout(timeout)))
+            }
         })
-        .buffered(options.concurrency.max(1))
+        .buffered(concurrency.max(1))
         .collect()
         .await
 }

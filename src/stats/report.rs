@@ -162,22 +162,46 @@ impl Merged {
 
     /// The merged rows, in key order, with their signals.
     pub fn signals(&self) -> impl Iterator<Item = (&RowKey, Signals)> {
-        self.rows.iter().map(|(key, totals)| {
-            let success_rate = (totals.requests > 0).then(|| {
-                totals.requests.saturating_sub(totals.failures) as f64 / totals.requests as f64
-            });
-            let signals = Signals {
-                requests: totals.requests,
-                failures: totals.failures,
-                success_rate,
-                rps: totals.requests as f64 / self.window_seconds.max(1) as f64,
-                tcp_connections_opened: totals.tcp_opened,
-                latency_p50_ms: totals.latency.quantile(0.5),
-                latency_p95_ms: totals.latency.quantile(0.95),
-                latency_p99_ms: totals.latency.quantile(0.99),
-            };
-            (key, signals)
-        })
+        self.rows
+            .iter()
+            .map(|(key, totals)| (key, totals.signals(self.window_seconds)))
+    }
+
+    /// The signals of every row `wanted` picks, merged into one (e.g. all inbound rows of a
+    /// workload, or the outbound rows towards one service); `None` when no row is picked.
+    pub fn sum(&self, wanted: impl Fn(&RowKey) -> bool) -> Option<Signals> {
+        let mut picked = self.rows.iter().filter(|(key, _)| wanted(key));
+        let (_, first) = picked.next()?;
+        let mut total = first.clone();
+        for (_, totals) in picked {
+            total.requests = total.requests.saturating_add(totals.requests);
+            total.failures = total.failures.saturating_add(totals.failures);
+            total.tcp_opened = total.tcp_opened.saturating_add(totals.tcp_opened);
+            // Same bounds by construction: every row was checked against `self.bounds`.
+            total.latency.merge(&totals.latency).ok()?;
+        }
+        Some(total.signals(self.window_seconds))
+    }
+
+    pub fn window_seconds(&self) -> u64 {
+        self.window_seconds
+    }
+}
+
+impl Totals {
+    fn signals(&self, window_seconds: u64) -> Signals {
+        let success_rate = (self.requests > 0)
+            .then(|| self.requests.saturating_sub(self.failures) as f64 / self.requests as f64);
+        Signals {
+            requests: self.requests,
+            failures: self.failures,
+            success_rate,
+            rps: self.requests as f64 / window_seconds.max(1) as f64,
+            tcp_connections_opened: self.tcp_opened,
+            latency_p50_ms: self.latency.quantile(0.5),
+            latency_p95_ms: self.latency.quantile(0.95),
+            latency_p99_ms: self.latency.quantile(0.99),
+        }
     }
 }
 
@@ -239,6 +263,27 @@ mod tests {
         assert_eq!(outbound.0.route.as_deref(), Some("r"));
         assert_eq!(outbound.1.success_rate, None, "an empty window has no rate");
         assert_eq!(outbound.1.latency_p99_ms, None);
+    }
+
+    #[test]
+    fn rows_are_summed_into_one_before_percentiles() {
+        let a = answer(
+            r#"{"direction": "inbound", "authority": "app", "requests": 10, "failures": 1,
+                "tcpConnectionsOpened": 1, "latencyBuckets": [10, 0, 0, 0]},
+               {"direction": "inbound", "authority": "metrics", "requests": 30, "failures": 3,
+                "tcpConnectionsOpened": 2, "latencyBuckets": [0, 0, 30, 0]},
+               {"direction": "outbound", "authority": "db:5432", "requests": 50, "failures": 0,
+                "latencyBuckets": [50, 0, 0, 0]}"#,
+        );
+        let merged = Merged::from_answers([&a]).unwrap().unwrap();
+        let inbound = merged.sum(|k| k.direction == "inbound").unwrap();
+        assert_eq!((inbound.requests, inbound.failures), (40, 4));
+        assert_eq!(inbound.tcp_connections_opened, 3);
+        assert_eq!(inbound.success_rate, Some(0.9));
+        // 10 of 40 within 10 ms, 30 in 20-30 ms: the median is in the slow bucket.
+        let p50 = inbound.latency_p50_ms.unwrap();
+        assert!(p50 > 20.0 && p50 <= 30.0, "{p50}");
+        assert_eq!(merged.sum(|k| k.direction == "sideways"), None);
     }
 
     #[test]

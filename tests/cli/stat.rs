@@ -88,3 +88,43 @@ fn no_answer_at_all_is_an_error_and_a_bad_window_is_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--window"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_unknown_kind_or_a_mixed_mode_is_usage_before_any_cluster_is_asked() {
+    // No kubeconfig anywhere: usage errors come first.
+    for (args, says) in [
+        (
+            &["stat", "cronjob"][..],
+            "unknown resource `cronjob`: use deploy, sts",
+        ),
+        (
+            &["stat", "deploy", "--to", "job/x"],
+            "--to: unknown resource `job/x`",
+        ),
+        (
+            &["stat", "deploy/web", "api"],
+            "`deploy/web` already names one",
+        ),
+        (
+            &["stat", "deploy", "web", "-A"],
+            "give its namespace with -n instead of -A",
+        ),
+        (
+            &["stat", "deploy", "-A", "-n", "shop"],
+            "-A and -n exclude each other",
+        ),
+        (
+            &["stat", "--proxy", "127.0.0.1:1", "--to", "deploy/web"],
+            "need a cluster resource",
+        ),
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    let out = run(&["stat", "deploy", "--proxy", "127.0.0.1:1"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["stat"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

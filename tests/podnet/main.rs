@@ -3,6 +3,11 @@
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
 mod capture;
+// The cluster tests' kube-apiserver + etcd, for pods registered in a real API server; this
+// binary uses only part of it.
+#[path = "../cluster/harness/mod.rs"]
+#[allow(dead_code)]
+mod harness;
 mod injected;
 mod interception;
 mod load;
@@ -11,7 +16,9 @@ mod meshed;
 mod net;
 mod node;
 mod proxy_init;
+mod registry;
 mod spec;
+mod stat_cluster;
 mod traffic;
 
 use std::io::Write;

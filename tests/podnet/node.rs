@@ -31,6 +31,9 @@ pub struct Pod {
 pub struct Node {
     netns: String,
     pub pods: Vec<Pod>,
+    /// The lock held and the host end's name while the bridge is linked to this machine's
+    /// namespace (see `link_host`).
+    host_link: Option<(File, String)>,
 }
 
 impl Node {
@@ -48,6 +51,7 @@ impl Node {
         let mut node = Node {
             netns: format!("{id}-node"),
             pods: Vec::new(),
+            host_link: None,
         };
         ip(&["netns", "add", &node.netns]);
         ipn(&node.netns, &["link", "set", "lo", "up"]);
@@ -120,6 +124,33 @@ impl Node {
         node
     }
 
+    /// Wires the bridge to this machine's own network namespace, which gets the address
+    /// 10.213.0.1/24, so processes outside the pods (a kube-apiserver proxying to a pod) reach
+    /// pods at their addresses. The link goes when the node does. Holds a machine-wide lock
+    /// until the node is dropped: only one node at a time may own that route.
+    pub fn link_host(&mut self) {
+        let lock =
+            File::create("/run/meshctl-podnet-host-link.lock").expect("create the lock file");
+        lock.lock().expect("lock the host link");
+        let host_end = format!("mpnh{}", std::process::id());
+        ip(&[
+            "link",
+            "add",
+            &host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "host",
+            "netns",
+            &self.netns,
+        ]);
+        ipn(&self.netns, &["link", "set", "host", "master", "br0", "up"]);
+        ip(&["addr", "add", "10.213.0.1/24", "dev", &host_end]);
+        ip(&["link", "set", &host_end, "up"]);
+        self.host_link = Some((lock, host_end));
+    }
+
     pub fn pod(&self, name: &str) -> &Pod {
         self.pods
             .iter()
@@ -130,6 +161,10 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // Before the lock goes: deleting the namespace removes the link only eventually.
+        if let Some((_lock, host_end)) = &self.host_link {
+            let _ = run_quiet("ip", &["link", "del", host_end]);
+        }
         for pod in &self.pods {
             pod.stop_all();
             let _ = std::fs::remove_dir_all(pod.etc_dir());

@@ -26,20 +26,7 @@ pub struct Injected {
 impl Injected {
     /// Injects the Deployment in `tests/fixtures/podnet/<file>` and reads its pod template.
     pub fn from_fixture(file: &str, pod: &Pod) -> Injected {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/podnet")
-            .join(file);
-        let out = std::process::Command::new(meshctl())
-            .args(["inject".as_ref(), path.as_os_str()])
-            .output()
-            .expect("run meshctl inject");
-        assert!(
-            out.status.success(),
-            "inject {file}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout))
-            .unwrap_or_else(|e| panic!("inject output for {file} is not YAML: {e}"));
+        let doc = injected_fixture(file);
         let spec = &doc["spec"]["template"]["spec"];
         let inits = spec["initContainers"].as_array().expect("initContainers");
         let named = |name: &str| {
@@ -55,6 +42,24 @@ impl Injected {
             proxy: named("meshctl-proxy"),
         }
     }
+}
+
+/// The Deployment in `tests/fixtures/podnet/<file>` as `meshctl inject` writes it.
+pub fn injected_fixture(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/podnet")
+        .join(file);
+    let out = std::process::Command::new(meshctl())
+        .args(["inject".as_ref(), path.as_os_str()])
+        .output()
+        .expect("run meshctl inject");
+    assert!(
+        out.status.success(),
+        "inject {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("inject output for {file} is not YAML: {e}"))
 }
 
 fn container(c: &Value, pod_spec: &Value, pod: &Pod) -> Container {

@@ -10,6 +10,7 @@ mod mtls;
 mod pki;
 mod resilience;
 mod routing;
+mod stat;
 mod streams;
 mod tcp;
 // Helpers shared by every module here (and by other engineers' proxy tests); not every

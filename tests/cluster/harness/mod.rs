@@ -216,6 +216,15 @@ impl Cluster {
     }
 }
 
+/// Why the test cluster cannot start here (its binaries are not built), if it cannot.
+/// tests/podnet (which includes this harness) uses it to skip where no cluster can run.
+#[allow(dead_code)]
+pub fn missing_testbin() -> Option<String> {
+    ["etcd", "kube-apiserver"]
+        .iter()
+        .find_map(|name| process::testbin(name).err())
+}
+
 /// Held by tests that install the control plane: installs share cluster-scoped names.
 pub async fn control_plane_lock() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

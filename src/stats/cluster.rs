@@ -1,0 +1,152 @@
+//! Cluster mode of `meshctl stat`: every selected pod's proxy is asked for `/stats` through
+//! the API server's pod proxy (bounded in flight, a timeout each), and the answers are merged
+//! exactly per resource: inbound rows for the resource itself, outbound rows towards a
+//! resource's service names for `--to`/`--from` edges.
+
+use std::collections::BTreeMap;
+
+use kube::Client;
+
+use super::fetch::{FetchError, FetchOptions, ask_all};
+use super::report::{AnswerError, Merged, RowKey, Signals, StatsAnswer};
+use super::select::{MeshPod, Selected, authority_matches};
+use crate::inject::sidecar::ADMIN_PORT;
+use crate::k8s::{PodProxyError, pod_proxy};
+
+/// Which traffic a row counts.
+#[derive(Clone, Copy, Debug)]
+pub enum Traffic<'a> {
+    /// What the resource's pods received.
+    Inbound,
+    /// What the resource's pods sent to any of these.
+    To(&'a [Selected]),
+    /// What these resources' pods sent to the resource.
+    From(&'a [Selected]),
+}
+
+/// One resource's figures.
+#[derive(Clone, Debug)]
+pub struct ResourceStats {
+    pub selected: Selected,
+    /// Pods whose proxy answered.
+    pub answered: usize,
+    /// `None` when no proxy answered or no traffic was seen.
+    pub signals: Option<Signals>,
+}
+
+/// The whole table.
+#[derive(Clone, Debug)]
+pub struct ClusterStats {
+    pub window_seconds: u64,
+    pub rows: Vec<ResourceStats>,
+    /// Meshed, running pods whose proxy gave no answer (`namespace/name`, why).
+    pub unreachable: Vec<(String, String)>,
+}
+
+type PodKey = (String, String);
+
+/// Asks the proxies of every meshed, running pod of `selected` (and of the `--from`
+/// resources) and merges their answers per resource.
+pub async fn collect(
+    client: &Client,
+    selected: Vec<Selected>,
+    traffic: Traffic<'_>,
+    options: FetchOptions,
+) -> Result<ClusterStats, AnswerError> {
+    let mut askable: BTreeMap<PodKey, &MeshPod> = BTreeMap::new();
+    let sources: &[Selected] = match traffic {
+        Traffic::From(sources) => sources,
+        _ => &[],
+    };
+    for pod in selected.iter().chain(sources).flat_map(|s| &s.pods) {
+        if pod.meshed && pod.running {
+            askable.insert((pod.namespace.clone(), pod.name.clone()), pod);
+        }
+    }
+    let pods: Vec<&MeshPod> = askable.into_values().collect();
+    let path = format!("/stats?window={}s", options.window.as_secs());
+    let results = ask_all(&pods, options.concurrency, options.timeout, |pod| {
+        ask(client, pod, &path)
+    })
+    .await;
+    let mut answers: BTreeMap<PodKey, StatsAnswer> = BTreeMap::new();
+    let mut unreachable = Vec::new();
+    for (pod, result) in pods.iter().zip(results) {
+        match result {
+            Ok(answer) => {
+                answers.insert((pod.namespace.clone(), pod.name.clone()), answer);
+            }
+            Err(e) => unreachable.push((format!("{}/{}", pod.namespace, pod.name), e.to_string())),
+        }
+    }
+    let answers_of = |s: &Selected| -> Vec<&StatsAnswer> {
+        s.pods
+            .iter()
+            .filter_map(|p| answers.get(&(p.namespace.clone(), p.name.clone())))
+            .collect()
+    };
+    let mut rows = Vec::with_capacity(selected.len());
+    for s in selected {
+        let own = answers_of(&s);
+        let signals = match traffic {
+            Traffic::Inbound => Merged::from_answers(own.iter().copied())?
+                .and_then(|m| m.sum(|k| whole(k) && k.direction == "inbound")),
+            Traffic::To(targets) => Merged::from_answers(own.iter().copied())?.and_then(|m| {
+                m.sum(|k| {
+                    outbound(k)
+                        && targets
+                            .iter()
+                            .any(|t| authority_matches(&k.authority, &t.hosts))
+                })
+            }),
+            Traffic::From(sources) => {
+                let theirs = sources.iter().flat_map(|src| answers_of(src));
+                Merged::from_answers(theirs)?.and_then(|m| {
+                    m.sum(|k| outbound(k) && authority_matches(&k.authority, &s.hosts))
+                })
+            }
+        };
+        rows.push(ResourceStats {
+            answered: own.len(),
+            selected: s,
+            signals,
+        });
+    }
+    Ok(ClusterStats {
+        window_seconds: options.window.as_secs(),
+        rows,
+        unreachable,
+    })
+}
+
+/// A row about a whole authority, not one of its routes or backends.
+fn whole(key: &RowKey) -> bool {
+    key.route.is_none() && key.backend.is_none()
+}
+
+fn outbound(key: &RowKey) -> bool {
+    whole(key) && key.direction == "outbound"
+}
+
+async fn ask(client: &Client, pod: &MeshPod, path: &str) -> Result<StatsAnswer, FetchError> {
+    let body = admin_get(client, &pod.namespace, &pod.name, path).await?;
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// `GET path` on a pod's proxy admin port through the API server.
+pub async fn admin_get(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    path: &str,
+) -> Result<String, FetchError> {
+    pod_proxy::get(client, namespace, pod, ADMIN_PORT, path)
+        .await
+        .map_err(|e| match e {
+            PodProxyError::Status { code, message } => FetchError::Status {
+                status: code,
+                body: message,
+            },
+            PodProxyError::Request(why) => FetchError::Request(why),
+        })
+}

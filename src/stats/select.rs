@@ -1,0 +1,518 @@
+//! Which pods `meshctl stat` asks, grouped by the resource they belong to: deployments
+//! (through their ReplicaSets), stateful sets and daemon sets (by owner reference), services
+//! (by selector), namespaces and single pods. Finished pods are left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams};
+use kube::{Client, Resource as _};
+use serde::de::DeserializeOwned;
+
+use crate::inject::sidecar::{ANNOTATION_VERSION, PROXY_CONTAINER};
+use crate::k8s::{Connection, K8sError};
+
+/// The kinds `stat` reports on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Pod,
+    Namespace,
+    Service,
+}
+
+impl Kind {
+    /// The kubectl short name.
+    pub fn short(self) -> &'static str {
+        match self {
+            Kind::Deployment => "deploy",
+            Kind::StatefulSet => "sts",
+            Kind::DaemonSet => "ds",
+            Kind::Pod => "pod",
+            Kind::Namespace => "ns",
+            Kind::Service => "svc",
+        }
+    }
+
+    /// The singular noun, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Deployment => "deployment",
+            Kind::StatefulSet => "statefulset",
+            Kind::DaemonSet => "daemonset",
+            Kind::Pod => "pod",
+            Kind::Namespace => "namespace",
+            Kind::Service => "service",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = SelectError;
+
+    /// kubectl's names: short, singular or plural, any case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let kind = match text.to_ascii_lowercase().as_str() {
+            "deploy" | "deployment" | "deployments" => Kind::Deployment,
+            "sts" | "statefulset" | "statefulsets" => Kind::StatefulSet,
+            "ds" | "daemonset" | "daemonsets" => Kind::DaemonSet,
+            "po" | "pod" | "pods" => Kind::Pod,
+            "ns" | "namespace" | "namespaces" => Kind::Namespace,
+            "svc" | "service" | "services" => Kind::Service,
+            _ => return Err(SelectError::Kind(text.to_owned())),
+        };
+        Ok(kind)
+    }
+}
+
+/// `KIND` or `KIND/NAME`, as `stat` and `--to`/`--from` take them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub kind: Kind,
+    pub name: Option<String>,
+}
+
+impl FromStr for ResourceRef {
+    type Err = SelectError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = match text.split_once('/') {
+            Some((kind, name)) if !name.is_empty() => (kind, Some(name.to_owned())),
+            Some(_) => return Err(SelectError::Kind(text.to_owned())),
+            None => (text, None),
+        };
+        Ok(ResourceRef {
+            kind: kind
+                .parse()
+                .map_err(|_| SelectError::Kind(text.to_owned()))?,
+            name,
+        })
+    }
+}
+
+impl std::fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{}/{name}", self.kind.short()),
+            None => f.write_str(self.kind.short()),
+        }
+    }
+}
+
+/// Where to look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Namespace(String),
+    All,
+}
+
+/// A pod that is not finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshPod {
+    pub namespace: String,
+    pub name: String,
+    /// It carries meshctl's proxy.
+    pub meshed: bool,
+    /// Running with an address: its proxy can be asked.
+    pub running: bool,
+}
+
+/// One resource and its pods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected {
+    pub kind: Kind,
+    /// Empty for namespaces.
+    pub namespace: String,
+    pub name: String,
+    pub pods: Vec<MeshPod>,
+    /// The names other pods reach it by (`svc`, `svc.ns`, `svc.ns.svc…`, cluster IPs), for
+    /// matching outbound authorities.
+    pub hosts: BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("unknown resource `{0}`: use deploy, sts, ds, pod, ns or svc, optionally as KIND/NAME")]
+    Kind(String),
+    #[error(
+        "{kind} `{name}` not found in namespace {namespace}; list them with `kubectl get {short} \
+         -n {namespace}`"
+    )]
+    NotFound {
+        kind: &'static str,
+        short: &'static str,
+        name: String,
+        namespace: String,
+    },
+    #[error("namespace `{0}` not found; list them with `kubectl get ns`")]
+    NoNamespace(String),
+    #[error(transparent)]
+    Request(#[from] K8sError),
+}
+
+/// The resources `what` names in `scope`, each with its unfinished pods and the hosts that
+/// reach it. A named resource that does not exist is an error.
+pub async fn select(
+    conn: &Connection,
+    what: &ResourceRef,
+    scope: &Scope,
+) -> Result<Vec<Selected>, SelectError> {
+    let lister = Lister { conn, scope };
+    let pods: Vec<Pod> = lister.list("pods").await?;
+    let services: Vec<Service> = lister.list("services").await?;
+    let mut selected = match what.kind {
+        Kind::Deployment => {
+            let deployments: Vec<Deployment> = lister.named(what, "deployments").await?;
+            let sets: Vec<ReplicaSet> = lister.list("replicasets").await?;
+            deployments
+                .iter()
+                .map(|d| {
+                    let owned = owned_uids(&sets, d.meta());
+                    let pods = pods.iter().filter(|p| owned_by_any(p.meta(), &owned));
+                    selected_of(Kind::Deployment, d.meta(), pods)
+                })
+                .collect()
+        }
+        Kind::StatefulSet => {
+            owned_pods::<StatefulSet>(&lister, what, "statefulsets", &pods).await?
+        }
+        Kind::DaemonSet => owned_pods::<DaemonSet>(&lister, what, "daemonsets", &pods).await?,
+        Kind::Pod => {
+            let named: Vec<Pod> = lister.named(what, "pods").await?;
+            named
+                .iter()
+                .filter_map(|p| {
+                    let selected = selected_of(Kind::Pod, p.meta(), std::iter::once(p));
+                    // A finished pod has nothing to report.
+                    (!selected.pods.is_empty() || what.name.is_some()).then_some(selected)
+                })
+                .collect()
+        }
+        Kind::Service => {
+            let named: Vec<Service> = lister.named(what, "services").await?;
+            named
+                .iter()
+                .map(|s| {
+                    let selector = s.spec.as_ref().and_then(|spec| spec.selector.as_ref());
+                    let pods = pods.iter().filter(|p| {
+                        p.metadata.namespace == s.metadata.namespace
+                            && selector.is_some_and(|sel| selects(sel, p.meta()))
+                    });
+                    let mut selected = selected_of(Kind::Service, s.meta(), pods);
+                    selected.hosts = hosts_of(s);
+                    selected
+                })
+                .collect()
+        }
+        Kind::Namespace => namespaces(conn, what, &pods).await?,
+    };
+    for s in &mut selected {
+        if s.kind != Kind::Service {
+            s.hosts = services
+                .iter()
+                .filter(|svc| serves_any(svc, s, &pods))
+                .flat_map(hosts_of)
+                .collect();
+        }
+    }
+    Ok(selected)
+}
+
+/// Lists or gets objects of one kind in the scope, naming the cluster on failure.
+struct Lister<'a> {
+    conn: &'a Connection,
+    scope: &'a Scope,
+}
+
+impl Lister<'_> {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        let client: Client = self.conn.client.clone();
+        match self.scope {
+            Scope::Namespace(ns) => Api::namespaced(client, ns),
+            Scope::All => Api::all(client),
+        }
+    }
+
+    fn where_(&self) -> String {
+        match self.scope {
+            Scope::Namespace(ns) => format!("in namespace {ns}"),
+            Scope::All => "in all namespaces".to_owned(),
+        }
+    }
+
+    async fn list<K>(&self, plural: &str) -> Result<Vec<K>, SelectError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        self.api::<K>()
+            .list(&ListParams::default())
+            .await
+            .map(|list| list.items)
+            .map_err(|e| {
+                let what = format!("{plural} {}", self.where_());
+                self.conn.request_error("listing", &what, &e).into()
+            })
+    }
+
+    /// The one object `what` names (an error when missing), or every one in the scope.
+    async fn named<K>(&self, what: &ResourceRef, plural: &str) -> Result<Vec<K>, SelectError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let Some(name) = &what.name else {
+            return self.list(plural).await;
+        };
+        let namespace = match self.scope {
+            Scope::Namespace(ns) => ns.clone(),
+            Scope::All => String::new(),
+        };
+        match self.api::<K>().get_opt(name).await {
+            Ok(Some(object)) => Ok(vec![object]),
+            Ok(None) => Err(SelectError::NotFound {
+                kind: what.kind.noun(),
+                short: what.kind.short(),
+                name: name.clone(),
+                namespace,
+            }),
+            Err(e) => {
+                let object = format!("{} {namespace}/{name}", what.kind.noun());
+                Err(self.conn.request_error("getting", &object, &e).into())
+            }
+        }
+    }
+}
+
+/// Stateful sets or daemon sets, each with the pods it controls.
+async fn owned_pods<K>(
+    lister: &Lister<'_>,
+    what: &ResourceRef,
+    plural: &str,
+    pods: &[Pod],
+) -> Result<Vec<Selected>, SelectError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let owners: Vec<K> = lister.named(what, plural).await?;
+    Ok(owners
+        .iter()
+        .map(|o| {
+            let uid: BTreeSet<String> = o.meta().uid.iter().cloned().collect();
+            let pods = pods.iter().filter(|p| owned_by_any(p.meta(), &uid));
+            selected_of(what.kind, o.meta(), pods)
+        })
+        .collect())
+}
+
+async fn namespaces(
+    conn: &Connection,
+    what: &ResourceRef,
+    pods: &[Pod],
+) -> Result<Vec<Selected>, SelectError> {
+    let api: Api<Namespace> = Api::all(conn.client.clone());
+    let names: Vec<String> = match &what.name {
+        Some(name) => match api.get_opt(name).await {
+            Ok(Some(_)) => vec![name.clone()],
+            Ok(None) => return Err(SelectError::NoNamespace(name.clone())),
+            Err(e) => {
+                let object = format!("namespace {name}");
+                return Err(conn.request_error("getting", &object, &e).into());
+            }
+        },
+        None => api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| conn.request_error("listing", "namespaces", &e))?
+            .items
+            .into_iter()
+            .filter_map(|ns| ns.metadata.name)
+            .collect(),
+    };
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let pods = pods
+                .iter()
+                .filter(|p| p.metadata.namespace.as_deref() == Some(name.as_str()));
+            let meta = ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            };
+            selected_of(Kind::Namespace, &meta, pods)
+        })
+        .collect())
+}
+
+fn selected_of<'a>(kind: Kind, meta: &ObjectMeta, pods: impl Iterator<Item = &'a Pod>) -> Selected {
+    Selected {
+        kind,
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        pods: pods.filter_map(mesh_pod).collect(),
+        hosts: BTreeSet::new(),
+    }
+}
+
+/// The pod as `stat` sees it; `None` when it has finished.
+fn mesh_pod(pod: &Pod) -> Option<MeshPod> {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ANNOTATION_VERSION));
+    let has_proxy = pod.spec.as_ref().is_some_and(|spec| {
+        let inits = spec.init_containers.iter().flatten();
+        inits
+            .chain(&spec.containers)
+            .any(|c| c.name == PROXY_CONTAINER)
+    });
+    let address = status.and_then(|s| s.pod_ip.as_deref());
+    Some(MeshPod {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        meshed: annotated || has_proxy,
+        running: phase == Some("Running") && address.is_some_and(|a| !a.is_empty()),
+    })
+}
+
+/// The uids of the objects (ReplicaSets) that `owner` controls.
+fn owned_uids<K: kube::Resource>(objects: &[K], owner: &ObjectMeta) -> BTreeSet<String> {
+    let owner_uid: BTreeSet<String> = owner.uid.iter().cloned().collect();
+    objects
+        .iter()
+        .filter(|o| owned_by_any(o.meta(), &owner_uid))
+        .filter_map(|o| o.meta().uid.clone())
+        .collect()
+}
+
+/// Whether the object's controller is one of `uids`.
+fn owned_by_any(meta: &ObjectMeta, uids: &BTreeSet<String>) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && uids.contains(&r.uid))
+}
+
+/// Whether every selector label is on the object.
+fn selects(selector: &BTreeMap<String, String>, meta: &ObjectMeta) -> bool {
+    !selector.is_empty()
+        && selector
+            .iter()
+            .all(|(k, v)| meta.labels.as_ref().and_then(|l| l.get(k)) == Some(v))
+}
+
+/// Whether `service` selects any pod of `selected`.
+fn serves_any(service: &Service, selected: &Selected, pods: &[Pod]) -> bool {
+    let Some(selector) = service.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+        return false;
+    };
+    pods.iter().any(|p| {
+        p.metadata.namespace == service.metadata.namespace
+            && selects(selector, p.meta())
+            && selected.pods.iter().any(|m| {
+                Some(&m.name) == p.metadata.name.as_ref()
+                    && Some(&m.namespace) == p.metadata.namespace.as_ref()
+            })
+    })
+}
+
+/// The names and addresses a service is reached by.
+fn hosts_of(service: &Service) -> BTreeSet<String> {
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let ns = service.metadata.namespace.clone().unwrap_or_default();
+    let mut hosts: BTreeSet<String> = [
+        name.clone(),
+        format!("{name}.{ns}"),
+        format!("{name}.{ns}.svc"),
+        format!("{name}.{ns}.svc.cluster.local"),
+    ]
+    .into();
+    let spec = service.spec.as_ref();
+    hosts.extend(
+        spec.and_then(|s| s.cluster_ips.clone())
+            .into_iter()
+            .flatten()
+            .filter(|ip| ip != "None"),
+    );
+    hosts
+}
+
+/// Whether an outbound row's authority (`host[:port]`) goes to one of `hosts`.
+pub fn authority_matches(authority: &str, hosts: &BTreeSet<String>) -> bool {
+    let host = match authority.strip_prefix('[') {
+        // `[v6]:port`
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        // `host:port`; a bare IPv6 address has several colons.
+        None if authority.matches(':').count() == 1 => {
+            authority.split(':').next().unwrap_or(authority)
+        }
+        None => authority,
+    };
+    hosts.contains(host.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_references_parse_like_kubectl() {
+        assert_eq!("Deployments".parse::<Kind>().unwrap(), Kind::Deployment);
+        assert_eq!("po".parse::<Kind>().unwrap(), Kind::Pod);
+        let r: ResourceRef = "deploy/web".parse().unwrap();
+        assert_eq!((r.kind, r.name.as_deref()), (Kind::Deployment, Some("web")));
+        assert_eq!(r.to_string(), "deploy/web");
+        let err = "cronjob".parse::<ResourceRef>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown resource `cronjob`: use deploy"),
+            "{err}"
+        );
+        assert!("svc/".parse::<ResourceRef>().is_err());
+    }
+
+    #[test]
+    fn authorities_match_service_names_and_addresses() {
+        let hosts: BTreeSet<String> = ["web".into(), "web.shop".into(), "10.96.0.7".into()].into();
+        for yes in [
+            "web",
+            "web:80",
+            "web.shop:8080",
+            "10.96.0.7:80",
+            "web.shop.",
+        ] {
+            assert!(authority_matches(yes, &hosts), "{yes}");
+        }
+        for no in ["webx:80", "api.shop", "10.96.0.8:80", "passthrough"] {
+            assert!(!authority_matches(no, &hosts), "{no}");
+        }
+        let v6: BTreeSet<String> = ["fd00::7".into()].into();
+        assert!(authority_matches("[fd00::7]:80", &v6));
+        assert!(authority_matches("fd00::7", &v6));
+        assert!(!authority_matches("fd00::7:80", &v6));
+    }
+}

@@ -1,0 +1,176 @@
+//! Pods of the pod-network harness registered in a real kube-apiserver (the cluster tests'
+//! harness): the injected Deployment, a ReplicaSet it owns and a Pod per network-namespace pod
+//! owned by that, with a status (Running, Ready, podIP = the namespace's address, container
+//! statuses) that no kubelet would write here; and Services. Through the API server's pod
+//! proxy, requests to such a Pod reach the real proxy in the namespace.
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::harness::Cluster;
+use crate::node::Pod;
+use crate::spec::injected_fixture;
+
+/// One test's namespace in the API server.
+pub struct Registry {
+    client: Client,
+    pub namespace: String,
+}
+
+/// The ReplicaSets' pod-template-hash (any stable value: no controller checks it).
+const HASH: &str = "5d8c7";
+
+impl Registry {
+    pub async fn new(cluster: &Cluster, prefix: &str) -> Registry {
+        Registry {
+            namespace: cluster.namespace(prefix).await,
+            client: cluster.admin().await,
+        }
+    }
+
+    /// Creates the Deployment of `tests/fixtures/podnet/<file>` as injected, its ReplicaSet and
+    /// one Pod per `pods` entry, Running at that pod's address; returns the Pods' names.
+    pub async fn deployment(&self, file: &str, pods: &[&Pod]) -> Vec<String> {
+        let mut deployment = injected_fixture(file);
+        deployment["metadata"]["namespace"] = self.namespace.clone().into();
+        let name = deployment["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_owned();
+        let deployment = self.create("apps", "Deployment", deployment).await;
+
+        let mut template = deployment["spec"]["template"].clone();
+        template["metadata"]["labels"]["pod-template-hash"] = HASH.into();
+        let mut selector = deployment["spec"]["selector"].clone();
+        selector["matchLabels"]["pod-template-hash"] = HASH.into();
+        let set_name = format!("{name}-{HASH}");
+        let set = json!({
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": set_name,
+                "namespace": self.namespace,
+                "labels": template["metadata"]["labels"],
+                "ownerReferences": [owner("apps/v1", "Deployment", &deployment)],
+            },
+            "spec": {"replicas": pods.len(), "selector": selector, "template": template},
+        });
+        let set = self.create("apps", "ReplicaSet", set).await;
+
+        let mut names = Vec::new();
+        for pod in pods {
+            let pod_name = format!("{set_name}-{}", pod.name);
+            let object = json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": pod_name,
+                    "namespace": self.namespace,
+                    "labels": template["metadata"]["labels"],
+                    "annotations": template["metadata"]["annotations"],
+                    "ownerReferences": [owner("apps/v1", "ReplicaSet", &set)],
+                },
+                "spec": template["spec"],
+            });
+            self.create("", "Pod", object).await;
+            self.set_running(&pod_name, pod, &template["spec"]).await;
+            names.push(pod_name);
+        }
+        names
+    }
+
+    /// A ClusterIP Service `name` selecting `app: <app>`, port 80 to the pods' 8080.
+    pub async fn service(&self, name: &str, app: &str) {
+        let service = json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "selector": {"app": app},
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
+        });
+        self.create("", "Service", service).await;
+    }
+
+    /// What a kubelet would report for a pod whose containers all started: Running, Ready,
+    /// the init step done, the proxy (a native sidecar) and the apps running and ready.
+    async fn set_running(&self, name: &str, pod: &Pod, spec: &Value) {
+        let status_of = |c: &Value, state: Value, ready: bool| {
+            json!({
+                "name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
+                "started": ready, "restartCount": 0, "state": state,
+            })
+        };
+        let running = json!({"running": {}});
+        let done = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+        let inits: Vec<Value> = spec["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                if c["restartPolicy"] == "Always" {
+                    status_of(c, running.clone(), true)
+                } else {
+                    status_of(c, done.clone(), false)
+                }
+            })
+            .collect();
+        let apps: Vec<Value> = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| status_of(c, running.clone(), true))
+            .collect();
+        let conditions: Vec<Value> = ["PodScheduled", "Initialized", "ContainersReady", "Ready"]
+            .iter()
+            .map(|t| json!({"type": t, "status": "True"}))
+            .collect();
+        let ip = pod.ip.to_string();
+        let status = json!({"status": {
+            "phase": "Running",
+            "hostIP": "10.213.0.1",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": conditions,
+            "initContainerStatuses": inits,
+            "containerStatuses": apps,
+        }});
+        let pods: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource("", "Pod"));
+        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap_or_else(|e| panic!("set the status of pod {name}: {e}"));
+    }
+
+    /// Creates `object` and returns it as the server stored it (with its uid).
+    async fn create(&self, group: &str, kind: &str, object: Value) -> Value {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource(group, kind));
+        let object: DynamicObject = serde_json::from_value(object).expect("object");
+        let created = api
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("create {kind} {:?}: {e}", object.metadata.name));
+        serde_json::to_value(created).expect("json")
+    }
+}
+
+fn resource(group: &str, kind: &str) -> ApiResource {
+    let version = "v1";
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+/// An owner reference to `object` as its controller.
+fn owner(api_version: &str, kind: &str, object: &Value) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": object["metadata"]["name"],
+        "uid": object["metadata"]["uid"],
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}

@@ -1,0 +1,232 @@
+//! `meshctl stat` in cluster mode end to end: meshed pods in network namespaces registered in
+//! a real kube-apiserver, traffic through their real proxies, and the figures read through the
+//! API server's pod proxy equal to asking the proxies directly; a pod whose proxy is gone is a
+//! warning, not a failure. `check --proxy` reads the same proxies' versions.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{cluster, missing_testbin};
+use crate::load::paced_gets;
+use crate::meshed::{Mesh, config, service};
+use crate::net::{Greeter, Says};
+use crate::node::Pod;
+use crate::registry::Registry;
+use crate::{meshctl, node_or_skip};
+
+fn at(pod: &Pod, port: u16) -> SocketAddr {
+    SocketAddr::new(pod.ip.into(), port)
+}
+
+/// `meshctl args…` against the test cluster.
+fn meshctl_in_cluster(args: &[&str]) -> Output {
+    let kubeconfig = cluster().kubeconfig.to_string_lossy().into_owned();
+    std::process::Command::new(meshctl())
+        .args(["--kubeconfig", &kubeconfig])
+        .args(args)
+        .output()
+        .expect("run meshctl")
+}
+
+fn meshctl_stat(args: &[&str]) -> Output {
+    meshctl_in_cluster(&[&["stat"], args].concat())
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stat JSON")
+}
+
+/// The signal fields of a row (cluster or local mode: same names).
+fn signals(row: &Value) -> Vec<(&'static str, Value)> {
+    [
+        "requests",
+        "failures",
+        "successRate",
+        "rps",
+        "latencyP50Ms",
+        "latencyP95Ms",
+        "latencyP99Ms",
+        "tcpConnectionsOpened",
+    ]
+    .into_iter()
+    .map(|field| (field, row[field].clone()))
+    .collect()
+}
+
+/// The one row of `stat --proxy ADDR -o json` with this direction and authority.
+fn direct_row(admin: SocketAddr, direction: &str, authority: &str) -> Value {
+    let report = json_of(&meshctl_stat(&[
+        "--proxy",
+        &admin.to_string(),
+        "-o",
+        "json",
+    ]));
+    let rows = report["rows"].as_array().expect("rows");
+    let row = rows.iter().find(|r| {
+        r["direction"] == direction
+            && r["authority"] == authority
+            && r["route"].is_null()
+            && r["backend"].is_null()
+    });
+    row.unwrap_or_else(|| panic!("no {direction} {authority} row in {report}"))
+        .clone()
+}
+
+fn row_named<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let rows = report["rows"].as_array().expect("rows");
+    rows.iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {report}"))
+}
+
+#[test]
+fn stat_through_the_api_server_equals_asking_the_proxies() {
+    if let Some(why) = missing_testbin() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("stat_cluster: {why}");
+        }
+        eprintln!("SKIPPED stat_cluster: {why}");
+        return;
+    }
+    let Some(mut node) = node_or_skip("stat_cluster", &["a", "b", "c"]) else {
+        return;
+    };
+    // The API server runs outside the pods and proxies to their addresses.
+    node.link_host();
+    let (a, b, c) = (node.pod("a"), node.pod("b"), node.pod("c"));
+    let any: SocketAddr = "[::]:8080".parse().expect("addr");
+    let _apps = [
+        Greeter::start(b, any, Says::Http("b")),
+        Greeter::start(c, any, Says::Http("c")),
+    ];
+    let mut mesh = Mesh::new();
+    let b_service = SocketAddr::new(b.service_ip.into(), 80);
+    let endpoints = [at(b, 8080), at(c, 8080)];
+    let to_b = service("b", "b-service", b_service, &[("b", &endpoints)]);
+    mesh.start(a, "a.yaml", &config(&[to_b]));
+    mesh.start(b, "b.yaml", &config(&[]));
+    mesh.start(c, "b.yaml", &config(&[]));
+
+    let sent = 100;
+    let tally = paced_gets(a, b_service, "b-service:80", 50, Duration::from_secs(2));
+    tally.assert_all_answered(sent, &mesh.logs());
+    // Pod c of deployment b loses its proxy: its figures cannot be had any more.
+    mesh.kill_proxy(c);
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (ns, b_pods) = runtime.block_on(async {
+        let registry = Registry::new(cluster(), "stat").await;
+        registry.deployment("a.yaml", &[a]).await;
+        let b_pods = registry.deployment("b.yaml", &[b, c]).await;
+        registry.service("b-service", "b").await;
+        (registry.namespace, b_pods)
+    });
+
+    // Deployment b: what its one answering proxy received, exactly; c is named, not fatal.
+    let out = meshctl_stat(&["deploy", "-n", &ns, "-o", "json"]);
+    let report = json_of(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dead = format!("{ns}/{}", b_pods[1]);
+    assert!(
+        stderr.contains(&format!("warning: pod {dead}: ")),
+        "{stderr}"
+    );
+    assert_eq!(report["unreachable"][0]["pod"], dead.as_str(), "{report}");
+    let b_row = row_named(&report, "b");
+    assert_eq!((&b_row["pods"], &b_row["answered"]), (&2.into(), &1.into()));
+    let direct = direct_row(at(b, 4191), "inbound", "app");
+    assert_eq!(signals(b_row), signals(&direct), "{report}\n{direct}");
+    let received = direct["requests"].as_u64().expect("requests");
+    assert!(
+        received > 0 && received < sent,
+        "b took {received} of {sent}"
+    );
+    // Deployment a received nothing.
+    let a_row = row_named(&report, "a");
+    assert_eq!(a_row["answered"], 1);
+    assert_eq!(a_row["requests"], 0, "{a_row}");
+
+    // The edge a → b: a's outbound requests to b's service, all of them.
+    let edge = json_of(&meshctl_stat(&[
+        "deploy", "a", "-n", &ns, "--to", "deploy/b", "-o", "json",
+    ]));
+    let a_to_b = row_named(&edge, "a");
+    let direct = direct_row(at(a, 4191), "outbound", "b-service:80");
+    assert_eq!(signals(a_to_b), signals(&direct), "{edge}\n{direct}");
+    assert_eq!(a_to_b["requests"], sent);
+    // The same edge seen from b's side.
+    let edge = json_of(&meshctl_stat(&[
+        "deploy", "b", "-n", &ns, "--from", "deploy/a", "-o", "json",
+    ]));
+    assert_eq!(signals(row_named(&edge, "b")), signals(&direct), "{edge}");
+
+    // The table says the same in columns.
+    let out = meshctl_stat(&["deploy", "-n", &ns]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("LATENCY_P99"), "{table}");
+    let b_line = table.lines().find(|l| l.trim_start().starts_with("b "));
+    let b_line = b_line.unwrap_or_else(|| panic!("no b line in\n{table}"));
+    assert!(b_line.contains("1/2"), "{table}");
+    assert!(b_line.contains("100.00%"), "{table}");
+}
+
+#[test]
+fn check_proxy_reads_real_proxies_through_the_api_server() {
+    if let Some(why) = missing_testbin() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("check_proxy_cluster: {why}");
+        }
+        eprintln!("SKIPPED check_proxy_cluster: {why}");
+        return;
+    }
+    let Some(mut node) = node_or_skip("check_proxy_cluster", &["a", "b"]) else {
+        return;
+    };
+    node.link_host();
+    let (a, b) = (node.pod("a"), node.pod("b"));
+    let mut mesh = Mesh::new();
+    mesh.start(a, "a.yaml", &config(&[]));
+    mesh.start(b, "b.yaml", &config(&[]));
+    // b's proxy dies after the kubelet (here: the registry) last said it was ready.
+    mesh.kill_proxy(b);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (ns, a_pods, b_pods) = runtime.block_on(async {
+        let registry = Registry::new(cluster(), "checkproxy").await;
+        let a_pods = registry.deployment("a.yaml", &[a]).await;
+        let b_pods = registry.deployment("b.yaml", &[b]).await;
+        (registry.namespace, a_pods, b_pods)
+    });
+
+    let out = meshctl_in_cluster(&["check", "--proxy", "-n", &ns, "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let checks = doc["categories"][1]["checks"].as_array().expect("checks");
+    let check = |id: &str| {
+        let c = checks.iter().find(|c| c["id"] == id);
+        c.unwrap_or_else(|| panic!("no {id} in {doc}")).clone()
+    };
+    assert_eq!(check("proxy-ready")["message"], "2 proxies ready", "{doc}");
+    let version = check("proxy-version");
+    assert_eq!(version["status"], "error", "{doc}");
+    let message = version["message"].as_str().expect("message");
+    let dead = format!("cannot read the admin port of {ns}/{}: ", b_pods[0]);
+    assert!(message.starts_with(&dead), "{message}");
+    // a's proxy answered with this build's version (else it would be named as skewed).
+    let fine = format!("; 1 other proxies run {}", env!("CARGO_PKG_VERSION"));
+    assert!(message.ends_with(&fine), "{message}");
+    assert!(!message.contains(&a_pods[0]), "{message}");
+}

@@ -1,0 +1,128 @@
+//! `meshctl stat --proxy` against two real proxies under a known load: 5 % aborted by a fault
+//! and every request held 60 ms by a fault delay. The CLI must report the success rate the
+//! clients saw and latencies that agree with the clients' own clocks.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::support::*;
+
+const ROUTES: &str = r#"      - name: shaped
+        backends: [{ name: main }]
+        fault: { delay: { fixed: 60ms, percent: 100 }, abort: { status: 503, percent: 5 } }
+"#;
+
+/// Requests per proxy, and how many are in flight at once (the delay dominates each).
+const REQUESTS: usize = 400;
+const IN_FLIGHT: usize = 40;
+
+/// Sends `REQUESTS` GETs through `proxy`: each answer's status and how long the client
+/// waited for it.
+async fn load(proxy: &TestProxy) -> Vec<(u16, Duration)> {
+    let client = http1_client();
+    futures::stream::iter(0..REQUESTS)
+        .map(|_| {
+            let client = client.clone();
+            async move {
+                let started = Instant::now();
+                let status = send(&client, proxy.outbound, "web.test", "/", &[]).await.0;
+                (status, started.elapsed())
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// The smallest bucket bound at or above `ms`: a percentile the proxy computed from requests
+/// no slower than the clients saw them cannot be above it.
+fn bound_above(bounds: &[f64], ms: f64) -> f64 {
+    bounds
+        .iter()
+        .copied()
+        .find(|b| *b >= ms)
+        .unwrap_or(f64::INFINITY)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stat_reports_the_success_rate_and_latency_the_clients_saw() {
+    let main = named("main").await;
+    let config = web_service(&[("main", main)], ROUTES);
+    let a = TestProxy::start(&config).await;
+    let b = TestProxy::start(&config).await;
+    let mut seen = load(&a).await;
+    seen.extend(load(&b).await);
+    assert!(seen.iter().all(|(s, _)| matches!(s, 200 | 503)), "{seen:?}");
+    let sent = seen.len();
+    let aborted = seen.iter().filter(|(s, _)| *s == 503).count();
+
+    let (a_admin, b_admin) = (a.admin.to_string(), b.admin.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
+            .args([
+                "stat", "--proxy", &a_admin, "--proxy", &b_admin, "-o", "json",
+            ])
+            .output()
+            .expect("run meshctl stat")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
+    assert_eq!(report["proxies"]["answered"], 2, "{report}");
+    // The outbound row of the whole authority (not its per-route or per-backend rows).
+    let rows = report["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["direction"] == "outbound" && r["route"].is_null() && r["backend"].is_null())
+        .unwrap_or_else(|| panic!("no outbound authority row in {report}"));
+
+    // Exactly what the clients saw, merged over both proxies.
+    assert_eq!(row["requests"], sent, "{row}");
+    assert_eq!(row["failures"], aborted, "{row}");
+    let success = row["successRate"].as_f64().expect("a success rate");
+    assert!(
+        (success - (sent - aborted) as f64 / sent as f64).abs() < 1e-9,
+        "{row}"
+    );
+    // 5 % of 800 aborts: 40 expected, σ ≈ 6.2; ±4σ.
+    assert!(
+        (0.919..=0.981).contains(&success),
+        "success {success}: {row}"
+    );
+
+    // Every forwarded request waited 60 ms in the proxy, so the median (the aborted 5 %
+    // cannot move it) is in the 50-100 ms bucket or above; and no percentile exceeds the
+    // bucket of the same percentile of the clients' own timings, which include the proxy's.
+    let (_, stats) = a.admin_get("/stats").await;
+    let stats: Value = serde_json::from_str(&stats).expect("/stats JSON");
+    let bounds: Vec<f64> = serde_json::from_value(stats["latencyBucketsMs"].clone()).unwrap();
+    let mut client_ms: Vec<f64> = seen.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
+    client_ms.sort_by(f64::total_cmp);
+    let client = |q: f64| client_ms[((q * sent as f64).ceil() as usize).min(sent - 1)];
+    for (field, q) in [("latencyP50Ms", 0.5), ("latencyP99Ms", 0.99)] {
+        let ms = row[field].as_f64().expect("a percentile");
+        assert!(
+            ms > 50.0,
+            "{field} {ms} below the 60 ms delay's bucket: {row}"
+        );
+        let limit = bound_above(&bounds, client(q));
+        assert!(
+            ms <= limit,
+            "{field} {ms} above the clients' {limit}: {row}"
+        );
+    }
+    // Shown with --nocapture.
+    eprintln!(
+        "stat --proxy over 2 proxies: success {:.2}% ({aborted} of {sent} aborted), p50 {} ms, \
+         p99 {} ms (clients: p50 {:.1} ms, p99 {:.1} ms)",
+        success * 100.0,
+        row["latencyP50Ms"],
+        row["latencyP99Ms"],
+        client(0.5),
+        client(0.99),
+    );
+}
