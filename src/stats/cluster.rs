@@ -100,7 +100,7 @@ pub async fn collect(
                 })
             }),
             Traffic::From(sources) => {
-                let theirs = sources.iter().flat_map(|src| answers_of(src));
+                let theirs = sources.iter().flat_map(&answers_of);
                 Merged::from_answers(theirs)?.and_then(|m| {
                     m.sum(|k| outbound(k) && authority_matches(&k.authority, &s.hosts))
                 })
