@@ -331,7 +331,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__check)
-            opts="-o -n -v -h -V --pre --list --wait --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-o -n -v -h -V --pre --proxy --list --wait --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -971,12 +971,20 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__stat)
-            opts="-o -n -v -h -V --proxy --window --timeout --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-A -o -n -v -h -V --all-namespaces --to --from --proxy --window --timeout --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

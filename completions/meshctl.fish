@@ -120,6 +120,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l kubeconfig -d 
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -s n -l namespace -d 'The namespace to work in' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l pre -d 'Run the pre-install checks instead of checking an install'
+complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l proxy -d 'Check the data plane (every meshed pod\'s proxy) instead of the control plane; -n limits it to one namespace (default: every namespace)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l list -d 'Print the catalogue of checks (ids, descriptions, hints) and exit'
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -s h -l help -d 'Print help'
@@ -228,7 +229,9 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s n -l namespace
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l proxy -d 'A proxy\'s admin address (HOST:PORT, e.g. 127.0.0.1:4191); repeat for several proxies' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l to -d 'Only traffic the resources sent to this one (KIND/NAME, e.g. deploy/web)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l from -d 'Only traffic the resources received from this one (KIND/NAME)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l proxy -d 'A proxy\'s admin address (HOST:PORT, e.g. 127.0.0.1:4191) to ask instead of a cluster; repeat for several proxies' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l window -d 'How far back to look (10s to 10m)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l timeout -d 'Give up on a proxy that has not answered after this long' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s o -l output -d 'Output format' -r -f -a "table\t''
@@ -236,6 +239,7 @@ json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s A -l all-namespaces -d 'Every namespace instead of -n\'s (or the context\'s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s V -l version -d 'Print version'

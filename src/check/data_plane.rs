@@ -231,11 +231,11 @@ pub fn build_version(metrics: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
-/// `proxy-identity` and `proxy-trust-roots`: the proxies have no identity to check yet.
+/// `proxy-identity`: the admin port does not show the proxy's certificate or roots yet.
 pub async fn identity(conn: &Connection, namespace: Option<&str>) -> Outcome {
     with_pods(conn, namespace, async |_| {
         Outcome::skipped(
-            "the proxies have no workload identity yet (mTLS is not enabled in this version); \
+            "the proxies' admin port does not expose their certificate and trust roots yet: \
              nothing to compare with the trust anchor",
         )
     })
