@@ -60,26 +60,45 @@ impl Capture {
 
     /// Stops the capture (SIGTERM: tshark writes out what it has) and returns the values
     /// of `field` in the packets matching the display filter `filter`, one per packet.
-    pub fn stop_and_read(mut self, filter: &str, field: &str) -> Vec<String> {
+    pub fn stop_and_read(self, filter: &str, field: &str) -> Vec<String> {
+        self.stop_and_query(&[], &[(filter, field)]).remove(0)
+    }
+
+    /// Stops the capture and answers each `(display filter, field)` query as
+    /// [`Capture::stop_and_read`] does; `decode_as` are tshark `-d` rules (e.g.
+    /// `tcp.port==8080,tls` for TLS on a port tshark takes for HTTP).
+    pub fn stop_and_query(
+        mut self,
+        decode_as: &[&str],
+        queries: &[(&str, &str)],
+    ) -> Vec<Vec<String>> {
         // Packets reach tshark's file asynchronously (its capture child flushes on a timer).
         std::thread::sleep(Duration::from_secs(1));
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let _ = self.child.wait();
-        let out = Command::new("tshark")
-            .args(["-r"])
-            .arg(&self.file)
-            .args(["-Y", filter, "-T", "fields", "-e", field])
-            .output()
-            .expect("run tshark -r");
-        assert!(
-            out.status.success(),
-            "tshark -r: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
+        queries
+            .iter()
+            .map(|(filter, field)| {
+                let mut cmd = Command::new("tshark");
+                cmd.arg("-r").arg(&self.file);
+                for rule in decode_as {
+                    cmd.args(["-d", rule]);
+                }
+                let out = cmd
+                    .args(["-Y", filter, "-T", "fields", "-e", field])
+                    .output()
+                    .expect("run tshark -r");
+                assert!(
+                    out.status.success(),
+                    "tshark -r: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
             .collect()
     }
 }

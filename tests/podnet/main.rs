@@ -12,7 +12,12 @@ mod injected;
 mod interception;
 mod load;
 mod mesh;
+// The shared test PKI; pod-network tests use only its file-writing part.
+#[allow(dead_code)]
+#[path = "../common/mesh_pki.rs"]
+mod mesh_pki;
 mod meshed;
+mod mtls;
 mod net;
 mod node;
 mod proxy_init;

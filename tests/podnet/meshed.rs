@@ -108,6 +108,22 @@ pub fn metric(pod: &Pod, name: &str, labels: &[&str]) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// The mesh identity of `pod` injected from `fixture`, from the proxy's injected environment
+/// (its namespace and service account), as the CA would certify it.
+pub fn identity_of(pod: &Pod, fixture: &str) -> meshctl::identity::SpiffeId {
+    let injected = Injected::from_fixture(fixture, pod);
+    let env = |name: &str| {
+        injected
+            .proxy
+            .env
+            .get(name)
+            .unwrap_or_else(|| panic!("inject gave the proxy no {name}"))
+            .clone()
+    };
+    let (ns, sa) = (env("MESHCTL_POD_NAMESPACE"), env("MESHCTL_SERVICE_ACCOUNT"));
+    meshctl::identity::SpiffeId::new("cluster.local", &ns, &sa).expect("a SPIFFE id")
+}
+
 /// A proxy config (JSON, which the proxy reads as YAML) with these services.
 pub fn config(services: &[Value]) -> String {
     json!({ "services": services }).to_string()

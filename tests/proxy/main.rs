@@ -6,6 +6,8 @@ mod basic;
 mod faults;
 mod h2;
 mod lifecycle;
+#[path = "../common/mesh_pki.rs"]
+mod mesh_pki;
 mod mtls;
 mod pki;
 mod resilience;
