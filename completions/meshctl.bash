@@ -971,7 +971,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__stat)
-            opts="-A -o -n -v -h -V --all-namespaces --to --from --proxy --window --timeout --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-A -o -w -n -v -h -V --all-namespaces --to --from --proxy --window --timeout --output --watch --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -240,6 +240,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l kubeconfig -d '
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s n -l namespace -d 'The namespace to work in' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s A -l all-namespaces -d 'Every namespace instead of -n\'s (or the context\'s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s w -l watch -d 'Ask again and redraw every 2 seconds until interrupted'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s V -l version -d 'Print version'

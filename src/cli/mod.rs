@@ -12,6 +12,7 @@ mod proxy;
 mod proxy_await;
 mod proxy_init;
 mod stat;
+mod stat_output;
 mod uninject;
 mod uninstall;
 mod upgrade;

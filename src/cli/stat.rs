@@ -7,16 +7,17 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use comfy_table::Table;
+use meshctl::k8s::Connection;
 use meshctl::model::duration::Duration;
 use meshctl::stats::{
-    ClusterStats, FetchOptions, Kind, Merged, ResourceRef, RowKey, Scope, Signals, Traffic,
+    ClusterStats, FetchError, FetchOptions, Kind, Merged, ResourceRef, Scope, StatsAnswer, Traffic,
     fetch_all,
 };
 use serde_json::json;
 
 use super::GlobalArgs;
 use super::control_plane;
+use super::stat_output::{cluster_json, cluster_table, row_json, table};
 
 #[derive(Debug, Args)]
 pub struct StatArgs {
@@ -52,21 +53,13 @@ pub struct StatArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: super::TableOrJson,
+    /// Ask again and redraw every 2 seconds until interrupted
+    #[arg(short = 'w', long)]
+    watch: bool,
 }
 
 /// Proxies asked at once.
 const CONCURRENCY: usize = 16;
-
-/// The columns every table starts with after its name columns.
-const SIGNAL_COLUMNS: [&str; 7] = [
-    "MESHED",
-    "SUCCESS",
-    "RPS",
-    "LATENCY_P50",
-    "LATENCY_P95",
-    "LATENCY_P99",
-    "TCP_CONN",
-];
 
 pub fn run(args: StatArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let window = args.window.get();
@@ -135,43 +128,60 @@ fn run_cluster(
     options: FetchOptions,
 ) -> anyhow::Result<ExitCode> {
     let q = query(args, global)?;
-    let stats = control_plane::runtime()?.block_on(async {
-        let conn = control_plane::connect(global).await?;
-        let scope = match &global.namespace {
-            _ if args.all_namespaces => Scope::All,
-            Some(ns) => Scope::Namespace(ns.clone()),
-            None => Scope::Namespace(conn.namespace.clone()),
+    let runtime = control_plane::runtime()?;
+    let conn = runtime.block_on(control_plane::connect(global))?;
+    let scope = match &global.namespace {
+        _ if args.all_namespaces => Scope::All,
+        Some(ns) => Scope::Namespace(ns.clone()),
+        None => Scope::Namespace(conn.namespace.clone()),
+    };
+    show(args.watch, || {
+        let stats = runtime.block_on(cluster_once(&conn, &q, &scope, options))?;
+        Ok(match args.output {
+            super::TableOrJson::Table => {
+                format!("{}\n", cluster_table(&stats, args.all_namespaces))
+            }
+            super::TableOrJson::Json => pretty(&cluster_json(&stats))?,
+        })
+    })
+}
+
+/// One round: select the resources, ask their proxies, warn about the silent ones.
+async fn cluster_once(
+    conn: &Connection,
+    q: &Query,
+    scope: &Scope,
+    options: FetchOptions,
+) -> anyhow::Result<ClusterStats> {
+    let selected = meshctl::stats::select(conn, &q.what, scope).await?;
+    let edge = match (&q.to, &q.from) {
+        (Some(r), _) | (None, Some(r)) => meshctl::stats::select(conn, r, scope).await?,
+        (None, None) => Vec::new(),
+    };
+    let traffic = match (&q.to, &q.from) {
+        (Some(_), _) => Traffic::To(&edge),
+        (None, Some(_)) => Traffic::From(&edge),
+        (None, None) => Traffic::Inbound,
+    };
+    if selected.is_empty() {
+        bail!("no {} {}", q.what, where_(scope));
+    }
+    let pods = selected.iter().flat_map(|s| &s.pods);
+    let (total, meshed) = pods.fold((0, 0), |(t, m), p| (t + 1, m + usize::from(p.meshed)));
+    if meshed == 0 {
+        let flag = match scope {
+            Scope::Namespace(ns) => format!("-n {ns}"),
+            Scope::All => "-A".to_owned(),
         };
-        let selected = meshctl::stats::select(&conn, &q.what, &scope).await?;
-        let edge = match (&q.to, &q.from) {
-            (Some(r), _) | (None, Some(r)) => meshctl::stats::select(&conn, r, &scope).await?,
-            (None, None) => Vec::new(),
-        };
-        let traffic = match (&q.to, &q.from) {
-            (Some(_), _) => Traffic::To(&edge),
-            (None, Some(_)) => Traffic::From(&edge),
-            (None, None) => Traffic::Inbound,
-        };
-        if selected.is_empty() {
-            bail!("no {} {}", q.what, where_(&scope));
-        }
-        let pods = selected.iter().flat_map(|s| &s.pods);
-        let (total, meshed) = pods.fold((0, 0), |(t, m), p| (t + 1, m + usize::from(p.meshed)));
-        if meshed == 0 {
-            let flag = match &scope {
-                Scope::Namespace(ns) => format!("-n {ns}"),
-                Scope::All => "-A".to_owned(),
-            };
-            bail!(
-                "no meshed pods among the {total} pods of {} {}: add the proxy with \
-                 `kubectl get {} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
-                q.what,
-                where_(&scope),
-                q.what,
-            );
-        }
-        anyhow::Ok(meshctl::stats::collect(&conn.client, selected, traffic, options).await?)
-    })?;
+        bail!(
+            "no meshed pods among the {total} pods of {} {}: add the proxy with \
+             `kubectl get {} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
+            q.what,
+            where_(scope),
+            q.what,
+        );
+    }
+    let stats = meshctl::stats::collect(&conn.client, selected, traffic, options).await?;
     for (pod, error) in &stats.unreachable {
         eprintln!("warning: pod {pod}: its proxy gave no figures: {error}");
     }
@@ -182,84 +192,44 @@ fn run_cluster(
             stats.unreachable.len()
         );
     }
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        super::TableOrJson::Table => {
-            writeln!(out, "{}", cluster_table(&stats, args.all_namespaces))?;
+    Ok(stats)
+}
+
+/// How often `--watch` redraws.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Prints what `once` renders; with `watch`, again every [`WATCH_EVERY`] until interrupted
+/// (on a terminal the screen is cleared first, elsewhere the tables follow each other).
+/// Nothing is printed for a round that fails: its error ends the command.
+fn show(watch: bool, mut once: impl FnMut() -> anyhow::Result<String>) -> anyhow::Result<ExitCode> {
+    let clear = watch && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let text = once()?;
+        let mut out = std::io::stdout().lock();
+        if clear {
+            write!(out, "\x1b[2J\x1b[H")?;
         }
-        super::TableOrJson::Json => {
-            serde_json::to_writer_pretty(&mut out, &cluster_json(&stats))?;
-            writeln!(out)?;
+        write!(out, "{text}")?;
+        out.flush()?;
+        if !watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        drop(out);
+        std::thread::sleep(WATCH_EVERY);
+        if !clear {
+            println!();
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(value: &serde_json::Value) -> anyhow::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
 fn where_(scope: &Scope) -> String {
     match scope {
         Scope::Namespace(ns) => format!("in namespace {ns}"),
         Scope::All => "in any namespace".to_owned(),
-    }
-}
-
-fn cluster_table(stats: &ClusterStats, all_namespaces: bool) -> Table {
-    let mut table = super::stdout_table();
-    let mut header = Vec::new();
-    if all_namespaces {
-        header.push("NAMESPACE");
-    }
-    header.push("NAME");
-    header.extend(SIGNAL_COLUMNS);
-    table.set_header(header);
-    for row in &stats.rows {
-        let mut cells = Vec::new();
-        if all_namespaces {
-            cells.push(row.selected.namespace.clone());
-        }
-        cells.push(row.selected.name.clone());
-        cells.push(format!("{}/{}", row.answered, row.selected.pods.len()));
-        cells.extend(signal_cells(row.signals.as_ref()));
-        table.add_row(cells);
-    }
-    table
-}
-
-fn cluster_json(stats: &ClusterStats) -> serde_json::Value {
-    let rows: Vec<_> = stats
-        .rows
-        .iter()
-        .map(|row| {
-            let s = &row.selected;
-            let mut value = json!({
-                "kind": s.kind.short(),
-                "namespace": s.namespace,
-                "name": s.name,
-                "pods": s.pods.len(),
-                "meshedPods": s.pods.iter().filter(|p| p.meshed).count(),
-                "answered": row.answered,
-            });
-            if let Some(signals) = &row.signals {
-                merge_json(&mut value, signals_json(signals));
-            }
-            value
-        })
-        .collect();
-    let unreachable: Vec<_> = stats
-        .unreachable
-        .iter()
-        .map(|(pod, error)| json!({"pod": pod, "error": error}))
-        .collect();
-    json!({
-        "windowSeconds": stats.window_seconds,
-        "rows": rows,
-        "unreachable": unreachable,
-    })
-}
-
-fn merge_json(into: &mut serde_json::Value, from: serde_json::Value) {
-    if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
-        into.extend(from);
     }
 }
 
@@ -270,9 +240,19 @@ fn run_local(args: &StatArgs, options: FetchOptions) -> anyhow::Result<ExitCode>
         )
         .into());
     }
-    let window = options.window;
     let runtime = control_plane::runtime()?;
-    let results = runtime.block_on(fetch_all(&args.proxies, options));
+    show(args.watch, || {
+        let results = runtime.block_on(fetch_all(&args.proxies, options));
+        local_once(args, options, results)
+    })
+}
+
+/// One round of local mode, rendered.
+fn local_once(
+    args: &StatArgs,
+    options: FetchOptions,
+    results: Vec<Result<StatsAnswer, FetchError>>,
+) -> anyhow::Result<String> {
     let mut answers = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
     for (proxy, result) in args.proxies.iter().zip(results) {
@@ -292,89 +272,19 @@ fn run_local(args: &StatArgs, options: FetchOptions) -> anyhow::Result<ExitCode>
         );
     };
     let meshed = format!("{}/{}", answers.len(), args.proxies.len());
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        super::TableOrJson::Table => writeln!(out, "{}", table(&merged, &meshed))?,
+    Ok(match args.output {
+        super::TableOrJson::Table => format!("{}\n", table(&merged, &meshed)),
         super::TableOrJson::Json => {
             let rows: Vec<_> = merged.signals().map(|(k, s)| row_json(k, &s)).collect();
             let failed: Vec<_> = failed
                 .iter()
                 .map(|(proxy, error)| json!({"proxy": proxy, "error": error}))
                 .collect();
-            let value = json!({
-                "windowSeconds": window.as_secs(),
+            pretty(&json!({
+                "windowSeconds": options.window.as_secs(),
                 "proxies": {"asked": args.proxies.len(), "answered": answers.len(), "failed": failed},
                 "rows": rows,
-            });
-            serde_json::to_writer_pretty(&mut out, &value)?;
-            writeln!(out)?;
+            }))?
         }
-    }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn name(key: &RowKey) -> String {
-    let mut name = format!("{} {}", key.direction, key.authority);
-    for part in [&key.route, &key.backend].into_iter().flatten() {
-        name.push_str(" / ");
-        name.push_str(part);
-    }
-    name
-}
-
-fn millis(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}ms"))
-}
-
-fn signal_cells(s: Option<&Signals>) -> Vec<String> {
-    let Some(s) = s else {
-        return vec!["-".to_owned(); SIGNAL_COLUMNS.len() - 1];
-    };
-    vec![
-        s.success_rate
-            .map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", r * 100.0)),
-        format!("{:.1}", s.rps),
-        millis(s.latency_p50_ms),
-        millis(s.latency_p95_ms),
-        millis(s.latency_p99_ms),
-        s.tcp_connections_opened.to_string(),
-    ]
-}
-
-fn table(merged: &Merged, meshed: &str) -> Table {
-    let mut table = super::stdout_table();
-    let mut header = vec!["NAME"];
-    header.extend(SIGNAL_COLUMNS);
-    table.set_header(header);
-    for (key, s) in merged.signals() {
-        let mut cells = vec![name(key), meshed.to_owned()];
-        cells.extend(signal_cells(Some(&s)));
-        table.add_row(cells);
-    }
-    table
-}
-
-fn signals_json(s: &Signals) -> serde_json::Value {
-    json!({
-        "requests": s.requests,
-        "failures": s.failures,
-        "successRate": s.success_rate,
-        "rps": s.rps,
-        "latencyP50Ms": s.latency_p50_ms,
-        "latencyP95Ms": s.latency_p95_ms,
-        "latencyP99Ms": s.latency_p99_ms,
-        "tcpConnectionsOpened": s.tcp_connections_opened,
     })
-}
-
-fn row_json(key: &RowKey, s: &Signals) -> serde_json::Value {
-    let mut value = json!({
-        "direction": key.direction,
-        "authority": key.authority,
-        "route": key.route,
-        "backend": key.backend,
-    });
-    merge_json(&mut value, signals_json(s));
-    value
 }

@@ -128,3 +128,43 @@ fn an_unknown_kind_or_a_mixed_mode_is_usage_before_any_cluster_is_asked() {
     let out = run(&["stat"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn watch_redraws_until_interrupted() {
+    let fast = admin(FAST);
+    let mut child = crate::support::meshctl()
+        .args(["stat", "--proxy", &fast, "--watch"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn meshctl");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Two tables, one redraw (every 2 s) apart; bounded wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut tables = 0;
+    while tables < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => tables += usize::from(line.contains("LATENCY_P99")),
+            Err(_) => break,
+        }
+    }
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(tables, 2, "tables drawn before the deadline");
+    assert!(still_running, "--watch stopped by itself");
+}

@@ -1,0 +1,142 @@
+//! What `meshctl stat` prints: tables (NAME, MESHED, SUCCESS, RPS, latency percentiles,
+//! TCP_CONN) and JSON documents, in cluster and local mode.
+
+use comfy_table::Table;
+use meshctl::stats::{ClusterStats, Merged, RowKey, Signals};
+use serde_json::json;
+
+/// The columns every table starts with after its name columns.
+const SIGNAL_COLUMNS: [&str; 7] = [
+    "MESHED",
+    "SUCCESS",
+    "RPS",
+    "LATENCY_P50",
+    "LATENCY_P95",
+    "LATENCY_P99",
+    "TCP_CONN",
+];
+
+pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool) -> Table {
+    let mut table = super::stdout_table();
+    let mut header = Vec::new();
+    if all_namespaces {
+        header.push("NAMESPACE");
+    }
+    header.push("NAME");
+    header.extend(SIGNAL_COLUMNS);
+    table.set_header(header);
+    for row in &stats.rows {
+        let mut cells = Vec::new();
+        if all_namespaces {
+            cells.push(row.selected.namespace.clone());
+        }
+        cells.push(row.selected.name.clone());
+        cells.push(format!("{}/{}", row.answered, row.selected.pods.len()));
+        cells.extend(signal_cells(row.signals.as_ref()));
+        table.add_row(cells);
+    }
+    table
+}
+
+pub fn cluster_json(stats: &ClusterStats) -> serde_json::Value {
+    let rows: Vec<_> = stats
+        .rows
+        .iter()
+        .map(|row| {
+            let s = &row.selected;
+            let mut value = json!({
+                "kind": s.kind.short(),
+                "namespace": s.namespace,
+                "name": s.name,
+                "pods": s.pods.len(),
+                "meshedPods": s.pods.iter().filter(|p| p.meshed).count(),
+                "answered": row.answered,
+            });
+            if let Some(signals) = &row.signals {
+                merge_json(&mut value, signals_json(signals));
+            }
+            value
+        })
+        .collect();
+    let unreachable: Vec<_> = stats
+        .unreachable
+        .iter()
+        .map(|(pod, error)| json!({"pod": pod, "error": error}))
+        .collect();
+    json!({
+        "windowSeconds": stats.window_seconds,
+        "rows": rows,
+        "unreachable": unreachable,
+    })
+}
+
+fn merge_json(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}
+
+fn name(key: &RowKey) -> String {
+    let mut name = format!("{} {}", key.direction, key.authority);
+    for part in [&key.route, &key.backend].into_iter().flatten() {
+        name.push_str(" / ");
+        name.push_str(part);
+    }
+    name
+}
+
+fn millis(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}ms"))
+}
+
+fn signal_cells(s: Option<&Signals>) -> Vec<String> {
+    let Some(s) = s else {
+        return vec!["-".to_owned(); SIGNAL_COLUMNS.len() - 1];
+    };
+    vec![
+        s.success_rate
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", r * 100.0)),
+        format!("{:.1}", s.rps),
+        millis(s.latency_p50_ms),
+        millis(s.latency_p95_ms),
+        millis(s.latency_p99_ms),
+        s.tcp_connections_opened.to_string(),
+    ]
+}
+
+pub fn table(merged: &Merged, meshed: &str) -> Table {
+    let mut table = super::stdout_table();
+    let mut header = vec!["NAME"];
+    header.extend(SIGNAL_COLUMNS);
+    table.set_header(header);
+    for (key, s) in merged.signals() {
+        let mut cells = vec![name(key), meshed.to_owned()];
+        cells.extend(signal_cells(Some(&s)));
+        table.add_row(cells);
+    }
+    table
+}
+
+fn signals_json(s: &Signals) -> serde_json::Value {
+    json!({
+        "requests": s.requests,
+        "failures": s.failures,
+        "successRate": s.success_rate,
+        "rps": s.rps,
+        "latencyP50Ms": s.latency_p50_ms,
+        "latencyP95Ms": s.latency_p95_ms,
+        "latencyP99Ms": s.latency_p99_ms,
+        "tcpConnectionsOpened": s.tcp_connections_opened,
+    })
+}
+
+pub fn row_json(key: &RowKey, s: &Signals) -> serde_json::Value {
+    let mut value = json!({
+        "direction": key.direction,
+        "authority": key.authority,
+        "route": key.route,
+        "backend": key.backend,
+    });
+    merge_json(&mut value, signals_json(s));
+    value
+}
