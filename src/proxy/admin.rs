@@ -1,4 +1,5 @@
-//! The admin listener: `/ready`, `/live`, `/metrics`, `/stats?window=1m`, `/config`.
+//! The admin listener: `/ready`, `/live`, `/metrics`, `/stats?window=1m`, `/config`,
+//! `/identity` (the proxy's certificate chain and trust roots, PEM; never the key).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -86,10 +87,18 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
             Err(e) => respond(StatusCode::BAD_REQUEST, TEXT, e),
         },
         "/config" => json(&*state.table().config),
+        "/identity" => match state.tls() {
+            Some(tls) => json(&tls.view()),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                TEXT,
+                "no identity: the config has no identity section (plaintext proxy)\n",
+            ),
+        },
         _ => respond(
             StatusCode::NOT_FOUND,
             TEXT,
-            "not found; try /ready, /live, /metrics, /stats?window=1m, /config\n",
+            "not found; try /ready, /live, /metrics, /stats?window=1m, /config, /identity\n",
         ),
     }
 }

@@ -253,6 +253,8 @@ async fn ready_waits_for_the_first_leaf_from_the_ca() {
     let (status, body) = proxy.admin_get("/ready").await;
     assert_eq!(status, 503, "no CA yet: {body}");
     assert!(body.contains("identity"), "{body}");
+    let (_, body) = proxy.admin_get("/identity").await;
+    assert!(body.contains(r#""ready":false"#), "{body}");
     let _ca = pki
         .serve_on(TcpListener::bind(ca_addr).await.unwrap())
         .await;
@@ -262,6 +264,21 @@ async fn ready_waits_for_the_first_leaf_from_the_ca() {
         assert!(start.elapsed() < Duration::from_secs(10), "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The admin port shows the leaf and the roots (public material only).
+    let (status, body) = proxy.admin_get("/identity").await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["identity"], "spiffe://cluster.local/ns/shop/sa/b");
+    assert_eq!(view["ready"], true);
+    let chain = view["certificates"].as_str().unwrap();
+    assert_eq!(
+        chain.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "leaf and issuer"
+    );
+    let roots = std::fs::read_to_string(pki.roots_path()).unwrap();
+    assert_eq!(view["roots"].as_str().unwrap().trim(), roots.trim());
+    assert!(!body.contains("PRIVATE KEY"));
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -25,6 +26,7 @@ pub use stream::Io;
 
 use crate::identity::bundle::{Bundle, BundleError};
 use crate::identity::client::{CaClient, ClientError, Token};
+use crate::identity::inspect::rfc3339;
 use crate::identity::pem::{self, PemError};
 use crate::identity::rotate::{self, Backoff, CertStore};
 use crate::identity::service::ca_identity;
@@ -57,6 +59,21 @@ pub struct MeshPeer {
     pub label: Arc<str>,
 }
 
+/// The proxy's identity as `/identity` shows it (JSON, camelCase).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityView {
+    pub identity: String,
+    /// Whether the proxy holds a leaf yet (CA mode starts without one).
+    pub ready: bool,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
+    /// PEM chain, leaf first.
+    pub certificates: Option<String>,
+    /// PEM trust anchors.
+    pub roots: String,
+}
+
 /// The leaf renewal loop of CA mode, to run beside the proxy.
 pub type Renewal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -64,6 +81,8 @@ pub type Renewal = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct MeshTls {
     store: Arc<CertStore>,
     roots: Arc<RootCertStore>,
+    /// The trust anchors as loaded (shown on the admin port).
+    roots_der: Vec<CertificateDer<'static>>,
     id: SpiffeId,
     strict: TlsAcceptor,
     permissive: TlsAcceptor,
@@ -88,17 +107,17 @@ impl MeshTls {
         if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
             let bundle = Bundle::load(cert, key, &config.roots, SystemTime::now())?;
             let id = bundle.leaf.id().clone();
-            let roots = mesh::root_store(&bundle.roots)?;
             let store = CertStore::with_leaf(bundle.leaf)
                 .map_err(|e| TlsError::Config(format!("{}: {e}", cert.display())))?;
-            return Ok((Self::new(store, roots, id)?, None));
+            return Ok((Self::new(store, bundle.roots, id)?, None));
         }
         let Some(ca) = &config.ca else {
             return Err(
                 TlsError::Config("no certificate source (cert + key, or ca)".into()).into(),
             );
         };
-        let roots = mesh::root_store(&pem::read_certs(&config.roots)?)?;
+        let roots_der = pem::read_certs(&config.roots)?;
+        let roots = mesh::root_store(&roots_der)?;
         let store = CertStore::new();
         let token = match (&ca.token, &ca.token_file) {
             (Some(t), _) => Token::Literal(t.clone()),
@@ -113,16 +132,17 @@ impl MeshTls {
             client,
             Backoff::default(),
         );
-        let tls = Self::new(store, roots, ca.identity.clone())?;
+        let tls = Self::new(store, roots_der, ca.identity.clone())?;
         Ok((tls, Some(Box::pin(renewal))))
     }
 
     /// Mesh TLS presenting `store`'s leaf as `id` and trusting `roots`.
     pub fn new(
         store: Arc<CertStore>,
-        roots: Arc<RootCertStore>,
+        roots_der: Vec<CertificateDer<'static>>,
         id: SpiffeId,
     ) -> Result<Arc<Self>, TlsError> {
+        let roots = mesh::root_store(&roots_der)?;
         let td = id.trust_domain();
         let acceptor = |auth| {
             mesh::server_config(store.clone(), roots.clone(), td, auth).map(TlsAcceptor::from)
@@ -132,6 +152,7 @@ impl MeshTls {
             permissive: acceptor(ClientAuth::Optional)?,
             store,
             roots,
+            roots_der,
             id,
             connectors: Mutex::default(),
             peers: RwLock::default(),
@@ -141,6 +162,19 @@ impl MeshTls {
     /// Whether the proxy has a leaf to present (`/ready` waits for it).
     pub fn is_ready(&self) -> bool {
         self.store.is_ready()
+    }
+
+    /// What the admin port's `/identity` shows: public material only, never the key.
+    pub fn view(&self) -> IdentityView {
+        let leaf = self.store.leaf();
+        IdentityView {
+            identity: self.id.to_string(),
+            ready: leaf.is_some(),
+            not_before: leaf.as_ref().map(|l| rfc3339(l.not_before())),
+            not_after: leaf.as_ref().map(|l| rfc3339(l.not_after())),
+            certificates: leaf.map(|l| pem::encode_certs(l.chain())),
+            roots: pem::encode_certs(&self.roots_der),
+        }
     }
 
     /// This proxy's identity.
