@@ -164,21 +164,23 @@ async fn cluster_once(
         (None, None) => Traffic::Inbound,
     };
     if selected.is_empty() {
-        bail!("no {} {}", q.what, where_(scope));
+        bail!("no {}{}", q.what, where_(&q.what, scope));
     }
     let pods = selected.iter().flat_map(|s| &s.pods);
     let (total, meshed) = pods.fold((0, 0), |(t, m), p| (t + 1, m + usize::from(p.meshed)));
     if meshed == 0 {
-        let flag = match scope {
-            Scope::Namespace(ns) => format!("-n {ns}"),
-            Scope::All => "-A".to_owned(),
+        // What to inject: the workloads themselves, or those of the namespaces.
+        let (kind, flag) = match (q.what.kind, &q.what.name, scope) {
+            (Kind::Namespace, Some(ns), _) => ("deploy".to_owned(), format!("-n {ns}")),
+            (Kind::Namespace, None, _) => ("deploy".to_owned(), "-A".to_owned()),
+            (_, _, Scope::All) => (q.what.to_string(), "-A".to_owned()),
+            (_, _, Scope::Namespace(ns)) => (q.what.to_string(), format!("-n {ns}")),
         };
         bail!(
-            "no meshed pods among the {total} pods of {} {}: add the proxy with \
-             `kubectl get {} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
+            "no meshed pods among the {total} pods of {}{}: add the proxy with \
+             `kubectl get {kind} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
             q.what,
-            where_(scope),
-            q.what,
+            where_(&q.what, scope),
         );
     }
     let stats = meshctl::stats::collect(&conn.client, selected, traffic, options).await?;
@@ -226,10 +228,12 @@ fn pretty(value: &serde_json::Value) -> anyhow::Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
-fn where_(scope: &Scope) -> String {
+/// Where `what` was looked for, for messages (` in namespace shop`).
+fn where_(what: &ResourceRef, scope: &Scope) -> String {
     match scope {
-        Scope::Namespace(ns) => format!("in namespace {ns}"),
-        Scope::All => "in any namespace".to_owned(),
+        _ if what.kind == Kind::Namespace => String::new(),
+        Scope::Namespace(ns) => format!(" in namespace {ns}"),
+        Scope::All => " in any namespace".to_owned(),
     }
 }
 

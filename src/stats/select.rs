@@ -162,6 +162,16 @@ pub async fn select(
     what: &ResourceRef,
     scope: &Scope,
 ) -> Result<Vec<Selected>, SelectError> {
+    // A namespace is its own scope.
+    let own;
+    let scope = match (what.kind, &what.name) {
+        (Kind::Namespace, Some(name)) => {
+            own = Scope::Namespace(name.clone());
+            &own
+        }
+        (Kind::Namespace, None) => &Scope::All,
+        _ => scope,
+    };
     let lister = Lister { conn, scope };
     let pods: Vec<Pod> = lister.list("pods").await?;
     let services: Vec<Service> = lister.list("services").await?;

@@ -5,9 +5,45 @@
 
 use std::process::Output;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
 use crate::harness::cluster;
 use crate::install::run;
 use crate::pods::{pod, running};
+
+/// A StatefulSet `name` (no controller runs: it makes no pods); returns its uid.
+async fn owner(ns: &str, name: &str) -> String {
+    let sets: Api<StatefulSet> = Api::namespaced(cluster().admin().await, ns);
+    let set: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "serviceName": name,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+        },
+    }))
+    .unwrap();
+    let set = sets.create(&PostParams::default(), &set).await.unwrap();
+    set.metadata.uid.expect("uid")
+}
+
+/// A meshed, running pod at 127.0.0.1 controlled by `kind/owner`.
+async fn owned_pod(ns: &str, name: &str, kind: &str, owner: &str, uid: &str) {
+    pod(ns, name, true, running("127.0.0.1", true)).await;
+    let pods: Api<Pod> = Api::namespaced(cluster().admin().await, ns);
+    let refs = json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": uid, "controller": true,
+    }]}});
+    pods.patch(name, &PatchParams::default(), &Patch::Merge(&refs))
+        .await
+        .unwrap();
+}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -46,6 +82,18 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     );
     assert!(
         stderr(&out).contains("| meshctl inject - |"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A stateful set's pods are found by owner reference (here one the API server will not
+    // proxy to, so the pod is named).
+    let uid = owner(&ns, "db").await;
+    owned_pod(&ns, "db-0", "StatefulSet", "db", &uid).await;
+    let out = run(cluster, &["stat", "sts", "-n", &ns]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("warning: pod {ns}/db-0: ")),
         "{}",
         stderr(&out)
     );

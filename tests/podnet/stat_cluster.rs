@@ -168,6 +168,31 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     ]));
     assert_eq!(signals(row_named(&edge, "b")), signals(&direct), "{edge}");
 
+    // The same pods through the other kinds: the service selecting b's pods, each pod, the
+    // namespace (only b received anything), every namespace.
+    let by_service = json_of(&meshctl_stat(&[
+        "svc",
+        "b-service",
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]));
+    assert_eq!(signals(row_named(&by_service, "b-service")), signals(b_row));
+    let by_pod = json_of(&meshctl_stat(&["pod", "-n", &ns, "-o", "json"]));
+    assert_eq!(signals(row_named(&by_pod, &b_pods[0])), signals(b_row));
+    assert_eq!(row_named(&by_pod, &b_pods[1])["answered"], 0);
+    let by_ns = json_of(&meshctl_stat(&["ns", &ns, "-o", "json"]));
+    assert_eq!(signals(row_named(&by_ns, &ns)), signals(b_row));
+    assert_eq!(row_named(&by_ns, &ns)["pods"], 3);
+    let everywhere = json_of(&meshctl_stat(&["deploy", "-A", "-o", "json"]));
+    let rows = everywhere["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["namespace"] == ns.as_str() && r["name"] == "b"),
+        "{everywhere}"
+    );
+
     // The table says the same in columns.
     let out = meshctl_stat(&["deploy", "-n", &ns]);
     let table = String::from_utf8_lossy(&out.stdout);
