@@ -67,8 +67,8 @@ pub struct ServiceRt {
     pub name: Arc<str>,
     pub protocol: Protocol,
     pub routes: Vec<RouteRt>,
-    /// Where opaque TCP connections go: the first backend's endpoints, picked at random.
-    pub tcp_endpoints: Vec<SocketAddr>,
+    /// Where opaque TCP connections go: the first backend, balanced under the service's policy.
+    pub tcp_backend: Option<Arc<BackendRt>>,
     pub http: HttpMetrics,
     pub stats: Arc<Window>,
 }
@@ -259,6 +259,7 @@ fn build_service(
     } else {
         &svc.routes
     };
+    let tcp_backend = svc.backends.first().map(|b| backend(None, &b.name));
     let routes = routes
         .iter()
         .map(|r| {
@@ -302,11 +303,7 @@ fn build_service(
         name: Arc::from(svc.name.as_str()),
         protocol: svc.protocol,
         routes,
-        tcp_endpoints: svc
-            .backends
-            .first()
-            .map(|b| b.endpoints.iter().map(|e| e.addr).collect())
-            .unwrap_or_default(),
+        tcp_backend,
         http: shared.metrics.http(
             Direction::Outbound,
             label.clone(),

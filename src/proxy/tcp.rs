@@ -44,30 +44,25 @@ async fn connect_endpoint(state: &State, addr: SocketAddr) -> std::io::Result<(I
     Ok((Io::Client(Box::new(stream)), PeerLabels::server(peer.label)))
 }
 
-/// Forwards a connection to one of the service's endpoints (random, next on failure).
+/// Forwards a connection to the service's first backend: an endpoint picked by its balancer,
+/// within its pool limit and outlier detection, the next pick on a connect failure.
 pub async fn forward_service(
     io: Prefixed<Io>,
     state: &State,
     svc: &ServiceRt,
     drain: watch::Receiver<bool>,
 ) {
-    let eps = &svc.tcp_endpoints;
-    if eps.is_empty() {
-        tracing::warn!(service = %svc.name, "opaque connection: the service has no endpoint");
+    let Some(backend) = &svc.tcp_backend else {
+        tracing::warn!(service = %svc.name, "opaque connection: the service has no backend");
         return;
-    }
-    let start = fastrand::usize(..eps.len());
-    for i in 0..eps.len().min(MAX_TRIES) {
-        let addr = eps[(start + i) % eps.len()];
-        match connect_endpoint(state, addr).await {
-            Ok((upstream, tls)) => {
-                let authority = svc.http.authority().clone();
-                return splice(io, upstream, state, authority, tls, drain).await;
-            }
-            Err(e) => tracing::debug!(%addr, error = %e, "opaque connect failed"),
-        }
-    }
-    tracing::warn!(service = %svc.name, "opaque connection: no endpoint reachable");
+    };
+    let connect = |addr| connect_endpoint(state, addr);
+    let Some(((upstream, tls), _hold)) = backend.forward.connect(MAX_TRIES, connect).await else {
+        tracing::warn!(service = %svc.name, "opaque connection: no endpoint reachable");
+        return;
+    };
+    let authority = svc.http.authority().clone();
+    splice(io, upstream, state, authority, tls, drain).await;
 }
 
 /// Forwards a connection to `addr` (plaintext: the local app, or a passthrough destination).

@@ -11,10 +11,18 @@ use crate::support::*;
 
 /// A TCP server that greets first (`220 hello\r\n`, like SMTP or MySQL), then echoes.
 async fn banner_server() -> SocketAddr {
+    banner_server_counting().await.0
+}
+
+/// [`banner_server`], also counting the connections it accepted.
+async fn banner_server_counting() -> (SocketAddr, Hits) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let hits = Hits::default();
+    let counted = hits.clone();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 s.write_all(b"220 hello\r\n").await.unwrap();
                 let (mut r, mut w) = s.split();
@@ -22,7 +30,7 @@ async fn banner_server() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, hits)
 }
 
 /// Reads exactly `n` bytes (bounded by 5 s).
@@ -157,4 +165,31 @@ async fn stats_count_http_connections_inbound_and_by_destination_address() {
     }
     assert_eq!(tcp_opened(&proxy, "inbound", "app").await, 1);
     assert_eq!(tcp_opened(&proxy, "outbound", "web.test").await, 1);
+}
+
+#[tokio::test]
+async fn opaque_connections_are_balanced_and_a_refusing_endpoint_is_ejected() {
+    let (a, a_hits) = banner_server_counting().await;
+    let (b, b_hits) = banner_server_counting().await;
+    let dead = free_addr();
+    let outbound = free_addr();
+    let yaml = format!(
+        "services:\n  - name: db\n    protocol: opaque\n    addresses: ['{outbound}']\n    \
+         policy: {{ loadBalancer: {{ algorithm: round-robin }}, outlierDetection: \
+         {{ consecutive5xx: 1, consecutiveGatewayErrors: 1, maxEjectionPercent: 50 }} }}\n    \
+         backends: [{{ name: main, endpoints: [{{ addr: '{a}' }}, {{ addr: '{b}' }}, \
+         {{ addr: '{dead}' }}] }}]\n"
+    );
+    let proxy = TestProxy::start_with(&yaml, |o| o.outbound_addr = outbound).await;
+    for i in 0..12 {
+        let mut c = TcpStream::connect(proxy.outbound).await.unwrap();
+        assert_eq!(read_n(&mut c, 11).await, b"220 hello\r\n", "connection {i}");
+    }
+    // Round-robin over a, b, dead: the third connection is refused by dead, which is ejected,
+    // and the next pick (a) serves it. From then on dead's turn is skipped to a, so a gets
+    // 8 and b 4 (dead tried each turn would give 6 and 6; random picks, no fixed split).
+    let hits = |h: &Hits| h.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((hits(&a_hits), hits(&b_hits)), (8, 4));
+    let ejections = proxy.metric("ejection_total{backend=\"db/main\"}").await;
+    assert_eq!(ejections, 1.0);
 }

@@ -2,12 +2,17 @@
 //! the load balancer, per-try and overall timeouts, retries (with budget and backoff) and
 //! outlier detection, and always answers.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use tokio::sync::SemaphorePermit;
 use tokio::time::Instant;
 
-use super::balance::{Balancer, EndpointSet};
+use super::balance::{Balancer, EndpointSet, EndpointState};
 use super::budget::Budget;
 use super::circuit::Circuit;
 use super::metrics::{BackendCounters, ForwardMetrics};
@@ -252,6 +257,81 @@ impl<U: Upstream> Backend<U> {
             "no endpoints",
             detail,
         ))
+    }
+}
+
+/// Counts an opaque connection as outstanding on its endpoint (least-request, p2c) while it
+/// lives.
+struct Outstanding(Arc<EndpointState>);
+
+impl Outstanding {
+    fn start(endpoint: &Arc<EndpointState>) -> Self {
+        endpoint.outstanding.fetch_add(1, Relaxed);
+        Self(Arc::clone(endpoint))
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Relaxed);
+    }
+}
+
+/// An opaque connection's hold on its pool slot and endpoint; released when dropped.
+pub struct ConnHold<'a> {
+    _slot: SemaphorePermit<'a>,
+    _outstanding: Outstanding,
+}
+
+impl<U: Upstream> Backend<U> {
+    /// Opens an opaque TCP connection with the machinery requests use: a pool slot
+    /// (`maxConnections`), the balancer with ejected endpoints skipped, up to `tries` picks;
+    /// each attempt feeds latency and outlier detection. None when the pool is full or no
+    /// endpoint could be reached.
+    pub async fn connect<T, F, Fut>(&self, tries: usize, connect: F) -> Option<(T, ConnHold<'_>)>
+    where
+        F: Fn(SocketAddr) -> Fut,
+        Fut: Future<Output = std::io::Result<T>>,
+    {
+        let Some(slot) = self.circuit.acquire().await else {
+            self.counters.overflows.inc();
+            return None;
+        };
+        let Some(set) = self.balancer.ready_set(NO_ENDPOINT_WAIT).await else {
+            self.counters.no_endpoint.inc();
+            return None;
+        };
+        for _ in 0..tries.min(set.endpoints.len()) {
+            let now = self.now_ns();
+            let skip_ejected = self.outlier.as_ref().is_some_and(|d| {
+                d.maybe_sweep(&set, now);
+                d.skip_ejected(&set)
+            });
+            let Some(i) = self.balancer.pick(&set, None, skip_ejected, now) else {
+                self.counters.no_endpoint.inc();
+                return None;
+            };
+            let outstanding = Outstanding::start(&set.endpoints[i]);
+            let addr = set.endpoints[i].endpoint.addr;
+            let start = Instant::now();
+            let result = connect(addr).await;
+            let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            match result {
+                Ok(io) => {
+                    self.observe(&set, i, Outcome::Success, elapsed);
+                    let hold = ConnHold {
+                        _slot: slot,
+                        _outstanding: outstanding,
+                    };
+                    return Some((io, hold));
+                }
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "opaque connect failed");
+                    self.observe(&set, i, Outcome::LocalFailure, elapsed);
+                }
+            }
+        }
+        None
     }
 }
 

@@ -520,3 +520,36 @@ async fn no_endpoint_is_a_503_after_a_bounded_wait_or_served_when_one_appears() 
     });
     assert_eq!(b.call(get()).await.status(), 200);
 }
+
+#[tokio::test(start_paused = true)]
+async fn opaque_connects_hold_a_pool_slot_and_move_past_refusing_endpoints() {
+    let policy = Policy {
+        load_balancer: LoadBalancer {
+            algorithm: Algorithm::RoundRobin,
+            hash_on: None,
+        },
+        circuit_breaker: CircuitBreaker {
+            max_connections: 1,
+            max_pending_requests: 0,
+            max_requests_per_connection: 0,
+        },
+        ..Policy::default()
+    };
+    let b = backend(&policy, 2, &Fake::new(|_, _| (Reply::Status(200), NOW)));
+    let connect = |addr: SocketAddr| async move {
+        if addr == ep(1) {
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+        } else {
+            Ok(addr)
+        }
+    };
+    let (to, hold) = b.connect(3, connect).await.unwrap();
+    assert_eq!(to, ep(2), "the refusing endpoint was passed over");
+    assert!(
+        b.connect(3, connect).await.is_none(),
+        "the one slot is held"
+    );
+    assert_eq!(b.counters().overflows.get(), 1);
+    drop(hold);
+    assert_eq!(b.connect(3, connect).await.unwrap().0, ep(2));
+}

@@ -21,7 +21,7 @@ mod retry;
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use backend::{Backend, NO_ENDPOINT_WAIT};
+pub use backend::{Backend, ConnHold, NO_ENDPOINT_WAIT};
 pub use metrics::{BackendCounters, ForwardMetrics};
 pub use respond::{PROXY_ERROR_HEADER, proxy_error};
 
