@@ -114,7 +114,6 @@ pub fn run(inputs: &[Input<'_>], op: &Operation) -> Result<Output, Error> {
         text: String::with_capacity(total + total / 2),
         report: Vec::new(),
     };
-    let yaml_options = serde_saphyr::options! { legacy_octal_numbers: true };
     for (name, text, format) in texts {
         if !out.text.is_empty() {
             if !out.text.ends_with('\n') {
@@ -131,7 +130,7 @@ pub fn run(inputs: &[Input<'_>], op: &Operation) -> Result<Output, Error> {
             separate_json: !all_json,
         };
         match format {
-            Format::Yaml => file.yaml(text, &yaml_options)?,
+            Format::Yaml => file.yaml(text)?,
             Format::Json => file.json(text)?,
         }
     }
@@ -151,65 +150,28 @@ struct File<'a, 'o> {
 }
 
 impl File<'_, '_> {
-    fn yaml(&mut self, text: &str, options: &serde_saphyr::Options) -> Result<(), Error> {
+    fn yaml(&mut self, text: &str) -> Result<(), Error> {
+        let chunks = split_yaml(text);
         let mut document = 0;
-        for chunk in split_yaml(text) {
-            let Some(content) = chunk.content else {
-                self.out.text.push_str(chunk.text);
-                continue;
-            };
-            document += 1;
-            let line = chunk.first_line + line_column(chunk.text.as_bytes(), content.start).0 - 1;
-            let mut value: Value = serde_saphyr::from_str_with_options(chunk.text, options.clone())
-                .map_err(|e| self.yaml_error(&e, document, chunk.first_line))?;
-            if value.is_null() {
-                self.out.text.push_str(chunk.text);
-                continue;
-            }
-            if !self.apply(&mut value, document, line)? {
-                self.out.text.push_str(chunk.text);
-                continue;
-            }
-            let yaml = serde_saphyr::to_string(&value).map_err(|e| Error::Write {
-                file: self.name.to_owned(),
-                document,
-                line,
-                message: e.to_string(),
-            })?;
-            let text = &mut self.out.text;
-            text.push_str(&chunk.text[..content.start]);
-            if content.on_marker_line {
-                text.push_str("---\n");
-            }
-            text.push_str(&yaml);
-            if !yaml.ends_with('\n') {
-                text.push('\n');
-            }
-            text.push_str(&chunk.text[content.end..]);
+        let numbered: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                document += usize::from(chunk.content.is_some());
+                (chunk, document)
+            })
+            .collect();
+        let (name, op) = (self.name, self.op);
+        let done = in_parallel(&numbered, |(chunk, document)| {
+            yaml_document(name, op, chunk, *document)
+        });
+        for ((chunk, _), done) in numbered.iter().zip(done) {
+            let done = done?;
+            self.out.report.extend(done.report);
+            self.out
+                .text
+                .push_str(done.text.as_deref().unwrap_or(chunk.text));
         }
         Ok(())
-    }
-
-    fn yaml_error(&self, e: &serde_saphyr::Error, document: usize, first_line: usize) -> Error {
-        let (line, column) = e
-            .location()
-            .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
-        let plain = e.render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
-        // The plain rendering ends with the position in the document; ours is in the file.
-        let message = match plain.rfind(" at line ") {
-            Some(at) => plain[..at].to_owned(),
-            None => plain,
-        };
-        Error::Syntax {
-            file: self.name.to_owned(),
-            document,
-            line: first_line + line.max(1) - 1,
-            column,
-            format: Format::Yaml.name(),
-            message,
-        }
     }
 
     fn json(&mut self, text: &str) -> Result<(), Error> {
@@ -265,20 +227,159 @@ impl File<'_, '_> {
         Ok(())
     }
 
-    /// Runs the operation on one parsed document; returns whether it changed.
     fn apply(&mut self, value: &mut Value, document: usize, line: usize) -> Result<bool, Error> {
-        let first = self.out.report.len();
-        let label = format!("{}: document {document}", self.name);
-        object::apply(value, self.op, &label, &mut self.out.report).map_err(|problem| {
-            Error::Object {
-                file: self.name.to_owned(),
-                document,
-                line,
-                problem: Box::new(problem),
-            }
-        })?;
-        Ok(self.out.report[first..].iter().any(Entry::changed))
+        apply(
+            self.name,
+            self.op,
+            value,
+            document,
+            line,
+            &mut self.out.report,
+        )
     }
+}
+
+/// One YAML document's outcome: its new text (`None`: the chunk is kept byte for byte) and
+/// what happened to its objects.
+struct Done {
+    text: Option<String>,
+    report: Vec<Entry>,
+}
+
+/// Parses one YAML document, applies the operation, and writes it back only if it changed.
+fn yaml_document(
+    name: &str,
+    op: &Operation,
+    chunk: &Chunk<'_>,
+    document: usize,
+) -> Result<Done, Error> {
+    let mut done = Done {
+        text: None,
+        report: Vec::new(),
+    };
+    let Some(content) = &chunk.content else {
+        return Ok(done);
+    };
+    let line = chunk.first_line + line_column(chunk.text.as_bytes(), content.start).0 - 1;
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let mut value: Value = serde_saphyr::from_str_with_options(chunk.text, options)
+        .map_err(|e| yaml_error(name, &e, document, chunk.first_line))?;
+    if value.is_null() || !apply(name, op, &mut value, document, line, &mut done.report)? {
+        return Ok(done);
+    }
+    let yaml = serde_saphyr::to_string(&value).map_err(|e| Error::Write {
+        file: name.to_owned(),
+        document,
+        line,
+        message: e.to_string(),
+    })?;
+    let mut text = String::with_capacity(chunk.text.len() + yaml.len());
+    text.push_str(&chunk.text[..content.start]);
+    if content.on_marker_line {
+        text.push_str("---\n");
+    }
+    text.push_str(&yaml);
+    if !yaml.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(after_content(&chunk.text[content.end..]));
+    done.text = Some(text);
+    Ok(done)
+}
+
+/// What follows a rewritten document's content, without its leading blank lines: those may
+/// have belonged to a keep-chomped (`|+`) block scalar at the end of the old content, and the
+/// new text already ends its own; kept, they would lengthen the new last scalar.
+fn after_content(rest: &str) -> &str {
+    let blank: usize = rest
+        .split_inclusive('\n')
+        .take_while(|line| line.trim().is_empty())
+        .map(str::len)
+        .sum();
+    &rest[blank..]
+}
+
+fn yaml_error(name: &str, e: &serde_saphyr::Error, document: usize, first_line: usize) -> Error {
+    let (line, column) = e
+        .location()
+        .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
+    let plain = e.render_with_options(serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+    });
+    // The plain rendering ends with the position in the document; ours is in the file.
+    let message = match plain.rfind(" at line ") {
+        Some(at) => plain[..at].to_owned(),
+        None => plain,
+    };
+    Error::Syntax {
+        file: name.to_owned(),
+        document,
+        line: first_line + line.max(1) - 1,
+        column,
+        format: Format::Yaml.name(),
+        message,
+    }
+}
+
+/// Runs the operation on one parsed document; returns whether it changed.
+fn apply(
+    name: &str,
+    op: &Operation,
+    value: &mut Value,
+    document: usize,
+    line: usize,
+    report: &mut Vec<Entry>,
+) -> Result<bool, Error> {
+    let first = report.len();
+    let label = format!("{name}: document {document}");
+    object::apply(value, op, &label, report).map_err(|problem| Error::Object {
+        file: name.to_owned(),
+        document,
+        line,
+        problem: Box::new(problem),
+    })?;
+    Ok(report[first..].iter().any(Entry::changed))
+}
+
+/// Maps `f` over `items` on every core, in order. YAML parsing dominates inject's time and
+/// documents are independent, so a long stream scales with cores; workers take small blocks
+/// in turn so that uneven documents still share the work.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const BLOCK: usize = 16;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len().div_ceil(BLOCK));
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut blocks: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
+        let work = || {
+            let mut mine = Vec::new();
+            loop {
+                let block = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let start = block * BLOCK;
+                if start >= items.len() {
+                    return mine;
+                }
+                let part = &items[start..items.len().min(start + BLOCK)];
+                mine.push((block, part.iter().map(&f).collect()));
+            }
+        };
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    blocks.sort_unstable_by_key(|(block, _)| *block);
+    blocks
+        .into_iter()
+        .flat_map(|(_, results)| results)
+        .collect()
 }
 
 /// serde_json's message without its ` at line L column C` suffix (we print our own).
@@ -470,6 +571,23 @@ mod tests {
         );
         let chunk = &split_yaml("--- {a: 1}\n")[0];
         assert!(chunk.content.as_ref().unwrap().on_marker_line);
+    }
+
+    #[test]
+    fn a_keep_chomped_last_scalar_keeps_its_value_through_inject_and_uninject() {
+        let op = Operation::Inject(super::super::InjectOptions::default());
+        let original = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: a\n    args:\n    - |+\n\n\n# after\n";
+        let run_text = |text: &str, op: &Operation| {
+            let input = Input {
+                name: "p.yaml",
+                bytes: text.as_bytes(),
+            };
+            run(&[input], op).unwrap().text
+        };
+        let restored = run_text(&run_text(original, &op), &Operation::Uninject);
+        let parse = |text: &str| -> Value { serde_saphyr::from_str(text).unwrap() };
+        assert_eq!(parse(&restored), parse(original));
+        assert!(restored.ends_with("# after\n"), "{restored}");
     }
 
     #[test]
