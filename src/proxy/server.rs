@@ -46,6 +46,9 @@ pub struct Options {
     pub detect_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
     pub drain_timeout: Duration,
+    /// How long an HTTP/1 connection may take to send a request head, counted from the
+    /// previous response on a kept-alive one (so it is also the idle timeout).
+    pub header_read_timeout: Duration,
     /// How often the config file is checked for changes.
     pub watch_interval: Duration,
 }
@@ -63,6 +66,8 @@ impl Options {
             app_port: None,
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
+            // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
+            header_read_timeout: Duration::from_secs(60),
             watch_interval: Duration::from_secs(1),
         }
     }
@@ -94,6 +99,7 @@ pub struct State {
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
     pub detect_timeout: Duration,
+    pub header_read_timeout: Duration,
 }
 
 impl State {
@@ -183,6 +189,7 @@ impl Proxy {
             opaque_ports,
             app_port: options.app_port,
             detect_timeout: options.detect_timeout,
+            header_read_timeout: options.header_read_timeout,
         });
         Ok(Self {
             state,
@@ -470,11 +477,12 @@ async fn serve_requests<C, F, Fut>(
     F: Fn(Arc<State>, C, hyper::Request<hyper::body::Incoming>) -> Fut + Copy + Send + 'static,
     Fut: Future<Output = hyper::Response<super::Body>> + Send + 'static,
 {
+    let header_timeout = state.header_read_timeout;
     let svc = service_fn(move |req| {
         let fut = handler(state.clone(), ctx.clone(), req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
-    serve_http(io, protocol, svc, drain).await;
+    serve_http(io, protocol, svc, header_timeout, drain).await;
 }
 
 /// Runs `conn` to its end; when the drain signal comes, asks it to finish gracefully.
@@ -496,8 +504,15 @@ where
     }
 }
 
-async fn serve_http<S>(io: Prefixed<Io>, protocol: Protocol, svc: S, drain: watch::Receiver<bool>)
-where
+/// Serves one HTTP connection; an HTTP/1 one is closed when a request head takes longer than
+/// `header_timeout` (slow clients, and idle kept-alive connections, cannot hold it forever).
+async fn serve_http<S>(
+    io: Prefixed<Io>,
+    protocol: Protocol,
+    svc: S,
+    header_timeout: Duration,
+    drain: watch::Receiver<bool>,
+) where
     S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<super::BoxError>,
@@ -509,9 +524,9 @@ where
             .serve_connection(io, svc);
         drive(conn, drain, |c| c.graceful_shutdown()).await;
     } else {
-        // No header-read timeout: it arms a timer for every request, a cost on the hot
-        // path; clients here are the pod's app or a peer proxy, not the open internet.
         let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
             .serve_connection(io, svc)
             .with_upgrades();
         drive(conn, drain, |c| c.graceful_shutdown()).await;
