@@ -80,9 +80,13 @@ impl CompiledSource {
         if self.unauthenticated {
             return false;
         }
-        let text = id.to_string();
-        (self.identities.is_empty() || self.identities.iter().any(|p| p.matches(&text)))
-            && (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == id.namespace()))
+        let namespace_ok =
+            self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == id.namespace());
+        namespace_ok
+            && (self.identities.is_empty() || {
+                let text = id.to_string();
+                self.identities.iter().any(|p| p.matches(&text))
+            })
     }
 }
 

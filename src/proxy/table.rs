@@ -144,7 +144,7 @@ impl Table {
 }
 
 /// Every endpoint of the config that names the identity it must present.
-fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, MeshPeer> {
+fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, Arc<MeshPeer>> {
     let endpoints = config
         .services
         .iter()
@@ -154,7 +154,7 @@ fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, MeshPeer> {
         .filter_map(|ep| {
             let id = ep.identity.clone()?;
             let label = Arc::from(id.to_string());
-            Some((ep.addr, MeshPeer { id, label }))
+            Some((ep.addr, Arc::new(MeshPeer { id, label })))
         })
         .collect()
 }

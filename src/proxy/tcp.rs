@@ -41,7 +41,10 @@ async fn connect_endpoint(state: &State, addr: SocketAddr) -> std::io::Result<(I
         return Ok((Io::Plain(tcp), PeerLabels::PLAIN));
     };
     let stream = tls.connect(tcp, &peer.id, ALPN_OPAQUE).await?;
-    Ok((Io::Client(Box::new(stream)), PeerLabels::server(peer.label)))
+    Ok((
+        Io::Client(Box::new(stream)),
+        PeerLabels::server(peer.label.clone()),
+    ))
 }
 
 /// Forwards a connection to the service's first backend: an endpoint picked by its balancer,

@@ -55,7 +55,7 @@ impl Pool {
     pub async fn send_to(
         &self,
         endpoint: SocketAddr,
-        peer: Option<MeshPeer>,
+        peer: Option<Arc<MeshPeer>>,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
         let scheme = if peer.is_some() {
@@ -72,7 +72,8 @@ impl Pool {
         let resp = client.request(req).await.map_err(classify)?;
         let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
         if let Some(peer) = peer {
-            resp.extensions_mut().insert(PeerLabels::server(peer.label));
+            resp.extensions_mut()
+                .insert(PeerLabels::server(peer.label.clone()));
         }
         Ok(resp)
     }

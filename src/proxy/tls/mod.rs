@@ -89,7 +89,7 @@ pub struct MeshTls {
     /// One client config per (expected peer, ALPN) pair, built on first use.
     connectors: Mutex<HashMap<(SpiffeId, &'static [u8]), TlsConnector>>,
     /// Meshed endpoints by address (from the config in force).
-    peers: RwLock<Arc<HashMap<SocketAddr, MeshPeer>>>,
+    peers: RwLock<Arc<HashMap<SocketAddr, Arc<MeshPeer>>>>,
 }
 
 impl std::fmt::Debug for MeshTls {
@@ -183,12 +183,12 @@ impl MeshTls {
     }
 
     /// Puts the meshed endpoints of a new config in force.
-    pub fn set_peers(&self, peers: HashMap<SocketAddr, MeshPeer>) {
+    pub fn set_peers(&self, peers: HashMap<SocketAddr, Arc<MeshPeer>>) {
         *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
     }
 
     /// The identity the endpoint at `addr` must present, if it is meshed.
-    pub fn peer(&self, addr: &SocketAddr) -> Option<MeshPeer> {
+    pub fn peer(&self, addr: &SocketAddr) -> Option<Arc<MeshPeer>> {
         self.peers
             .read()
             .unwrap_or_else(|e| e.into_inner())
