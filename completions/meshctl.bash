@@ -67,6 +67,9 @@ _meshctl() {
             meshctl__subcmd__certs,inspect)
                 cmd="meshctl__subcmd__certs__subcmd__inspect"
                 ;;
+            meshctl__subcmd__certs,issue)
+                cmd="meshctl__subcmd__certs__subcmd__issue"
+                ;;
             meshctl__subcmd__certs__subcmd__help,create)
                 cmd="meshctl__subcmd__certs__subcmd__help__subcmd__create"
                 ;;
@@ -75,6 +78,9 @@ _meshctl() {
                 ;;
             meshctl__subcmd__certs__subcmd__help,inspect)
                 cmd="meshctl__subcmd__certs__subcmd__help__subcmd__inspect"
+                ;;
+            meshctl__subcmd__certs__subcmd__help,issue)
+                cmd="meshctl__subcmd__certs__subcmd__help__subcmd__issue"
                 ;;
             meshctl__subcmd__help,certs)
                 cmd="meshctl__subcmd__help__subcmd__certs"
@@ -124,6 +130,9 @@ _meshctl() {
             meshctl__subcmd__help__subcmd__certs,inspect)
                 cmd="meshctl__subcmd__help__subcmd__certs__subcmd__inspect"
                 ;;
+            meshctl__subcmd__help__subcmd__certs,issue)
+                cmd="meshctl__subcmd__help__subcmd__certs__subcmd__issue"
+                ;;
             *)
                 ;;
         esac
@@ -161,7 +170,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__certs)
-            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version create inspect help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version create inspect issue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,7 +246,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__certs__subcmd__help)
-            opts="create inspect help"
+            opts="create inspect issue help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,6 +301,20 @@ _meshctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        meshctl__subcmd__certs__subcmd__help__subcmd__issue)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         meshctl__subcmd__certs__subcmd__inspect)
             opts="-o -n -v -h -V --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -305,6 +328,52 @@ _meshctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__certs__subcmd__issue)
+            opts="-n -v -h -V --identity --ca-dir --out --validity --force --kubeconfig --context --namespace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --validity)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
@@ -421,7 +490,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help__subcmd__certs)
-            opts="create inspect"
+            opts="create inspect issue"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +518,20 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help__subcmd__certs__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__help__subcmd__certs__subcmd__issue)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -60,15 +60,16 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s n -l nam
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -l context -d 'The kubeconfig context to use' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -s n -l namespace -d 'The namespace to work in' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -s h -l help -d 'Print help'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
-complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -f -a "issue" -d 'Issue a workload leaf (cert.pem, key.pem, roots.pem) for a proxy\'s static `identity:`'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and not __fish_seen_subcommand_from create inspect issue help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from create" -l trust-domain -d 'Trust domain of the mesh\'s SPIFFE ids (spiffe://<trust-domain>/ns/<ns>/sa/<sa>)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from create" -l out -d 'Directory to write ca.crt, ca.key, issuer.crt and issuer.key into (created if missing)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from create" -l anchor-validity -d 'Lifetime of the trust anchor' -r
@@ -88,8 +89,20 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_s
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from inspect" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l identity -d 'The SPIFFE id to certify: spiffe://<trust-domain>/ns/<ns>/sa/<sa>' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l ca-dir -d 'Directory holding ca.crt, issuer.crt and issuer.key (as `certs create` wrote them)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l out -d 'Directory to write cert.pem (leaf + issuer), key.pem and roots.pem into' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l validity -d 'Lifetime of the leaf' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l context -d 'The kubeconfig context to use' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -l force -d 'Overwrite files that already exist'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from issue" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "issue" -d 'Issue a workload leaf (cert.pem, key.pem, roots.pem) for a proxy\'s static `identity:`'
 complete -c meshctl -n "__fish_meshctl_using_subcommand certs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s f -l values -d 'A YAML file of values (repeatable; later files win)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l set-file -d 'Set a value from a file\'s contents, e.g. --set-file key=path (repeatable)' -r
@@ -260,3 +273,4 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_see
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "create" -d 'Create a trust anchor (root) and an issuer for a trust domain (ECDSA P-256)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "inspect" -d 'Show subject, SANs, validity, issuer and chain status of PEM certificates'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from certs" -f -a "issue" -d 'Issue a workload leaf (cert.pem, key.pem, roots.pem) for a proxy\'s static `identity:`'

@@ -1,4 +1,5 @@
-//! `meshctl certs`: create the mesh's trust anchor and issuer, and inspect PEM certificates.
+//! `meshctl certs`: create the mesh's trust anchor and issuer, issue workload leaves for
+//! static proxies, and inspect PEM certificates.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -9,7 +10,10 @@ use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use comfy_table::Table;
-use meshctl::identity::{ca, inspect, pem};
+use meshctl::identity::ca::{self, Ca};
+use meshctl::identity::csr::LeafRequest;
+use meshctl::identity::tls::verify_chain;
+use meshctl::identity::{SpiffeId, inspect, pem};
 use meshctl::model::duration::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -24,6 +28,27 @@ enum CertsCommand {
     Create(CreateArgs),
     /// Show subject, SANs, validity, issuer and chain status of PEM certificates
     Inspect(InspectArgs),
+    /// Issue a workload leaf (cert.pem, key.pem, roots.pem) for a proxy's static `identity:`
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IssueArgs {
+    /// The SPIFFE id to certify: spiffe://<trust-domain>/ns/<ns>/sa/<sa>
+    #[arg(long, value_name = "ID")]
+    identity: SpiffeId,
+    /// Directory holding ca.crt, issuer.crt and issuer.key (as `certs create` wrote them)
+    #[arg(long, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// Directory to write cert.pem (leaf + issuer), key.pem and roots.pem into
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Lifetime of the leaf
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    validity: Duration,
+    /// Overwrite files that already exist
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,7 +84,70 @@ pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         CertsCommand::Create(args) => create(args),
         CertsCommand::Inspect(args) => inspect_files(args),
+        CertsCommand::Issue(args) => issue(args),
     }
+}
+
+/// Refuses to go on when any of `paths` exists, unless `force`.
+fn refuse_existing(paths: &[PathBuf], force: bool) -> anyhow::Result<()> {
+    let existing: Vec<String> = paths
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !force && !existing.is_empty() {
+        bail!(
+            "{} already exist(s); nothing was written. Pass --force to overwrite, or choose \
+             another --out",
+            existing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
+    let anchor_path = args.ca_dir.join("ca.crt");
+    let issuer_path = args.ca_dir.join("issuer.crt");
+    let anchors = pem::read_certs(&anchor_path)?;
+    let issuer = pem::read_certs(&issuer_path)?.remove(0);
+    let issuer_key = pem::read_key(&args.ca_dir.join("issuer.key"))?;
+    let ca = Ca::new(issuer, issuer_key, args.validity.get())
+        .with_context(|| format!("{} cannot issue", issuer_path.display()))?;
+    let request = LeafRequest::new(&args.identity)?;
+    let leaf = ca.sign(request.csr_der(), &args.identity, SystemTime::now())?;
+    let now = rustls::pki_types::UnixTime::now();
+    verify_chain(&leaf.chain, &anchors, now).with_context(|| {
+        format!(
+            "{} does not chain to {}; are they from the same `certs create`?",
+            issuer_path.display(),
+            anchor_path.display()
+        )
+    })?;
+    let key = request.into_key();
+    let paths = ["cert.pem", "key.pem", "roots.pem"].map(|name| args.out.join(name));
+    refuse_existing(&paths, args.force)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create directory {}", args.out.display()))?;
+    let contents = [
+        (pem::encode_certs(&leaf.chain), 0o644),
+        (key.serialize_pem(), 0o600),
+        (pem::encode_certs(&anchors), 0o644),
+    ];
+    for (path, (text, mode)) in paths.iter().zip(&contents) {
+        write_file(path, text, *mode, args.force)?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Issued {} (valid until {}) in {}:",
+        args.identity,
+        inspect::rfc3339(leaf.not_after),
+        args.out.display()
+    )?;
+    for path in &paths {
+        writeln!(out, "  {}", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 const FILES: [&str; 4] = ["ca.crt", "ca.key", "issuer.crt", "issuer.key"];
@@ -72,20 +160,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         SystemTime::now(),
     )?;
     let paths = FILES.map(|name| args.out.join(name));
-    if !args.force {
-        let existing: Vec<String> = paths
-            .iter()
-            .filter(|p| p.exists())
-            .map(|p| p.display().to_string())
-            .collect();
-        if !existing.is_empty() {
-            bail!(
-                "{} already exist(s); nothing was written. Pass --force to overwrite, or choose \
-                 another --out",
-                existing.join(", ")
-            );
-        }
-    }
+    refuse_existing(&paths, args.force)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create directory {}", args.out.display()))?;
     let contents = [

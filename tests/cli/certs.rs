@@ -283,3 +283,97 @@ fn inspect_warns_before_expiry_and_fails_after() {
     );
     assert!(err.contains("2 problem(s) found"), "{err}");
 }
+
+#[test]
+fn issue_writes_a_leaf_a_proxy_config_loads_and_inspect_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    assert!(create(&ca_dir, &[]).status.success());
+    let (ca_dir, out_dir) = (ca_dir.display().to_string(), path(dir.path(), "web"));
+    let id = "spiffe://cluster.local/ns/shop/sa/web";
+    let issue = |extra: &[&str]| {
+        let mut args = vec![
+            "certs",
+            "issue",
+            "--identity",
+            id,
+            "--ca-dir",
+            &ca_dir,
+            "--out",
+            &out_dir,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let out = issue(&["--validity", "2h"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with(&format!("Issued {id} (valid until ")));
+    let key_mode = std::fs::metadata(dir.path().join("web/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    let (cert, roots) = (
+        path(dir.path(), "web/cert.pem"),
+        path(dir.path(), "web/roots.pem"),
+    );
+    let out = run(&["certs", "inspect", &cert, &roots, "-o", "json"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let leaf = &json["certificates"][0];
+    assert_eq!(leaf["sans"][0], format!("URI:{id}"), "{leaf}");
+    assert_eq!(leaf["chain"]["status"], "verified", "{leaf}");
+    // The three files are exactly what a proxy's identity section loads.
+    let bundle = meshctl::identity::bundle::Bundle::load(
+        &dir.path().join("web/cert.pem"),
+        &dir.path().join("web/key.pem"),
+        &dir.path().join("web/roots.pem"),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert_eq!(bundle.leaf.id().to_string(), id);
+
+    let again = issue(&[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exist"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(issue(&["--force"]).status.success());
+}
+
+#[test]
+fn issue_refuses_bad_identities_and_missing_ca_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = path(dir.path(), "out");
+    let base = ["certs", "issue", "--ca-dir"];
+    let ca_dir = path(dir.path(), "nowhere");
+    let out = run(
+        &[
+            &base[..],
+            &[
+                &ca_dir,
+                "--out",
+                &out_dir,
+                "--identity",
+                "spiffe://cluster.local/ns/a/sa/b",
+            ],
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nowhere/ca.crt"), "{}", stderr(&out));
+    let out = run(
+        &[
+            &base[..],
+            &[&ca_dir, "--out", &out_dir, "--identity", "web"],
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("spiffe://"), "{}", stderr(&out));
+    assert!(!dir.path().join("out").exists(), "nothing written");
+}
