@@ -191,6 +191,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;check' {
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'With --proxy: the mesh''s namespace, whose trust anchors the proxies must use')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Retry until every check passes or this much time has passed, e.g. --wait 2m')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')

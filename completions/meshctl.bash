@@ -400,12 +400,16 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__check)
-            opts="-o -n -v -h -V --pre --proxy --list --wait --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-o -n -v -h -V --pre --proxy --mesh-namespace --list --wait --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --mesh-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

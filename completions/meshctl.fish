@@ -125,6 +125,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l apply -d 'Ap
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l mesh-namespace -d 'With --proxy: the mesh\'s namespace, whose trust anchors the proxies must use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -l wait -d 'Retry until every check passes or this much time has passed, e.g. --wait 2m' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand check" -s o -l output -d 'Output format' -r -f -a "text\t''
 short\t''

@@ -2,16 +2,22 @@
 //! reached through the API server's pod proxy on the admin port: container ready, version,
 //! identity and trust roots, config version. Finished and evicted pods are skipped by name.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, Pod};
 use kube::api::{Api, ListParams};
+use rustls::pki_types::CertificateDer;
 
 use super::Outcome;
+use crate::identity::inspect::{ChainStatus, Input, inspect};
+use crate::identity::pem::PemFile;
 use crate::inject::sidecar::{ANNOTATION_VERSION, PROXY_CONTAINER};
+use crate::install::state::TRUST_ROOTS_CONFIG_MAP;
 use crate::k8s::Connection;
-use crate::stats::ask_all;
 use crate::stats::cluster::admin_get;
+use crate::stats::{FetchError, ask_all};
 
 /// Pods asked at once, and how long one may take.
 const CONCURRENCY: usize = 16;
@@ -174,6 +180,21 @@ fn why_not_ready(pod: &Pod) -> String {
     format!("running, not ready after {} restarts", status.restart_count)
 }
 
+/// `GET path` on every pod's admin port, a bounded number at once.
+async fn ask_admin(
+    conn: &Connection,
+    pods: &[&Pod],
+    path: &str,
+) -> Vec<Result<String, FetchError>> {
+    let client = &conn.client;
+    ask_all(pods, CONCURRENCY, POD_TIMEOUT, |pod| async move {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+        let name = pod.metadata.name.as_deref().unwrap_or("");
+        admin_get(client, ns, name, path).await
+    })
+    .await
+}
+
 /// `proxy-version`: every ready proxy reports this CLI's version on `/metrics`.
 pub async fn version(conn: &Connection, namespace: Option<&str>) -> Outcome {
     with_pods(conn, namespace, async |m: Meshed| {
@@ -181,13 +202,7 @@ pub async fn version(conn: &Connection, namespace: Option<&str>) -> Outcome {
         if ready.is_empty() {
             return Outcome::skipped("no proxy is ready (see proxy-ready)");
         }
-        let client = &conn.client;
-        let answers = ask_all(&ready, CONCURRENCY, POD_TIMEOUT, |pod| async move {
-            let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-            let name = pod.metadata.name.as_deref().unwrap_or("");
-            admin_get(client, ns, name, "/metrics").await
-        })
-        .await;
+        let answers = ask_admin(conn, &ready, "/metrics").await;
         let mine = env!("CARGO_PKG_VERSION");
         let (mut unreachable, mut skewed) = (Vec::new(), Vec::new());
         for (pod, answer) in ready.iter().zip(answers) {
@@ -231,15 +246,147 @@ pub fn build_version(metrics: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
-/// `proxy-identity`: the admin port does not show the proxy's certificate or roots yet.
-pub async fn identity(conn: &Connection, namespace: Option<&str>) -> Outcome {
-    with_pods(conn, namespace, async |_| {
-        Outcome::skipped(
-            "the proxies' admin port does not expose their certificate and trust roots yet: \
-             nothing to compare with the trust anchor",
-        )
+/// `proxy-identity`: every ready proxy's certificate (from `/identity` on its admin port) is
+/// valid and chains to the cluster's trust anchors, and its trust roots are those anchors.
+/// Proxies without an identity (plaintext) are named in a warning.
+pub async fn identity(conn: &Connection, mesh_ns: &str, namespace: Option<&str>) -> Outcome {
+    with_pods(conn, namespace, async |m: Meshed| {
+        let ready: Vec<&Pod> = m.pods.iter().filter(|p| is_ready(p)).collect();
+        if ready.is_empty() {
+            return Outcome::skipped("no proxy is ready (see proxy-ready)");
+        }
+        let anchors = match trust_anchors(conn, mesh_ns).await {
+            Ok(Some(anchors)) => anchors,
+            Ok(None) => {
+                return Outcome::skipped(format!(
+                    "no ConfigMap {mesh_ns}/{TRUST_ROOTS_CONFIG_MAP} with the trust anchors: the \
+                     control plane is not installed there (--mesh-namespace)"
+                ));
+            }
+            Err(outcome) => return outcome,
+        };
+        let answers = ask_admin(conn, &ready, "/identity").await;
+        let now = SystemTime::now();
+        let (mut plaintext, mut failed) = (Vec::new(), Vec::new());
+        for (pod, answer) in ready.iter().zip(answers) {
+            match answer {
+                Err(FetchError::Status { status: 404, .. }) => plaintext.push(name_of(pod)),
+                Err(e) => failed.push(format!("{}: cannot read /identity: {e}", name_of(pod))),
+                Ok(body) => {
+                    if let Err(why) = verify_identity(&body, &anchors, now) {
+                        failed.push(format!("{}: {why}", name_of(pod)));
+                    }
+                }
+            }
+        }
+        let fine = ready.len() - plaintext.len() - failed.len();
+        let plain = (!plaintext.is_empty())
+            .then(|| format!("no identity (plaintext): {}", plaintext.join(", ")));
+        if !failed.is_empty() {
+            let mut parts = failed;
+            parts.extend(plain);
+            return Outcome::error(parts.join("; "));
+        }
+        match plain {
+            Some(plain) if fine == 0 => Outcome::skipped(plain),
+            Some(plain) => {
+                Outcome::warning(format!("{plain}; {fine} other proxies chain to the anchor"))
+            }
+            None => Outcome::ok(format!(
+                "{fine} proxies' certificates chain to the trust anchor and trust only it"
+            )),
+        }
     })
     .await
+}
+
+/// The cluster's trust anchors (`None` without the ConfigMap).
+async fn trust_anchors(
+    conn: &Connection,
+    mesh_ns: &str,
+) -> Result<Option<Vec<CertificateDer<'static>>>, Outcome> {
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), mesh_ns);
+    let what = format!("ConfigMap {mesh_ns}/{TRUST_ROOTS_CONFIG_MAP}");
+    let map = maps
+        .get_opt(TRUST_ROOTS_CONFIG_MAP)
+        .await
+        .map_err(|e| Outcome::error(conn.request_error("reading", &what, &e).to_string()))?;
+    let Some(map) = map else { return Ok(None) };
+    let pem = map.data.as_ref().and_then(|d| d.get("ca-bundle.crt"));
+    let pem = pem.ok_or_else(|| Outcome::error(format!("{what} has no `ca-bundle.crt`")))?;
+    certs(&what, pem).map(Some).map_err(Outcome::error)
+}
+
+fn certs(what: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    PemFile::parse(Path::new(what), pem.as_bytes())
+        .and_then(PemFile::into_certs)
+        .map_err(|e| e.to_string())
+}
+
+/// `/identity`'s answer (see `proxy::tls::IdentityView`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityView {
+    identity: String,
+    ready: bool,
+    certificates: Option<String>,
+    roots: String,
+}
+
+/// Why a proxy's `/identity` answer is not a valid identity under `anchors`.
+fn verify_identity(
+    body: &str,
+    anchors: &[CertificateDer<'static>],
+    now: SystemTime,
+) -> Result<(), String> {
+    let view: IdentityView =
+        serde_json::from_str(body).map_err(|e| format!("/identity is not its JSON: {e}"))?;
+    let chain_pem = match (&view.certificates, view.ready) {
+        (Some(pem), true) => pem,
+        _ => return Err(format!("{} holds no certificate yet", view.identity)),
+    };
+    let chain = certs("its certificates", chain_pem)?;
+    let roots = certs("its trust roots", &view.roots)?;
+    let mut problems = Vec::new();
+    let set = |certs: &[CertificateDer<'_>]| -> BTreeSet<Vec<u8>> {
+        certs.iter().map(|c| c.as_ref().to_vec()).collect()
+    };
+    if set(&roots) != set(anchors) {
+        problems.push("its trust roots are not the cluster's trust anchors".to_owned());
+    }
+    let mut inputs: Vec<Input<'_>> = chain
+        .iter()
+        .enumerate()
+        .map(|(i, der)| Input {
+            file: "chain",
+            number: i + 1,
+            der,
+        })
+        .collect();
+    inputs.extend(anchors.iter().enumerate().map(|(i, der)| Input {
+        file: "anchors",
+        number: i + 1,
+        der,
+    }));
+    let facts = inspect(&inputs, now);
+    for fact in facts.iter().filter(|f| f.file == "chain") {
+        problems.extend(
+            fact.problems
+                .iter()
+                .map(|p| format!("{}: {p}", fact.subject)),
+        );
+        if !matches!(fact.chain, ChainStatus::Verified { .. }) {
+            problems.push(format!(
+                "{} does not chain to the trust anchors ({})",
+                view.identity, fact.chain
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(", "))
+    }
 }
 
 /// `proxy-config-version`: no controller hands out config yet.
@@ -263,5 +410,49 @@ mod tests {
                     proxy_build_info{version=\"1.2.3\"} 1\nrequest_total{direction=\"inbound\"} 4\n";
         assert_eq!(build_version(text).as_deref(), Some("1.2.3"));
         assert_eq!(build_version("request_total 1\n"), None);
+    }
+
+    /// `/identity`'s answer for a leaf of `who` from a fresh CA, and that CA's anchor.
+    fn answer(now: SystemTime) -> (String, Vec<CertificateDer<'static>>) {
+        use crate::identity::ca::{Ca, generate};
+        use crate::identity::csr::LeafRequest;
+        use crate::identity::{SpiffeId, pem};
+        let day = Duration::from_secs(86_400);
+        let g = generate("cluster.local", day * 30, day * 20, now).unwrap();
+        let anchors = vec![g.anchor.der().clone()];
+        let ca = Ca::new(g.issuer.der().clone(), g.issuer_key, day).unwrap();
+        let who = SpiffeId::new("cluster.local", "shop", "web").unwrap();
+        let request = LeafRequest::new(&who).unwrap();
+        let chain = ca.sign(request.csr_der(), &who, now).unwrap().chain;
+        let body = serde_json::json!({
+            "identity": who.to_string(),
+            "ready": true,
+            "certificates": pem::encode_certs(&chain),
+            "roots": pem::encode_certs(&anchors),
+        });
+        (body.to_string(), anchors)
+    }
+
+    #[test]
+    fn an_identity_is_checked_against_the_cluster_anchors() {
+        let now = SystemTime::now();
+        let (body, anchors) = answer(now);
+        assert_eq!(verify_identity(&body, &anchors, now), Ok(()));
+        // Another mesh's anchor: neither the chain nor the roots fit.
+        let (_, other) = answer(now);
+        let err = verify_identity(&body, &other, now).unwrap_err();
+        assert!(
+            err.contains("its trust roots are not the cluster's"),
+            "{err}"
+        );
+        assert!(err.contains("does not chain to the trust anchors"), "{err}");
+        // Two days on, the one-day leaf has expired.
+        let later = now + Duration::from_secs(2 * 86_400);
+        let err = verify_identity(&body, &anchors, later).unwrap_err();
+        assert!(err.contains("expired on"), "{err}");
+        let waiting = r#"{"identity": "spiffe://cluster.local/ns/shop/sa/web", "ready": false,
+            "roots": ""}"#;
+        let err = verify_identity(waiting, &anchors, now).unwrap_err();
+        assert!(err.ends_with("holds no certificate yet"), "{err}");
     }
 }

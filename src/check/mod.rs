@@ -174,7 +174,7 @@ async fn check(id: &str, target: &Target<'_>) -> Outcome {
         "data-plane-pods" => data_plane::pods(conn, target.pods_namespace).await,
         "proxy-ready" => data_plane::ready(conn, target.pods_namespace).await,
         "proxy-version" => data_plane::version(conn, target.pods_namespace).await,
-        "proxy-identity" => data_plane::identity(conn, target.pods_namespace).await,
+        "proxy-identity" => data_plane::identity(conn, ns, target.pods_namespace).await,
         "proxy-config-version" => data_plane::config_version(conn, target.pods_namespace).await,
         other => Outcome::error(format!("no check is named `{other}`")),
     }

@@ -19,6 +19,9 @@ pub struct CheckArgs {
     /// limits it to one namespace (default: every namespace)
     #[arg(long)]
     proxy: bool,
+    /// With --proxy: the mesh's namespace, whose trust anchors the proxies must use
+    #[arg(long, value_name = "NS", requires = "proxy")]
+    mesh_namespace: Option<String>,
     /// Print the catalogue of checks (ids, descriptions, hints) and exit
     #[arg(long)]
     list: bool,
@@ -48,7 +51,12 @@ pub fn run(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         output::list(catalogue(mode), &mut out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let namespace = mesh_namespace(global);
+    // With --proxy, -n names the pods' namespace.
+    let namespace = match (&args.mesh_namespace, args.proxy) {
+        (Some(ns), _) => ns.clone(),
+        (None, true) => meshctl::manifests::Values::default().namespace,
+        (None, false) => mesh_namespace(global),
+    };
     let report = control_plane::runtime()?.block_on(async {
         let conn: Result<Connection, String> = Connection::new(&k8s::Target {
             kubeconfig: global.kubeconfig.clone(),

@@ -3,6 +3,7 @@
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
 mod capture;
+mod check_cluster;
 // The cluster tests' kube-apiserver + etcd, for pods registered in a real API server; this
 // binary uses only part of it.
 #[path = "../cluster/harness/mod.rs"]

@@ -9,9 +9,36 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use crate::harness::Cluster;
+use crate::harness::{Cluster, cluster, missing_testbin};
+use crate::meshctl;
 use crate::node::Pod;
 use crate::spec::injected_fixture;
+
+/// Whether the test cluster's binaries are built; says why not (a failure in CI, like a
+/// missing pod-network prerequisite).
+pub fn cluster_available(test: &str) -> bool {
+    let Some(why) = missing_testbin() else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {why}");
+    }
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("SKIPPED {test}: {why}\n"),
+    );
+    false
+}
+
+/// `meshctl args…` against the test cluster (admin kubeconfig).
+pub fn meshctl_in_cluster(args: &[&str]) -> std::process::Output {
+    let kubeconfig = cluster().kubeconfig.to_string_lossy().into_owned();
+    std::process::Command::new(meshctl())
+        .args(["--kubeconfig", &kubeconfig])
+        .args(args)
+        .output()
+        .expect("run meshctl")
+}
 
 /// One test's namespace in the API server.
 pub struct Registry {
@@ -79,6 +106,23 @@ impl Registry {
             names.push(pod_name);
         }
         names
+    }
+
+    /// The ConfigMap a meshctl install keeps its trust anchors in, in namespace `mesh_ns`
+    /// (created when missing), holding `anchors_pem`.
+    pub async fn trust_anchors(&self, mesh_ns: &str, anchors_pem: &str) {
+        let map = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "meshctl-identity-trust-roots", "namespace": mesh_ns},
+            "data": {"ca-bundle.crt": anchors_pem},
+        });
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), mesh_ns, &resource("", "ConfigMap"));
+        let map: DynamicObject = serde_json::from_value(map).expect("configmap");
+        api.create(&PostParams::default(), &map)
+            .await
+            .unwrap_or_else(|e| panic!("create the trust anchors in {mesh_ns}: {e}"));
     }
 
     /// A ClusterIP Service `name` selecting `app: <app>`, port 80 to the pods' 8080.

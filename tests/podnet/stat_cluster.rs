@@ -1,7 +1,7 @@
 //! `meshctl stat` in cluster mode end to end: meshed pods in network namespaces registered in
 //! a real kube-apiserver, traffic through their real proxies, and the figures read through the
 //! API server's pod proxy equal to asking the proxies directly; a pod whose proxy is gone is a
-//! warning, not a failure. `check --proxy` reads the same proxies' versions.
+//! warning, not a failure.
 
 use std::net::SocketAddr;
 use std::process::Output;
@@ -9,26 +9,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{cluster, missing_testbin};
+use crate::harness::cluster;
 use crate::load::paced_gets;
 use crate::meshed::{Mesh, config, service};
 use crate::net::{Greeter, Says};
 use crate::node::Pod;
-use crate::registry::Registry;
-use crate::{meshctl, node_or_skip};
+use crate::node_or_skip;
+use crate::registry::{Registry, cluster_available, meshctl_in_cluster};
 
 fn at(pod: &Pod, port: u16) -> SocketAddr {
     SocketAddr::new(pod.ip.into(), port)
-}
-
-/// `meshctl args…` against the test cluster.
-fn meshctl_in_cluster(args: &[&str]) -> Output {
-    let kubeconfig = cluster().kubeconfig.to_string_lossy().into_owned();
-    std::process::Command::new(meshctl())
-        .args(["--kubeconfig", &kubeconfig])
-        .args(args)
-        .output()
-        .expect("run meshctl")
 }
 
 fn meshctl_stat(args: &[&str]) -> Output {
@@ -89,11 +79,7 @@ fn row_named<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn stat_through_the_api_server_equals_asking_the_proxies() {
-    if let Some(why) = missing_testbin() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("stat_cluster: {why}");
-        }
-        eprintln!("SKIPPED stat_cluster: {why}");
+    if !cluster_available("stat_cluster") {
         return;
     }
     let Some(mut node) = node_or_skip("stat_cluster", &["a", "b", "c"]) else {
@@ -202,56 +188,4 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     let b_line = b_line.unwrap_or_else(|| panic!("no b line in\n{table}"));
     assert!(b_line.contains("1/2"), "{table}");
     assert!(b_line.contains("100.00%"), "{table}");
-}
-
-#[test]
-fn check_proxy_reads_real_proxies_through_the_api_server() {
-    if let Some(why) = missing_testbin() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("check_proxy_cluster: {why}");
-        }
-        eprintln!("SKIPPED check_proxy_cluster: {why}");
-        return;
-    }
-    let Some(mut node) = node_or_skip("check_proxy_cluster", &["a", "b"]) else {
-        return;
-    };
-    node.link_host();
-    let (a, b) = (node.pod("a"), node.pod("b"));
-    let mut mesh = Mesh::new();
-    mesh.start(a, "a.yaml", &config(&[]));
-    mesh.start(b, "b.yaml", &config(&[]));
-    // b's proxy dies after the kubelet (here: the registry) last said it was ready.
-    mesh.kill_proxy(b);
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (ns, a_pods, b_pods) = runtime.block_on(async {
-        let registry = Registry::new(cluster(), "checkproxy").await;
-        let a_pods = registry.deployment("a.yaml", &[a]).await;
-        let b_pods = registry.deployment("b.yaml", &[b]).await;
-        (registry.namespace, a_pods, b_pods)
-    });
-
-    let out = meshctl_in_cluster(&["check", "--proxy", "-n", &ns, "-o", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
-    let checks = doc["categories"][1]["checks"].as_array().expect("checks");
-    let check = |id: &str| {
-        let c = checks.iter().find(|c| c["id"] == id);
-        c.unwrap_or_else(|| panic!("no {id} in {doc}")).clone()
-    };
-    assert_eq!(check("proxy-ready")["message"], "2 proxies ready", "{doc}");
-    let version = check("proxy-version");
-    assert_eq!(version["status"], "error", "{doc}");
-    let message = version["message"].as_str().expect("message");
-    let dead = format!("cannot read the admin port of {ns}/{}: ", b_pods[0]);
-    assert!(message.starts_with(&dead), "{message}");
-    // a's proxy answered with this build's version (else it would be named as skewed).
-    let fine = format!("; 1 other proxies run {}", env!("CARGO_PKG_VERSION"));
-    assert!(message.ends_with(&fine), "{message}");
-    assert!(!message.contains(&a_pods[0]), "{message}");
 }
