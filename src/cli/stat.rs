@@ -95,7 +95,8 @@ fn usage(text: String) -> anyhow::Error {
 
 fn query(args: &StatArgs, global: &GlobalArgs) -> anyhow::Result<Query> {
     let kind = args.kind.as_deref().unwrap_or_default();
-    let mut what: ResourceRef = kind.parse().map_err(|e| usage(format!("{e}")))?;
+    // An unknown kind is a failed lookup (exit 1, like an unknown name), not bad usage.
+    let mut what: ResourceRef = kind.parse()?;
     if let Some(name) = &args.name {
         if what.name.is_some() {
             return Err(usage(format!("`{kind}` already names one; drop `{name}`")));
@@ -112,7 +113,7 @@ fn query(args: &StatArgs, global: &GlobalArgs) -> anyhow::Result<Query> {
     }
     let edge = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<ResourceRef>> {
         text.as_deref()
-            .map(|t| t.parse().map_err(|e| usage(format!("--{flag}: {e}"))))
+            .map(|t| t.parse().map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
             .transpose()
     };
     Ok(Query {

@@ -90,8 +90,9 @@ fn no_answer_at_all_is_an_error_and_a_bad_window_is_usage() {
 }
 
 #[test]
-fn an_unknown_kind_or_a_mixed_mode_is_usage_before_any_cluster_is_asked() {
-    // No kubeconfig anywhere: usage errors come first.
+fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
+    // No kubeconfig anywhere: these come first. An unknown kind is a failed lookup (1), like
+    // an unknown name; a bad combination of arguments is usage (2).
     for (args, says) in [
         (
             &["stat", "cronjob"][..],
@@ -101,8 +102,15 @@ fn an_unknown_kind_or_a_mixed_mode_is_usage_before_any_cluster_is_asked() {
             &["stat", "deploy", "--to", "job/x"],
             "--to: unknown resource `job/x`",
         ),
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    for (args, says) in [
         (
-            &["stat", "deploy/web", "api"],
+            &["stat", "deploy/web", "api"][..],
             "`deploy/web` already names one",
         ),
         (
