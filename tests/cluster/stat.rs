@@ -110,3 +110,65 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     );
     assert!(err.contains("no proxy answered (1 asked)"), "{err}");
 }
+
+/// A Role in `ns` granting `rules`, bound to service account `sa`.
+async fn grant(ns: &str, sa: &str, rules: serde_json::Value) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let admin = cluster().admin().await;
+    let role: Role =
+        serde_json::from_value(json!({"metadata": {"name": sa}, "rules": rules})).unwrap();
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": sa},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin, ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stat_goes_through_the_callers_rbac() {
+    let cluster = cluster();
+    let ns = cluster.namespace("statrbac").await;
+    pod(&ns, "web", true, running("10.0.0.9", true)).await;
+    let kubeconfig = cluster.kubeconfig_for_service_account(&ns, "viewer").await;
+    let stat = |args: &[&str]| {
+        crate::install::meshctl_with(&kubeconfig, args)
+            .output()
+            .expect("run meshctl")
+    };
+
+    // Without the right to list pods: the request, the cluster and the reason are named.
+    let out = stat(&["stat", "pod", "-n", &ns]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "listing pods in namespace {ns} on https://127.0.0.1:"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("forbidden"), "{err}");
+
+    // Reading pods but not proxying to them (`pods/proxy`): each pod says so.
+    let read =
+        json!([{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]}]);
+    grant(&ns, "viewer", read).await;
+    let out = stat(&["stat", "pod", "-n", &ns]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "warning: pod {ns}/web: its proxy gave no figures: answered HTTP 403: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("cannot get resource \"pods/proxy\""), "{err}");
+}
