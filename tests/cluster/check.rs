@@ -101,6 +101,7 @@ async fn check_before_and_after_install() {
     let _lock = control_plane_lock().await;
     let cluster = cluster();
     let client = cluster.admin().await;
+    crate::install::wait_until_crds_are_gone(&client).await;
 
     // Pre-install as admin: nothing in the way.
     let (code, doc) = check_json(cluster, None, &["--pre"]);
@@ -269,5 +270,4 @@ async fn check_before_and_after_install() {
         cluster,
         &["uninstall", "-n", NS, "--apply", "--force"],
     ));
-    crate::install::wait_until_crds_are_gone(&client).await;
 }
