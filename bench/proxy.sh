@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Benchmark: one HTTP/1.1 hop through `meshctl proxy` (release build) side by side with
+# HAProxy and nginx configured as equivalent reverse proxies, and with no proxy at all
+# (direct), in one run, against an nginx upstream serving a 1 kB body. Per row:
+#   (a) max RPS (wrk, 32 keep-alive connections) with the proxy pinned to one core;
+#   (b) p50 / p99 / p99.9 latency at a fixed 1,000 RPS (oha, latency-corrected);
+#   (c) proxy RSS idle and at 1,000 RPS, and CPU seconds per 1,000 requests.
+# It prints a table with ratios against direct; it never fails on a figure.
+#
+# Usage: bench/proxy.sh
+#   MESHCTL_BIN=path   skip the release build
+#   BENCH_SECONDS=10   length of each load run
+#   BENCH_ROWS="direct meshctl haproxy nginx"   rows to run (direct is always run first)
+#
+# Rows: each row NAME is a function start_NAME that starts what the row measures and sets
+#   TARGET          host:port the load generators call,
+#   MEASURED_PIDS   processes whose RSS and CPU are the row's (empty: nothing measured),
+# and records every process it started with `started PID` (stopped after the row).
+# To add a row (e.g. two meshctl proxies with mTLS between them), define start_NAME below
+# and add NAME to ROWS; `spawn_on_proxy_cpu CMD...` starts a process on the proxies' core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS=(direct meshctl haproxy nginx)
+read -r -a ROWS <<<"${BENCH_ROWS:-${ROWS[*]}}"
+seconds="${BENCH_SECONDS:-10}"
+tools="${MESHCTL_BENCH_TOOLS:-$HOME/.cache/meshctl/bench}"
+
+# --- tools ---------------------------------------------------------------------------------
+missing=()
+for t in wrk haproxy nginx taskset python3; do
+    command -v "$t" >/dev/null || missing+=("$t")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "installing wrk haproxy nginx-light (Debian packages)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk haproxy nginx-light python3 >&2
+    else
+        echo "missing: ${missing[*]}; install them (Debian: apt-get install wrk haproxy nginx-light)" >&2
+        exit 1
+    fi
+fi
+oha="$tools/bin/oha"
+if [[ ! -x "$oha" ]]; then
+    echo "building oha into $tools (once)" >&2
+    cargo install --quiet --locked --root "$tools" oha >&2
+fi
+bin="${MESHCTL_BIN:-}"
+if [[ -z "$bin" ]]; then
+    cargo build --release --quiet --bin meshctl
+    bin="${CARGO_TARGET_DIR:-target}/release/meshctl"
+fi
+
+work="$(mktemp -d)"
+PIDS_TO_STOP=()
+started() { PIDS_TO_STOP+=("$1"); }
+stop_started() {
+    local pid
+    for pid in "${PIDS_TO_STOP[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS_TO_STOP[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS_TO_STOP=()
+}
+trap 'stop_started; stop_upstream; rm -rf "$work"' EXIT
+
+# CPU placement on a 2-core machine: proxies on the last core; the upstream and the load
+# generators share the first. One core: no pinning.
+ncpu=$(nproc)
+if ((ncpu >= 2)); then
+    proxy_cpu=$((ncpu - 1))
+    load_cpus="0-$((ncpu - 2))"
+else
+    proxy_cpu=0
+    load_cpus=0
+fi
+on_load_cpus() { taskset -c "$load_cpus" "$@"; }
+# Starts CMD... in the background on the proxies' core; $! is CMD's own pid (exec, no
+# wrapper shell), so it can be measured and stopped.
+spawn_on_proxy_cpu() { (exec taskset -c "$proxy_cpu" "$@") & }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (bounded) until something answers HTTP on $1 (host:port[/path]).
+wait_http() {
+    local _
+    for _ in $(seq 200); do
+        if curl -fsS -o /dev/null "http://$1" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "nothing answers on $1" >&2
+    return 1
+}
+
+# --- the upstream: nginx, one worker, 1 kB body ---------------------------------------------
+upstream_port=$(free_port)
+body=$(head -c 1024 /dev/zero | tr '\0' 'x')
+mkdir -p "$work/upstream"
+cat >"$work/upstream/nginx.conf" <<EOF
+worker_processes 1;
+error_log stderr error;
+pid $work/upstream/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$upstream_port reuseport backlog=4096;
+        location / { default_type text/plain; return 200 "$body"; }
+    }
+}
+EOF
+(exec taskset -c "$load_cpus" nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -g 'daemon off;') &
+upstream_pid=$!
+stop_upstream() { kill "$upstream_pid" 2>/dev/null || true; wait "$upstream_pid" 2>/dev/null || true; }
+wait_http "127.0.0.1:$upstream_port/"
+
+# --- rows ----------------------------------------------------------------------------------
+start_direct() {
+    TARGET="127.0.0.1:$upstream_port"
+    MEASURED_PIDS=""
+}
+
+start_meshctl() {
+    local port admin
+    port=$(free_port)
+    admin=$(free_port)
+    cat >"$work/mesh.yaml" <<EOF
+listeners: { outbound: "127.0.0.1:$port", inbound: "127.0.0.1:$(free_port)", admin: "127.0.0.1:$admin" }
+services:
+  - name: upstream
+    authorities: ["127.0.0.1:$port"]
+    backends: [{ name: nginx, endpoints: [{ addr: "127.0.0.1:$upstream_port" }] }]
+EOF
+    spawn_on_proxy_cpu "$bin" proxy --config "$work/mesh.yaml" --log-level warn
+    started $!
+    MEASURED_PIDS=$!
+    TARGET="127.0.0.1:$port"
+    wait_http "127.0.0.1:$admin/ready"
+}
+
+start_haproxy() {
+    local port
+    port=$(free_port)
+    cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend bench
+    bind 127.0.0.1:$port
+    default_backend upstream
+backend upstream
+    server nginx 127.0.0.1:$upstream_port
+EOF
+    spawn_on_proxy_cpu haproxy -db -f "$work/haproxy.cfg"
+    started $!
+    MEASURED_PIDS=$!
+    TARGET="127.0.0.1:$port"
+    wait_http "$TARGET/"
+}
+
+start_nginx() {
+    local port master
+    port=$(free_port)
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+error_log stderr error;
+pid $work/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream app { server 127.0.0.1:$upstream_port; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    spawn_on_proxy_cpu nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;'
+    master=$!
+    started "$master"
+    TARGET="127.0.0.1:$port"
+    wait_http "$TARGET/"
+    # The master and its worker.
+    MEASURED_PIDS="$master $(cat "/proc/$master/task/$master/children" 2>/dev/null || true)"
+}
+
+# --- measurements --------------------------------------------------------------------------
+# Sums an awk field over /proc files of the pids: `proc_sum FILE AWK_EXPR PID...`.
+proc_sum() {
+    local file=$1 expr=$2 pid total=0 v
+    shift 2
+    for pid in "$@"; do
+        v=$(awk "$expr" "/proc/$pid/$file" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+rss_kb() { proc_sum status '/^VmRSS:/ { print $2 }' "$@"; }
+anon_kb() { proc_sum status '/^RssAnon:/ { print $2 }' "$@"; } # RSS less shared file pages
+cpu_ticks() { proc_sum stat '{ print $14 + $15 }' "$@"; } # utime + stime, clock ticks
+
+max_rps() {
+    on_load_cpus wrk -t1 -c32 -d"${seconds}s" "http://$TARGET/" |
+        awk '/^Requests\/sec:/ { printf "%.0f", $2 }'
+}
+
+# Runs oha at 1,000 RPS; prints "p50 p99 p99.9 requests" (ms, ms, ms, count).
+fixed_rate() {
+    on_load_cpus "$oha" -q 1000 -z "${seconds}s" -c 16 --latency-correction --no-tui \
+        --output-format json "http://$TARGET/" >"$work/oha.json"
+    python3 - "$work/oha.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["latencyPercentiles"]
+n = sum(d.get("statusCodeDistribution", {}).values())
+print(f'{p["p50"] * 1e3:.3f} {p["p99"] * 1e3:.3f} {p["p99.9"] * 1e3:.3f} {n}')
+EOF
+}
+
+declare -A RESULT
+run_row() {
+    local row=$1
+    TARGET=""
+    MEASURED_PIDS=""
+    "start_$row"
+    # shellcheck disable=SC2086
+    local pids=($MEASURED_PIDS)
+    sleep 0.5
+    local idle="-" anon="-"
+    if ((${#pids[@]})); then
+        idle=$(rss_kb "${pids[@]}")
+        anon=$(anon_kb "${pids[@]}")
+    fi
+    # Warm up connections and caches, then the runs.
+    on_load_cpus wrk -t1 -c32 -d1s "http://$TARGET/" >/dev/null
+    local rps
+    rps=$(max_rps)
+    local ticks0 peak=0 sampler
+    ((${#pids[@]})) && ticks0=$(cpu_ticks "${pids[@]}")
+    if ((${#pids[@]})); then
+        (
+            while true; do
+                rss_kb "${pids[@]}"
+                sleep 0.5
+            done
+        ) >"$work/rss" &
+        sampler=$!
+    fi
+    local lat
+    lat=$(fixed_rate)
+    local loaded="-" cpu="-"
+    if ((${#pids[@]})); then
+        kill "$sampler"
+        wait "$sampler" 2>/dev/null || true
+        peak=$(sort -n "$work/rss" | tail -n1)
+        loaded=$peak
+        local ticks1 hz requests
+        ticks1=$(cpu_ticks "${pids[@]}")
+        hz=$(getconf CLK_TCK)
+        requests=$(echo "$lat" | awk '{ print $4 }')
+        cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v n="$requests" \
+            'BEGIN { printf "%.3f", (n > 0) ? t / hz / (n / 1000) : 0 }')
+    fi
+    RESULT[$row]="$rps $lat $idle $anon $loaded $cpu"
+    stop_started
+}
+
+echo "meshctl proxy benchmark: ${seconds}s per run, 1 kB responses, upstream nginx;" \
+    "proxies on CPU ${proxy_cpu:-any}, load and upstream on CPU ${load_cpus:-any}" >&2
+order=(direct)
+for row in "${ROWS[@]}"; do
+    [[ $row == direct ]] || order+=("$row")
+done
+for row in "${order[@]}"; do
+    echo "running: $row" >&2
+    run_row "$row"
+done
+
+read -r d_rps d_p50 d_p99 d_p999 _ <<<"${RESULT[direct]}"
+mb() { [[ $1 == - ]] && echo "-" || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+printf '%-10s %9s %7s %8s %8s %8s %10s %9s %9s %9s %10s\n' \
+    row "max RPS" "x dir" "p50 ms" "p99 ms" "p99.9 ms" "p99 +ms" "RSS idle" "anon idl" "RSS 1k" "CPU s/1k"
+for row in "${order[@]}"; do
+    read -r rps p50 p99 p999 _ idle anon loaded cpu <<<"${RESULT[$row]}"
+    ratio=$(awk -v a="$rps" -v b="$d_rps" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+    added=$(awk -v a="$p99" -v b="$d_p99" 'BEGIN { printf "%+.3f", a - b }')
+    printf '%-10s %9s %7s %8s %8s %8s %10s %9s %9s %9s %10s\n' "$row" "$rps" "$ratio" "$p50" \
+        "$p99" "$p999" "$added" "$(mb "$idle")" "$(mb "$anon")" "$(mb "$loaded")" "$cpu"
+done
+echo "(RSS in MB; anon idl: idle RSS without file-backed pages (the binary's code, shared" \
+    "by every process of the same image); CPU s/1k: proxy CPU seconds per 1,000 requests at" \
+    "1,000 RPS; direct p50/p99/p99.9: $d_p50/$d_p99/$d_p999 ms)"
