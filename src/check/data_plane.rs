@@ -186,7 +186,7 @@ async fn ask_admin(
     pods: &[&Pod],
     path: &str,
 ) -> Vec<Result<String, FetchError>> {
-    let client = &conn.client;
+    let client = &conn.once;
     ask_all(pods, CONCURRENCY, POD_TIMEOUT, |pod| async move {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("");
         let name = pod.metadata.name.as_deref().unwrap_or("");

@@ -184,7 +184,7 @@ async fn cluster_once(
             where_(&q.what, scope),
         );
     }
-    let stats = meshctl::stats::collect(&conn.client, selected, traffic, options).await?;
+    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
     for (pod, error) in &stats.unreachable {
         eprintln!("warning: pod {pod}: its proxy gave no figures: {error}");
     }

@@ -78,6 +78,9 @@ pub struct Connection {
     pub context: String,
     /// The context's namespace, or `default`.
     pub namespace: String,
+    /// The same client without kube's retries of 429/503/504: for requests through the pod
+    /// proxy, where a 503 means the pod's port does not answer and waiting will not help.
+    pub once: Client,
 }
 
 impl std::fmt::Debug for Connection {
@@ -140,9 +143,13 @@ impl Connection {
         let server = config.cluster_url.to_string();
         let server = server.trim_end_matches('/').to_owned();
         let namespace = config.default_namespace.clone();
+        let mut no_retry = config.clone();
+        no_retry.default_retry = false;
+        let once = Client::try_from(no_retry).map_err(|e| config_error(e.to_string()))?;
         let client = Client::try_from(config).map_err(|e| config_error(e.to_string()))?;
         Ok(Self {
             client,
+            once,
             server,
             context,
             namespace,

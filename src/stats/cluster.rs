@@ -46,7 +46,8 @@ pub struct ClusterStats {
 type PodKey = (String, String);
 
 /// Asks the proxies of every meshed, running pod of `selected` (and of the `--from`
-/// resources) and merges their answers per resource.
+/// resources) and merges their answers per resource. `client` should not retry 503s
+/// (`Connection::once`): through the pod proxy they mean the pod does not answer.
 pub async fn collect(
     client: &Client,
     selected: Vec<Selected>,

@@ -117,7 +117,13 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     });
 
     // Deployment b: what its one answering proxy received, exactly; c is named, not fatal.
+    let started = std::time::Instant::now();
     let out = meshctl_stat(&["deploy", "-n", &ns, "-o", "json"]);
+    // A figure for the log (--nocapture), not an assertion.
+    eprintln!(
+        "stat deploy over 3 pods (1 unreachable) took {:?}",
+        started.elapsed()
+    );
     let report = json_of(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let dead = format!("{ns}/{}", b_pods[1]);
@@ -126,6 +132,11 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
         "{stderr}"
     );
     assert_eq!(report["unreachable"][0]["pod"], dead.as_str(), "{report}");
+    // The API server's own answer (not a retry loop ending in our timeout).
+    let why = report["unreachable"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.starts_with("answered HTTP 503: "), "{why}");
     let b_row = row_named(&report, "b");
     assert_eq!((&b_row["pods"], &b_row["answered"]), (&2.into(), &1.into()));
     let direct = direct_row(at(b, 4191), "inbound", "app");
