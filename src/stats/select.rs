@@ -233,6 +233,23 @@ pub async fn select(
     Ok(selected)
 }
 
+/// The typed, namespaced objects `stat` reads.
+trait Listable:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Listable for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// Lists or gets objects of one kind in the scope, naming the cluster on failure.
 struct Lister<'a> {
     conn: &'a Connection,
@@ -240,11 +257,7 @@ struct Lister<'a> {
 }
 
 impl Lister<'_> {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        K::DynamicType: Default,
-    {
+    fn api<K: Listable>(&self) -> Api<K> {
         let client: Client = self.conn.client.clone();
         match self.scope {
             Scope::Namespace(ns) => Api::namespaced(client, ns),
@@ -259,14 +272,7 @@ impl Lister<'_> {
         }
     }
 
-    async fn list<K>(&self, plural: &str) -> Result<Vec<K>, SelectError>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
+    async fn list<K: Listable>(&self, plural: &str) -> Result<Vec<K>, SelectError> {
         self.api::<K>()
             .list(&ListParams::default())
             .await
@@ -278,14 +284,11 @@ impl Lister<'_> {
     }
 
     /// The one object `what` names (an error when missing), or every one in the scope.
-    async fn named<K>(&self, what: &ResourceRef, plural: &str) -> Result<Vec<K>, SelectError>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
+    async fn named<K: Listable>(
+        &self,
+        what: &ResourceRef,
+        plural: &str,
+    ) -> Result<Vec<K>, SelectError> {
         let Some(name) = &what.name else {
             return self.list(plural).await;
         };
@@ -310,19 +313,12 @@ impl Lister<'_> {
 }
 
 /// Stateful sets or daemon sets, each with the pods it controls.
-async fn owned_pods<K>(
+async fn owned_pods<K: Listable>(
     lister: &Lister<'_>,
     what: &ResourceRef,
     plural: &str,
     pods: &[Pod],
-) -> Result<Vec<Selected>, SelectError>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
+) -> Result<Vec<Selected>, SelectError> {
     let owners: Vec<K> = lister.named(what, plural).await?;
     Ok(owners
         .iter()
