@@ -142,10 +142,8 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     let direct = direct_row(at(b, 4191), "inbound", "app");
     assert_eq!(signals(b_row), signals(&direct), "{report}\n{direct}");
     let received = direct["requests"].as_u64().expect("requests");
-    assert!(
-        received > 0 && received < sent,
-        "b took {received} of {sent}"
-    );
+    // The balancer decides how many of them c took; b cannot have seen more than were sent.
+    assert!(received <= sent, "b took {received} of {sent}");
     // Deployment a received nothing.
     let a_row = row_named(&report, "a");
     assert_eq!(a_row["answered"], 1);
@@ -198,5 +196,6 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     let b_line = table.lines().find(|l| l.trim_start().starts_with("b "));
     let b_line = b_line.unwrap_or_else(|| panic!("no b line in\n{table}"));
     assert!(b_line.contains("1/2"), "{table}");
-    assert!(b_line.contains("100.00%"), "{table}");
+    let success = if received > 0 { "100.00%" } else { " - " };
+    assert!(b_line.contains(success), "{table}");
 }
