@@ -301,3 +301,59 @@ fn without_a_config_file_it_serves_an_empty_config_and_forwards_inbound_to_the_a
     let (_, metrics) = http_get(p.admin, "admin", "/metrics").unwrap();
     assert!(metrics.contains("direction=\"inbound\""), "{metrics}");
 }
+
+#[test]
+fn unusable_identity_files_exit_1_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, leaf) = (dir.path().join("ca"), dir.path().join("leaf"));
+    let (ca_s, leaf_s) = (ca.to_str().unwrap(), leaf.to_str().unwrap());
+    assert!(
+        run(
+            &["certs", "create", "--trust-domain", "td", "--out", ca_s],
+            b""
+        )
+        .status
+        .success()
+    );
+    let id = "spiffe://td/ns/shop/sa/web";
+    let issued = run(
+        &[
+            "certs",
+            "issue",
+            "--identity",
+            id,
+            "--ca-dir",
+            ca_s,
+            "--out",
+            leaf_s,
+        ],
+        b"",
+    );
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let path = dir.path().join("mesh.yaml");
+    let file = path.to_str().unwrap();
+    let addr = free_addr().to_string();
+    let with = |cert: &str, roots: &str| {
+        let yaml = format!(
+            "identity: {{ roots: {leaf_s}/{roots}, cert: {leaf_s}/{cert}, key: {leaf_s}/key.pem }}\n"
+        );
+        std::fs::write(&path, yaml).unwrap();
+        run(&["proxy", "--config", file, "--admin-addr", &addr], b"")
+    };
+    // Roots that are not certificates, then a leaf file that does not exist.
+    let out = with("cert.pem", "key.pem");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{leaf_s}/key.pem")),
+        "{}",
+        stderr(&out)
+    );
+    let out = with("missing.pem", "roots.pem");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{leaf_s}/missing.pem")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
