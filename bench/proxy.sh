@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: one HTTP/1.1 hop through `meshctl proxy` (release build) side by side with
 # HAProxy and nginx configured as equivalent reverse proxies, and with no proxy at all
-# (direct), in one run, against an nginx upstream serving a 1 kB body. Per row:
+# (direct), in one run, against an nginx upstream serving a 1 kB body; plus two meshctl
+# proxies in a row as two meshed pods use them (`pair`: plaintext, `mtls`: mutual TLS 1.3
+# between them; both proxies on the one proxy core, figures are the pair's). Per row:
 #   (a) max RPS (wrk, 32 keep-alive connections) with the proxy pinned to one core;
 #   (b) p50 / p99 / p99.9 latency at a fixed 1,000 RPS (oha, latency-corrected);
 #   (c) proxy RSS idle and at 1,000 RPS, and CPU seconds per 1,000 requests.
@@ -10,18 +12,17 @@
 # Usage: bench/proxy.sh
 #   MESHCTL_BIN=path   skip the release build
 #   BENCH_SECONDS=10   length of each load run
-#   BENCH_ROWS="direct meshctl haproxy nginx"   rows to run (direct is always run first)
+#   BENCH_ROWS="direct meshctl pair mtls haproxy nginx"   rows to run (direct always first)
 #
 # Rows: each row NAME is a function start_NAME that starts what the row measures and sets
 #   TARGET          host:port the load generators call,
 #   MEASURED_PIDS   processes whose RSS and CPU are the row's (empty: nothing measured),
 # and records every process it started with `started PID` (stopped after the row).
-# To add a row (e.g. two meshctl proxies with mTLS between them), define start_NAME below
-# and add NAME to ROWS; `spawn_on_proxy_cpu CMD...` starts a process on the proxies' core.
+# To add a row, define start_NAME below and add NAME to ROWS; `spawn_on_proxy_cpu CMD...` starts a process on the proxies' core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROWS=(direct meshctl haproxy nginx)
+ROWS=(direct meshctl pair mtls haproxy nginx)
 read -r -a ROWS <<<"${BENCH_ROWS:-${ROWS[*]}}"
 seconds="${BENCH_SECONDS:-10}"
 tools="${MESHCTL_BENCH_TOOLS:-$HOME/.cache/meshctl/bench}"
@@ -144,6 +145,59 @@ EOF
     TARGET="127.0.0.1:$port"
     wait_http "127.0.0.1:$admin/ready"
 }
+
+# Two meshctl proxies in a row (client side A -> server side B -> upstream), as two meshed
+# pods talk: `pair` in plaintext, `mtls` with mutual TLS 1.3 between them (leaves from
+# `meshctl certs create` + `certs issue`). Both proxies share the proxies' core.
+issue_bench_identities() {
+    [[ -d "$work/pki" ]] && return 0
+    "$bin" certs create --trust-domain cluster.local --out "$work/pki/ca" >/dev/null
+    local who
+    for who in a b; do
+        "$bin" certs issue --identity "spiffe://cluster.local/ns/bench/sa/$who" \
+            --ca-dir "$work/pki/ca" --out "$work/pki/$who" >/dev/null
+    done
+}
+
+# start_two_proxies TLS(yes|no): A's outbound is TARGET; B forwards to the upstream.
+start_two_proxies() {
+    local tls=$1 port b_in a_admin b_admin a_id="" b_id="" peer="" b_pid
+    port=$(free_port)
+    b_in=$(free_port)
+    a_admin=$(free_port)
+    b_admin=$(free_port)
+    if [[ $tls == yes ]]; then
+        issue_bench_identities
+        a_id="identity: { roots: \"$work/pki/a/roots.pem\", cert: \"$work/pki/a/cert.pem\", key: \"$work/pki/a/key.pem\" }"
+        b_id="identity: { roots: \"$work/pki/b/roots.pem\", cert: \"$work/pki/b/cert.pem\", key: \"$work/pki/b/key.pem\" }"
+        peer=", identity: \"spiffe://cluster.local/ns/bench/sa/b\""
+    fi
+    cat >"$work/pair-b.yaml" <<EOF
+$b_id
+listeners: { outbound: "127.0.0.1:$(free_port)", inbound: "127.0.0.1:$b_in", admin: "127.0.0.1:$b_admin" }
+inbound: { appPort: $upstream_port }
+EOF
+    cat >"$work/pair-a.yaml" <<EOF
+$a_id
+listeners: { outbound: "127.0.0.1:$port", inbound: "127.0.0.1:$(free_port)", admin: "127.0.0.1:$a_admin" }
+services:
+  - name: upstream
+    authorities: ["127.0.0.1:$port"]
+    backends: [{ name: b, endpoints: [{ addr: "127.0.0.1:$b_in"$peer }] }]
+EOF
+    spawn_on_proxy_cpu "$bin" proxy --config "$work/pair-b.yaml" --log-level warn
+    b_pid=$!
+    started "$b_pid"
+    spawn_on_proxy_cpu "$bin" proxy --config "$work/pair-a.yaml" --log-level warn
+    started $!
+    MEASURED_PIDS="$! $b_pid"
+    TARGET="127.0.0.1:$port"
+    wait_http "127.0.0.1:$b_admin/ready"
+    wait_http "127.0.0.1:$a_admin/ready"
+}
+
+start_pair() { start_two_proxies no; }
+start_mtls() { start_two_proxies yes; }
 
 start_haproxy() {
     local port
