@@ -351,3 +351,55 @@ async fn rotation_of_short_leaves_under_load_loses_no_request() {
     assert!(ok > 100, "too little load to mean anything: {ok}");
     assert_ne!(first, last, "B rotated its leaf during the run");
 }
+
+/// A TCP server that greets first (`220 hello\r\n`), then echoes.
+async fn banner_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = s.write_all(b"220 hello\r\n").await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_server_first_protocol_over_mesh_tls_does_not_stall() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("db", "b"));
+    let app = banner_server().await;
+    let b_yaml = format!(
+        "{}inbound:\n  appPort: {}\n  tls: {{ mode: STRICT }}\n",
+        pki.files(&b_id).yaml(),
+        app.port()
+    );
+    // B does not list the port as opaque, and its detection would hold the connection for a
+    // minute: A's opaque ALPN inside mesh TLS is what lets the banner out at once.
+    let b = TestProxy::start_with(&b_yaml, |o| o.detect_timeout = Duration::from_secs(60)).await;
+    let out = free_addr();
+    let yaml = format!(
+        "{}services:\n  - name: db\n    protocol: opaque\n    addresses: [\"{out}\"]\n    \
+         backends: [{{ name: b, endpoints: [{{ addr: \"{}\", identity: \"{b_id}\" }}] }}]\n",
+        pki.files(&a_id).yaml(),
+        b.inbound
+    );
+    let _a = TestProxy::start_with(&yaml, |o| o.outbound_addr = out).await;
+    let mut c = TcpStream::connect(out).await.unwrap();
+    let mut banner = [0u8; 11];
+    tokio::time::timeout(Duration::from_secs(20), c.read_exact(&mut banner))
+        .await
+        .expect("the banner is held back")
+        .unwrap();
+    assert_eq!(&banner, b"220 hello\r\n");
+    c.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    c.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping");
+    let opened = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
+    assert_eq!(metric_reaches(&b, opened, 1.0).await, 1.0);
+}
