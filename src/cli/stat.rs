@@ -50,12 +50,19 @@ pub struct StatArgs {
     /// Give up on a proxy that has not answered after this long
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     timeout: Duration,
-    /// Output format
+    /// Output format (wide adds retries, timeouts and ejected endpoints in the window)
     #[arg(short = 'o', long, value_enum, default_value = "table")]
-    output: super::TableOrJson,
+    output: Format,
     /// Ask again and redraw every 2 seconds until interrupted
     #[arg(short = 'w', long)]
     watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Wide,
+    Json,
 }
 
 /// Proxies asked at once.
@@ -139,10 +146,11 @@ fn run_cluster(
     show(args.watch, || {
         let stats = runtime.block_on(cluster_once(&conn, &q, &scope, options))?;
         Ok(match args.output {
-            super::TableOrJson::Table => {
-                format!("{}\n", cluster_table(&stats, args.all_namespaces))
+            Format::Json => pretty(&cluster_json(&stats))?,
+            table_or_wide => {
+                let wide = table_or_wide == Format::Wide;
+                format!("{}\n", cluster_table(&stats, args.all_namespaces, wide))
             }
-            super::TableOrJson::Json => pretty(&cluster_json(&stats))?,
         })
     })
 }
@@ -278,8 +286,9 @@ fn local_once(
     };
     let meshed = format!("{}/{}", answers.len(), args.proxies.len());
     Ok(match args.output {
-        super::TableOrJson::Table => format!("{}\n", table(&merged, &meshed)),
-        super::TableOrJson::Json => {
+        Format::Table => format!("{}\n", table(&merged, &meshed, false)),
+        Format::Wide => format!("{}\n", table(&merged, &meshed, true)),
+        Format::Json => {
             let rows: Vec<_> = merged.signals().map(|(k, s)| row_json(k, &s)).collect();
             let failed: Vec<_> = failed
                 .iter()

@@ -1,5 +1,6 @@
 //! What `meshctl stat` prints: tables (NAME, MESHED, SUCCESS, RPS, latency percentiles,
-//! TCP_CONN) and JSON documents, in cluster and local mode.
+//! TCP_CONN; wide adds retries, timeouts, ejections) and JSON documents, in cluster and
+//! local mode.
 
 use comfy_table::Table;
 use meshctl::stats::{ClusterStats, Merged, RowKey, Signals};
@@ -16,15 +17,26 @@ const SIGNAL_COLUMNS: [&str; 7] = [
     "TCP_CONN",
 ];
 
-pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool) -> Table {
-    let mut table = super::stdout_table();
-    let mut header = Vec::new();
-    if all_namespaces {
-        header.push("NAMESPACE");
-    }
-    header.push("NAME");
+/// The columns `-o wide` adds.
+const WIDE_COLUMNS: [&str; 3] = ["RETRIES", "TIMEOUTS", "EJECTED"];
+
+fn header<'a>(names: &[&'a str], wide: bool) -> Vec<&'a str> {
+    let mut header = names.to_vec();
     header.extend(SIGNAL_COLUMNS);
-    table.set_header(header);
+    if wide {
+        header.extend(WIDE_COLUMNS);
+    }
+    header
+}
+
+pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool, wide: bool) -> Table {
+    let mut table = super::stdout_table();
+    let names: &[&str] = if all_namespaces {
+        &["NAMESPACE", "NAME"]
+    } else {
+        &["NAME"]
+    };
+    table.set_header(header(names, wide));
     for row in &stats.rows {
         let mut cells = Vec::new();
         if all_namespaces {
@@ -32,7 +44,7 @@ pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool) -> Table {
         }
         cells.push(row.selected.name.clone());
         cells.push(format!("{}/{}", row.answered, row.selected.pods.len()));
-        cells.extend(signal_cells(row.signals.as_ref()));
+        cells.extend(signal_cells(row.signals.as_ref(), wide));
         table.add_row(cells);
     }
     table
@@ -89,11 +101,13 @@ fn millis(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}ms"))
 }
 
-fn signal_cells(s: Option<&Signals>) -> Vec<String> {
+/// The cells after MESHED: `-` where nothing was seen.
+fn signal_cells(s: Option<&Signals>, wide: bool) -> Vec<String> {
+    let extra = if wide { WIDE_COLUMNS.len() } else { 0 };
     let Some(s) = s else {
-        return vec!["-".to_owned(); SIGNAL_COLUMNS.len() - 1];
+        return vec!["-".to_owned(); SIGNAL_COLUMNS.len() - 1 + extra];
     };
-    vec![
+    let mut cells = vec![
         s.success_rate
             .map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", r * 100.0)),
         format!("{:.1}", s.rps),
@@ -101,17 +115,19 @@ fn signal_cells(s: Option<&Signals>) -> Vec<String> {
         millis(s.latency_p95_ms),
         millis(s.latency_p99_ms),
         s.tcp_connections_opened.to_string(),
-    ]
+    ];
+    if wide {
+        cells.extend([s.retries, s.timeouts, s.ejections].map(|n| n.to_string()));
+    }
+    cells
 }
 
-pub fn table(merged: &Merged, meshed: &str) -> Table {
+pub fn table(merged: &Merged, meshed: &str, wide: bool) -> Table {
     let mut table = super::stdout_table();
-    let mut header = vec!["NAME"];
-    header.extend(SIGNAL_COLUMNS);
-    table.set_header(header);
+    table.set_header(header(&["NAME"], wide));
     for (key, s) in merged.signals() {
         let mut cells = vec![name(key), meshed.to_owned()];
-        cells.extend(signal_cells(Some(&s)));
+        cells.extend(signal_cells(Some(&s), wide));
         table.add_row(cells);
     }
     table
@@ -127,6 +143,9 @@ fn signals_json(s: &Signals) -> serde_json::Value {
         "latencyP95Ms": s.latency_p95_ms,
         "latencyP99Ms": s.latency_p99_ms,
         "tcpConnectionsOpened": s.tcp_connections_opened,
+        "retries": s.retries,
+        "timeouts": s.timeouts,
+        "ejections": s.ejections,
     })
 }
 

@@ -13,6 +13,7 @@
 //!       "backend": "web/v2",        // only on per-backend rows (service/backend[/route])
 //!       "requests": 120, "failures": 3, "rps": 2.0, "successRate": 0.975,
 //!       "tcpConnectionsOpened": 4,
+//!       "retries": 1, "timeouts": 0, "ejections": 0,   // counted on backend rows
 //!       "latencyBuckets": [100, 12, ..., 0] } ] }
 //! ```
 //!
@@ -56,6 +57,9 @@ struct Slot {
     requests: u64,
     failures: u64,
     tcp_opened: u64,
+    retries: u64,
+    timeouts: u64,
+    ejections: u64,
     latency: [u64; BUCKETS],
 }
 
@@ -112,6 +116,21 @@ impl Window {
         self.with_slot(|s| s.tcp_opened += 1);
     }
 
+    /// Records one retry sent (backend rows).
+    pub fn retried(&self) {
+        self.with_slot(|s| s.retries += 1);
+    }
+
+    /// Records one request or per-try timeout (backend rows).
+    pub fn timed_out(&self) {
+        self.with_slot(|s| s.timeouts += 1);
+    }
+
+    /// Records one endpoint ejected by outlier detection (backend rows).
+    pub fn ejected(&self) {
+        self.with_slot(|s| s.ejections += 1);
+    }
+
     fn sum(&self, window: Duration) -> Slot {
         let now = self.epoch(Instant::now());
         let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
@@ -121,6 +140,9 @@ impl Window {
             total.requests += s.requests;
             total.failures += s.failures;
             total.tcp_opened += s.tcp_opened;
+            total.retries += s.retries;
+            total.timeouts += s.timeouts;
+            total.ejections += s.ejections;
             for (t, c) in total.latency.iter_mut().zip(&s.latency) {
                 *t += c;
             }
@@ -156,6 +178,10 @@ pub struct Row {
     pub rps: f64,
     pub success_rate: Option<f64>,
     pub tcp_connections_opened: u64,
+    /// Retries sent, request and per-try timeouts, endpoints ejected (backend rows).
+    pub retries: u64,
+    pub timeouts: u64,
+    pub ejections: u64,
     /// Counts per bucket of `latencyBucketsMs`, the last one for anything slower.
     pub latency_buckets: Vec<u64>,
 }
@@ -214,6 +240,9 @@ impl Stats {
                     success_rate: (s.requests > 0)
                         .then(|| (s.requests - s.failures) as f64 / s.requests as f64),
                     tcp_connections_opened: s.tcp_opened,
+                    retries: s.retries,
+                    timeouts: s.timeouts,
+                    ejections: s.ejections,
                     latency_buckets: s.latency.to_vec(),
                 }
             })
@@ -239,6 +268,10 @@ mod tests {
         w.record(false, Duration::from_millis(7));
         w.record(true, Duration::from_secs(100));
         w.tcp_opened();
+        w.retried();
+        w.timed_out();
+        w.timed_out();
+        w.ejected();
         // The same key gives the same window.
         assert!(Arc::ptr_eq(
             &w,
@@ -251,6 +284,7 @@ mod tests {
             (row.requests, row.failures, row.tcp_connections_opened),
             (3, 1, 1)
         );
+        assert_eq!((row.retries, row.timeouts, row.ejections), (1, 2, 1));
         assert_eq!(row.latency_buckets.len(), LATENCY_BUCKETS_MS.len() + 1);
         assert_eq!(row.latency_buckets[0], 1); // <= 1 ms
         assert_eq!(row.latency_buckets[5], 1); // <= 10 ms

@@ -215,19 +215,24 @@ fn build_service(
                 b.forward.update_endpoints(endpoints);
                 b.clone()
             }
-            None => Arc::new(BackendRt {
-                forward: Arc::new(Forward::new(
+            None => {
+                let forward = Arc::new(Forward::new(
                     &key,
                     policy,
                     endpoints,
                     shared.pool.clone(),
                     &shared.forward_metrics,
-                )),
-                stats: shared
+                ));
+                let stats = shared
                     .stats
-                    .window(Direction::Outbound, &label, None, Some(&key)),
-                name: key.clone(),
-            }),
+                    .window(Direction::Outbound, &label, None, Some(&key));
+                forward.count_in(stats.clone());
+                Arc::new(BackendRt {
+                    forward,
+                    stats,
+                    name: key.clone(),
+                })
+            }
         };
         cache.insert(key, (policy.clone(), b.clone()));
         b

@@ -93,18 +93,16 @@ pub async fn collect(
             Traffic::Inbound => Merged::from_answers(own.iter().copied())?
                 .and_then(|m| m.sum(|k| whole(k) && k.direction == "inbound")),
             Traffic::To(targets) => Merged::from_answers(own.iter().copied())?.and_then(|m| {
-                m.sum(|k| {
-                    outbound(k)
-                        && targets
-                            .iter()
-                            .any(|t| authority_matches(&k.authority, &t.hosts))
+                edge(&m, |authority| {
+                    targets
+                        .iter()
+                        .any(|t| authority_matches(authority, &t.hosts))
                 })
             }),
             Traffic::From(sources) => {
                 let theirs = sources.iter().flat_map(&answers_of);
-                Merged::from_answers(theirs)?.and_then(|m| {
-                    m.sum(|k| outbound(k) && authority_matches(&k.authority, &s.hosts))
-                })
+                Merged::from_answers(theirs)?
+                    .and_then(|m| edge(&m, |authority| authority_matches(authority, &s.hosts)))
             }
         };
         rows.push(ResourceStats {
@@ -118,6 +116,20 @@ pub async fn collect(
         rows,
         unreachable,
     })
+}
+
+/// The outbound traffic to the authorities `to` accepts: requests and latency from the
+/// authorities' rows, retries, timeouts and ejections from their backends' rows.
+fn edge(merged: &Merged, to: impl Fn(&str) -> bool) -> Option<Signals> {
+    let mut signals = merged.sum(|k| outbound(k) && to(&k.authority))?;
+    let backends = |k: &RowKey| {
+        k.direction == "outbound" && k.route.is_none() && k.backend.is_some() && to(&k.authority)
+    };
+    if let Some(b) = merged.sum(backends) {
+        (signals.retries, signals.timeouts, signals.ejections) =
+            (b.retries, b.timeouts, b.ejections);
+    }
+    Some(signals)
 }
 
 /// A row about a whole authority, not one of its routes or backends.

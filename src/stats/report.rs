@@ -26,6 +26,13 @@ pub struct Row {
     pub failures: u64,
     #[serde(default)]
     pub tcp_connections_opened: u64,
+    /// Counted on backend rows; absent from older proxies' answers.
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub timeouts: u64,
+    #[serde(default)]
+    pub ejections: u64,
     pub latency_buckets: Vec<u64>,
 }
 
@@ -53,6 +60,9 @@ struct Totals {
     requests: u64,
     failures: u64,
     tcp_opened: u64,
+    retries: u64,
+    timeouts: u64,
+    ejections: u64,
     latency: Histogram,
 }
 
@@ -68,6 +78,10 @@ pub struct Signals {
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+    /// Retries sent, timeouts and endpoints ejected (backend rows).
+    pub retries: u64,
+    pub timeouts: u64,
+    pub ejections: u64,
 }
 
 /// A `/stats` answer that cannot be merged with the others.
@@ -136,24 +150,19 @@ impl Merged {
             };
             let latency = Histogram::new(self.bounds.clone(), row.latency_buckets.clone())
                 .map_err(latency_error)?;
+            let totals = Totals {
+                requests: row.requests,
+                failures: row.failures,
+                tcp_opened: row.tcp_connections_opened,
+                retries: row.retries,
+                timeouts: row.timeouts,
+                ejections: row.ejections,
+                latency,
+            };
             match self.rows.get_mut(&row.key) {
-                Some(totals) => {
-                    totals.requests = totals.requests.saturating_add(row.requests);
-                    totals.failures = totals.failures.saturating_add(row.failures);
-                    totals.tcp_opened =
-                        totals.tcp_opened.saturating_add(row.tcp_connections_opened);
-                    totals.latency.merge(&latency).map_err(latency_error)?;
-                }
+                Some(sum) => sum.add(&totals).map_err(latency_error)?,
                 None => {
-                    self.rows.insert(
-                        row.key.clone(),
-                        Totals {
-                            requests: row.requests,
-                            failures: row.failures,
-                            tcp_opened: row.tcp_connections_opened,
-                            latency,
-                        },
-                    );
+                    self.rows.insert(row.key.clone(), totals);
                 }
             }
         }
@@ -174,11 +183,8 @@ impl Merged {
         let (_, first) = picked.next()?;
         let mut total = first.clone();
         for (_, totals) in picked {
-            total.requests = total.requests.saturating_add(totals.requests);
-            total.failures = total.failures.saturating_add(totals.failures);
-            total.tcp_opened = total.tcp_opened.saturating_add(totals.tcp_opened);
             // Same bounds by construction: every row was checked against `self.bounds`.
-            total.latency.merge(&totals.latency).ok()?;
+            total.add(totals).ok()?;
         }
         Some(total.signals(self.window_seconds))
     }
@@ -189,6 +195,17 @@ impl Merged {
 }
 
 impl Totals {
+    /// Adds `other` (same latency bounds required).
+    fn add(&mut self, other: &Totals) -> Result<(), MergeError> {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.tcp_opened = self.tcp_opened.saturating_add(other.tcp_opened);
+        self.retries = self.retries.saturating_add(other.retries);
+        self.timeouts = self.timeouts.saturating_add(other.timeouts);
+        self.ejections = self.ejections.saturating_add(other.ejections);
+        self.latency.merge(&other.latency)
+    }
+
     fn signals(&self, window_seconds: u64) -> Signals {
         let success_rate = (self.requests > 0)
             .then(|| self.requests.saturating_sub(self.failures) as f64 / self.requests as f64);
@@ -201,6 +218,9 @@ impl Totals {
             latency_p50_ms: self.latency.quantile(0.5),
             latency_p95_ms: self.latency.quantile(0.95),
             latency_p99_ms: self.latency.quantile(0.99),
+            retries: self.retries,
+            timeouts: self.timeouts,
+            ejections: self.ejections,
         }
     }
 }

@@ -1,13 +1,35 @@
 //! `meshctl stat --proxy` against two real proxies under a known load: 5 % aborted by a fault
 //! and every request held 60 ms by a fault delay. The CLI must report the success rate the
-//! clients saw and latencies that agree with the clients' own clocks.
+//! clients saw and latencies that agree with the clients' own clocks. And `-o wide`'s
+//! retries, counted in the window of the backend that sent them.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::support::*;
+
+/// `meshctl stat --proxy ADDR… args…`, run off the test's runtime.
+async fn stat(proxies: &[&TestProxy], args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = vec!["stat".into()];
+    for p in proxies {
+        all.extend(["--proxy".into(), p.admin.to_string()]);
+    }
+    all.extend(args.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
+            .args(&all)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run meshctl stat")
+    })
+    .await
+    .unwrap()
+}
 
 const ROUTES: &str = r#"      - name: shaped
         backends: [{ name: main }]
@@ -58,17 +80,7 @@ async fn stat_reports_the_success_rate_and_latency_the_clients_saw() {
     let sent = seen.len();
     let aborted = seen.iter().filter(|(s, _)| *s == 503).count();
 
-    let (a_admin, b_admin) = (a.admin.to_string(), b.admin.to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .args([
-                "stat", "--proxy", &a_admin, "--proxy", &b_admin, "-o", "json",
-            ])
-            .output()
-            .expect("run meshctl stat")
-    })
-    .await
-    .unwrap();
+    let out = stat(&[&a, &b], &["-o", "json"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
@@ -125,4 +137,57 @@ async fn stat_reports_the_success_rate_and_latency_the_clients_saw() {
         client(0.5),
         client(0.99),
     );
+}
+
+#[tokio::test]
+async fn wide_shows_the_retries_of_the_window() {
+    // Every third request fails; one retry each makes them all green.
+    let n = Arc::new(AtomicUsize::new(0));
+    let upstream = serve(move |_req| {
+        let n = n.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            let mut resp = http::Response::new(full("hit"));
+            if n.is_multiple_of(3) {
+                *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            }
+            resp
+        }
+    })
+    .await;
+    let config = format!(
+        "services:\n  - name: web\n    authorities: [web.test]\n    policy: {{ retries: \
+         {{ attempts: 2, retryOn: [5xx], backoff: {{ base: 1ms, max: 5ms }} }} }}\n    \
+         backends: [{{ name: v1, endpoints: [{{ addr: \"{upstream}\" }}] }}]\n"
+    );
+    let proxy = TestProxy::start(&config).await;
+    let client = http1_client();
+    for _ in 0..60 {
+        assert_eq!(
+            send(&client, proxy.outbound, "web.test", "/", &[]).await.0,
+            200
+        );
+    }
+    // 60 answers took 89 hits: 29 retries, all in this window of backend web/v1.
+    let out = stat(&[&proxy], &["-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
+    let rows = report["rows"].as_array().expect("rows");
+    let backend = rows
+        .iter()
+        .find(|r| r["backend"] == "web/v1" && r["route"].is_null())
+        .unwrap_or_else(|| panic!("no backend row in {report}"));
+    assert_eq!(
+        (
+            &backend["retries"],
+            &backend["timeouts"],
+            &backend["ejections"]
+        ),
+        (&29.into(), &0.into(), &0.into()),
+        "{backend}"
+    );
+    let out = stat(&[&proxy], &["-o", "wide"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("RETRIES"), "{table}");
+    let line = table.lines().find(|l| l.contains("/ web/v1"));
+    let cells: Vec<&str> = line.expect("backend line").split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 3..], ["29", "0", "0"], "{table}");
 }

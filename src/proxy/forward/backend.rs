@@ -4,8 +4,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
@@ -24,6 +24,7 @@ use super::{Upstream, UpstreamError};
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::Policy;
 use crate::proxy::Body;
+use crate::proxy::stats::Window;
 
 /// How long a request waits for an endpoint to appear before it gets a 503.
 pub const NO_ENDPOINT_WAIT: Duration = Duration::from_secs(1);
@@ -43,6 +44,9 @@ pub struct Backend<U: Upstream> {
     circuit: Circuit,
     outlier: Option<Detector>,
     counters: BackendCounters,
+    /// The backend's `/stats` row, once the routing table attaches it: retries, timeouts
+    /// and ejections are also counted there per window.
+    window: OnceLock<Arc<Window>>,
 }
 
 /// What a retry needs to rebuild the request (the body comes from [`replay::Replay`]).
@@ -112,6 +116,19 @@ impl<U: Upstream> Backend<U> {
             circuit: Circuit::new(&policy.circuit_breaker),
             outlier: policy.outlier_detection.as_ref().map(Detector::new),
             counters: metrics.backend(name),
+            window: OnceLock::new(),
+        }
+    }
+
+    /// Counts this backend's retries, timeouts and ejections in `window` too (the first
+    /// window given stays).
+    pub fn count_in(&self, window: Arc<Window>) {
+        let _ = self.window.set(window);
+    }
+
+    fn note(&self, event: impl FnOnce(&Window)) {
+        if let Some(window) = self.window.get() {
+            event(window);
         }
     }
 
@@ -135,6 +152,7 @@ impl<U: Upstream> Backend<U> {
             Ok(resp) => resp,
             Err(_) => {
                 self.counters.request_timeouts.inc();
+                self.note(Window::timed_out);
                 proxy_error(StatusCode::GATEWAY_TIMEOUT, "request timeout", "")
             }
         }
@@ -184,6 +202,7 @@ impl<U: Upstream> Backend<U> {
                 return respond(outcome);
             };
             self.counters.retries.inc();
+            self.note(Window::retried);
             drop(outcome);
             tokio::time::sleep(wait).await;
             req = head.request(body);
@@ -229,6 +248,7 @@ impl<U: Upstream> Backend<U> {
             Some(Err(e)) => (Try::Failed(e), Outcome::LocalFailure),
             None => {
                 self.counters.per_try_timeouts.inc();
+                self.note(Window::timed_out);
                 (Try::TimedOut, Outcome::LocalFailure)
             }
         };
@@ -247,6 +267,7 @@ impl<U: Upstream> Backend<U> {
             && d.record(set, i, health, now)
         {
             self.counters.ejections.inc();
+            self.note(Window::ejected);
         }
     }
 
