@@ -24,7 +24,8 @@ pub fn reload_file(path: &Path, state: &State) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// A file's modification time and size (None while it cannot be read).
+pub(super) fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.modified().ok()?, m.len()))
 }

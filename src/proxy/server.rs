@@ -140,7 +140,7 @@ pub struct Proxy {
     ipv6_twins: [Option<TcpListener>; 3],
     admin: TcpListener,
     options: Options,
-    /// CA mode: keeps the leaf renewed while the proxy runs.
+    /// Keeps the leaf fresh while the proxy runs (CA renewal or identity files reloaded).
     renewal: Option<Renewal>,
 }
 
@@ -164,7 +164,7 @@ impl Proxy {
         .map(intercept::bind_ipv6_twin);
         let (tls, renewal) = match &options.config.identity {
             Some(identity) => {
-                let (tls, renewal) = MeshTls::load(identity)?;
+                let (tls, renewal) = MeshTls::load(identity, options.watch_interval)?;
                 (Some(tls), renewal)
             }
             None => (None, None),

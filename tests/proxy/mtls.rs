@@ -403,3 +403,34 @@ async fn a_server_first_protocol_over_mesh_tls_does_not_stall() {
     let opened = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
     assert_eq!(metric_reaches(&b, opened, 1.0).await, 1.0);
 }
+
+#[tokio::test]
+async fn rewritten_identity_files_are_used_without_a_restart_or_a_dropped_connection() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let app = named("b-app").await;
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), "  tls: { mode: STRICT }\n").await;
+    let a = client_proxy(&pki.files(&a_id).yaml(), b.inbound, &b_id).await;
+    let probe = id("shop", "probe");
+    let leaf_of_b = || async {
+        let store = pki.store_at(&probe, SystemTime::now());
+        raw_tls_get(b.inbound, store, pki.root_store(), &b_id)
+            .await
+            .server_leaf
+    };
+    let first = leaf_of_b().await.expect("B answers");
+    let client = http1_client();
+    assert_eq!(send(&client, a.outbound, "web.test", "/", &[]).await.0, 200);
+
+    // A new leaf and key over the same files, as cert-manager would write them.
+    pki.files(&b_id);
+    let start = Instant::now();
+    while leaf_of_b().await.as_ref() == Some(&first) {
+        assert!(start.elapsed() < Duration::from_secs(10), "never reloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A's pooled connection (made with the old leaf) and new handshakes both work.
+    assert_eq!(send(&client, a.outbound, "web.test", "/", &[]).await.0, 200);
+    let a_conns = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
+    assert_eq!(b.metric(a_conns).await, 1.0, "A kept its one connection");
+}

@@ -11,6 +11,7 @@ mod stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -33,6 +34,7 @@ use crate::identity::service::ca_identity;
 use crate::identity::tls::{self as mesh, ClientAuth, TlsError};
 use crate::identity::{SpiffeId, spiffe};
 use crate::model::identity::Identity;
+use crate::proxy::reload::stamp;
 
 /// How long a peer may take to complete a handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +61,44 @@ pub struct MeshPeer {
     pub label: Arc<str>,
 }
 
+/// Files mode: the leaf's files, re-read when they change (cert-manager and the like write
+/// new ones before the old leaf expires). Roots changes need a restart.
+struct LeafFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    roots: PathBuf,
+    id: SpiffeId,
+}
+
+impl LeafFiles {
+    async fn watch(self, store: Arc<CertStore>, interval: Duration) {
+        let stamps = || (stamp(&self.cert), stamp(&self.key));
+        let mut last = stamps();
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = stamps();
+            if now == last {
+                continue;
+            }
+            // A half-written pair fails to load: tried again at the next tick.
+            match Bundle::load(&self.cert, &self.key, &self.roots, SystemTime::now()) {
+                Ok(b) if b.leaf.id() != &self.id => {
+                    tracing::warn!(found = %b.leaf.id(), expected = %self.id, "new identity files are for another identity: kept the current leaf");
+                    last = now;
+                }
+                Ok(b) => match store.set(b.leaf) {
+                    Ok(()) => {
+                        tracing::info!(identity = %self.id, "identity files changed: new leaf in use");
+                        last = now;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "new identity files cannot be used"),
+                },
+                Err(e) => tracing::warn!(error = %e, "new identity files cannot be used yet"),
+            }
+        }
+    }
+}
+
 /// The proxy's identity as `/identity` shows it (JSON, camelCase).
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +114,7 @@ pub struct IdentityView {
     pub roots: String,
 }
 
-/// The leaf renewal loop of CA mode, to run beside the proxy.
+/// The loop that keeps the leaf fresh (CA renewal, or files reloaded), run beside the proxy.
 pub type Renewal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The proxy's mesh TLS state: shared by the listeners and the upstream pool.
@@ -101,15 +141,26 @@ impl std::fmt::Debug for MeshTls {
 }
 
 impl MeshTls {
-    /// Loads the identity files, or prepares the CA client (then the store is empty until
-    /// the returned renewal loop gets the first leaf).
-    pub fn load(config: &Identity) -> Result<(Arc<Self>, Option<Renewal>), IdentityError> {
+    /// Loads the identity files (the returned loop reloads them when they change, checked
+    /// every `interval`), or prepares the CA client (then the store is empty until the
+    /// returned renewal loop gets the first leaf).
+    pub fn load(
+        config: &Identity,
+        interval: Duration,
+    ) -> Result<(Arc<Self>, Option<Renewal>), IdentityError> {
         if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
             let bundle = Bundle::load(cert, key, &config.roots, SystemTime::now())?;
             let id = bundle.leaf.id().clone();
             let store = CertStore::with_leaf(bundle.leaf)
                 .map_err(|e| TlsError::Config(format!("{}: {e}", cert.display())))?;
-            return Ok((Self::new(store, bundle.roots, id)?, None));
+            let files = LeafFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                roots: config.roots.clone(),
+                id: id.clone(),
+            };
+            let watch = Box::pin(files.watch(store.clone(), interval));
+            return Ok((Self::new(store, bundle.roots, id)?, Some(watch)));
         }
         let Some(ca) = &config.ca else {
             return Err(
