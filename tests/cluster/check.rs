@@ -11,7 +11,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::harness::{Cluster, cluster, control_plane_lock};
+use crate::harness::Cluster;
 use crate::install::{meshctl_with, ok, run, run_marking_ready};
 
 /// Not the default namespace: the install test uses that one, and an uninstalled namespace
@@ -98,10 +98,11 @@ fn exit_codes(cluster: &Cluster, expected: i32) {
 
 #[tokio::test]
 async fn check_before_and_after_install() {
-    let _lock = control_plane_lock().await;
-    let cluster = cluster();
+    // A cluster of its own: installs write cluster-wide objects (CRDs, webhooks, cluster
+    // roles), and a CRD another test deleted can stay Terminating for minutes on a loaded
+    // machine (the API server's finalizer backs off), which a shared server would inherit.
+    let cluster = &Cluster::start().await.expect("a test cluster of its own");
     let client = cluster.admin().await;
-    crate::install::wait_until_crds_are_gone(&client).await;
 
     // Pre-install as admin: nothing in the way.
     let (code, doc) = check_json(cluster, None, &["--pre"]);

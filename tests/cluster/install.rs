@@ -23,7 +23,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use meshctl::manifests::certs::verify_serving_cert;
 
-use crate::harness::{Cluster, cluster, control_plane_lock};
+use crate::harness::Cluster;
 
 const NS: &str = "meshctl-system";
 const FOREIGN_CRD: &str = "trafficsplits.split.smi-spec.io";
@@ -127,10 +127,11 @@ where
 
 #[tokio::test]
 async fn install_upgrade_uninstall_life_cycle() {
-    let _lock = control_plane_lock().await;
-    let cluster = cluster();
+    // A cluster of its own: installs write cluster-wide objects (CRDs, webhooks, cluster
+    // roles), and a CRD another test deleted can stay Terminating for minutes on a loaded
+    // machine (the API server's finalizer backs off), which a shared server would inherit.
+    let cluster = &Cluster::start().await.expect("a test cluster of its own");
     let client = cluster.admin().await;
-    wait_until_crds_are_gone(&client).await;
 
     // A server-side dry run on the empty cluster stores nothing.
     let out = ok(&run(cluster, &["install", "--dry-run=server"]));
@@ -363,31 +364,6 @@ async fn install_upgrade_uninstall_life_cycle() {
         .await
         .unwrap();
     assert!(ns.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()));
-}
-
-/// Waits (bounded) until meshctl's CRDs left by an earlier test's uninstall are deleted, so an
-/// install starts clean: a CRD being deleted cannot be applied. Called before installing, not
-/// after uninstalling: the API server's CRD finalizer backs off when loaded, and the next test
-/// is the one that needs it done.
-pub async fn wait_until_crds_are_gone(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let start = Instant::now();
-    for name in meshctl::manifests::templates::crd_names() {
-        while let Some(crd) = crds.get_opt(&name).await.unwrap() {
-            // The API server's CRD finalizer is slow on a loaded machine; bounded all the same.
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "{name} was not deleted within 120 s: {:?} {:?}",
-                crd.metadata,
-                crd.status
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    eprintln!(
-        "meshctl's CRDs were gone {:?} after the uninstall",
-        start.elapsed()
-    );
 }
 
 /// The API server trusts the controller's webhook: the caBundle verifies the served cert.

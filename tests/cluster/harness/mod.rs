@@ -10,7 +10,7 @@
 //! let sa = cluster.client_for_service_account(&ns, "app").await;          // TokenRequest
 //! let cfg = cluster.kubeconfig_for_service_account(&ns, "app").await;     // file for CLIs
 //! Command::new("kubectl").arg("--kubeconfig").arg(&cluster.kubeconfig);   // admin file
-//! let _lock = control_plane_lock().await;  // around `meshctl install` (cluster-wide names)
+//! let own = Cluster::start().await?;                // a cluster of its own (installs: cluster-wide names)
 //! ```
 //! No controllers, scheduler or kubelet run: set status through the status subresource.
 //! Missing binaries fail the tests with the command that builds them.
@@ -223,12 +223,6 @@ pub fn missing_testbin() -> Option<String> {
     ["etcd", "kube-apiserver"]
         .iter()
         .find_map(|name| process::testbin(name).err())
-}
-
-/// Held by tests that install the control plane: installs share cluster-scoped names.
-pub async fn control_plane_lock() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
 }
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
