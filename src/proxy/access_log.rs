@@ -52,3 +52,35 @@ pub fn write(entry: &Entry<'_>) {
         let _ = std::io::stdout().lock().write_all(&line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_the_tls_state_and_only_the_peer_ids_known() {
+        let mut entry = Entry {
+            direction: Direction::Inbound,
+            authority: "app",
+            method: "GET",
+            path: "/",
+            status: 200,
+            duration: Duration::from_micros(1500),
+            route: None,
+            backend: None,
+            tls: "true",
+            client_id: Some("spiffe://cluster.local/ns/shop/sa/web"),
+            server_id: None,
+        };
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["tls"], "true");
+        assert_eq!(json["clientId"], "spiffe://cluster.local/ns/shop/sa/web");
+        assert_eq!(json["duration"], 1.5);
+        assert!(json.get("serverId").is_none() && json.get("route").is_none());
+        entry.tls = "no_identity";
+        entry.client_id = None;
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["tls"], "no_identity");
+        assert!(json.get("clientId").is_none());
+    }
+}
