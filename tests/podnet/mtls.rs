@@ -84,6 +84,13 @@ fn a_calls_b_service_over_mutual_tls_seen_on_b_s_wire() {
         "client_id=\"spiffe://cluster.local/ns/shop/sa/a\"",
     ];
     assert_eq!(metric(b, "request_total", &labels), 1, "{}", mesh.logs());
+    let server = [
+        "direction=\"outbound\"",
+        "tls=\"true\"",
+        "server_id=\"spiffe://cluster.local/ns/shop/sa/b\"",
+        "status_code=\"200\"",
+    ];
+    assert_eq!(metric(a, "response_total", &server), 1, "A's outbound side");
 
     // To B's pod IP no service claims: A's proxy passes it through as plain TCP, and B's
     // STRICT inbound side refuses it.
