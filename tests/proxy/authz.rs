@@ -137,3 +137,47 @@ async fn opaque_tcp_denials_close_the_connection_and_defaults_apply_elsewhere() 
     let opened = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/app"}"#;
     assert!(metric_reaches(&b, opened, 1.0).await >= 1.0);
 }
+
+#[tokio::test]
+async fn policy_and_tls_mode_changes_apply_on_reload() {
+    let pki = Pki::new(DAY);
+    let b_id = id("shop", "b");
+    let app = named("b-app").await;
+    let identity = pki.files(&b_id).yaml();
+    let b = server_proxy(app, &identity, "").await;
+    let client = http1_client();
+    let get = || send(&client, b.inbound, "web.test", "/", &[]);
+    assert_eq!(get().await.0, 200, "plaintext, all allowed");
+
+    let port = app.port();
+    let deny = format!(
+        "{identity}inbound:\n  appPort: {port}\n  authorization: {{ default: all-authenticated }}\n"
+    );
+    b.write_config(&deny);
+    let line = format!(
+        r#"inbound_http_authz_deny_total{{port="{port}",rule="default:all-authenticated"}}"#
+    );
+    let start = std::time::Instant::now();
+    while get().await.0 != 403 {
+        assert!(start.elapsed() < Duration::from_secs(5), "never reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(b.metric(&line).await >= 1.0);
+
+    // STRICT now: the plaintext client is refused before any request.
+    b.write_config(&format!(
+        "{identity}inbound:\n  appPort: {port}\n  tls: {{ mode: STRICT }}\n"
+    ));
+    let refused = format!(r#"inbound_tls_refused_total{{port="{port}",reason="plaintext"}}"#);
+    let start = std::time::Instant::now();
+    while b.metric(&refused).await < 1.0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "never reloaded");
+        let fresh = http1_client();
+        let req = http::Request::builder()
+            .uri(format!("http://{}/", b.inbound))
+            .body(full(""))
+            .unwrap();
+        let _ = fresh.request(req).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
