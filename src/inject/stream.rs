@@ -282,15 +282,20 @@ fn yaml_document(
     if !yaml.ends_with('\n') {
         text.push('\n');
     }
-    text.push_str(after_content(&chunk.text[content.end..]));
+    let rest = &chunk.text[content.end..];
+    text.push_str(if yaml.ends_with("\n\n") {
+        after_blank_lines(rest)
+    } else {
+        rest
+    });
     done.text = Some(text);
     Ok(done)
 }
 
-/// What follows a rewritten document's content, without its leading blank lines: those may
-/// have belonged to a keep-chomped (`|+`) block scalar at the end of the old content, and the
-/// new text already ends its own; kept, they would lengthen the new last scalar.
-fn after_content(rest: &str) -> &str {
+/// `rest` without its leading blank lines. Used after a new text ending in a keep-chomped
+/// (`|+`) block scalar, the only way it ends in a blank line: blank lines after it would
+/// lengthen that scalar's value.
+fn after_blank_lines(rest: &str) -> &str {
     let blank: usize = rest
         .split_inclusive('\n')
         .take_while(|line| line.trim().is_empty())

@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::authz::{Decision, Subject};
+use super::authz::{Client, Decision, Subject};
 use super::forward::proxy_error;
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
@@ -226,6 +226,14 @@ pub struct InboundConn {
     pub metrics: HttpMetrics,
 }
 
+impl InboundConn {
+    /// The client for authorization: its id and the id's text from the metrics labels.
+    fn authz_client(&self) -> Option<Client<'_>> {
+        let text = self.metrics.peer().client_id.as_deref()?;
+        self.client.as_ref().map(|id| Client { id, text })
+    }
+}
+
 /// Handles one request received on the inbound listener: authorize, forward to the app.
 pub async fn inbound(
     state: Arc<State>,
@@ -241,13 +249,13 @@ pub async fn inbound(
     if !table.authz.allows_all() {
         let subject = Subject {
             port,
-            client: conn.client.as_ref(),
+            client: conn.authz_client(),
             http: Some((req.method().as_str(), req.uri().path())),
         };
         if let Decision::Deny(rule) = table.authz.check(&subject) {
             tracing::info!(
                 port,
-                client = conn.client.as_ref().map(|c| c.to_string()),
+                client = subject.client.map(|c| c.text),
                 method = %req.method(),
                 path = req.uri().path(),
                 %rule,

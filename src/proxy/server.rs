@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::authz::{Decision, Subject};
+use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::forward::ForwardMetrics;
 use super::http::InboundConn;
@@ -27,6 +27,10 @@ use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
 use super::{admin, http, reload, tcp};
 use crate::model::Config;
+
+/// Labels every connection uses, allocated once (per-connection `Arc::from` would allocate).
+static APP_LABEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("app"));
+static NO_AUTHORITY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 /// How the proxy runs (the config file's listeners, overridden by flags, are resolved here).
 #[derive(Clone, Debug)]
@@ -327,11 +331,12 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
     } = intercept::destination(&stream);
     let table = state.table();
     let by_addr = table.by_addr(&dst).cloned();
-    let conn =
-        state
-            .shared
-            .metrics
-            .tcp(Direction::Outbound, "src", Arc::from(""), PeerLabels::PLAIN);
+    let conn = state.shared.metrics.tcp(
+        Direction::Outbound,
+        "src",
+        NO_AUTHORITY.clone(),
+        PeerLabels::PLAIN,
+    );
     if intercepted && by_addr.is_none() {
         drop(table);
         return intercept::pass_through(stream, &state, dst, conn.bytes.clone(), drain).await;
@@ -408,7 +413,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     let conn = state.shared.metrics.tcp(
         Direction::Inbound,
         "src",
-        Arc::from(""),
+        NO_AUTHORITY.clone(),
         accepted.labels.clone(),
     );
     let mut stream = accepted.io;
@@ -427,7 +432,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 target,
                 metrics: state.shared.metrics.http(
                     Direction::Inbound,
-                    Arc::from("app"),
+                    APP_LABEL.clone(),
                     accepted.labels,
                 ),
                 client: accepted.client,
@@ -436,18 +441,20 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         }
         Protocol::Opaque => {
             let table = state.table();
+            let text = accepted.labels.client_id.as_deref();
+            let client = accepted.client.as_ref().zip(text);
             let subject = Subject {
                 port,
-                client: accepted.client.as_ref(),
+                client: client.map(|(id, text)| Client { id, text }),
                 http: None,
             };
             if let Decision::Deny(rule) = table.authz.check(&subject) {
-                tracing::info!(port, client = accepted.client.map(|c| c.to_string()), %rule, "connection denied by authorization policy");
+                tracing::info!(port, client = text, %rule, "connection denied by authorization policy");
                 state.shared.metrics.authz_denied(false, port, rule);
                 return;
             }
             drop(table);
-            tcp::forward_to(io, &state, target, Arc::from("app"), drain).await
+            tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain).await
         }
     }
 }

@@ -43,8 +43,8 @@ impl TestProxy {
 
     pub async fn start_with(yaml: &str, tweak: impl FnOnce(&mut Options)) -> TestProxy {
         let p = Self::spawn(yaml, tweak).await;
-        // Wait for /ready (bounded).
-        for _ in 0..100 {
+        // Wait for /ready (bounded; generous: a CA-mode proxy first needs its leaf).
+        for _ in 0..1_000 {
             if p.admin_get("/ready").await.0 == 200 {
                 return p;
             }
