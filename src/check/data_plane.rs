@@ -13,9 +13,9 @@ use rustls::pki_types::CertificateDer;
 use super::Outcome;
 use crate::identity::inspect::{ChainStatus, Input, inspect};
 use crate::identity::pem::PemFile;
-use crate::inject::sidecar::{ANNOTATION_VERSION, PROXY_CONTAINER};
+use crate::inject::sidecar::PROXY_CONTAINER;
 use crate::install::state::TRUST_ROOTS_CONFIG_MAP;
-use crate::k8s::Connection;
+use crate::k8s::{Connection, pods};
 use crate::stats::cluster::admin_get;
 use crate::stats::{FetchError, ask_all};
 
@@ -61,16 +61,11 @@ async fn meshed(conn: &Connection, namespace: Option<&str>) -> Result<Meshed, Ou
         place,
     };
     for pod in list.items {
-        let annotated = pod
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(ANNOTATION_VERSION));
-        if !annotated && proxy_status(&pod).is_none() && !declares_proxy(&pod) {
+        if !pods::is_meshed(&pod) {
             continue;
         }
         let status = pod.status.as_ref();
-        match status.and_then(|s| s.phase.as_deref()) {
+        match pods::phase(&pod) {
             Some("Succeeded") => meshed.skipped.push(format!("{} (finished)", name_of(&pod))),
             Some("Failed") if status.and_then(|s| s.reason.as_deref()) == Some("Evicted") => {
                 meshed.skipped.push(format!("{} (evicted)", name_of(&pod)));
@@ -80,16 +75,6 @@ async fn meshed(conn: &Connection, namespace: Option<&str>) -> Result<Meshed, Ou
         }
     }
     Ok(meshed)
-}
-
-fn declares_proxy(pod: &Pod) -> bool {
-    pod.spec.as_ref().is_some_and(|spec| {
-        spec.init_containers
-            .iter()
-            .flatten()
-            .chain(&spec.containers)
-            .any(|c| c.name == PROXY_CONTAINER)
-    })
 }
 
 /// The proxy's container status: an init container (native sidecar) or a container.

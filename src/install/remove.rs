@@ -7,9 +7,8 @@ use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 
 use super::InstallError;
-use crate::inject::sidecar::ANNOTATION_VERSION;
 use crate::k8s::apply::describe;
-use crate::k8s::{Applier, Connection};
+use crate::k8s::{Applier, Connection, pods};
 use crate::manifests::Manifest;
 use crate::manifests::render::{MANAGED_BY_LABEL, MESHCTL, PART_OF_LABEL};
 
@@ -113,15 +112,7 @@ pub async fn meshed_pods(conn: &Connection) -> Result<Vec<String>, InstallError>
     Ok(list
         .items
         .iter()
-        .filter(|pod| {
-            let meshed = pod
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(ANNOTATION_VERSION));
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            meshed && !matches!(phase, Some("Succeeded" | "Failed"))
-        })
+        .filter(|pod| pods::is_meshed(pod) && !pods::has_finished(pod))
         .map(|pod| {
             format!(
                 "{}/{}",

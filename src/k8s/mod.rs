@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod connect;
 pub mod pod_proxy;
+pub mod pods;
 
 pub use apply::{Applier, FIELD_MANAGER};
 pub use connect::{Connection, K8sError, Target};

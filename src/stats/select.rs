@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, Resource as _};
 use serde::de::DeserializeOwned;
 
-use crate::inject::sidecar::{ANNOTATION_VERSION, PROXY_CONTAINER};
+use crate::k8s::pods;
 use crate::k8s::{Connection, K8sError};
 
 /// The kinds `stat` reports on.
@@ -381,28 +381,16 @@ fn selected_of<'a>(kind: Kind, meta: &ObjectMeta, pods: impl Iterator<Item = &'a
 
 /// The pod as `stat` sees it; `None` when it has finished.
 fn mesh_pod(pod: &Pod) -> Option<MeshPod> {
-    let status = pod.status.as_ref();
-    let phase = status.and_then(|s| s.phase.as_deref());
-    if matches!(phase, Some("Succeeded" | "Failed")) {
+    if pods::has_finished(pod) {
         return None;
     }
-    let annotated = pod
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(ANNOTATION_VERSION));
-    let has_proxy = pod.spec.as_ref().is_some_and(|spec| {
-        let inits = spec.init_containers.iter().flatten();
-        inits
-            .chain(&spec.containers)
-            .any(|c| c.name == PROXY_CONTAINER)
-    });
+    let status = pod.status.as_ref();
     let address = status.and_then(|s| s.pod_ip.as_deref());
     Some(MeshPod {
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
-        meshed: annotated || has_proxy,
-        running: phase == Some("Running") && address.is_some_and(|a| !a.is_empty()),
+        meshed: pods::is_meshed(pod),
+        running: pods::phase(pod) == Some("Running") && address.is_some_and(|a| !a.is_empty()),
     })
 }
 
