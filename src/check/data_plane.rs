@@ -16,6 +16,7 @@ use crate::identity::pem::PemFile;
 use crate::inject::sidecar::PROXY_CONTAINER;
 use crate::install::state::TRUST_ROOTS_CONFIG_MAP;
 use crate::k8s::{Connection, pods};
+use crate::proxy::tls::IdentityView;
 use crate::stats::cluster::admin_get;
 use crate::stats::{FetchError, ask_all};
 
@@ -306,16 +307,6 @@ fn certs(what: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>, String> 
     PemFile::parse(Path::new(what), pem.as_bytes())
         .and_then(PemFile::into_certs)
         .map_err(|e| e.to_string())
-}
-
-/// `/identity`'s answer (see `proxy::tls::IdentityView`).
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IdentityView {
-    identity: String,
-    ready: bool,
-    certificates: Option<String>,
-    roots: String,
 }
 
 /// Why a proxy's `/identity` answer is not a valid identity under `anchors`.

@@ -99,8 +99,8 @@ impl LeafFiles {
     }
 }
 
-/// The proxy's identity as `/identity` shows it (JSON, camelCase).
-#[derive(Debug, serde::Serialize)]
+/// The proxy's identity as `/identity` shows it (JSON, camelCase); `check --proxy` reads it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityView {
     pub identity: String,
