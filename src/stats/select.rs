@@ -177,21 +177,19 @@ pub async fn select(
     let services: Vec<Service> = lister.list("services").await?;
     let mut selected = match what.kind {
         Kind::Deployment => {
-            let deployments: Vec<Deployment> = lister.named(what, "deployments").await?;
+            let owners: Vec<Deployment> = lister.named(what, "deployments").await?;
+            // A deployment controls its pods through its ReplicaSets.
             let sets: Vec<ReplicaSet> = lister.list("replicasets").await?;
-            deployments
-                .iter()
-                .map(|d| {
-                    let owned = owned_uids(&sets, d.meta());
-                    let pods = pods.iter().filter(|p| owned_by_any(p.meta(), &owned));
-                    selected_of(Kind::Deployment, d.meta(), pods)
-                })
-                .collect()
+            owned_pods(what.kind, &owners, &pods, |d| owned_uids(&sets, d))
         }
         Kind::StatefulSet => {
-            owned_pods::<StatefulSet>(&lister, what, "statefulsets", &pods).await?
+            let owners: Vec<StatefulSet> = lister.named(what, "statefulsets").await?;
+            owned_pods(what.kind, &owners, &pods, uid_of)
         }
-        Kind::DaemonSet => owned_pods::<DaemonSet>(&lister, what, "daemonsets", &pods).await?,
+        Kind::DaemonSet => {
+            let owners: Vec<DaemonSet> = lister.named(what, "daemonsets").await?;
+            owned_pods(what.kind, &owners, &pods, uid_of)
+        }
         Kind::Pod => {
             let named: Vec<Pod> = lister.named(what, "pods").await?;
             named
@@ -312,22 +310,27 @@ impl Lister<'_> {
     }
 }
 
-/// Stateful sets or daemon sets, each with the pods it controls.
-async fn owned_pods<K: Listable>(
-    lister: &Lister<'_>,
-    what: &ResourceRef,
-    plural: &str,
+/// Each owner with the pods it controls: those whose controller is one of the uids
+/// `controllers` gives for the owner (itself, or the ReplicaSets a deployment controls).
+fn owned_pods<K: kube::Resource>(
+    kind: Kind,
+    owners: &[K],
     pods: &[Pod],
-) -> Result<Vec<Selected>, SelectError> {
-    let owners: Vec<K> = lister.named(what, plural).await?;
-    Ok(owners
+    controllers: impl Fn(&ObjectMeta) -> BTreeSet<String>,
+) -> Vec<Selected> {
+    owners
         .iter()
         .map(|o| {
-            let uid: BTreeSet<String> = o.meta().uid.iter().cloned().collect();
-            let pods = pods.iter().filter(|p| owned_by_any(p.meta(), &uid));
-            selected_of(what.kind, o.meta(), pods)
+            let uids = controllers(o.meta());
+            let pods = pods.iter().filter(|p| owned_by_any(p.meta(), &uids));
+            selected_of(kind, o.meta(), pods)
         })
-        .collect())
+        .collect()
+}
+
+/// The object's own uid, as a set.
+fn uid_of(meta: &ObjectMeta) -> BTreeSet<String> {
+    meta.uid.iter().cloned().collect()
 }
 
 async fn namespaces(
@@ -396,7 +399,7 @@ fn mesh_pod(pod: &Pod) -> Option<MeshPod> {
 
 /// The uids of the objects (ReplicaSets) that `owner` controls.
 fn owned_uids<K: kube::Resource>(objects: &[K], owner: &ObjectMeta) -> BTreeSet<String> {
-    let owner_uid: BTreeSet<String> = owner.uid.iter().cloned().collect();
+    let owner_uid = uid_of(owner);
     objects
         .iter()
         .filter(|o| owned_by_any(o.meta(), &owner_uid))
@@ -487,6 +490,59 @@ mod tests {
             "{err}"
         );
         assert!("svc/".parse::<ResourceRef>().is_err());
+    }
+
+    /// An object named `name` with uid `name`, controlled by `owner` (a second reference,
+    /// not the controller, names `other`).
+    fn object<K: serde::de::DeserializeOwned>(name: &str, owner: Option<&str>) -> K {
+        let refs: Vec<serde_json::Value> = owner
+            .into_iter()
+            .map(|uid| {
+                serde_json::json!({"apiVersion": "v1", "kind": "X", "name": uid,
+                "uid": uid, "controller": true})
+            })
+            .chain([
+                serde_json::json!({"apiVersion": "v1", "kind": "X", "name": "other",
+                "uid": "other"}),
+            ])
+            .collect();
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name, "namespace": "shop",
+            "uid": name, "ownerReferences": refs}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn owners_find_their_pods_directly_or_through_replica_sets() {
+        let pods: Vec<Pod> = vec![
+            object("web-1", Some("web-rs1")),
+            object("web-2", Some("web-rs2")),
+            object("db-0", Some("db")),
+            object("loose", None),
+        ];
+        let sets: Vec<ReplicaSet> = vec![
+            object("web-rs1", Some("web")),
+            object("web-rs2", Some("web")),
+            object("api-rs", Some("api")),
+        ];
+        let names =
+            |s: &Selected| -> Vec<String> { s.pods.iter().map(|p| p.name.clone()).collect() };
+        let deployments: Vec<Deployment> = vec![object("web", None), object("api", None)];
+        let by_deploy = owned_pods(Kind::Deployment, &deployments, &pods, |d| {
+            owned_uids(&sets, d)
+        });
+        assert_eq!(names(&by_deploy[0]), ["web-1", "web-2"]);
+        assert!(by_deploy[1].pods.is_empty());
+        // A stateful set controls its pods itself; a non-controller reference counts for none.
+        let sts: Vec<StatefulSet> = vec![object("db", None), object("other", None)];
+        let by_sts = owned_pods(Kind::StatefulSet, &sts, &pods, uid_of);
+        assert_eq!(names(&by_sts[0]), ["db-0"]);
+        assert_eq!(
+            (by_sts[0].kind, by_sts[0].namespace.as_str()),
+            (Kind::StatefulSet, "shop")
+        );
+        assert!(by_sts[1].pods.is_empty());
     }
 
     #[test]
