@@ -10,8 +10,8 @@ use clap::Args;
 use meshctl::k8s::Connection;
 use meshctl::model::duration::Duration;
 use meshctl::stats::{
-    ClusterStats, FetchError, FetchOptions, Kind, Merged, ResourceRef, Scope, StatsAnswer, Traffic,
-    fetch_all,
+    ClusterStats, FetchError, FetchOptions, Kind, Merged, ResourceRef, Scope, Selected,
+    StatsAnswer, Traffic, fetch_all,
 };
 use serde_json::json;
 
@@ -68,88 +68,168 @@ enum Format {
 /// Proxies asked at once.
 const CONCURRENCY: usize = 16;
 
-pub fn run(args: StatArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let window = args.window.get();
-    if !(10..=600).contains(&window.as_secs()) {
-        return Err(super::UsageError(format!(
-            "--window {:?} is out of range: allowed 10s to 10m",
-            window
-        ))
-        .into());
-    }
-    let options = FetchOptions {
-        window,
-        concurrency: CONCURRENCY,
-        timeout: args.timeout.get(),
-    };
-    if args.proxies.is_empty() {
-        run_cluster(&args, global, options)
-    } else {
-        run_local(&args, options)
+/// Which way an edge runs from the resources in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// What they sent to the peer (`--to`).
+    To,
+    /// What they received from the peer (`--from`).
+    From,
+}
+
+impl Direction {
+    fn flag(self) -> &'static str {
+        match self {
+            Direction::To => "--to",
+            Direction::From => "--from",
+        }
     }
 }
 
-/// What `KIND [NAME]`, `--to` and `--from` ask for (checked before connecting).
+/// `--to RES` or `--from RES`: the traffic between the resources and one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Edge {
+    direction: Direction,
+    peer: ResourceRef,
+}
+
+/// Cluster resources to report on: `KIND [NAME]`, `-A` or `-n`, and an edge.
+#[derive(Debug)]
 struct Query {
     what: ResourceRef,
-    to: Option<ResourceRef>,
-    from: Option<ResourceRef>,
+    /// `None`: the context's namespace.
+    scope: Option<Scope>,
+    edge: Option<Edge>,
 }
 
-fn usage(text: String) -> anyhow::Error {
-    super::UsageError(text).into()
+impl Query {
+    /// Which traffic rows count, given the edge's peer resources (empty without an edge).
+    fn traffic<'a>(&self, peers: &'a [Selected]) -> Traffic<'a> {
+        match self.edge.as_ref().map(|e| e.direction) {
+            Some(Direction::To) => Traffic::To(peers),
+            Some(Direction::From) => Traffic::From(peers),
+            None => Traffic::Inbound,
+        }
+    }
 }
 
-fn query(args: &StatArgs, global: &GlobalArgs) -> anyhow::Result<Query> {
-    let kind = args.kind.as_deref().unwrap_or_default();
+/// Where the figures come from.
+#[derive(Debug)]
+enum Source {
+    /// Cluster resources' pods, through the API server.
+    Cluster(Query),
+    /// Proxies by admin address (`--proxy`).
+    Local(Vec<String>),
+}
+
+/// One `stat` run, typed and checked from the arguments before anything is asked.
+#[derive(Debug)]
+struct Plan {
+    source: Source,
+    options: FetchOptions,
+    output: Format,
+    watch: bool,
+}
+
+fn usage(text: impl Into<String>) -> anyhow::Error {
+    super::UsageError(text.into()).into()
+}
+
+impl Plan {
+    fn new(args: StatArgs, global: &GlobalArgs) -> anyhow::Result<Plan> {
+        let window = args.window.get();
+        if !(10..=600).contains(&window.as_secs()) {
+            return Err(usage(format!(
+                "--window {window:?} is out of range: allowed 10s to 10m"
+            )));
+        }
+        let options = FetchOptions {
+            window,
+            concurrency: CONCURRENCY,
+            timeout: args.timeout.get(),
+        };
+        let edge = match (args.to, args.from) {
+            (Some(to), _) => Some((Direction::To, to)),
+            (None, Some(from)) => Some((Direction::From, from)),
+            (None, None) => None,
+        };
+        let source = if args.proxies.is_empty() {
+            let kind = args.kind.unwrap_or_default();
+            let what = resource(&kind, args.name)?;
+            let scope = scope(args.all_namespaces, global)?;
+            if scope == Some(Scope::All) && what.name.is_some() && what.kind != Kind::Namespace {
+                return Err(usage(format!(
+                    "{what} names one resource: give its namespace with -n instead of -A"
+                )));
+            }
+            let edge = match edge {
+                Some((direction, text)) => Some(Edge {
+                    direction,
+                    peer: (text.parse())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", direction.flag()))?,
+                }),
+                None => None,
+            };
+            Source::Cluster(Query { what, scope, edge })
+        } else if args.all_namespaces || edge.is_some() {
+            return Err(usage(
+                "-A, --to and --from need a cluster resource, not --proxy",
+            ));
+        } else {
+            Source::Local(args.proxies)
+        };
+        Ok(Plan {
+            source,
+            options,
+            output: args.output,
+            watch: args.watch,
+        })
+    }
+}
+
+/// `KIND [NAME]` or `KIND/NAME`.
+fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
     // An unknown kind is a failed lookup (exit 1, like an unknown name), not bad usage.
     let mut what: ResourceRef = kind.parse()?;
-    if let Some(name) = &args.name {
+    if let Some(name) = name {
         if what.name.is_some() {
             return Err(usage(format!("`{kind}` already names one; drop `{name}`")));
         }
-        what.name = Some(name.clone());
+        what.name = Some(name);
     }
-    if args.all_namespaces && global.namespace.is_some() {
-        return Err(usage("-A and -n exclude each other".to_owned()));
-    }
-    if args.all_namespaces && what.name.is_some() && what.kind != Kind::Namespace {
-        return Err(usage(format!(
-            "{what} names one resource: give its namespace with -n instead of -A"
-        )));
-    }
-    let edge = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<ResourceRef>> {
-        text.as_deref()
-            .map(|t| t.parse().map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
-            .transpose()
-    };
-    Ok(Query {
-        to: edge("to", &args.to)?,
-        from: edge("from", &args.from)?,
-        what,
-    })
+    Ok(what)
 }
 
-fn run_cluster(
-    args: &StatArgs,
-    global: &GlobalArgs,
-    options: FetchOptions,
-) -> anyhow::Result<ExitCode> {
-    let q = query(args, global)?;
+/// `-A`, `-n NS`, or neither (`None`: the context's namespace).
+fn scope(all_namespaces: bool, global: &GlobalArgs) -> anyhow::Result<Option<Scope>> {
+    match (all_namespaces, &global.namespace) {
+        (true, Some(_)) => Err(usage("-A and -n exclude each other")),
+        (true, None) => Ok(Some(Scope::All)),
+        (false, ns) => Ok(ns.clone().map(Scope::Namespace)),
+    }
+}
+
+pub fn run(args: StatArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let plan = Plan::new(args, global)?;
+    match &plan.source {
+        Source::Cluster(query) => run_cluster(&plan, query, global),
+        Source::Local(proxies) => run_local(&plan, proxies),
+    }
+}
+
+fn run_cluster(plan: &Plan, q: &Query, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let runtime = control_plane::runtime()?;
     let conn = runtime.block_on(control_plane::connect(global))?;
-    let scope = match &global.namespace {
-        _ if args.all_namespaces => Scope::All,
-        Some(ns) => Scope::Namespace(ns.clone()),
-        None => Scope::Namespace(conn.namespace.clone()),
-    };
-    show(args.watch, || {
-        let stats = runtime.block_on(cluster_once(&conn, &q, &scope, options))?;
-        Ok(match args.output {
+    let scope = q.scope.clone();
+    let scope = scope.unwrap_or_else(|| Scope::Namespace(conn.namespace.clone()));
+    show(plan.watch, || {
+        let stats = runtime.block_on(cluster_once(&conn, q, &scope, plan.options))?;
+        Ok(match plan.output {
             Format::Json => pretty(&cluster_json(&stats))?,
             table_or_wide => {
                 let wide = table_or_wide == Format::Wide;
-                format!("{}\n", cluster_table(&stats, args.all_namespaces, wide))
+                let all = scope == Scope::All;
+                format!("{}\n", cluster_table(&stats, all, wide))
             }
         })
     })
@@ -162,34 +242,30 @@ async fn cluster_once(
     scope: &Scope,
     options: FetchOptions,
 ) -> anyhow::Result<ClusterStats> {
-    let selected = meshctl::stats::select(conn, &q.what, scope).await?;
-    let edge = match (&q.to, &q.from) {
-        (Some(r), _) | (None, Some(r)) => meshctl::stats::select(conn, r, scope).await?,
-        (None, None) => Vec::new(),
+    let what = &q.what;
+    let selected = meshctl::stats::select(conn, what, scope).await?;
+    let peers = match &q.edge {
+        Some(e) => meshctl::stats::select(conn, &e.peer, scope).await?,
+        None => Vec::new(),
     };
-    let traffic = match (&q.to, &q.from) {
-        (Some(_), _) => Traffic::To(&edge),
-        (None, Some(_)) => Traffic::From(&edge),
-        (None, None) => Traffic::Inbound,
-    };
+    let traffic = q.traffic(&peers);
     if selected.is_empty() {
-        bail!("no {}{}", q.what, where_(&q.what, scope));
+        bail!("no {what}{}", where_(what, scope));
     }
     let pods = selected.iter().flat_map(|s| &s.pods);
     let (total, meshed) = pods.fold((0, 0), |(t, m), p| (t + 1, m + usize::from(p.meshed)));
     if meshed == 0 {
         // What to inject: the workloads themselves, or those of the namespaces.
-        let (kind, flag) = match (q.what.kind, &q.what.name, scope) {
+        let (kind, flag) = match (what.kind, &what.name, scope) {
             (Kind::Namespace, Some(ns), _) => ("deploy".to_owned(), format!("-n {ns}")),
             (Kind::Namespace, None, _) => ("deploy".to_owned(), "-A".to_owned()),
-            (_, _, Scope::All) => (q.what.to_string(), "-A".to_owned()),
-            (_, _, Scope::Namespace(ns)) => (q.what.to_string(), format!("-n {ns}")),
+            (_, _, Scope::All) => (what.to_string(), "-A".to_owned()),
+            (_, _, Scope::Namespace(ns)) => (what.to_string(), format!("-n {ns}")),
         };
         bail!(
-            "no meshed pods among the {total} pods of {}{}: add the proxy with \
+            "no meshed pods among the {total} pods of {what}{}: add the proxy with \
              `kubectl get {kind} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
-            q.what,
-            where_(&q.what, scope),
+            where_(what, scope),
         );
     }
     let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
@@ -246,29 +322,23 @@ fn where_(what: &ResourceRef, scope: &Scope) -> String {
     }
 }
 
-fn run_local(args: &StatArgs, options: FetchOptions) -> anyhow::Result<ExitCode> {
-    if args.all_namespaces || args.to.is_some() || args.from.is_some() {
-        return Err(super::UsageError(
-            "-A, --to and --from need a cluster resource, not --proxy".to_owned(),
-        )
-        .into());
-    }
+fn run_local(plan: &Plan, proxies: &[String]) -> anyhow::Result<ExitCode> {
     let runtime = control_plane::runtime()?;
-    show(args.watch, || {
-        let results = runtime.block_on(fetch_all(&args.proxies, options));
-        local_once(args, options, results)
+    show(plan.watch, || {
+        let results = runtime.block_on(fetch_all(proxies, plan.options));
+        local_once(plan, proxies, results)
     })
 }
 
 /// One round of local mode, rendered.
 fn local_once(
-    args: &StatArgs,
-    options: FetchOptions,
+    plan: &Plan,
+    proxies: &[String],
     results: Vec<Result<StatsAnswer, FetchError>>,
 ) -> anyhow::Result<String> {
     let mut answers = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
-    for (proxy, result) in args.proxies.iter().zip(results) {
+    for (proxy, result) in proxies.iter().zip(results) {
         match result {
             Ok(answer) => answers.push(answer),
             Err(e) => failed.push((proxy, e.to_string())),
@@ -281,11 +351,11 @@ fn local_once(
         bail!(
             "no proxy answered ({} asked); check the addresses are admin ports (4191) of \
              running proxies",
-            args.proxies.len()
+            proxies.len()
         );
     };
-    let meshed = format!("{}/{}", answers.len(), args.proxies.len());
-    Ok(match args.output {
+    let meshed = format!("{}/{}", answers.len(), proxies.len());
+    Ok(match plan.output {
         Format::Table => format!("{}\n", table(&merged, &meshed, false)),
         Format::Wide => format!("{}\n", table(&merged, &meshed, true)),
         Format::Json => {
@@ -295,8 +365,8 @@ fn local_once(
                 .map(|(proxy, error)| json!({"proxy": proxy, "error": error}))
                 .collect();
             pretty(&json!({
-                "windowSeconds": options.window.as_secs(),
-                "proxies": {"asked": args.proxies.len(), "answered": answers.len(), "failed": failed},
+                "windowSeconds": plan.options.window.as_secs(),
+                "proxies": {"asked": proxies.len(), "answered": answers.len(), "failed": failed},
                 "rows": rows,
             }))?
         }

@@ -102,6 +102,10 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
             &["stat", "deploy", "--to", "job/x"],
             "--to: unknown resource `job/x`",
         ),
+        (
+            &["stat", "deploy", "--from", "svc/"],
+            "--from: unknown resource `svc/`",
+        ),
     ] {
         let out = run(args, b"");
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
