@@ -50,7 +50,7 @@ pub struct StatArgs {
     /// Give up on a proxy that has not answered after this long
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     timeout: Duration,
-    /// Output format (wide adds retries, timeouts and ejected endpoints in the window)
+    /// Output format (wide adds bytes/s in and out, retries, timeouts and ejected endpoints)
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
     /// Ask again and redraw every 2 seconds until interrupted

@@ -1,6 +1,6 @@
 //! What `meshctl stat` prints: tables (NAME, MESHED, SUCCESS, RPS, latency percentiles,
-//! TCP_CONN; wide adds retries, timeouts, ejections) and JSON documents, in cluster and
-//! local mode.
+//! TCP_CONN; wide adds bytes/s in and out, retries, timeouts, ejections) and JSON documents,
+//! in cluster and local mode.
 
 use comfy_table::Table;
 use meshctl::stats::{ClusterStats, Merged, RowKey, Signals};
@@ -18,7 +18,7 @@ const SIGNAL_COLUMNS: [&str; 7] = [
 ];
 
 /// The columns `-o wide` adds.
-const WIDE_COLUMNS: [&str; 3] = ["RETRIES", "TIMEOUTS", "EJECTED"];
+const WIDE_COLUMNS: [&str; 5] = ["BYTES_IN", "BYTES_OUT", "RETRIES", "TIMEOUTS", "EJECTED"];
 
 fn header<'a>(names: &[&'a str], wide: bool) -> Vec<&'a str> {
     let mut header = names.to_vec();
@@ -117,9 +117,26 @@ fn signal_cells(s: Option<&Signals>, wide: bool) -> Vec<String> {
         s.tcp_connections_opened.to_string(),
     ];
     if wide {
+        cells.extend([s.received_bytes_per_second, s.sent_bytes_per_second].map(rate));
         cells.extend([s.retries, s.timeouts, s.ejections].map(|n| n.to_string()));
     }
     cells
+}
+
+/// Bytes per second in decimal units, as `kubectl top` and load generators print them.
+fn rate(bytes_per_second: f64) -> String {
+    const UNITS: [&str; 4] = ["B/s", "kB/s", "MB/s", "GB/s"];
+    let mut value = bytes_per_second;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0}{}", UNITS[0])
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
 }
 
 pub fn table(merged: &Merged, meshed: &str, wide: bool) -> Table {
@@ -146,6 +163,10 @@ fn signals_json(s: &Signals) -> serde_json::Value {
         "retries": s.retries,
         "timeouts": s.timeouts,
         "ejections": s.ejections,
+        "receivedBytes": s.received_bytes,
+        "sentBytes": s.sent_bytes,
+        "receivedBytesPerSecond": s.received_bytes_per_second,
+        "sentBytesPerSecond": s.sent_bytes_per_second,
     })
 }
 
@@ -158,4 +179,18 @@ pub fn row_json(key: &RowKey, s: &Signals) -> serde_json::Value {
     });
     merge_json(&mut value, signals_json(s));
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_read_in_decimal_units() {
+        assert_eq!(rate(0.0), "0B/s");
+        assert_eq!(rate(999.4), "999B/s");
+        assert_eq!(rate(1_500.0), "1.5kB/s");
+        assert_eq!(rate(2_340_000.0), "2.3MB/s");
+        assert_eq!(rate(7e12), "7000.0GB/s");
+    }
 }

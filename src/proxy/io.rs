@@ -1,19 +1,48 @@
 //! Connection wrappers: [`Prefixed`] replays the bytes protocol detection already read,
-//! and counts the bytes read and written for the `tcp_*_bytes_total` metrics.
+//! and counts the bytes read and written for the `tcp_*_bytes_total` metrics and, when the
+//! connection's stats key is known, for `/stats`.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use bytes::{Buf, Bytes};
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::stats::Window;
 
 /// Byte counters of one connection's direction and authority.
 #[derive(Clone, Debug, Default)]
 pub struct ByteCounters {
     pub read: Counter,
     pub write: Counter,
+    /// The `/stats` window of the connection's key, when it has one.
+    pub window: Option<Arc<Window>>,
+}
+
+impl ByteCounters {
+    /// The same counters, also counting into `window`.
+    pub fn with_window(mut self, window: Arc<Window>) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    fn count_read(&self, n: usize) {
+        self.read.inc_by(n as u64);
+        if let Some(w) = &self.window {
+            w.received(n as u64);
+        }
+    }
+
+    fn count_written(&self, n: usize) {
+        self.write.inc_by(n as u64);
+        if let Some(w) = &self.window {
+            w.sent(n as u64);
+        }
+    }
 }
 
 /// An I/O object that first yields `prefix`, then reads from `inner`; counts bytes both ways.
@@ -45,14 +74,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
-            this.counters.read.inc_by(n as u64);
+            this.counters.count_read(n);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         if n > 0 {
-            this.counters.read.inc_by(n as u64);
+            this.counters.count_read(n);
         }
         res
     }
@@ -66,7 +95,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
-            self.counters.write.inc_by(n as u64);
+            self.counters.count_written(n);
         }
         res
     }
@@ -78,7 +107,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
-            self.counters.write.inc_by(n as u64);
+            self.counters.count_written(n);
         }
         res
     }

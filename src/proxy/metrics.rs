@@ -287,6 +287,7 @@ impl Metrics {
             bytes: ByteCounters {
                 read: self.tcp_read.get_or_create_owned(&labels),
                 write: self.tcp_write.get_or_create_owned(&labels),
+                window: None,
             },
             close: self.tcp_close.get_or_create_owned(&labels),
             open,

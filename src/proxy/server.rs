@@ -341,14 +341,16 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
         drop(table);
         return intercept::pass_through(stream, &state, dst, conn.bytes.clone(), drain).await;
     }
+    let mut counters = conn.bytes.clone();
     if let Some(svc) = &by_addr {
-        // /stats counts every connection of the service, whatever it carries.
+        // /stats counts every connection of the service and its bytes, whatever it carries.
         svc.stats.tcp_opened();
+        counters = counters.with_window(svc.stats.clone());
     }
     if let Some(svc) = &by_addr
         && svc.protocol == crate::model::service::Protocol::Opaque
     {
-        let io = Prefixed::new(bytes::Bytes::new(), Io::Plain(stream), conn.bytes.clone());
+        let io = Prefixed::new(bytes::Bytes::new(), Io::Plain(stream), counters);
         tcp::forward_service(io, &state, svc, drain).await;
         return;
     }
@@ -357,7 +359,7 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
     let Some((prefix, protocol)) = detect_logged(&mut stream, state.detect_timeout).await else {
         return;
     };
-    let io = Prefixed::new(prefix, stream, conn.bytes.clone());
+    let io = Prefixed::new(prefix, stream, counters);
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
             serve_requests(io, protocol, state, dst, drain, http::outbound).await
@@ -389,6 +391,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         return;
     };
     table.inbound_stats.tcp_opened();
+    let window = table.inbound_stats.clone();
     drop(table);
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     // Flags give opaque ports for the pod's life; the config's may change on reload.
@@ -425,7 +428,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     let Some((prefix, protocol)) = detected else {
         return;
     };
-    let io = Prefixed::new(prefix, stream, conn.bytes.clone());
+    let io = Prefixed::new(prefix, stream, conn.bytes.clone().with_window(window));
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
             let ctx = Arc::new(InboundConn {

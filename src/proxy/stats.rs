@@ -14,6 +14,7 @@
 //!       "requests": 120, "failures": 3, "rps": 2.0, "successRate": 0.975,
 //!       "tcpConnectionsOpened": 4,
 //!       "retries": 1, "timeouts": 0, "ejections": 0,   // counted on backend rows
+//!       "receivedBytes": 52000, "sentBytes": 310000,   // whole-authority rows
 //!       "latencyBuckets": [100, 12, ..., 0] } ] }
 //! ```
 //!
@@ -22,9 +23,17 @@
 //! cumulative); its last entry, one past the bounds, counts slower ones. `successRate` is
 //! null without requests. Sum rows' buckets across pods to merge them. Slots are 10 s wide, so
 //! a window covers the current, partly filled slot plus the whole ones before it.
+//!
+//! Bytes are Istio's `received`/`sent`: read from and written to the connection the proxy
+//! accepted, so request bytes (client to server) and response bytes (server to client) on
+//! both sides. They are counted per connection, under the key the connection is known by:
+//! inbound connections under `app`, outbound ones under the service whose address they were
+//! sent to. A connection to the outbound port itself routes each request by its authority,
+//! so it may carry several; its bytes count in `tcp_*_bytes_total` only.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -63,11 +72,66 @@ struct Slot {
     latency: [u64; BUCKETS],
 }
 
+/// A byte count per slot, lock-free: connections count every read and write, far more often
+/// than requests end, from every worker thread. One atomic holds the slot's epoch (low
+/// [`EPOCH_BITS`]) and its count (the rest), so moving a slot to a new epoch and adding to it
+/// is one compare-and-swap and no byte is lost to a race with the reset.
+#[derive(Debug)]
+struct ByteSlots([AtomicU64; SLOTS]);
+
+impl Default for ByteSlots {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+/// 2^24 slots of 10 s are five years: a slot's epoch is never mistaken for one that old,
+/// and 40 bits count a terabyte per slot.
+const EPOCH_BITS: u32 = 24;
+const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
+
+impl ByteSlots {
+    fn add(&self, epoch: u64, n: u64) {
+        let tag = epoch & EPOCH_MASK;
+        let slot = &self.0[(epoch % SLOTS as u64) as usize];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            let count = if current & EPOCH_MASK == tag {
+                current >> EPOCH_BITS
+            } else {
+                0
+            };
+            let next = (count.saturating_add(n).min(u64::MAX >> EPOCH_BITS) << EPOCH_BITS) | tag;
+            match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// The sum of the `n` slots up to and including `now`'s.
+    fn sum(&self, now: u64, n: u64) -> u64 {
+        let oldest = now.saturating_sub(n - 1);
+        (oldest..=now)
+            .map(|epoch| {
+                let v = self.0[(epoch % SLOTS as u64) as usize].load(Ordering::Relaxed);
+                if v & EPOCH_MASK == epoch & EPOCH_MASK {
+                    v >> EPOCH_BITS
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+}
+
 /// The rolling slots of one key.
 #[derive(Debug)]
 pub struct Window {
     start: Instant,
     slots: Mutex<Vec<Slot>>,
+    /// Bytes received and sent, allocated with the first byte like `slots`.
+    bytes: OnceLock<Box<[ByteSlots; 2]>>,
 }
 
 impl Window {
@@ -76,7 +140,32 @@ impl Window {
             start,
             // Allocated on first use: most services of a big mesh see no traffic from a pod.
             slots: Mutex::new(Vec::new()),
+            bytes: OnceLock::new(),
         }
+    }
+
+    fn byte_slots(&self) -> &[ByteSlots; 2] {
+        self.bytes.get_or_init(Box::default)
+    }
+
+    /// Counts `n` bytes read from the accepted connection (client to server).
+    pub fn received(&self, n: u64) {
+        self.byte_slots()[0].add(self.epoch(Instant::now()), n);
+    }
+
+    /// Counts `n` bytes written to the accepted connection (server to client).
+    pub fn sent(&self, n: u64) {
+        self.byte_slots()[1].add(self.epoch(Instant::now()), n);
+    }
+
+    /// Bytes received and sent in the last `window`.
+    fn bytes(&self, window: Duration) -> (u64, u64) {
+        let Some(bytes) = self.bytes.get() else {
+            return (0, 0);
+        };
+        let now = self.epoch(Instant::now());
+        let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
+        (bytes[0].sum(now, n), bytes[1].sum(now, n))
     }
 
     fn epoch(&self, now: Instant) -> u64 {
@@ -182,6 +271,9 @@ pub struct Row {
     pub retries: u64,
     pub timeouts: u64,
     pub ejections: u64,
+    /// Bytes from clients and back to them (whole-authority rows of connections with a key).
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
     /// Counts per bucket of `latencyBucketsMs`, the last one for anything slower.
     pub latency_buckets: Vec<u64>,
 }
@@ -232,6 +324,7 @@ impl Stats {
             .iter()
             .map(|(key, w)| {
                 let s = w.sum(window);
+                let (received_bytes, sent_bytes) = w.bytes(window);
                 Row {
                     key: key.clone(),
                     requests: s.requests,
@@ -243,6 +336,8 @@ impl Stats {
                     retries: s.retries,
                     timeouts: s.timeouts,
                     ejections: s.ejections,
+                    received_bytes,
+                    sent_bytes,
                     latency_buckets: s.latency.to_vec(),
                 }
             })
@@ -310,6 +405,48 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(&*rows[0].key.authority, "kept");
         drop(kept);
+    }
+
+    #[test]
+    fn counts_bytes_both_ways_in_the_window() {
+        let stats = Stats::default();
+        let w = stats.window(Direction::Inbound, &Arc::from("app"), None, None);
+        assert!(w.bytes.get().is_none(), "no byte slots before traffic");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        w.received(3);
+                        w.sent(5);
+                    }
+                });
+            }
+        });
+        let row = &stats.report(Duration::from_secs(60)).rows[0];
+        assert_eq!((row.received_bytes, row.sent_bytes), (120_000, 200_000));
+        let json = serde_json::to_value(stats.report(Duration::from_secs(60))).unwrap();
+        assert_eq!(json["rows"][0]["receivedBytes"], 120_000);
+        assert_eq!(json["rows"][0]["sentBytes"], 200_000);
+    }
+
+    #[test]
+    fn a_byte_slot_starts_again_at_its_next_epoch() {
+        let b = ByteSlots::default();
+        b.add(1, 7);
+        b.add(2, 1);
+        assert_eq!(b.sum(2, 2), 8);
+        assert_eq!(b.sum(2, 1), 1);
+        // The same slot, one lap later: the old count is gone, not added to.
+        let lap = 1 + SLOTS as u64;
+        b.add(lap, 4);
+        assert_eq!(b.sum(lap, 1), 4);
+        b.add(lap + 1, 2);
+        assert_eq!(b.sum(lap + 1, 2), 6, "epoch 2's byte is gone from its slot");
+        assert_eq!(b.sum(lap + 6, 5), 0, "nothing in the five slots after");
+        // Epoch tags wrap; the count stays exact across the wrap.
+        let wrap = EPOCH_MASK + 1;
+        b.add(wrap, 9);
+        assert_eq!(b.sum(wrap, 1), 9);
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct Row {
     pub timeouts: u64,
     #[serde(default)]
     pub ejections: u64,
+    /// Bytes from clients and back to them; absent from older proxies' answers.
+    #[serde(default)]
+    pub received_bytes: u64,
+    #[serde(default)]
+    pub sent_bytes: u64,
     pub latency_buckets: Vec<u64>,
 }
 
@@ -63,6 +68,8 @@ struct Totals {
     retries: u64,
     timeouts: u64,
     ejections: u64,
+    received_bytes: u64,
+    sent_bytes: u64,
     latency: Histogram,
 }
 
@@ -82,6 +89,12 @@ pub struct Signals {
     pub retries: u64,
     pub timeouts: u64,
     pub ejections: u64,
+    /// Bytes from clients to servers (requests) and back (responses), Istio's received and
+    /// sent, with their rates over the window.
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub received_bytes_per_second: f64,
+    pub sent_bytes_per_second: f64,
 }
 
 /// A `/stats` answer that cannot be merged with the others.
@@ -157,6 +170,8 @@ impl Merged {
                 retries: row.retries,
                 timeouts: row.timeouts,
                 ejections: row.ejections,
+                received_bytes: row.received_bytes,
+                sent_bytes: row.sent_bytes,
                 latency,
             };
             match self.rows.get_mut(&row.key) {
@@ -203,17 +218,20 @@ impl Totals {
         self.retries = self.retries.saturating_add(other.retries);
         self.timeouts = self.timeouts.saturating_add(other.timeouts);
         self.ejections = self.ejections.saturating_add(other.ejections);
+        self.received_bytes = self.received_bytes.saturating_add(other.received_bytes);
+        self.sent_bytes = self.sent_bytes.saturating_add(other.sent_bytes);
         self.latency.merge(&other.latency)
     }
 
     fn signals(&self, window_seconds: u64) -> Signals {
         let success_rate = (self.requests > 0)
             .then(|| self.requests.saturating_sub(self.failures) as f64 / self.requests as f64);
+        let per_second = |n: u64| n as f64 / window_seconds.max(1) as f64;
         Signals {
             requests: self.requests,
             failures: self.failures,
             success_rate,
-            rps: self.requests as f64 / window_seconds.max(1) as f64,
+            rps: per_second(self.requests),
             tcp_connections_opened: self.tcp_opened,
             latency_p50_ms: self.latency.quantile(0.5),
             latency_p95_ms: self.latency.quantile(0.95),
@@ -221,6 +239,10 @@ impl Totals {
             retries: self.retries,
             timeouts: self.timeouts,
             ejections: self.ejections,
+            received_bytes: self.received_bytes,
+            sent_bytes: self.sent_bytes,
+            received_bytes_per_second: per_second(self.received_bytes),
+            sent_bytes_per_second: per_second(self.sent_bytes),
         }
     }
 }
@@ -291,7 +313,8 @@ mod tests {
             r#"{"direction": "inbound", "authority": "app", "requests": 10, "failures": 1,
                 "tcpConnectionsOpened": 1, "latencyBuckets": [10, 0, 0, 0]},
                {"direction": "inbound", "authority": "metrics", "requests": 30, "failures": 3,
-                "tcpConnectionsOpened": 2, "latencyBuckets": [0, 0, 30, 0]},
+                "tcpConnectionsOpened": 2, "receivedBytes": 600, "sentBytes": 1200,
+                "latencyBuckets": [0, 0, 30, 0]},
                {"direction": "outbound", "authority": "db:5432", "requests": 50, "failures": 0,
                 "latencyBuckets": [50, 0, 0, 0]}"#,
         );
@@ -299,6 +322,10 @@ mod tests {
         let inbound = merged.sum(|k| k.direction == "inbound").unwrap();
         assert_eq!((inbound.requests, inbound.failures), (40, 4));
         assert_eq!(inbound.tcp_connections_opened, 3);
+        // A row without byte counts (an older proxy) adds nothing.
+        assert_eq!((inbound.received_bytes, inbound.sent_bytes), (600, 1200));
+        assert_eq!(inbound.received_bytes_per_second, 10.0);
+        assert_eq!(inbound.sent_bytes_per_second, 20.0);
         assert_eq!(inbound.success_rate, Some(0.9));
         // 10 of 40 within 10 ms, 30 in 20-30 ms: the median is in the slow bucket.
         let p50 = inbound.latency_p50_ms.unwrap();
@@ -341,6 +368,8 @@ mod tests {
         window.record(true, Duration::from_millis(3));
         window.record(false, Duration::from_millis(40));
         window.tcp_opened();
+        window.received(100);
+        window.sent(250);
         let json = serde_json::to_string(&stats.report(Duration::from_secs(60))).unwrap();
         let answer: StatsAnswer = serde_json::from_str(&json).unwrap();
         let merged = Merged::from_answers([&answer, &answer]).unwrap().unwrap();
@@ -350,6 +379,7 @@ mod tests {
         assert_eq!(key.backend, None);
         assert_eq!((signals.requests, signals.failures), (4, 2));
         assert_eq!(signals.tcp_connections_opened, 2);
+        assert_eq!((signals.received_bytes, signals.sent_bytes), (200, 500));
         assert_eq!(signals.success_rate, Some(0.5));
         assert_eq!(
             signals.latency_p99_ms.map(|p| p > 30.0 && p <= 40.0),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::capture::Capture;
-use crate::meshed::{Mesh, config, metric, service};
+use crate::meshed::{Mesh, config, metric, service, stats_bytes};
 use crate::net::{Greeter, Says, dial, http_get, http_get_as};
 use crate::node::Pod;
 use crate::node_or_skip;
@@ -66,6 +66,17 @@ fn app_a_reaches_b_service_through_both_proxies() {
         3,
         "B's inbound requests"
     );
+    // /stats windows the bytes of A's connections under the service they were sent to, and
+    // B's under its app: the same bytes the connections' counters saw.
+    for (pod, direction) in [(a, "outbound"), (b, "inbound")] {
+        let side = [&format!("direction=\"{direction}\"")[..], "peer=\"src\""];
+        let counted = (
+            metric(pod, "tcp_read_bytes_total", &side),
+            metric(pod, "tcp_write_bytes_total", &side),
+        );
+        assert!(counted.0 > 0 && counted.1 > 0, "{direction}: {counted:?}");
+        assert_eq!(stats_bytes(pod, direction), counted, "{direction} bytes");
+    }
 }
 
 #[test]

@@ -93,6 +93,25 @@ fn admin() -> SocketAddr {
     ADMIN.parse().expect("admin addr")
 }
 
+/// (receivedBytes, sentBytes) of the first whole-authority row of `direction` in `pod`'s
+/// proxy `/stats`.
+pub fn stats_bytes(pod: &Pod, direction: &str) -> (u64, u64) {
+    let (status, text) = http_get(pod, admin(), "/stats");
+    assert_eq!(status, 200, "/stats of {}", pod.name);
+    let stats: serde_json::Value = serde_json::from_str(&text).expect("/stats JSON");
+    let rows = stats["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["direction"] == direction && r["route"].is_null() && r["backend"].is_null())
+        .unwrap_or_else(|| panic!("no {direction} row in {stats}"));
+    let count = |field: &str| {
+        row[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {row}"))
+    };
+    (count("receivedBytes"), count("sentBytes"))
+}
+
 /// The sum of `pod`'s proxy metric samples named `name` that carry every one of `labels`
 /// (`direction="outbound"`); 0 when there is none.
 pub fn metric(pod: &Pod, name: &str, labels: &[&str]) -> u64 {

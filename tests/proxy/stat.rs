@@ -1,12 +1,15 @@
 //! `meshctl stat --proxy` against two real proxies under a known load: 5 % aborted by a fault
 //! and every request held 60 ms by a fault delay. The CLI must report the success rate the
 //! clients saw and latencies that agree with the clients' own clocks. And `-o wide`'s
-//! retries, counted in the window of the backend that sent them.
+//! retries, counted in the window of the backend that sent them, and its bytes each way,
+//! equal to what the clients wrote and read.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -190,4 +193,92 @@ async fn wide_shows_the_retries_of_the_window() {
     let line = table.lines().find(|l| l.contains("/ web/v1"));
     let cells: Vec<&str> = line.expect("backend line").split_whitespace().collect();
     assert_eq!(cells[cells.len() - 3..], ["29", "0", "0"], "{table}");
+}
+
+/// Writes `request` on a new connection to `addr` (then half-closes it if `shutdown`) and
+/// reads until the proxy closes: (bytes written, bytes read).
+async fn exchange(addr: std::net::SocketAddr, request: &[u8], shutdown: bool) -> (u64, u64) {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    if shutdown {
+        conn.shutdown().await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer))
+        .await
+        .expect("the proxy closes the connection")
+        .unwrap();
+    assert!(!answer.is_empty(), "no answer");
+    (request.len() as u64, answer.len() as u64)
+}
+
+/// The inbound `app` row of a proxy's `/stats`: (receivedBytes, sentBytes).
+async fn inbound_bytes(proxy: &TestProxy) -> (u64, u64) {
+    let (_, stats) = proxy.admin_get("/stats").await;
+    let stats: Value = serde_json::from_str(&stats).expect("/stats JSON");
+    let rows = stats["rows"].as_array().expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| r["direction"] == "inbound")
+        .unwrap_or_else(|| panic!("no inbound row in {stats}"));
+    let count = |field: &str| {
+        row[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {row}"))
+    };
+    (count("receivedBytes"), count("sentBytes"))
+}
+
+#[tokio::test]
+async fn wide_shows_the_bytes_clients_sent_and_got_back() {
+    // HTTP: a 3,000-byte upload answered by a 5,000-byte page, three times.
+    let app = serve(|_req| async { http::Response::new(full(vec![b'x'; 5_000])) }).await;
+    let proxy = TestProxy::start(&format!("inbound: {{ appPort: {} }}\n", app.port())).await;
+    let mut request = b"POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 3000\r\n\
+                        connection: close\r\n\r\n"
+        .to_vec();
+    request.extend([b'y'; 3_000]);
+    let mut clients = (0, 0);
+    for _ in 0..3 {
+        let (wrote, read) = exchange(proxy.inbound, &request, false).await;
+        clients = (clients.0 + wrote, clients.1 + read);
+    }
+    assert!(clients.1 > 15_000, "three pages came back: {clients:?}");
+    assert_eq!(inbound_bytes(&proxy).await, clients);
+
+    // The wide table shows them as rates over the 1-minute window.
+    let out = stat(&[&proxy], &["-o", "wide"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let line = table.lines().find(|l| l.contains("inbound app"));
+    let cells: Vec<&str> = line.expect("inbound line").split_whitespace().collect();
+    // The name cell is two words ("inbound app").
+    let cell = |name: &str| cells[header.iter().position(|h| *h == name).unwrap() + 1];
+    let rate = |bytes: u64| format!("{:.0}B/s", bytes as f64 / 60.0);
+    assert_eq!(
+        (cell("BYTES_IN"), cell("BYTES_OUT")),
+        (rate(clients.0).as_str(), rate(clients.1).as_str()),
+        "{table}"
+    );
+
+    // Opaque TCP goes through the same counting: a greeting server that echoes.
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                s.write_all(b"220 hello\r\n").await.unwrap();
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let port = echo_addr.port();
+    let tcp = TestProxy::start(&format!(
+        "inbound: {{ appPort: {port}, opaquePorts: [{port}] }}\n"
+    ))
+    .await;
+    let echoed = exchange(tcp.inbound, &[b'z'; 10_000], true).await;
+    assert_eq!(echoed, (10_000, 11 + 10_000), "greeting and echo");
+    assert_eq!(inbound_bytes(&tcp).await, echoed);
 }
