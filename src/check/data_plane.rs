@@ -9,15 +9,15 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::{ConfigMap, ContainerStatus, Pod};
 use kube::api::{Api, ListParams};
 use rustls::pki_types::CertificateDer;
+use tokio::sync::OnceCell;
 
 use super::Outcome;
 use crate::identity::inspect::{ChainStatus, Input, inspect};
 use crate::identity::pem::PemFile;
 use crate::inject::sidecar::PROXY_CONTAINER;
 use crate::install::state::TRUST_ROOTS_CONFIG_MAP;
-use crate::k8s::{Connection, pods};
+use crate::k8s::{Connection, pod_proxy, pods};
 use crate::proxy::tls::IdentityView;
-use crate::stats::cluster::admin_get;
 use crate::stats::{FetchError, ask_all};
 
 /// Pods asked at once, and how long one may take.
@@ -28,6 +28,7 @@ const POD_TIMEOUT: Duration = Duration::from_secs(5);
 pub const BUILD_INFO: &str = "proxy_build_info";
 
 /// Meshed pods to check, and the ones skipped with why (`ns/name (finished)`).
+#[derive(Debug)]
 struct Meshed {
     pods: Vec<Pod>,
     skipped: Vec<String>,
@@ -42,7 +43,32 @@ fn name_of(pod: &Pod) -> String {
     )
 }
 
-async fn meshed(conn: &Connection, namespace: Option<&str>) -> Result<Meshed, Outcome> {
+/// The meshed pods the data-plane checks of one run look at: listed by the first check that
+/// asks and shared by the others (a run lists pods once, not once per check).
+#[derive(Debug)]
+pub struct MeshedPods<'a> {
+    /// `None`: every namespace.
+    namespace: Option<&'a str>,
+    listed: OnceCell<Result<Meshed, Outcome>>,
+}
+
+impl<'a> MeshedPods<'a> {
+    pub fn new(namespace: Option<&'a str>) -> Self {
+        Self {
+            namespace,
+            listed: OnceCell::new(),
+        }
+    }
+
+    /// The pods, listed on the first call. A check that times out while listing leaves the
+    /// cell empty, so the next one lists again.
+    async fn get(&self, conn: &Connection) -> Result<&Meshed, Outcome> {
+        let listed = self.listed.get_or_init(|| list(conn, self.namespace));
+        listed.await.as_ref().map_err(Clone::clone)
+    }
+}
+
+async fn list(conn: &Connection, namespace: Option<&str>) -> Result<Meshed, Outcome> {
     let (api, place): (Api<Pod>, String) = match namespace {
         Some(ns) => (
             Api::namespaced(conn.client.clone(), ns),
@@ -96,10 +122,10 @@ fn is_ready(pod: &Pod) -> bool {
 /// Runs `f` on the meshed pods, or says there are none (or why they cannot be listed).
 async fn with_pods(
     conn: &Connection,
-    namespace: Option<&str>,
-    f: impl AsyncFnOnce(Meshed) -> Outcome,
+    meshed: &MeshedPods<'_>,
+    f: impl AsyncFnOnce(&Meshed) -> Outcome,
 ) -> Outcome {
-    match meshed(conn, namespace).await {
+    match meshed.get(conn).await {
         Err(outcome) => outcome,
         Ok(m) if m.pods.is_empty() => Outcome::skipped(format!("no meshed pods in {}", m.place)),
         Ok(m) => f(m).await,
@@ -107,8 +133,8 @@ async fn with_pods(
 }
 
 /// `data-plane-pods`: which pods are checked and which are skipped.
-pub async fn pods(conn: &Connection, namespace: Option<&str>) -> Outcome {
-    let m = match meshed(conn, namespace).await {
+pub async fn pods(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
+    let m = match meshed.get(conn).await {
         Ok(m) => m,
         Err(outcome) => return outcome,
     };
@@ -128,8 +154,8 @@ pub async fn pods(conn: &Connection, namespace: Option<&str>) -> Outcome {
 }
 
 /// `proxy-ready`: every meshed pod's proxy container is ready.
-pub async fn ready(conn: &Connection, namespace: Option<&str>) -> Outcome {
-    with_pods(conn, namespace, async |m: Meshed| {
+pub async fn ready(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
+    with_pods(conn, meshed, async |m: &Meshed| {
         let not_ready: Vec<String> = m
             .pods
             .iter()
@@ -176,14 +202,14 @@ async fn ask_admin(
     ask_all(pods, CONCURRENCY, POD_TIMEOUT, |pod| async move {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("");
         let name = pod.metadata.name.as_deref().unwrap_or("");
-        admin_get(client, ns, name, path).await
+        Ok(pod_proxy::admin_get(client, ns, name, path).await?)
     })
     .await
 }
 
 /// `proxy-version`: every ready proxy reports this CLI's version on `/metrics`.
-pub async fn version(conn: &Connection, namespace: Option<&str>) -> Outcome {
-    with_pods(conn, namespace, async |m: Meshed| {
+pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
+    with_pods(conn, meshed, async |m: &Meshed| {
         let ready: Vec<&Pod> = m.pods.iter().filter(|p| is_ready(p)).collect();
         if ready.is_empty() {
             return Outcome::skipped("no proxy is ready (see proxy-ready)");
@@ -235,8 +261,8 @@ pub fn build_version(metrics: &str) -> Option<String> {
 /// `proxy-identity`: every ready proxy's certificate (from `/identity` on its admin port) is
 /// valid and chains to the cluster's trust anchors, and its trust roots are those anchors.
 /// Proxies without an identity (plaintext) are named in a warning.
-pub async fn identity(conn: &Connection, mesh_ns: &str, namespace: Option<&str>) -> Outcome {
-    with_pods(conn, namespace, async |m: Meshed| {
+pub async fn identity(conn: &Connection, mesh_ns: &str, meshed: &MeshedPods<'_>) -> Outcome {
+    with_pods(conn, meshed, async |m: &Meshed| {
         let ready: Vec<&Pod> = m.pods.iter().filter(|p| is_ready(p)).collect();
         if ready.is_empty() {
             return Outcome::skipped("no proxy is ready (see proxy-ready)");
@@ -366,8 +392,8 @@ fn verify_identity(
 }
 
 /// `proxy-config-version`: no controller hands out config yet.
-pub async fn config_version(conn: &Connection, namespace: Option<&str>) -> Outcome {
-    with_pods(conn, namespace, async |_| {
+pub async fn config_version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
+    with_pods(conn, meshed, async |_: &Meshed| {
         Outcome::skipped(
             "no controller serves proxy config yet: the proxies run the static config they \
              were given",

@@ -96,13 +96,15 @@ pub struct Target<'a> {
 /// Runs the catalogue for `mode` in order.
 pub async fn run(target: &Target<'_>, mode: Mode) -> Report {
     let start = tokio::time::Instant::now();
+    let meshed = data_plane::MeshedPods::new(target.pods_namespace);
     let mut results = Vec::new();
     let mut blocked: Option<&'static str> = None;
     for spec in catalogue(mode) {
         let began = tokio::time::Instant::now();
         let outcome = match blocked {
             Some(id) => Outcome::skipped(format!("skipped: `{id}` failed")),
-            None => match tokio::time::timeout(spec.timeout, check(spec.id, target)).await {
+            None => match tokio::time::timeout(spec.timeout, check(spec.id, target, &meshed)).await
+            {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::error(format!("no answer within {:?}", spec.timeout)),
             },
@@ -150,7 +152,7 @@ pub async fn run_until(
 }
 
 /// The check with this id (every id in the catalogue has an arm; a test proves it).
-async fn check(id: &str, target: &Target<'_>) -> Outcome {
+async fn check(id: &str, target: &Target<'_>, meshed: &data_plane::MeshedPods<'_>) -> Outcome {
     let conn = match &target.conn {
         Ok(conn) => *conn,
         Err(reason) => return Outcome::error(reason.clone()),
@@ -171,11 +173,11 @@ async fn check(id: &str, target: &Target<'_>) -> Outcome {
         "controller-version" => post::controller_version(conn, ns).await,
         "webhook-ca-bundle" => post::webhook(conn, ns).await,
         "identity-certs" => post::identity(conn, ns).await,
-        "data-plane-pods" => data_plane::pods(conn, target.pods_namespace).await,
-        "proxy-ready" => data_plane::ready(conn, target.pods_namespace).await,
-        "proxy-version" => data_plane::version(conn, target.pods_namespace).await,
-        "proxy-identity" => data_plane::identity(conn, ns, target.pods_namespace).await,
-        "proxy-config-version" => data_plane::config_version(conn, target.pods_namespace).await,
+        "data-plane-pods" => data_plane::pods(conn, meshed).await,
+        "proxy-ready" => data_plane::ready(conn, meshed).await,
+        "proxy-version" => data_plane::version(conn, meshed).await,
+        "proxy-identity" => data_plane::identity(conn, ns, meshed).await,
+        "proxy-config-version" => data_plane::config_version(conn, meshed).await,
         other => Outcome::error(format!("no check is named `{other}`")),
     }
 }
@@ -203,6 +205,109 @@ mod tests {
         // Attempts at 0, 2, 4, 6, 8 s fail and wait; the one at 10 s is the last.
         assert_eq!(attempts, 5);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    /// A connection to a fake API server that answers by path with `answer` (status, body)
+    /// and records every path asked.
+    fn fake(
+        answer: fn(&str) -> (u16, String),
+    ) -> (Connection, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use http_body_util::Full;
+        let asked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let log = asked.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let path = request.uri().path().to_owned();
+            log.lock().unwrap().push(path.clone());
+            let (status, body) = answer(&path);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(bytes::Bytes::from(body)))
+                .unwrap();
+            async move { Ok::<_, std::convert::Infallible>(response) }
+        });
+        let client = kube::Client::new(service, "default");
+        let conn = Connection {
+            client: client.clone(),
+            server: "https://fake".to_owned(),
+            context: "fake".to_owned(),
+            namespace: "default".to_owned(),
+            once: client,
+        };
+        (conn, asked)
+    }
+
+    /// An API server with one meshed pod in `shop` whose ready proxy runs this version.
+    fn one_meshed_pod(path: &str) -> (u16, String) {
+        use crate::inject::sidecar::{ANNOTATION_VERSION, PROXY_CONTAINER};
+        let body = match path {
+            "/version" => serde_json::json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0",
+                "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
+                "compiler": "", "platform": ""}),
+            "/api/v1/namespaces/shop/pods" => serde_json::json!({
+                "apiVersion": "v1", "kind": "PodList", "metadata": {},
+                "items": [{
+                    "metadata": {"name": "web-1", "namespace": "shop",
+                        "annotations": {ANNOTATION_VERSION: "v1"}},
+                    "status": {"phase": "Running", "podIP": "10.0.0.7",
+                        "initContainerStatuses": [{"name": PROXY_CONTAINER, "ready": true,
+                            "restartCount": 0, "image": "meshctl", "imageID": ""}]},
+                }],
+            }),
+            "/api/v1/namespaces/shop/pods/web-1:4191/proxy/metrics" => {
+                let version = env!("CARGO_PKG_VERSION");
+                return (
+                    200,
+                    format!("proxy_build_info{{version=\"{version}\"}} 1\n"),
+                );
+            }
+            _ => {
+                let status = serde_json::json!({"kind": "Status", "apiVersion": "v1",
+                    "status": "Failure", "reason": "NotFound", "message": "not found",
+                    "code": 404});
+                return (404, status.to_string());
+            }
+        };
+        (200, body.to_string())
+    }
+
+    #[tokio::test]
+    async fn the_data_plane_checks_of_a_run_list_the_pods_once() {
+        let (conn, asked) = fake(one_meshed_pod);
+        let target = Target {
+            conn: Ok(&conn),
+            namespace: "meshctl-system",
+            pods_namespace: Some("shop"),
+        };
+        let listings = || {
+            let asked = asked.lock().unwrap();
+            asked
+                .iter()
+                .filter(|p| *p == "/api/v1/namespaces/shop/pods")
+                .count()
+        };
+        let report = run(&target, Mode::Proxy).await;
+        let statuses: Vec<(&str, Status)> =
+            report.results.iter().map(|r| (r.id, r.status)).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("kubernetes-api", Status::Ok),
+                ("kubernetes-version", Status::Ok),
+                ("data-plane-pods", Status::Ok),
+                ("proxy-ready", Status::Ok),
+                ("proxy-version", Status::Ok),
+                // No trust-roots ConfigMap in the fake; no controller serves config.
+                ("proxy-identity", Status::Skipped),
+                ("proxy-config-version", Status::Skipped),
+            ],
+            "{:?}",
+            report.results
+        );
+        assert_eq!(listings(), 1, "{:?}", asked.lock().unwrap());
+        // A new run (as --wait makes) sees the pods as they are now.
+        run(&target, Mode::Proxy).await;
+        assert_eq!(listings(), 2);
     }
 
     #[tokio::test(start_paused = true)]

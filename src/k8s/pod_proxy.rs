@@ -4,6 +4,8 @@
 
 use kube::Client;
 
+use crate::inject::sidecar::ADMIN_PORT;
+
 /// Why a pod-proxy request gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PodProxyError {
@@ -38,6 +40,17 @@ pub async fn get(
         },
         other => PodProxyError::Request(super::connect::error_chain(&other)),
     })
+}
+
+/// `GET path_and_query` on a pod's proxy admin port (4191): how `stat` and `check --proxy`
+/// read a meshed pod's `/stats`, `/metrics` and `/identity`.
+pub async fn admin_get(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    path_and_query: &str,
+) -> Result<String, PodProxyError> {
+    get(client, namespace, pod, ADMIN_PORT, path_and_query).await
 }
 
 #[cfg(test)]

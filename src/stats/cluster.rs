@@ -10,8 +10,7 @@ use kube::Client;
 use super::fetch::{FetchError, FetchOptions, ask_all};
 use super::report::{AnswerError, Merged, RowKey, Signals, StatsAnswer};
 use super::select::{MeshPod, Selected, authority_matches};
-use crate::inject::sidecar::ADMIN_PORT;
-use crate::k8s::{PodProxyError, pod_proxy};
+use crate::k8s::pod_proxy;
 
 /// Which traffic a row counts.
 #[derive(Clone, Copy, Debug)]
@@ -142,24 +141,6 @@ fn outbound(key: &RowKey) -> bool {
 }
 
 async fn ask(client: &Client, pod: &MeshPod, path: &str) -> Result<StatsAnswer, FetchError> {
-    let body = admin_get(client, &pod.namespace, &pod.name, path).await?;
+    let body = pod_proxy::admin_get(client, &pod.namespace, &pod.name, path).await?;
     Ok(serde_json::from_str(&body)?)
-}
-
-/// `GET path` on a pod's proxy admin port through the API server.
-pub async fn admin_get(
-    client: &Client,
-    namespace: &str,
-    pod: &str,
-    path: &str,
-) -> Result<String, FetchError> {
-    pod_proxy::get(client, namespace, pod, ADMIN_PORT, path)
-        .await
-        .map_err(|e| match e {
-            PodProxyError::Status { code, message } => FetchError::Status {
-                status: code,
-                body: message,
-            },
-            PodProxyError::Request(why) => FetchError::Request(why),
-        })
 }

@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::report::StatsAnswer;
+use crate::k8s::PodProxyError;
 
 /// Why one proxy gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,18 @@ pub enum FetchError {
     Body(#[from] serde_json::Error),
     #[error("bad address {0:?}: expected HOST:PORT")]
     Address(String),
+}
+
+impl From<PodProxyError> for FetchError {
+    fn from(e: PodProxyError) -> Self {
+        match e {
+            PodProxyError::Status { code, message } => FetchError::Status {
+                status: code,
+                body: message,
+            },
+            PodProxyError::Request(why) => FetchError::Request(why),
+        }
+    }
 }
 
 /// How to ask.
