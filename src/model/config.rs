@@ -113,6 +113,14 @@ impl Config {
         self.inbound
             .authorization
             .validate("inbound.authorization")?;
+        // Port 0 is what serde reads from `0` or `00`; no app listens there.
+        let port_zero = "port 0 is not a port the app can listen on: give one from 1 to 65535";
+        if self.inbound.app_port == Some(0) {
+            return Err(invalid("inbound.appPort".to_owned(), port_zero));
+        }
+        if let Some(i) = self.inbound.opaque_ports.iter().position(|p| *p == 0) {
+            return Err(invalid(format!("inbound.opaquePorts[{i}]"), port_zero));
+        }
         let mut names = HashSet::new();
         let mut authorities = HashSet::new();
         let mut addresses = HashSet::new();

@@ -253,6 +253,20 @@ services:
     }
 
     #[test]
+    fn port_zero_is_refused_where_the_app_must_listen() {
+        let e = parse("f", "inbound:\n  appPort: 8080\n  opaquePorts: [3306, 0]\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f:3: inbound.opaquePorts[1]: port 0 is not a port the app can listen on: give one \
+             from 1 to 65535"
+        );
+        let e = parse("f", "inbound: { appPort: 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f:1: inbound.appPort: port 0"), "{e}");
+    }
+
+    #[test]
     fn duplicate_authorities_are_refused() {
         let two = "services:\n- name: a\n  authorities: [web]\n  backends: [{name: x}]\n\
                    - name: b\n  authorities: [WEB]\n  backends: [{name: x}]\n";

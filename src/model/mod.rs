@@ -8,6 +8,8 @@ pub mod endpoint;
 pub mod identity;
 pub mod load;
 pub mod policy;
+#[cfg(test)]
+mod proptests;
 pub mod route;
 pub mod service;
 

@@ -5,6 +5,8 @@
 pub mod cluster;
 pub mod fetch;
 pub mod histogram;
+#[cfg(test)]
+mod proptests;
 pub mod report;
 pub mod select;
 
