@@ -27,15 +27,15 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 
 /// Records `resp` in `http` and `windows` (`latency` is the time to the response head): now,
 /// or, for a gRPC response without `grpc-status` in its head, when its trailers arrive.
+/// `peer` labels a response from a mesh TLS peer (None: the labels `http` was made with).
 pub fn record(
     resp: &mut Response<Body>,
     http: &HttpMetrics,
+    peer: Option<&PeerLabels>,
     windows: [Option<&Arc<Window>>; 3],
     latency: Duration,
 ) {
     let status = resp.status().as_u16();
-    // The peer that answered (set by the upstream pool when it used mesh TLS).
-    let peer = resp.extensions().get::<PeerLabels>().cloned();
     let now = if status >= 500 {
         Some(false)
     } else if is_grpc(resp.headers()) {
@@ -44,7 +44,7 @@ pub fn record(
         Some(true)
     };
     if let Some(success) = now {
-        http.response(peer.as_ref(), status, success, latency);
+        http.response(peer, status, success, latency);
         for w in windows.into_iter().flatten() {
             w.record(success, latency);
         }
@@ -52,7 +52,7 @@ pub fn record(
     }
     let outcome = Outcome {
         http: http.clone(),
-        peer,
+        peer: peer.cloned(),
         windows: windows.map(|w| w.cloned()),
         status,
         latency,
@@ -131,17 +131,23 @@ mod tests {
         let recorded = || stats.report(Duration::from_secs(60)).rows[0].requests;
         for (done, trailer) in [Some("0"), Some("14"), None].into_iter().enumerate() {
             let mut resp = grpc_response(trailer);
-            record(&mut resp, &http, windows(), Duration::from_millis(1));
+            record(&mut resp, &http, None, windows(), Duration::from_millis(1));
             assert_eq!(recorded(), done as u64, "not before the body ends");
             drop(resp.into_body().collect().await.unwrap());
             assert_eq!(recorded(), done as u64 + 1);
         }
         let mut plain = Response::new(crate::proxy::empty_body());
         *plain.status_mut() = http::StatusCode::BAD_GATEWAY;
-        record(&mut plain, &http, windows(), Duration::from_millis(1));
+        record(&mut plain, &http, None, windows(), Duration::from_millis(1));
         // Dropped before the end: a failure.
         let mut dropped = grpc_response(Some("0"));
-        record(&mut dropped, &http, windows(), Duration::from_millis(1));
+        record(
+            &mut dropped,
+            &http,
+            None,
+            windows(),
+            Duration::from_millis(1),
+        );
         drop(dropped);
         let row = &stats.report(Duration::from_secs(60)).rows[0];
         assert_eq!((row.requests, row.failures), (5, 4));

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::authz::{Client, Decision, Subject};
-use super::forward::proxy_error;
+use super::forward::{Answer, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
@@ -79,23 +79,23 @@ pub async fn outbound(
     };
     svc.http.request();
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
-        let mut resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
+        let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
+        let mut answer = Answer::proxy(resp);
         let line = req_line(&table, &req);
-        finish(&svc, None, None, line.as_ref(), start, &mut resp);
-        return resp;
+        finish(&svc, None, None, line.as_ref(), start, &mut answer);
+        return answer.response;
     };
     let line = req_line(&table, &req);
-    let resp = route_request(&svc, route, boxed(req)).await;
-    let (mut resp, backend) = resp;
+    let (mut answer, backend) = route_request(&svc, route, boxed(req)).await;
     finish(
         &svc,
         Some(route),
         backend.as_deref(),
         line.as_ref(),
         start,
-        &mut resp,
+        &mut answer,
     );
-    resp
+    answer.response
 }
 
 /// What the access log says about the request.
@@ -144,16 +144,17 @@ async fn route_request(
     svc: &ServiceRt,
     route: &RouteRt,
     mut req: Request<Body>,
-) -> (Response<Body>, Option<Arc<BackendRt>>) {
+) -> (Answer, Option<Arc<BackendRt>>) {
     if let Some(limiter) = &route.rate_limit
         && let Err(retry_after) = limiter.check()
     {
-        return (retry_after.into_response(), None);
+        return (Answer::proxy(retry_after.into_response()), None);
     }
     if let Some((status, p)) = route.abort
         && percent_hit(p)
     {
-        return (proxy_error(status, "fault injected", &svc.name), None);
+        let resp = proxy_error(status, "fault injected", &svc.name);
+        return (Answer::proxy(resp), None);
     }
     if let Some((delay, p)) = route.delay
         && percent_hit(p)
@@ -169,19 +170,18 @@ async fn route_request(
         mirror::mirror(shadow, &mut req);
     }
     let Some(backend) = route.split.pick().cloned() else {
-        return (
-            proxy_error(StatusCode::SERVICE_UNAVAILABLE, "no backend", &route.name),
-            None,
-        );
+        let resp = proxy_error(StatusCode::SERVICE_UNAVAILABLE, "no backend", &route.name);
+        return (Answer::proxy(resp), None);
     };
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = backend.forward.call(req).await;
+    let mut answer = backend.forward.call(req).await;
+    let resp = &mut answer.response;
     if let Some(client) = client_upgrade {
-        tunnel::splice_upgrades(client, &mut resp);
+        tunnel::splice_upgrades(client, resp);
     }
     strip_hop_by_hop(resp.headers_mut());
     route.response_headers.apply(resp.headers_mut());
-    (resp, Some(backend))
+    (answer, Some(backend))
 }
 
 fn finish(
@@ -190,8 +190,11 @@ fn finish(
     backend: Option<&BackendRt>,
     line: Option<&ReqLine>,
     start: Instant,
-    resp: &mut Response<Body>,
+    answer: &mut Answer,
 ) {
+    let resp = &mut answer.response;
+    // The labels of the mesh peer that answered, else the service's.
+    let peer = answer.peer.as_ref().map(|p| &p.labels);
     let latency = start.elapsed();
     let status = resp.status().as_u16();
     let windows = [
@@ -199,11 +202,10 @@ fn finish(
         route.map(|r| &r.stats),
         backend.map(|b| &b.stats),
     ];
-    classify::record(resp, &svc.http, windows, latency);
+    classify::record(resp, &svc.http, peer, windows, latency);
     if let Some(line) = line {
         let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
-        let peer = resp.extensions().get::<PeerLabels>();
         let peer = peer.unwrap_or_else(|| svc.http.peer());
         line.log(
             Direction::Outbound,
@@ -265,7 +267,7 @@ pub async fn inbound(
             let mut resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
             let latency = start.elapsed();
             let windows = [Some(&table.inbound_stats), None, None];
-            classify::record(&mut resp, metrics, windows, latency);
+            classify::record(&mut resp, metrics, None, windows, latency);
             if let Some(line) = line {
                 let (authority, peer) = (metrics.authority(), metrics.peer());
                 line.log(
@@ -295,7 +297,7 @@ pub async fn inbound(
     strip_hop_by_hop(resp.headers_mut());
     let latency: Duration = start.elapsed();
     let windows = [Some(&table.inbound_stats), None, None];
-    classify::record(&mut resp, metrics, windows, latency);
+    classify::record(&mut resp, metrics, None, windows, latency);
     if let Some(line) = line {
         let status = resp.status().as_u16();
         line.log(

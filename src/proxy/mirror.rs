@@ -44,7 +44,7 @@ pub fn mirror(backend: &Arc<BackendRt>, req: &mut Request<Body>) {
     }
     let backend = backend.clone();
     tokio::spawn(async move {
-        let mut body = backend.forward.call(copy).await.into_body();
+        let mut body = backend.forward.call(copy).await.response.into_body();
         // Read the answer to its end so the upstream connection goes back to the pool.
         while let Some(Ok(_)) = body.frame().await {}
     });

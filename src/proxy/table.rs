@@ -100,6 +100,10 @@ impl Table {
         let old = previous.map(|t| &t.cache);
         let mut by_authority = HashMap::new();
         let mut by_addr = HashMap::new();
+        // First: backends take each endpoint's peer from here.
+        if let Some(tls) = &shared.tls {
+            tls.set_peers(meshed_endpoints(&config));
+        }
         for svc in &config.services {
             let rt = Arc::new(build_service(svc, shared, old, &mut cache));
             for a in &svc.authorities {
@@ -108,9 +112,6 @@ impl Table {
             for addr in &svc.addresses {
                 by_addr.insert(*addr, rt.clone());
             }
-        }
-        if let Some(tls) = &shared.tls {
-            tls.set_peers(meshed_endpoints(&config));
         }
         let app: Arc<str> = Arc::from("app");
         Table {
@@ -151,11 +152,7 @@ fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, Arc<MeshPeer>> {
         .flat_map(|s| &s.backends)
         .flat_map(|b| &b.endpoints);
     endpoints
-        .filter_map(|ep| {
-            let id = ep.identity.clone()?;
-            let label = Arc::from(id.to_string());
-            Some((ep.addr, Arc::new(MeshPeer { id, label })))
-        })
+        .filter_map(|ep| Some((ep.addr, Arc::new(MeshPeer::new(ep.identity.clone()?)))))
         .collect()
 }
 

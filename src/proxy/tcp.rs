@@ -12,7 +12,7 @@ use super::io::Prefixed;
 use super::metrics::{Direction, PeerLabels};
 use super::server::State;
 use super::table::ServiceRt;
-use super::tls::Io;
+use super::tls::{Io, MeshPeer};
 use crate::identity::tls::ALPN_OPAQUE;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,23 +28,19 @@ pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Connects to a service endpoint: mesh TLS (opaque ALPN) when it is meshed and this
-/// proxy has an identity.
-async fn connect_endpoint(state: &State, addr: SocketAddr) -> std::io::Result<(Io, PeerLabels)> {
+/// Connects to a service endpoint: mesh TLS (opaque ALPN) to `peer` when it is meshed and
+/// this proxy has an identity.
+async fn connect_endpoint(
+    state: &State,
+    addr: SocketAddr,
+    peer: Option<Arc<MeshPeer>>,
+) -> std::io::Result<(Io, PeerLabels)> {
     let tcp = connect(addr).await?;
-    let Some((tls, peer)) = state
-        .shared
-        .tls
-        .as_ref()
-        .and_then(|tls| Some((tls, tls.peer(&addr)?)))
-    else {
+    let (Some(tls), Some(peer)) = (&state.shared.tls, peer) else {
         return Ok((Io::Plain(tcp), PeerLabels::PLAIN));
     };
     let stream = tls.connect(tcp, &peer.id, ALPN_OPAQUE).await?;
-    Ok((
-        Io::Client(Box::new(stream)),
-        PeerLabels::server(peer.label.clone()),
-    ))
+    Ok((Io::Client(Box::new(stream)), peer.labels.clone()))
 }
 
 /// Forwards a connection to the service's first backend: an endpoint picked by its balancer,
@@ -59,7 +55,7 @@ pub async fn forward_service(
         tracing::warn!(service = %svc.name, "opaque connection: the service has no backend");
         return;
     };
-    let connect = |addr| connect_endpoint(state, addr);
+    let connect = |addr, peer| connect_endpoint(state, addr, peer);
     let Some(((upstream, tls), _hold)) = backend.forward.connect(MAX_TRIES, connect).await else {
         tracing::warn!(service = %svc.name, "opaque connection: no endpoint reachable");
         return;

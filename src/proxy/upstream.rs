@@ -13,10 +13,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::forward::{Upstream, UpstreamError};
-use super::metrics::PeerLabels;
 use super::tls::{Connector, MeshPeer, MeshTls};
 use super::{Body, BoxError};
 use crate::identity::tls::{ALPN_H2, ALPN_HTTP1};
+use crate::model::endpoint::Endpoint;
 
 /// Idle upstream connections are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,12 +50,12 @@ impl Pool {
         Self { http1, http2, tls }
     }
 
-    /// Sends `req` to `endpoint`, over mesh TLS to `peer` when given; a response that came
-    /// over mesh TLS carries the server's [`PeerLabels`] in its extensions.
+    /// Sends `req` to `endpoint`, over mesh TLS to `peer` when given (the connector checks
+    /// the identity when it opens a connection).
     pub async fn send_to(
         &self,
         endpoint: SocketAddr,
-        peer: Option<Arc<MeshPeer>>,
+        peer: Option<&MeshPeer>,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
         let scheme = if peer.is_some() {
@@ -70,12 +70,7 @@ impl Pool {
             &self.http1
         };
         let resp = client.request(req).await.map_err(classify)?;
-        let mut resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
-        if let Some(peer) = peer {
-            resp.extensions_mut()
-                .insert(PeerLabels::server(peer.label.clone()));
-        }
-        Ok(resp)
+        Ok(resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed()))
     }
 }
 
@@ -130,12 +125,16 @@ fn classify(e: hyper_util::client::legacy::Error) -> UpstreamError {
 }
 
 impl Upstream for Pool {
+    fn peer(&self, endpoint: &Endpoint) -> Option<Arc<MeshPeer>> {
+        self.tls.as_ref()?.peer(&endpoint.addr)
+    }
+
     async fn send(
         &self,
         endpoint: SocketAddr,
+        peer: Option<&MeshPeer>,
         req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let peer = self.tls.as_ref().and_then(|tls| tls.peer(&endpoint));
         self.send_to(endpoint, peer, req).await
     }
 }

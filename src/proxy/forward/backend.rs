@@ -25,6 +25,7 @@ use crate::model::endpoint::Endpoint;
 use crate::model::policy::Policy;
 use crate::proxy::Body;
 use crate::proxy::stats::Window;
+use crate::proxy::tls::MeshPeer;
 
 /// How long a request waits for an endpoint to appear before it gets a 503.
 pub const NO_ENDPOINT_WAIT: Duration = Duration::from_secs(1);
@@ -47,6 +48,23 @@ pub struct Backend<U: Upstream> {
     /// The backend's `/stats` row, once the routing table attaches it: retries, timeouts
     /// and ejections are also counted there per window.
     window: OnceLock<Arc<Window>>,
+}
+
+/// What a backend answers: the response, and the mesh peer that gave it (None: a plaintext
+/// endpoint, or the proxy answered itself); its metrics labels are the response's.
+pub struct Answer {
+    pub response: Response<Body>,
+    pub peer: Option<Arc<MeshPeer>>,
+}
+
+impl Answer {
+    /// A response the proxy made itself.
+    pub fn proxy(response: Response<Body>) -> Self {
+        Self {
+            response,
+            peer: None,
+        }
+    }
 }
 
 /// What a retry needs to rebuild the request (the body comes from [`replay::Replay`]).
@@ -106,10 +124,11 @@ impl<U: Upstream> Backend<U> {
             .retries
             .as_ref()
             .and_then(|r| RetryPolicy::new(r).map(|p| (p, Budget::new(&r.budget))));
+        let balancer = Balancer::new(&policy.load_balancer, endpoints, 0, |e| upstream.peer(e));
         Self {
             upstream,
             epoch: Instant::now(),
-            balancer: Balancer::new(&policy.load_balancer, endpoints, 0),
+            balancer,
             retry,
             request_timeout: policy.timeouts.request.map(|d| d.get()),
             per_try_timeout: policy.timeouts.per_try.map(|d| d.get()),
@@ -134,7 +153,8 @@ impl<U: Upstream> Backend<U> {
 
     /// Replaces the endpoints; latency and ejection state of the endpoints that stay is kept.
     pub fn update_endpoints(&self, endpoints: Vec<Endpoint>) {
-        self.balancer.update(endpoints, self.now_ns());
+        self.balancer
+            .update(endpoints, self.now_ns(), |e| self.upstream.peer(e));
     }
 
     /// This backend's counters.
@@ -143,7 +163,7 @@ impl<U: Upstream> Backend<U> {
     }
 
     /// Forwards `req`; failures are answered with 5xx responses made by the proxy.
-    pub async fn call(&self, req: Request<Body>) -> Response<Body> {
+    pub async fn call(&self, req: Request<Body>) -> Answer {
         let Some(timeout) = self.request_timeout else {
             return self.call_with_retries(req, None).await;
         };
@@ -153,7 +173,11 @@ impl<U: Upstream> Backend<U> {
             Err(_) => {
                 self.counters.request_timeouts.inc();
                 self.note(Window::timed_out);
-                proxy_error(StatusCode::GATEWAY_TIMEOUT, "request timeout", "")
+                Answer::proxy(proxy_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "request timeout",
+                    "",
+                ))
             }
         }
     }
@@ -162,11 +186,7 @@ impl<U: Upstream> Backend<U> {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    async fn call_with_retries(
-        &self,
-        req: Request<Body>,
-        deadline: Option<Instant>,
-    ) -> Response<Body> {
+    async fn call_with_retries(&self, req: Request<Body>, deadline: Option<Instant>) -> Answer {
         let key = self.balancer.key(req.headers());
         let Some((policy, budget)) = &self.retry else {
             return respond(self.try_once(req, key).await);
@@ -233,7 +253,9 @@ impl<U: Upstream> Backend<U> {
         let ep = &set.endpoints[i];
         let in_flight = InFlight::start(&ep.outstanding);
         let start = Instant::now();
-        let send = self.upstream.send(ep.endpoint.addr, req);
+        let send = self
+            .upstream
+            .send(ep.endpoint.addr, ep.peer.as_deref(), req);
         let result = match self.per_try_timeout {
             Some(t) => tokio::time::timeout(t, send).await.ok(),
             None => Some(send.await),
@@ -243,7 +265,7 @@ impl<U: Upstream> Backend<U> {
         let (outcome, health) = match result {
             Some(Ok(resp)) => {
                 let health = Outcome::of_status(resp.status());
-                (Try::Response(resp), health)
+                (Try::Response(resp, ep.peer.clone()), health)
             }
             Some(Err(e)) => (Try::Failed(e), Outcome::LocalFailure),
             None => {
@@ -308,10 +330,10 @@ impl<U: Upstream> Backend<U> {
     /// Opens an opaque TCP connection with the machinery requests use: a pool slot
     /// (`maxConnections`), the balancer with ejected endpoints skipped, up to `tries` picks;
     /// each attempt feeds latency and outlier detection. None when the pool is full or no
-    /// endpoint could be reached.
+    /// endpoint could be reached. `connect` gets the endpoint's address and mesh peer.
     pub async fn connect<T, F, Fut>(&self, tries: usize, connect: F) -> Option<(T, ConnHold<'_>)>
     where
-        F: Fn(SocketAddr) -> Fut,
+        F: Fn(SocketAddr, Option<Arc<MeshPeer>>) -> Fut,
         Fut: Future<Output = std::io::Result<T>>,
     {
         let Some(slot) = self.circuit.acquire().await else {
@@ -335,7 +357,7 @@ impl<U: Upstream> Backend<U> {
             let outstanding = Outstanding::start(&set.endpoints[i]);
             let addr = set.endpoints[i].endpoint.addr;
             let start = Instant::now();
-            let result = connect(addr).await;
+            let result = connect(addr, set.endpoints[i].peer.clone()).await;
             let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             match result {
                 Ok(io) => {
@@ -356,11 +378,15 @@ impl<U: Upstream> Backend<U> {
     }
 }
 
-/// The response for a try that will not be retried.
-fn respond(outcome: Try) -> Response<Body> {
+/// The answer for a try that will not be retried.
+fn respond(outcome: Try) -> Answer {
     let (status, reason, err) = match outcome {
-        Try::Response(resp) | Try::Proxy(resp) => return resp,
-        Try::TimedOut => return proxy_error(StatusCode::GATEWAY_TIMEOUT, "per-try timeout", ""),
+        Try::Response(response, peer) => return Answer { response, peer },
+        Try::Proxy(resp) => return Answer::proxy(resp),
+        Try::TimedOut => {
+            let resp = proxy_error(StatusCode::GATEWAY_TIMEOUT, "per-try timeout", "");
+            return Answer::proxy(resp);
+        }
         Try::Failed(e @ UpstreamError::Connect(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "connect failure", e)
         }
@@ -372,5 +398,5 @@ fn respond(outcome: Try) -> Response<Body> {
         }
         Try::Failed(e @ UpstreamError::Other(_)) => (StatusCode::BAD_GATEWAY, "upstream error", e),
     };
-    proxy_error(status, reason, &err.to_string())
+    Answer::proxy(proxy_error(status, reason, &err.to_string()))
 }

@@ -13,6 +13,7 @@ use super::{Backend, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError
 use crate::model::duration::Duration as D;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::*;
+use crate::proxy::tls::MeshPeer;
 use crate::proxy::{Body, BoxError};
 
 #[derive(Clone, Copy, Debug)]
@@ -59,9 +60,15 @@ impl Fake {
 }
 
 impl Upstream for Fake {
+    fn peer(&self, endpoint: &Endpoint) -> Option<Arc<MeshPeer>> {
+        let id = endpoint.identity.clone()?;
+        Some(Arc::new(MeshPeer::new(id)))
+    }
+
     fn send(
         &self,
         endpoint: SocketAddr,
+        _peer: Option<&MeshPeer>,
         req: Request<Body>,
     ) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send {
         let this = self.clone();
@@ -174,7 +181,7 @@ async fn each_retry_condition_retries_only_its_failures() {
             let mut req = get();
             req.headers_mut()
                 .insert("content-type", "application/grpc".parse().unwrap());
-            let resp = b.call(req).await;
+            let resp = b.call(req).await.response;
             assert_eq!(fake.tries(), expect_tries, "{retry_on} against {failure:?}");
             if expect_tries == 2 {
                 assert_eq!(resp.status(), 200);
@@ -193,14 +200,17 @@ async fn failures_become_proxy_errors_after_the_last_attempt() {
     };
     let fake = Fake::new(|_, _| (Reply::Connect, NOW));
     let b = backend(&policy, 1, &fake);
-    let resp = b.call(get()).await;
+    let resp = b.call(get()).await.response;
     assert_eq!(fake.tries(), 4, "attempts are retries after the first try");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(resp.headers()[PROXY_ERROR_HEADER], "connect failure");
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("refused"));
     let fake = Fake::new(|_, _| (Reply::Reset, NOW));
-    let resp = backend(&Policy::default(), 1, &fake).call(get()).await;
+    let resp = backend(&Policy::default(), 1, &fake)
+        .call(get())
+        .await
+        .response;
     assert_eq!((resp.status(), fake.tries()), (StatusCode::BAD_GATEWAY, 1));
 }
 
@@ -224,7 +234,9 @@ async fn retry_budget_stops_a_retry_storm() {
     let mut handles = Vec::new();
     for _ in 0..1_000 {
         let b = Arc::clone(&b);
-        handles.push(tokio::spawn(async move { b.call(get()).await.status() }));
+        handles.push(tokio::spawn(async move {
+            b.call(get()).await.response.status()
+        }));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for h in handles {
@@ -254,7 +266,7 @@ async fn a_flaky_upstream_is_made_green_by_retries() {
     });
     let b = backend(&policy, 3, &fake);
     for _ in 0..300 {
-        assert_eq!(b.call(get()).await.status(), 200);
+        assert_eq!(b.call(get()).await.response.status(), 200);
     }
 }
 
@@ -272,7 +284,7 @@ async fn per_try_timeout_is_retried_inside_the_overall_timeout() {
     let fake = Fake::new(|_, n| (Reply::Status(200), if n < 2 { FOREVER } else { NOW }));
     let b = backend(&policy, 1, &fake);
     let start = Instant::now();
-    assert_eq!(b.call(get()).await.status(), 200);
+    assert_eq!(b.call(get()).await.response.status(), 200);
     let took = start.elapsed();
     // Two per-try timeouts plus two backoffs (12.5–25 ms, then 25–50 ms).
     assert!(
@@ -293,7 +305,7 @@ async fn per_try_timeout_is_retried_inside_the_overall_timeout() {
     let fake = Fake::new(|_, _| (Reply::Status(200), FOREVER));
     let b = backend(&policy, 1, &fake);
     let start = Instant::now();
-    let resp = b.call(get()).await;
+    let resp = b.call(get()).await.response;
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(resp.headers()[PROXY_ERROR_HEADER], "request timeout");
@@ -314,7 +326,7 @@ async fn per_try_timeout_is_retried_inside_the_overall_timeout() {
     };
     let b = backend(&policy, 1, &fake);
     let start = Instant::now();
-    let resp = b.call(get()).await;
+    let resp = b.call(get()).await.response;
     assert_eq!(start.elapsed(), Duration::from_millis(50));
     assert_eq!(resp.headers()[PROXY_ERROR_HEADER], "per-try timeout");
 }
@@ -335,7 +347,10 @@ async fn bodies_up_to_64_kib_are_replayed_larger_ones_are_not_retried() {
         let b = backend(&policy, 1, &fake);
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         assert_eq!(
-            b.call(with_body(payload.clone(), streamed)).await.status(),
+            b.call(with_body(payload.clone(), streamed))
+                .await
+                .response
+                .status(),
             503
         );
         let log = fake.log.lock().unwrap();
@@ -365,13 +380,13 @@ async fn pool_overflow_is_a_fast_503() {
     let busy: Vec<_> = (0..3)
         .map(|_| {
             let b = Arc::clone(&b);
-            tokio::spawn(async move { b.call(get()).await.status() })
+            tokio::spawn(async move { b.call(get()).await.response.status() })
         })
         .collect();
     tokio::task::yield_now().await;
     let wall = std::time::Instant::now();
     let start = Instant::now();
-    let resp = b.call(get()).await;
+    let resp = b.call(get()).await.response;
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert!(
         wall.elapsed() < Duration::from_millis(50),
@@ -508,7 +523,7 @@ async fn no_endpoint_is_a_503_after_a_bounded_wait_or_served_when_one_appears() 
     let fake = Fake::new(|_, _| (Reply::Status(200), NOW));
     let b = Arc::new(backend(&Policy::default(), 0, &fake));
     let start = Instant::now();
-    let resp = b.call(get()).await;
+    let resp = b.call(get()).await.response;
     assert_eq!(start.elapsed(), super::backend::NO_ENDPOINT_WAIT);
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(resp.headers()[PROXY_ERROR_HEADER], "no endpoints");
@@ -518,7 +533,7 @@ async fn no_endpoint_is_a_503_after_a_bounded_wait_or_served_when_one_appears() 
         tokio::time::sleep(Duration::from_millis(200)).await;
         b2.update_endpoints(eps(1));
     });
-    assert_eq!(b.call(get()).await.status(), 200);
+    assert_eq!(b.call(get()).await.response.status(), 200);
 }
 
 #[tokio::test(start_paused = true)]
@@ -536,7 +551,7 @@ async fn opaque_connects_hold_a_pool_slot_and_move_past_refusing_endpoints() {
         ..Policy::default()
     };
     let b = backend(&policy, 2, &Fake::new(|_, _| (Reply::Status(200), NOW)));
-    let connect = |addr: SocketAddr| async move {
+    let connect = |addr: SocketAddr, _| async move {
         if addr == ep(1) {
             Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
         } else {
@@ -552,4 +567,44 @@ async fn opaque_connects_hold_a_pool_slot_and_move_past_refusing_endpoints() {
     assert_eq!(b.counters().overflows.get(), 1);
     drop(hold);
     assert_eq!(b.connect(3, connect).await.unwrap().0, ep(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_and_connections_carry_the_peer_of_the_endpoint_that_answered() {
+    let policy = Policy {
+        load_balancer: LoadBalancer {
+            algorithm: Algorithm::RoundRobin,
+            hash_on: None,
+        },
+        ..Policy::default()
+    };
+    let id: crate::identity::SpiffeId = "spiffe://td/ns/shop/sa/web".parse().unwrap();
+    let mut endpoints = eps(2);
+    endpoints[1].identity = Some(id.clone());
+    let fake = Fake::new(|_, _| (Reply::Status(200), NOW));
+    let b = Backend::new(
+        "web",
+        &policy,
+        endpoints,
+        fake.clone(),
+        &ForwardMetrics::default(),
+    );
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let answer = b.call(get()).await;
+        let to = fake.log.lock().unwrap().last().unwrap().0;
+        seen.push((to, answer.peer.map(|p| p.labels.server_id.clone())));
+    }
+    let web = Some(Some(Arc::from(id.to_string())));
+    for (to, peer) in &seen {
+        assert_eq!(*peer, if *to == ep(2) { web.clone() } else { None }, "{to}");
+    }
+    assert!(seen.iter().any(|(to, _)| *to == ep(2)));
+    let connect = |addr: SocketAddr, peer: Option<Arc<MeshPeer>>| async move {
+        Ok::<_, std::io::Error>((addr, peer.map(|p| p.id.clone())))
+    };
+    for _ in 0..4 {
+        let ((to, peer), _hold) = b.connect(1, connect).await.unwrap();
+        assert_eq!(peer, (to == ep(2)).then(|| id.clone()), "{to}");
+    }
 }

@@ -14,11 +14,14 @@ use super::hash::{Ring, request_key};
 use super::outlier::Health;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::{Algorithm, HashOn, LoadBalancer};
+use crate::proxy::tls::MeshPeer;
 
 /// One endpoint and the state kept about it across requests and endpoint updates.
 #[derive(Debug)]
 pub(super) struct EndpointState {
     pub(super) endpoint: Endpoint,
+    /// The mesh peer it is reached as (None: plaintext), so requests need no lookup.
+    pub(super) peer: Option<Arc<MeshPeer>>,
     /// Tries in flight.
     pub(super) outstanding: AtomicU32,
     pub(super) ewma: PeakEwma,
@@ -44,7 +47,13 @@ pub(super) struct Balancer {
 }
 
 impl Balancer {
-    pub(super) fn new(policy: &LoadBalancer, endpoints: Vec<Endpoint>, now_ns: u64) -> Self {
+    /// A balancer over `endpoints`; `peer` says how each is reached (see [`Self::update`]).
+    pub(super) fn new(
+        policy: &LoadBalancer,
+        endpoints: Vec<Endpoint>,
+        now_ns: u64,
+        peer: impl Fn(&Endpoint) -> Option<Arc<MeshPeer>>,
+    ) -> Self {
         let b = Self {
             algorithm: policy.algorithm,
             hash_on: policy.hash_on.clone(),
@@ -52,12 +61,18 @@ impl Balancer {
             set: RwLock::new(Arc::default()),
             updated: Notify::new(),
         };
-        b.update(endpoints, now_ns);
+        b.update(endpoints, now_ns, peer);
         b
     }
 
-    /// Replaces the endpoints, keeping latency and health state of those that stay.
-    pub(super) fn update(&self, endpoints: Vec<Endpoint>, now_ns: u64) {
+    /// Replaces the endpoints, keeping latency and health state of those that stay; `peer`
+    /// gives the mesh peer each endpoint is reached as, asked once per endpoint here.
+    pub(super) fn update(
+        &self,
+        endpoints: Vec<Endpoint>,
+        now_ns: u64,
+        peer: impl Fn(&Endpoint) -> Option<Arc<MeshPeer>>,
+    ) {
         let old = self.snapshot();
         let by_addr: HashMap<SocketAddr, &Arc<EndpointState>> =
             old.endpoints.iter().map(|e| (e.endpoint.addr, e)).collect();
@@ -67,14 +82,23 @@ impl Balancer {
         };
         let states: Vec<Arc<EndpointState>> = endpoints
             .into_iter()
-            .map(|endpoint| match by_addr.get(&endpoint.addr) {
-                Some(state) if state.endpoint == endpoint => Arc::clone(state),
-                _ => Arc::new(EndpointState {
-                    ewma: PeakEwma::new(now_ns),
-                    outstanding: AtomicU32::new(0),
-                    health: Health::default(),
-                    endpoint,
-                }),
+            .map(|endpoint| {
+                let peer = peer(&endpoint);
+                let same_peer = |s: &EndpointState| {
+                    s.peer.as_ref().map(|p| &p.id) == peer.as_ref().map(|p| &p.id)
+                };
+                match by_addr.get(&endpoint.addr) {
+                    Some(state) if state.endpoint == endpoint && same_peer(state) => {
+                        Arc::clone(state)
+                    }
+                    _ => Arc::new(EndpointState {
+                        ewma: PeakEwma::new(now_ns),
+                        outstanding: AtomicU32::new(0),
+                        health: Health::default(),
+                        endpoint,
+                        peer,
+                    }),
+                }
             })
             .collect();
         let ejected = states.iter().filter(|s| s.health.is_ejected()).count() as u32;
@@ -185,7 +209,7 @@ mod tests {
         let eps = (1..=n)
             .map(|i| Endpoint::new(([127, 0, 0, i], 80).into()))
             .collect();
-        Balancer::new(&lb, eps, 0)
+        Balancer::new(&lb, eps, 0, |_| None)
     }
 
     fn spread(b: &Balancer, picks: usize) -> Vec<usize> {
@@ -268,7 +292,7 @@ mod tests {
         // Add an endpoint: the state of the existing ones is kept.
         let mut eps: Vec<Endpoint> = set.endpoints.iter().map(|e| e.endpoint.clone()).collect();
         eps.push(Endpoint::new(([127, 0, 0, 99], 80).into()));
-        b.update(eps, 0);
+        b.update(eps, 0, |_| None);
         let set = b.snapshot();
         let same = set
             .endpoints
@@ -287,7 +311,9 @@ mod tests {
         let b2 = Arc::clone(&b);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            b2.update(vec![Endpoint::new(([127, 0, 0, 1], 80).into())], 0);
+            b2.update(vec![Endpoint::new(([127, 0, 0, 1], 80).into())], 0, |_| {
+                None
+            });
         });
         let start = tokio::time::Instant::now();
         assert_eq!(

@@ -20,19 +20,28 @@ mod retry;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-pub use backend::{Backend, ConnHold, NO_ENDPOINT_WAIT};
+pub use backend::{Answer, Backend, ConnHold, NO_ENDPOINT_WAIT};
 pub use metrics::{BackendCounters, ForwardMetrics};
 pub use respond::{PROXY_ERROR_HEADER, proxy_error};
 
+use super::tls::MeshPeer;
 use super::{Body, BoxError};
+use crate::model::endpoint::Endpoint;
 
 /// Sends one try of a request to one endpoint (the proxy's connection pool implements it).
 pub trait Upstream: Clone + Send + Sync + 'static {
-    /// Sends `req` to `endpoint` and returns the response head (the body streams).
+    /// The mesh peer `endpoint` is reached as (None: plaintext); asked when an endpoint
+    /// joins a backend, so requests carry it without a lookup.
+    fn peer(&self, endpoint: &Endpoint) -> Option<Arc<MeshPeer>>;
+
+    /// Sends `req` to `endpoint` (over mesh TLS to `peer` when given) and returns the
+    /// response head (the body streams).
     fn send(
         &self,
         endpoint: SocketAddr,
+        peer: Option<&MeshPeer>,
         req: http::Request<Body>,
     ) -> impl Future<Output = Result<http::Response<Body>, UpstreamError>> + Send;
 }

@@ -1,6 +1,7 @@
 //! Which tries are retried (retry-on conditions, gRPC status of trailers-only responses)
 //! and how long to wait before the next one (jittered exponential backoff).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, Response, StatusCode};
@@ -8,11 +9,12 @@ use http::{HeaderMap, Response, StatusCode};
 use super::UpstreamError;
 use crate::model::policy::{Retries, RetryOn};
 use crate::proxy::Body;
+use crate::proxy::tls::MeshPeer;
 
 /// How one try ended.
 pub(super) enum Try {
-    /// The endpoint answered.
-    Response(Response<Body>),
+    /// The endpoint answered (over mesh TLS to this peer, if any).
+    Response(Response<Body>, Option<Arc<MeshPeer>>),
     /// The proxy answered itself (overflow, no endpoint): never retried.
     Proxy(Response<Body>),
     Failed(UpstreamError),
@@ -68,7 +70,7 @@ impl RetryPolicy {
     /// Whether this try's outcome may be retried (`grpc`: the request is gRPC).
     pub(super) fn retriable(&self, outcome: &Try, grpc: bool) -> bool {
         match outcome {
-            Try::Response(resp) => {
+            Try::Response(resp, _) => {
                 self.status_retriable(resp.status())
                     || (grpc && self.grpc_retriable(resp.headers()))
             }
@@ -136,7 +138,7 @@ mod tests {
     fn status(code: u16) -> Try {
         let mut r = Response::new(Body::default());
         *r.status_mut() = StatusCode::from_u16(code).unwrap();
-        Try::Response(r)
+        Try::Response(r, None)
     }
 
     #[test]
@@ -173,7 +175,7 @@ mod tests {
         let p = policy(vec![RetryOn::Grpc(GrpcCode::Unavailable)]);
         let mut unavailable = status(200);
         let mut internal = status(200);
-        if let (Try::Response(u), Try::Response(i)) = (&mut unavailable, &mut internal) {
+        if let (Try::Response(u, _), Try::Response(i, _)) = (&mut unavailable, &mut internal) {
             u.headers_mut().insert("grpc-status", "14".parse().unwrap());
             i.headers_mut().insert("grpc-status", "13".parse().unwrap());
         }

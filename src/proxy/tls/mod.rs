@@ -34,6 +34,7 @@ use crate::identity::service::ca_identity;
 use crate::identity::tls::{self as mesh, ClientAuth, TlsError};
 use crate::identity::{SpiffeId, spiffe};
 use crate::model::identity::Identity;
+use crate::proxy::metrics::PeerLabels;
 use crate::proxy::reload::stamp;
 
 /// How long a peer may take to complete a handshake.
@@ -54,11 +55,19 @@ pub enum IdentityError {
     CaId(#[from] spiffe::SpiffeError),
 }
 
-/// A meshed endpoint: the identity it must present, and that identity as a label value.
+/// A meshed endpoint: the identity it must present, and the metrics labels of what it
+/// answers (built once per config, handed to each response by reference).
 #[derive(Clone, Debug)]
 pub struct MeshPeer {
     pub id: SpiffeId,
-    pub label: Arc<str>,
+    pub labels: PeerLabels,
+}
+
+impl MeshPeer {
+    pub fn new(id: SpiffeId) -> Self {
+        let labels = PeerLabels::server(Arc::from(id.to_string()));
+        Self { id, labels }
+    }
 }
 
 /// Files mode: the leaf's files, re-read when they change (cert-manager and the like write
@@ -238,7 +247,8 @@ impl MeshTls {
         *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
     }
 
-    /// The identity the endpoint at `addr` must present, if it is meshed.
+    /// The identity the endpoint at `addr` must present, if it is meshed (looked up when an
+    /// endpoint is added to a backend and when a connection is made, not per request).
     pub fn peer(&self, addr: &SocketAddr) -> Option<Arc<MeshPeer>> {
         self.peers
             .read()
