@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::cert_files::{CertFiles, identity_flags};
 use crate::support::{run, stderr, stdout};
 
 fn fixture(name: &str) -> String {
@@ -79,20 +80,17 @@ fn custom_certs_must_be_readable_complete_and_chained() {
         fixture("issuer.crt"),
         fixture("issuer.key"),
     );
-    let files = |a: &str, c: &str, k: &str| {
-        vec![
-            "install".to_owned(),
-            "--identity-trust-anchors-file".to_owned(),
-            a.to_owned(),
-            "--identity-issuer-certificate-file".to_owned(),
-            c.to_owned(),
-            "--identity-issuer-key-file".to_owned(),
-            k.to_owned(),
-        ]
-    };
+    let files =
+        |a: &str, c: &str, k: &str| [vec!["install".to_owned()], identity_flags(a, c, k)].concat();
     let good = files(&ca, &crt, &key);
     let good: Vec<&str> = good.iter().map(String::as_str).collect();
     let out = run(&good, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // What `certs create` writes, install takes.
+    let other = CertFiles::create(&[]);
+    let fresh = [vec!["install".to_owned()], other.identity_flags()].concat();
+    let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
+    let out = run(&fresh, b"");
     assert!(out.status.success(), "{}", stderr(&out));
 
     let missing = files("/nonexistent/ca.crt", &crt, &key);
@@ -100,22 +98,7 @@ fn custom_certs_must_be_readable_complete_and_chained() {
     assert!(fails(&missing, 1).contains("/nonexistent/ca.crt"));
 
     // An issuer from another anchor.
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
-    let made = run(
-        &[
-            "certs",
-            "create",
-            "--trust-domain",
-            "cluster.local",
-            "--out",
-            &out_dir,
-        ],
-        b"",
-    );
-    assert!(made.status.success(), "{}", stderr(&made));
-    let other = |name: &str| dir.path().join(name).display().to_string();
-    let mismatched = files(&ca, &other("issuer.crt"), &other("issuer.key"));
+    let mismatched = files(&ca, &other.path("issuer.crt"), &other.path("issuer.key"));
     let mismatched: Vec<&str> = mismatched.iter().map(String::as_str).collect();
     let err = fails(&mismatched, 1);
     assert!(

@@ -1,5 +1,8 @@
 //! End-to-end tests of the `meshctl` binary as an operator runs it.
 
+// `certs create` into a temporary directory, shared with the other test binary.
+#[path = "../common/cert_files.rs"]
+mod cert_files;
 mod certs;
 mod check;
 mod completions;

@@ -11,6 +11,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use crate::cert_files::CertFiles;
 use crate::harness::Cluster;
 use crate::install::{meshctl_with, ok, run, run_marking_ready};
 
@@ -224,42 +225,11 @@ async fn check_before_and_after_install() {
     );
 
     // An issuer expiring in 30 days, given at upgrade (which also restores the CRD).
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
-    ok(&run(
-        cluster,
-        &[
-            "certs",
-            "create",
-            "--trust-domain",
-            "cluster.local",
-            "--out",
-            &out_dir,
-            "--issuer-validity",
-            "720h",
-        ],
-    ));
-    let file = |name: &str| dir.path().join(name).display().to_string();
-    let (ca, crt, key) = (file("ca.crt"), file("issuer.crt"), file("issuer.key"));
-    ok(&run_marking_ready(
-        cluster,
-        &client,
-        &[
-            "upgrade",
-            "-n",
-            NS,
-            "--apply",
-            "--timeout",
-            "60s",
-            "--identity-trust-anchors-file",
-            &ca,
-            "--identity-issuer-certificate-file",
-            &crt,
-            "--identity-issuer-key-file",
-            &key,
-        ],
-    )
-    .await);
+    let certs = CertFiles::create(&["--issuer-validity", "720h"]);
+    let flags = certs.identity_flags();
+    let mut upgrade = vec!["upgrade", "-n", NS, "--apply", "--timeout", "60s"];
+    upgrade.extend(flags.iter().map(String::as_str));
+    ok(&run_marking_ready(cluster, &client, &upgrade).await);
     let (code, doc) = check_json(cluster, None, &[]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(status(&doc, "crds-established").0, "ok");

@@ -1,5 +1,8 @@
 //! Tests against a real kube-apiserver + etcd (built by `tests/cluster/build-testbin.sh`).
 
+// `certs create` into a temporary directory, shared with the other test binary.
+#[path = "../common/cert_files.rs"]
+mod cert_files;
 mod check;
 mod check_proxy;
 mod harness;
