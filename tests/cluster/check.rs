@@ -84,6 +84,17 @@ fn status<'a>(doc: &'a Value, id: &str) -> (&'a str, &'a str) {
     )
 }
 
+/// Runs `check` after install and asserts its exit code and that check `id` came out `state`
+/// with a message containing `says`; returns the whole document.
+fn expect(cluster: &Cluster, code: i32, id: &str, state: &str, says: &str) -> Value {
+    let (exit, doc) = check_json(cluster, None, &[]);
+    assert_eq!(exit, code, "{doc}");
+    let (status, message) = status(&doc, id);
+    assert_eq!(status, state, "{id}: {message}");
+    assert!(message.contains(says), "{id}: {message}");
+    doc
+}
+
 /// Exit codes agree across text, short and JSON output.
 fn exit_codes(cluster: &Cluster, expected: i32) {
     for format in ["text", "short", "json"] {
@@ -176,11 +187,7 @@ async fn check_before_and_after_install() {
         )
         .await
         .unwrap();
-    let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 0, "{doc}");
-    let (state, message) = status(&doc, "controller-version");
-    assert_eq!(state, "warning");
-    assert!(message.contains("runs 0.0.1"), "{message}");
+    expect(cluster, 0, "controller-version", "warning", "runs 0.0.1");
 
     // A caBundle that does not verify the serving certificate: an error, exit 1 everywhere.
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
@@ -197,11 +204,7 @@ async fn check_before_and_after_install() {
         .replace("meshctl-proxy-injector", &Default::default(), &hook)
         .await
         .unwrap();
-    let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 1, "{doc}");
-    let (state, message) = status(&doc, "webhook-ca-bundle");
-    assert_eq!(state, "error");
-    assert!(message.contains("does not verify"), "{message}");
+    expect(cluster, 1, "webhook-ca-bundle", "error", "does not verify");
     exit_codes(cluster, 1);
     let mut hook = hooks.get("meshctl-proxy-injector").await.unwrap();
     hook.webhooks.as_mut().unwrap()[0].client_config.ca_bundle = good;
@@ -215,14 +218,8 @@ async fn check_before_and_after_install() {
     crds.delete("virtualservices.networking.istio.io", &Default::default())
         .await
         .unwrap();
-    let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 1, "{doc}");
-    let (state, message) = status(&doc, "crds-established");
-    assert_eq!(state, "error");
-    assert!(
-        message.contains("missing: virtualservices.networking.istio.io"),
-        "{message}"
-    );
+    let missing = "missing: virtualservices.networking.istio.io";
+    expect(cluster, 1, "crds-established", "error", missing);
 
     // An issuer expiring in 30 days, given at upgrade (which also restores the CRD).
     let certs = CertFiles::create(&["--issuer-validity", "720h"]);
@@ -230,12 +227,8 @@ async fn check_before_and_after_install() {
     let mut upgrade = vec!["upgrade", "-n", NS, "--apply", "--timeout", "60s"];
     upgrade.extend(flags.iter().map(String::as_str));
     ok(&run_marking_ready(cluster, &client, &upgrade).await);
-    let (code, doc) = check_json(cluster, None, &[]);
-    assert_eq!(code, 0, "{doc}");
+    let doc = expect(cluster, 0, "identity-certs", "warning", "expires");
     assert_eq!(status(&doc, "crds-established").0, "ok");
-    let (state, message) = status(&doc, "identity-certs");
-    assert_eq!(state, "warning", "{message}");
-    assert!(message.contains("expires"), "{message}");
 
     ok(&run(
         cluster,
