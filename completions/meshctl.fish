@@ -248,7 +248,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l from -d 'Only t
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l proxy -d 'A proxy\'s admin address (HOST:PORT, e.g. 127.0.0.1:4191) to ask instead of a cluster; repeat for several proxies' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l window -d 'How far back to look (10s to 10m)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l timeout -d 'Give up on a proxy that has not answered after this long' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s o -l output -d 'Output format (wide adds retries, timeouts and ejected endpoints in the window)' -r -f -a "table\t''
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -s o -l output -d 'Output format (wide adds bytes/s in and out, retries, timeouts and ejected endpoints)' -r -f -a "table\t''
 wide\t''
 json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
