@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use meshctl::identity::{ca, pem};
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{failed, run, stderr, stdout};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -109,12 +109,7 @@ fn validities_are_configurable_and_checked() {
         other.path(),
         &["--anchor-validity", "24h", "--issuer-validity", "48h"],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("longer than the anchor's"),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &["longer than the anchor's"]);
     assert!(
         !other.path().join("ca.crt").exists(),
         "nothing written on error"
@@ -138,12 +133,7 @@ fn validities_are_configurable_and_checked() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("trust domain `Cluster Local` is invalid"),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &["trust domain `Cluster Local` is invalid"]);
 }
 
 #[test]
@@ -152,14 +142,7 @@ fn create_refuses_to_overwrite_without_force() {
     assert!(create(dir.path(), &[]).status.success());
     let before = std::fs::read(dir.path().join("issuer.key")).unwrap();
 
-    let out = create(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("issuer.key") && err.contains("--force"),
-        "{err}"
-    );
-    assert_eq!(stdout(&out), "");
+    failed(&create(dir.path(), &[]), 1, &["issuer.key", "--force"]);
     assert_eq!(
         std::fs::read(dir.path().join("issuer.key")).unwrap(),
         before
@@ -184,9 +167,7 @@ fn inspect_refuses_files_that_are_not_certificates() {
         (fixture("missing.crt"), "missing.crt: cannot read"),
     ] {
         let out = run(&["certs", "inspect", &file], b"");
-        assert_eq!(out.status.code(), Some(1), "{file}");
-        assert!(stderr(&out).contains(want), "{}", stderr(&out));
-        assert_eq!(stdout(&out), "", "nothing on stdout on error");
+        failed(&out, 1, &[want]);
     }
 }
 
@@ -196,12 +177,8 @@ fn inspect_refuses_keys_and_certificates_of_the_wrong_type() {
     let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let key = write(dir.path(), "ed25519.key", &ed.serialize_pem());
     let out = run(&["certs", "inspect", &key], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("ed25519.key: wrong key type: Ed25519; meshctl needs an ECDSA P-256"),
-        "{}",
-        stderr(&out)
-    );
+    let wrong = "ed25519.key: wrong key type: Ed25519; meshctl needs an ECDSA P-256";
+    failed(&out, 1, &[wrong]);
 
     let cert = rcgen::CertificateParams::new(vec!["web.shop.svc".to_owned()])
         .unwrap()
@@ -334,12 +311,7 @@ fn issue_writes_a_leaf_a_proxy_config_loads_and_inspect_verifies() {
     assert_eq!(bundle.leaf.id().to_string(), id);
 
     let again = issue(&[]);
-    assert_eq!(again.status.code(), Some(1));
-    assert!(
-        stderr(&again).contains("already exist"),
-        "{}",
-        stderr(&again)
-    );
+    failed(&again, 1, &["already exist"]);
     assert!(issue(&["--force"]).status.success());
 }
 
@@ -363,8 +335,7 @@ fn issue_refuses_bad_identities_and_missing_ca_files() {
         .concat(),
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("nowhere/ca.crt"), "{}", stderr(&out));
+    failed(&out, 1, &["nowhere/ca.crt"]);
     let out = run(
         &[
             &base[..],
@@ -373,7 +344,6 @@ fn issue_refuses_bad_identities_and_missing_ca_files() {
         .concat(),
         b"",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("spiffe://"), "{}", stderr(&out));
+    failed(&out, 2, &["spiffe://"]);
     assert!(!dir.path().join("out").exists(), "nothing written");
 }

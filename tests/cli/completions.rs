@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{failed, run, stderr, stdout};
 
 const FILES: [(&str, &str); 5] = [
     ("bash", "meshctl.bash"),
@@ -39,9 +39,7 @@ fn version_prints_the_crate_version() {
 
 #[test]
 fn usage_errors_exit_2_and_unknown_subcommands_are_refused() {
-    let out = run(&["no-such-command"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no-such-command"));
+    failed(&run(&["no-such-command"], b""), 2, &["no-such-command"]);
     let out = run(&["version", "-o", "xml"], b"");
     assert_eq!(out.status.code(), Some(2));
 }

@@ -2,7 +2,7 @@
 //! name the file, document and line, and nothing on stdout unless everything succeeded.
 
 use crate::inject_support::fixture;
-use crate::support::{run, stderr, stdout};
+use crate::support::{failed, run, stderr, stdout};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -19,13 +19,7 @@ spec:
 /// Runs inject on stdin and requires failure (exit `code`), an empty stdout, and every
 /// `needle` in the message.
 fn fails(args: &[&str], stdin: &str, code: i32, needles: &[&str]) {
-    let out = run(args, stdin.as_bytes());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(out.stdout.is_empty(), "partial output: {}", stdout(&out));
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in: {err}");
-    }
+    failed(&run(args, stdin.as_bytes()), code, needles);
 }
 
 #[test]
@@ -57,13 +51,7 @@ fn invalid_json_names_document_and_line() {
 #[test]
 fn invalid_utf8_is_an_error_with_a_position() {
     let out = run(&["inject", "-"], b"kind: Service\nname: \xff\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains("<stdin>: line 2, column 7: not UTF-8"),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &["<stdin>: line 2, column 7: not UTF-8"]);
 }
 
 #[test]
@@ -73,13 +61,7 @@ fn an_error_in_a_later_file_writes_nothing() {
     std::fs::write(dir.path().join("b.yaml"), "kind: [\n").unwrap();
     let b = dir.path().join("b.yaml");
     let out = run(&["inject", dir.path().to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains(&format!("{}: document 1, line 1", b.display())),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &[&format!("{}: document 1, line 1", b.display())]);
 }
 
 #[test]

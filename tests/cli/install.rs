@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::cert_files::{CertFiles, identity_flags};
-use crate::support::{run, stderr, stdout};
+use crate::support::{failed, run, stderr, stdout};
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,10 +16,7 @@ fn fixture(name: &str) -> String {
 
 /// Runs meshctl and checks the exit code and that stdout stayed empty on failure.
 fn fails(args: &[&str], code: i32) -> String {
-    let out = run(args, b"");
-    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
-    assert!(out.stdout.is_empty(), "partial stdout: {}", stdout(&out));
-    stderr(&out)
+    failed(&run(args, b""), code, &[])
 }
 
 #[test]

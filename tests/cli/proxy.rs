@@ -216,15 +216,8 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
     .unwrap();
     let file = path.to_str().unwrap();
     let out = run(&["proxy", "--config", file], b"");
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "{file}:6: services[0].routes[0].backends[0].name: no backend \"v9\""
-        )),
-        "{err}"
-    );
-    assert!(stdout(&out).is_empty());
+    let says = format!("{file}:6: services[0].routes[0].backends[0].name: no backend \"v9\"");
+    failed(&out, 1, &[&says]);
 
     // An empty opaque-ports variable is no ports (not a usage error); the cause is said once.
     let out = meshctl()
@@ -232,21 +225,14 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
         .env("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE", "")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("/nonexistent/mesh.yaml"), "{err}");
+    let err = failed(&out, 1, &["/nonexistent/mesh.yaml"]);
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 
     let out = run(
         &["proxy", "--config", file, "--inbound-ports-opaque", "25,x"],
         b"",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("\"x\" is not a port"),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 2, &["\"x\" is not a port"]);
 
     // A busy listener address is named, with the flag that moves it.
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -263,9 +249,7 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
         any,
     ];
     let out = run(&[&args[..], &["--admin-addr", &addr]].concat(), b"");
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains(&addr) && err.contains("--admin-addr"), "{err}");
+    let err = failed(&out, 1, &[&addr, "--admin-addr"]);
     assert_eq!(err.matches("in use").count(), 1, "{err}");
 
     let out = run(&["proxy", "--config", file, "--log-level", "loud=["], b"");
@@ -342,18 +326,7 @@ fn unusable_identity_files_exit_1_naming_the_file() {
     };
     // Roots that are not certificates, then a leaf file that does not exist.
     let out = with("cert.pem", "key.pem");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!("{leaf_s}/key.pem")),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &[&format!("{leaf_s}/key.pem")]);
     let out = with("missing.pem", "roots.pem");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!("{leaf_s}/missing.pem")),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).is_empty());
+    failed(&out, 1, &[&format!("{leaf_s}/missing.pem")]);
 }

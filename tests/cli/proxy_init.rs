@@ -1,6 +1,6 @@
 //! `meshctl proxy-init` without touching the machine: `--dry-run` and flag errors.
 
-use crate::support::{meshctl, run, stderr, stdout};
+use crate::support::{failed, meshctl, run, stderr, stdout};
 
 #[test]
 fn dry_run_prints_the_restore_input_and_jumps_for_the_chosen_backend() {
@@ -67,13 +67,7 @@ fn bad_port_and_cidr_lists_are_usage_errors_that_name_the_value() {
         ("--admin-port", "4191-4192"),
     ] {
         let out = run(&["proxy-init", "--dry-run", flag, value], b"");
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
-        assert!(stdout(&out).is_empty());
-        let err = stderr(&out);
-        assert!(
-            err.contains(flag) && err.contains(value.rsplit(',').next().unwrap()),
-            "{err}"
-        );
+        failed(&out, 2, &[flag, value.rsplit(',').next().unwrap()]);
     }
 }
 
@@ -99,13 +93,6 @@ fn a_refused_rule_is_named_and_exits_1() {
         .env("PATH", path)
         .output()
         .expect("run meshctl");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(out.stdout.is_empty(), "nothing on stdout on error");
-    let err = stderr(&out);
-    assert!(
-        err.contains("iptables-nft-restore")
-            && err.contains("-A MESHCTL_OUTPUT -o lo ! -d 127.0.0.0/8 -m owner --uid-owner 2102")
-            && err.contains("line 9 failed"),
-        "{err}"
-    );
+    let rule = "-A MESHCTL_OUTPUT -o lo ! -d 127.0.0.0/8 -m owner --uid-owner 2102";
+    failed(&out, 1, &["iptables-nft-restore", rule, "line 9 failed"]);
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{failed, run, stderr, stdout};
 
 /// Serves this `/stats` body to every request on a loopback port (a bounded number).
 fn admin(body: &'static str) -> String {
@@ -77,16 +77,9 @@ fn proxies_are_merged_and_a_dead_one_is_a_warning() {
 fn no_answer_at_all_is_an_error_and_a_bad_window_is_usage() {
     let dead = dead();
     let out = run(&["stat", "--proxy", &dead], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).is_empty());
-    assert!(
-        stderr(&out).contains("no proxy answered (1 asked)"),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &["no proxy answered (1 asked)"]);
     let out = run(&["stat", "--proxy", &dead, "--window", "5s"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--window"), "{}", stderr(&out));
+    failed(&out, 2, &["--window"]);
 }
 
 #[test]
@@ -107,10 +100,7 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
             "--from: unknown resource `svc/`",
         ),
     ] {
-        let out = run(args, b"");
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
-        assert!(stdout(&out).is_empty());
+        failed(&run(args, b""), 1, &[says]);
     }
     for (args, says) in [
         (
@@ -130,10 +120,7 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
             "need a cluster resource",
         ),
     ] {
-        let out = run(args, b"");
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
-        assert!(stdout(&out).is_empty());
+        failed(&run(args, b""), 2, &[says]);
     }
     let out = run(&["stat", "deploy", "--proxy", "127.0.0.1:1"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

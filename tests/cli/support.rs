@@ -30,3 +30,15 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Asserts that meshctl exited with `code`, wrote nothing on stdout (no partial output) and
+/// said every one of `says` on stderr; returns stderr for further checks.
+pub fn failed(out: &Output, code: i32, says: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(out.stdout.is_empty(), "partial stdout: {}", stdout(out));
+    for text in says {
+        assert!(err.contains(text), "{text:?} not in: {err}");
+    }
+    err
+}
