@@ -3,6 +3,8 @@
 
 pub mod certs;
 pub mod overrides;
+#[cfg(test)]
+mod proptests;
 pub mod render;
 pub mod templates;
 pub mod values;
