@@ -88,8 +88,14 @@ pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Refuses to go on when any of `paths` exists, unless `force`.
-fn refuse_existing(paths: &[PathBuf], force: bool) -> anyhow::Result<()> {
+/// Writes the files (name, text, mode) into `out`, creating it; returns their paths. When
+/// any of them exists nothing is written, unless `force`.
+fn write_files<const N: usize>(
+    out: &Path,
+    files: [(&str, String, u32); N],
+    force: bool,
+) -> anyhow::Result<[PathBuf; N]> {
+    let paths = files.each_ref().map(|(name, _, _)| out.join(name));
     let existing: Vec<String> = paths
         .iter()
         .filter(|p| p.exists())
@@ -102,7 +108,12 @@ fn refuse_existing(paths: &[PathBuf], force: bool) -> anyhow::Result<()> {
             existing.join(", ")
         );
     }
-    Ok(())
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create directory {}", out.display()))?;
+    for (path, (_, text, mode)) in paths.iter().zip(&files) {
+        write_file(path, text, *mode, force)?;
+    }
+    Ok(paths)
 }
 
 fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
@@ -124,18 +135,12 @@ fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let key = request.into_key();
-    let paths = ["cert.pem", "key.pem", "roots.pem"].map(|name| args.out.join(name));
-    refuse_existing(&paths, args.force)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create directory {}", args.out.display()))?;
-    let contents = [
-        (pem::encode_certs(&leaf.chain), 0o644),
-        (key.serialize_pem(), 0o600),
-        (pem::encode_certs(&anchors), 0o644),
+    let files = [
+        ("cert.pem", pem::encode_certs(&leaf.chain), 0o644),
+        ("key.pem", key.serialize_pem(), 0o600),
+        ("roots.pem", pem::encode_certs(&anchors), 0o644),
     ];
-    for (path, (text, mode)) in paths.iter().zip(&contents) {
-        write_file(path, text, *mode, args.force)?;
-    }
+    let paths = write_files(&args.out, files, args.force)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -150,8 +155,6 @@ fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-const FILES: [&str; 4] = ["ca.crt", "ca.key", "issuer.crt", "issuer.key"];
-
 fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let generated = ca::generate(
         &args.trust_domain,
@@ -159,19 +162,13 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         args.issuer_validity.get(),
         SystemTime::now(),
     )?;
-    let paths = FILES.map(|name| args.out.join(name));
-    refuse_existing(&paths, args.force)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create directory {}", args.out.display()))?;
-    let contents = [
-        (generated.anchor.pem(), 0o644),
-        (generated.anchor_key.serialize_pem(), 0o600),
-        (generated.issuer.pem(), 0o644),
-        (generated.issuer_key.serialize_pem(), 0o600),
+    let files = [
+        ("ca.crt", generated.anchor.pem(), 0o644),
+        ("ca.key", generated.anchor_key.serialize_pem(), 0o600),
+        ("issuer.crt", generated.issuer.pem(), 0o644),
+        ("issuer.key", generated.issuer_key.serialize_pem(), 0o600),
     ];
-    for (path, (text, mode)) in paths.iter().zip(&contents) {
-        write_file(path, text, *mode, args.force)?;
-    }
+    let paths = write_files(&args.out, files, args.force)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
