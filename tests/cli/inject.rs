@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::inject_support::*;
-use crate::support::{failed, run, stderr, stdout};
+use crate::support::{failed, http_server, run, stderr, stdout};
 
 /// Injects, checks the golden stdout and report, and the properties every injection must have.
 fn golden_case(case: &str, args: &[&str], ext: &str) -> String {
@@ -298,22 +298,6 @@ fn the_readme_example_injects_the_examples_directory() {
     assert_eq!(restored, originals);
 }
 
-/// Serves `HTTP/1.1 200` to every connection on a loopback port, for `proxy-await`.
-fn ready_admin_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(16) {
-            use std::io::{Read, Write};
-            let Ok(mut conn) = conn else { return };
-            let mut buf = [0u8; 512];
-            let _ = conn.read(&mut buf);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-        }
-    });
-    port
-}
-
 #[test]
 fn the_classic_post_start_hook_runs_and_waits_for_ready() {
     let out = run(
@@ -331,7 +315,8 @@ fn the_classic_post_start_hook_runs_and_waits_for_ready() {
         command[0], "/usr/local/bin/meshctl",
         "the Dockerfile's binary"
     );
-    let port = ready_admin_port().to_string();
+    // An admin port that is ready.
+    let port = http_server("", 16).port().to_string();
     let mut args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
     let at = args.iter().position(|a| *a == "--admin-port").unwrap();
     args[at + 1] = &port;

@@ -26,30 +26,9 @@ fn http_get(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
     Some((status, text))
 }
 
-/// A backend answering every request with `body` (threads, so no runtime is needed).
+/// A backend answering `body` (enough times for every test here).
 fn backend(body: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
+    http_server(body, 10_000)
 }
 
 fn config(backend: SocketAddr) -> String {

@@ -3,27 +3,11 @@
 
 use serde_json::Value;
 
-use crate::support::{failed, run, stderr, stdout};
+use crate::support::{failed, http_server, run, stderr, stdout};
 
-/// Serves this `/stats` body to every request on a loopback port (a bounded number).
+/// A fake admin port serving this `/stats` body (to a bounded number of requests).
 fn admin(body: &'static str) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(8) {
-            use std::io::{Read, Write};
-            let Ok(mut conn) = conn else { return };
-            let mut request = [0u8; 1024];
-            let _ = conn.read(&mut request);
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                 connection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(answer.as_bytes());
-        }
-    });
-    address
+    http_server(body, 8).to_string()
 }
 
 /// An address nothing listens on.

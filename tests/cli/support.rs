@@ -1,6 +1,7 @@
 //! Helpers to run the built binary and look at what it did.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
 
 pub fn meshctl() -> Command {
@@ -41,4 +42,31 @@ pub fn failed(out: &Output, code: i32, says: &[&str]) -> String {
         assert!(err.contains(text), "{text:?} not in: {err}");
     }
     err
+}
+
+/// A loopback HTTP server (threads, so no runtime is needed) answering each of the first
+/// `answers` connections, once its request head has arrived, with 200 and `body`.
+pub fn http_server(body: &'static str, answers: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().take(answers).flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
 }
