@@ -12,7 +12,7 @@ use super::io::Prefixed;
 use super::metrics::{Direction, PeerLabels};
 use super::server::State;
 use super::table::ServiceRt;
-use super::tls::{Io, MeshPeer};
+use super::tls::{self, Io, MeshPeer};
 use crate::identity::tls::ALPN_OPAQUE;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,12 +35,10 @@ async fn connect_endpoint(
     addr: SocketAddr,
     peer: Option<Arc<MeshPeer>>,
 ) -> std::io::Result<(Io, PeerLabels)> {
-    let tcp = connect(addr).await?;
-    let (Some(tls), Some(peer)) = (&state.shared.tls, peer) else {
-        return Ok((Io::Plain(tcp), PeerLabels::PLAIN));
-    };
-    let stream = tls.connect(tcp, &peer.id, ALPN_OPAQUE).await?;
-    Ok((Io::Client(Box::new(stream)), peer.labels.clone()))
+    let mesh = state.shared.tls.as_deref().zip(peer.as_deref());
+    let io = tls::connect(addr, mesh, ALPN_OPAQUE).await?;
+    let labels = mesh.map_or(PeerLabels::PLAIN, |(_, peer)| peer.labels.clone());
+    Ok((io, labels))
 }
 
 /// Forwards a connection to the service's first backend: an endpoint picked by its balancer,

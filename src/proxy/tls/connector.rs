@@ -51,18 +51,19 @@ impl tower::Service<Uri> for Connector {
                 .ok_or("no endpoint address in the request URI")?
                 .as_str()
                 .parse()?;
-            let tcp = crate::proxy::tcp::connect(addr).await?;
-            if uri.scheme() != Some(&Scheme::HTTPS) {
-                return Ok(UpstreamConn(TokioIo::new(Io::Plain(tcp))));
+            let mut mesh = None;
+            if uri.scheme() == Some(&Scheme::HTTPS) {
+                let tls = this
+                    .tls
+                    .ok_or("mesh TLS asked for, but this proxy has no identity")?;
+                let peer = tls
+                    .peer(&addr)
+                    .ok_or_else(|| format!("{addr} is not a meshed endpoint any more"))?;
+                mesh = Some((tls, peer));
             }
-            let tls = this
-                .tls
-                .ok_or("mesh TLS asked for, but this proxy has no identity")?;
-            let peer = tls
-                .peer(&addr)
-                .ok_or_else(|| format!("{addr} is not a meshed endpoint any more"))?;
-            let stream = tls.connect(tcp, &peer.id, this.alpn).await?;
-            Ok(UpstreamConn(TokioIo::new(Io::Client(Box::new(stream)))))
+            let mesh = mesh.as_ref().map(|(tls, peer)| (&**tls, &**peer));
+            let io = super::connect(addr, mesh, this.alpn).await?;
+            Ok(UpstreamConn(TokioIo::new(io)))
         })
     }
 }

@@ -123,6 +123,21 @@ pub struct IdentityView {
     pub roots: String,
 }
 
+/// Connects to an endpoint: TCP to `addr`, then, when `mesh` gives this proxy's mesh TLS and
+/// the peer that must answer, mesh TLS offering `alpn`.
+pub async fn connect(
+    addr: SocketAddr,
+    mesh: Option<(&MeshTls, &MeshPeer)>,
+    alpn: &'static [u8],
+) -> std::io::Result<Io> {
+    let tcp = crate::proxy::tcp::connect(addr).await?;
+    let Some((tls, peer)) = mesh else {
+        return Ok(Io::Plain(tcp));
+    };
+    let stream = tls.handshake(tcp, &peer.id, alpn).await?;
+    Ok(Io::Client(Box::new(stream)))
+}
+
 /// The loop that keeps the leaf fresh (CA renewal, or files reloaded), run beside the proxy.
 pub type Renewal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -258,7 +273,7 @@ impl MeshTls {
     }
 
     /// Originates mesh TLS on `tcp` to `peer`, offering `alpn`.
-    pub async fn connect(
+    async fn handshake(
         &self,
         tcp: TcpStream,
         peer: &SpiffeId,
