@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -95,19 +96,21 @@ impl Head {
     }
 }
 
-/// Counts a try in flight on an endpoint, also when the try is cancelled by a timeout.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicU32);
+/// Counts a try or an opaque connection as outstanding on its endpoint (least-request, p2c)
+/// while it lives, also when a timeout cancels it. A try borrows the endpoint; a connection
+/// owns it, as the endpoint set may be replaced while it lasts.
+struct Outstanding<E: Deref<Target = EndpointState>>(E);
 
-impl<'a> InFlight<'a> {
-    fn start(counter: &'a std::sync::atomic::AtomicU32) -> Self {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(counter)
+impl<E: Deref<Target = EndpointState>> Outstanding<E> {
+    fn start(endpoint: E) -> Self {
+        endpoint.outstanding.fetch_add(1, Relaxed);
+        Self(endpoint)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl<E: Deref<Target = EndpointState>> Drop for Outstanding<E> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.outstanding.fetch_sub(1, Relaxed);
     }
 }
 
@@ -251,7 +254,7 @@ impl<U: Upstream> Backend<U> {
             return self.no_endpoint("every endpoint is ejected by outlier detection");
         };
         let ep = &set.endpoints[i];
-        let in_flight = InFlight::start(&ep.outstanding);
+        let in_flight = Outstanding::start(&**ep);
         let start = Instant::now();
         let send = self
             .upstream
@@ -303,27 +306,10 @@ impl<U: Upstream> Backend<U> {
     }
 }
 
-/// Counts an opaque connection as outstanding on its endpoint (least-request, p2c) while it
-/// lives.
-struct Outstanding(Arc<EndpointState>);
-
-impl Outstanding {
-    fn start(endpoint: &Arc<EndpointState>) -> Self {
-        endpoint.outstanding.fetch_add(1, Relaxed);
-        Self(Arc::clone(endpoint))
-    }
-}
-
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Relaxed);
-    }
-}
-
 /// An opaque connection's hold on its pool slot and endpoint; released when dropped.
 pub struct ConnHold<'a> {
     _slot: SemaphorePermit<'a>,
-    _outstanding: Outstanding,
+    _outstanding: Outstanding<Arc<EndpointState>>,
 }
 
 impl<U: Upstream> Backend<U> {
@@ -354,7 +340,7 @@ impl<U: Upstream> Backend<U> {
                 self.counters.no_endpoint.inc();
                 return None;
             };
-            let outstanding = Outstanding::start(&set.endpoints[i]);
+            let outstanding = Outstanding::start(Arc::clone(&set.endpoints[i]));
             let addr = set.endpoints[i].endpoint.addr;
             let start = Instant::now();
             let result = connect(addr, set.endpoints[i].peer.clone()).await;
