@@ -213,17 +213,17 @@ fn build_service(
                 b.clone()
             }
             None => {
+                let stats = shared
+                    .stats
+                    .window(Direction::Outbound, &label, None, Some(&key));
                 let forward = Arc::new(Forward::new(
                     &key,
                     policy,
                     endpoints,
                     shared.pool.clone(),
                     &shared.forward_metrics,
+                    stats.clone(),
                 ));
-                let stats = shared
-                    .stats
-                    .window(Direction::Outbound, &label, None, Some(&key));
-                forward.count_in(stats.clone());
                 Arc::new(BackendRt {
                     forward,
                     stats,

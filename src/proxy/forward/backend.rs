@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
@@ -46,9 +46,8 @@ pub struct Backend<U: Upstream> {
     circuit: Circuit,
     outlier: Option<Detector>,
     counters: BackendCounters,
-    /// The backend's `/stats` row, once the routing table attaches it: retries, timeouts
-    /// and ejections are also counted there per window.
-    window: OnceLock<Arc<Window>>,
+    /// The backend's `/stats` row: retries, timeouts and ejections are also counted there.
+    window: Arc<Window>,
 }
 
 /// What a backend answers: the response, and the mesh peer that gave it (None: a plaintext
@@ -115,13 +114,15 @@ impl<E: Deref<Target = EndpointState>> Drop for Outstanding<E> {
 }
 
 impl<U: Upstream> Backend<U> {
-    /// A backend called `name` (the metrics label) with `policy` (assumed validated).
+    /// A backend called `name` (the metrics label) with `policy` (assumed validated), its
+    /// events also counted in the `/stats` row `window`.
     pub fn new(
         name: &str,
         policy: &Policy,
         endpoints: Vec<Endpoint>,
         upstream: U,
         metrics: &ForwardMetrics,
+        window: Arc<Window>,
     ) -> Self {
         let retry = policy
             .retries
@@ -138,19 +139,7 @@ impl<U: Upstream> Backend<U> {
             circuit: Circuit::new(&policy.circuit_breaker),
             outlier: policy.outlier_detection.as_ref().map(Detector::new),
             counters: metrics.backend(name),
-            window: OnceLock::new(),
-        }
-    }
-
-    /// Counts this backend's retries, timeouts and ejections in `window` too (the first
-    /// window given stays).
-    pub fn count_in(&self, window: Arc<Window>) {
-        let _ = self.window.set(window);
-    }
-
-    fn note(&self, event: impl FnOnce(&Window)) {
-        if let Some(window) = self.window.get() {
-            event(window);
+            window,
         }
     }
 
@@ -175,7 +164,7 @@ impl<U: Upstream> Backend<U> {
             Ok(resp) => resp,
             Err(_) => {
                 self.counters.request_timeouts.inc();
-                self.note(Window::timed_out);
+                self.window.timed_out();
                 Answer::proxy(proxy_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     "request timeout",
@@ -225,7 +214,7 @@ impl<U: Upstream> Backend<U> {
                 return respond(outcome);
             };
             self.counters.retries.inc();
-            self.note(Window::retried);
+            self.window.retried();
             drop(outcome);
             tokio::time::sleep(wait).await;
             req = head.request(body);
@@ -273,7 +262,7 @@ impl<U: Upstream> Backend<U> {
             Some(Err(e)) => (Try::Failed(e), Outcome::LocalFailure),
             None => {
                 self.counters.per_try_timeouts.inc();
-                self.note(Window::timed_out);
+                self.window.timed_out();
                 (Try::TimedOut, Outcome::LocalFailure)
             }
         };
@@ -292,7 +281,7 @@ impl<U: Upstream> Backend<U> {
             && d.record(set, i, health, now)
         {
             self.counters.ejections.inc();
-            self.note(Window::ejected);
+            self.window.ejected();
         }
     }
 

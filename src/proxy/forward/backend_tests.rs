@@ -13,6 +13,8 @@ use super::{Backend, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError
 use crate::model::duration::Duration as D;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::*;
+use crate::proxy::metrics::Direction;
+use crate::proxy::stats::{Stats, Window};
 use crate::proxy::tls::MeshPeer;
 use crate::proxy::{Body, BoxError};
 
@@ -127,6 +129,11 @@ fn retries(attempts: u32, retry_on: Vec<RetryOn>) -> Option<Retries> {
 }
 
 fn backend(policy: &Policy, n: u8, fake: &Fake) -> Backend<Fake> {
+    backend_in(policy, n, fake, &Stats::default())
+}
+
+/// A backend whose events are also counted in `stats`.
+fn backend_in(policy: &Policy, n: u8, fake: &Fake, stats: &Stats) -> Backend<Fake> {
     policy.validate().unwrap();
     Backend::new(
         "web",
@@ -134,7 +141,13 @@ fn backend(policy: &Policy, n: u8, fake: &Fake) -> Backend<Fake> {
         eps(n),
         fake.clone(),
         &ForwardMetrics::default(),
+        window(stats),
     )
+}
+
+fn window(stats: &Stats) -> Arc<Window> {
+    let web = Arc::from("web");
+    stats.window(Direction::Outbound, &web, None, Some(&web))
 }
 
 fn get() -> Request<Body> {
@@ -177,7 +190,8 @@ async fn each_retry_condition_retries_only_its_failures() {
                 retries: retries(2, vec![retry_on]),
                 ..Policy::default()
             };
-            let b = backend(&policy, 1, &fake);
+            let stats = Stats::default();
+            let b = backend_in(&policy, 1, &fake, &stats);
             let mut req = get();
             req.headers_mut()
                 .insert("content-type", "application/grpc".parse().unwrap());
@@ -187,6 +201,8 @@ async fn each_retry_condition_retries_only_its_failures() {
                 assert_eq!(resp.status(), 200);
                 assert!(resp.headers().get("grpc-status").is_none());
                 assert_eq!(b.counters().retries.get(), 1);
+                let row = &stats.report(Duration::from_secs(60)).rows[0];
+                assert_eq!(row.retries, 1, "the backend's /stats row counts it too");
             }
         }
     }
@@ -588,6 +604,7 @@ async fn answers_and_connections_carry_the_peer_of_the_endpoint_that_answered() 
         endpoints,
         fake.clone(),
         &ForwardMetrics::default(),
+        window(&Stats::default()),
     );
     let mut seen = Vec::new();
     for _ in 0..4 {
