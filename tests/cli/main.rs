@@ -6,6 +6,8 @@ mod cert_files;
 mod certs;
 mod check;
 mod completions;
+#[path = "../common/failed.rs"]
+mod failed;
 mod inject;
 mod inject_errors;
 mod inject_support;

@@ -4,6 +4,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
 
+pub use crate::failed::failed;
+
 pub fn meshctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
     cmd.env_remove("MESHCTL_LOG").env("NO_COLOR", "1");
@@ -30,18 +32,6 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts that meshctl exited with `code`, wrote nothing on stdout (no partial output) and
-/// said every one of `says` on stderr; returns stderr for further checks.
-pub fn failed(out: &Output, code: i32, says: &[&str]) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(out.stdout.is_empty(), "partial stdout: {}", stdout(out));
-    for text in says {
-        assert!(err.contains(text), "{text:?} not in: {err}");
-    }
-    err
 }
 
 /// A loopback HTTP server (threads, so no runtime is needed) answering each of the first

@@ -23,6 +23,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use meshctl::manifests::certs::verify_serving_cert;
 
+use crate::failed::failed;
 use crate::harness::Cluster;
 
 const NS: &str = "meshctl-system";
@@ -161,12 +162,7 @@ async fn install_upgrade_uninstall_life_cycle() {
     .unwrap();
     crds.create(&PostParams::default(), &foreign).await.unwrap();
     let refused = run(cluster, &["install", "--dry-run=server", "--crds", "all"]);
-    assert_eq!(refused.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        err.contains(FOREIGN_CRD) && err.contains("other-mesh"),
-        "{err}"
-    );
+    failed(&refused, 1, &[FOREIGN_CRD, "other-mesh"]);
 
     // Install on the empty cluster, waiting for the controller.
     let out = ok(&run_marking_ready(
@@ -331,13 +327,7 @@ async fn install_upgrade_uninstall_life_cycle() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &app_ns);
     pods.create(&PostParams::default(), &pod).await.unwrap();
     let refused = run(cluster, &["uninstall", "--apply"]);
-    assert_eq!(refused.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        err.contains(&format!("{app_ns}/web")) && err.contains("--force"),
-        "{err}"
-    );
-    assert!(refused.stdout.is_empty());
+    failed(&refused, 1, &[&format!("{app_ns}/web"), "--force"]);
     let out = ok(&run(cluster, &["uninstall", "--apply", "--force"]));
     assert!(out.contains("objects deleted"), "{out}");
     assert!(

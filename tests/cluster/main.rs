@@ -5,6 +5,8 @@
 mod cert_files;
 mod check;
 mod check_proxy;
+#[path = "../common/failed.rs"]
+mod failed;
 mod harness;
 mod harness_tests;
 mod inject;

@@ -3,13 +3,12 @@
 //! not proxy to (reported by name; none answering is an error). The figures themselves are
 //! tested through real proxies in tests/podnet/stat_cluster.rs (that needs root).
 
-use std::process::Output;
-
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::failed::failed;
 use crate::harness::cluster;
 use crate::install::run;
 use crate::pods::{pod, running};
@@ -45,70 +44,39 @@ async fn owned_pod(ns: &str, name: &str, kind: &str, owner: &str, uid: &str) {
         .unwrap();
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test]
 async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     let cluster = cluster();
     let ns = cluster.namespace("stat").await;
 
     let out = run(cluster, &["stat", "deploy", "web", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).contains(&format!(
-            "deployment `web` not found in namespace {ns}; list them with `kubectl get deploy -n {ns}`"
-        )),
-        "{}",
-        stderr(&out)
+    let missing = format!(
+        "deployment `web` not found in namespace {ns}; list them with `kubectl get deploy -n {ns}`"
     );
+    failed(&out, 1, &[&missing]);
     let out = run(cluster, &["stat", "deploy", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("no deploy in namespace {ns}")),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &[&format!("no deploy in namespace {ns}")]);
 
     pod(&ns, "plain", false, running("10.0.0.5", false)).await;
     let out = run(cluster, &["stat", "pod", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no meshed pods among the 1 pods of pod in namespace"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("| meshctl inject - |"),
-        "{}",
-        stderr(&out)
-    );
+    let unmeshed = "no meshed pods among the 1 pods of pod in namespace";
+    failed(&out, 1, &[unmeshed, "| meshctl inject - |"]);
 
     // A stateful set's pods are found by owner reference (here one the API server will not
     // proxy to, so the pod is named).
     let uid = owner(&ns, "db").await;
     owned_pod(&ns, "db-0", "StatefulSet", "db", &uid).await;
     let out = run(cluster, &["stat", "sts", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("warning: pod {ns}/db-0: ")),
-        "{}",
-        stderr(&out)
-    );
+    failed(&out, 1, &[&format!("warning: pod {ns}/db-0: ")]);
 
     // The API server refuses to proxy to a loopback address: the pod is named with why.
     pod(&ns, "meshed", true, running("127.0.0.1", true)).await;
     let out = run(cluster, &["stat", "pod", "meshed", "-n", &ns, "-o", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!("warning: pod {ns}/meshed: its proxy gave no figures: answered HTTP 400: address not allowed")),
-        "{err}"
+    let why = format!(
+        "warning: pod {ns}/meshed: its proxy gave no figures: answered HTTP 400: address not \
+         allowed"
     );
-    assert!(err.contains("no proxy answered (1 asked)"), "{err}");
+    failed(&out, 1, &[&why, "no proxy answered (1 asked)"]);
 }
 
 /// A Role in `ns` granting `rules`, bound to service account `sa`.
@@ -147,28 +115,14 @@ async fn stat_goes_through_the_callers_rbac() {
 
     // Without the right to list pods: the request, the cluster and the reason are named.
     let out = stat(&["stat", "pod", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "listing pods in namespace {ns} on https://127.0.0.1:"
-        )),
-        "{err}"
-    );
-    assert!(err.contains("forbidden"), "{err}");
+    let listing = format!("listing pods in namespace {ns} on https://127.0.0.1:");
+    failed(&out, 1, &[&listing, "forbidden"]);
 
     // Reading pods but not proxying to them (`pods/proxy`): each pod says so.
     let read =
         json!([{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]}]);
     grant(&ns, "viewer", read).await;
     let out = stat(&["stat", "pod", "-n", &ns]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "warning: pod {ns}/web: its proxy gave no figures: answered HTTP 403: "
-        )),
-        "{err}"
-    );
-    assert!(err.contains("cannot get resource \"pods/proxy\""), "{err}");
+    let why = format!("warning: pod {ns}/web: its proxy gave no figures: answered HTTP 403: ");
+    failed(&out, 1, &[&why, "cannot get resource \"pods/proxy\""]);
 }
