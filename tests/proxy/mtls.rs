@@ -1,9 +1,9 @@
 //! Mutual TLS between two proxies on loopback (client side A, server side B in front of a
 //! real app): TLS 1.3 read off the wire, STRICT / PERMISSIVE / DISABLE, peers outside the
-//! mesh refused, `/ready` waiting for a leaf, and rotation of 2 s leaves under load.
+//! mesh refused, `/ready` waiting for a leaf, and leaf rotation under load.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -281,17 +281,43 @@ async fn ready_waits_for_the_first_leaf_from_the_ca() {
     assert!(!body.contains("PRIVATE KEY"));
 }
 
+/// Rotations of both sides' leaves during the load test.
+const ROTATIONS: usize = 3;
+/// Requests of each kind (pooled, new connection) that must succeed before the first
+/// rotation and after each one.
+const AFTER_ROTATION: [usize; 2] = [30, 10];
+/// Polls (20 ms apart) before a wait gives up: generous, so only a stuck proxy fails it.
+const POLLS: usize = 3_000;
+
+/// The certificate chain `proxy` presents, as its admin port shows it.
+async fn shown_chain(proxy: &TestProxy) -> String {
+    let (status, body) = proxy.admin_get("/identity").await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    view["certificates"].as_str().unwrap().to_owned()
+}
+
+/// Polls until `done` holds, at most [`POLLS`] times.
+async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..POLLS {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not after {POLLS} polls");
+}
+
 #[tokio::test]
-async fn rotation_of_short_leaves_under_load_loses_no_request() {
-    let pki = Pki::new(Duration::from_secs(2));
-    let ca = pki.serve().await;
+async fn rotation_under_load_loses_no_request_and_serves_the_new_leaf() {
+    let pki = Pki::new(DAY);
     let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
     let app = named("b-app").await;
     let strict = "  tls: { mode: STRICT }\n";
-    let b = server_proxy(app, &pki.ca_yaml(ca.addr, &b_id), strict).await;
-    let a_yaml = pki.ca_yaml(ca.addr, &a_id);
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), strict).await;
+    let a_yaml = pki.files(&a_id).yaml();
     // Pooled HTTP connections through A, and one new handshake per connection through A2
-    // (an opaque service on its own listener).
+    // (an opaque service on its own listener, same identity files).
     let a = client_proxy(&a_yaml, b.inbound, &b_id).await;
     let raw_addr = free_addr();
     let raw_yaml = format!(
@@ -299,7 +325,7 @@ async fn rotation_of_short_leaves_under_load_loses_no_request() {
          backends: [{{ name: b, endpoints: [{{ addr: \"{}\", identity: \"{b_id}\" }}] }}]\n",
         b.inbound
     );
-    let _a2 = TestProxy::start_with(&raw_yaml, |o| o.outbound_addr = raw_addr).await;
+    let a2 = TestProxy::start_with(&raw_yaml, |o| o.outbound_addr = raw_addr).await;
 
     let probe = id("shop", "probe");
     let leaf_of_b = || async {
@@ -309,19 +335,20 @@ async fn rotation_of_short_leaves_under_load_loses_no_request() {
             .server_leaf
             .expect("B answers the probe")
     };
-    let first = leaf_of_b().await;
 
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // ok[0]: pooled HTTP through A, ok[1]: new connections through A2.
+    let ok: Arc<[AtomicUsize; 2]> = Arc::default();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..3 {
-        let (ok, failed, out) = (ok.clone(), failed.clone(), a.outbound);
+        let (ok, failed, stop, out) = (ok.clone(), failed.clone(), stop.clone(), a.outbound);
         workers.spawn(async move {
             let client = http1_client();
-            while Instant::now() < deadline {
+            while !stop.load(Ordering::Relaxed) {
                 let (status, _, body) = send(&client, out, "web.test", &format!("/{w}"), &[]).await;
                 let counter = if status == 200 && body == "b-app" {
-                    &ok
+                    &ok[0]
                 } else {
                     &failed
                 };
@@ -330,26 +357,64 @@ async fn rotation_of_short_leaves_under_load_loses_no_request() {
             }
         });
     }
-    let (ok2, failed2) = (ok.clone(), failed.clone());
+    let (ok2, failed2, stop2) = (ok.clone(), failed.clone(), stop.clone());
     workers.spawn(async move {
-        while Instant::now() < deadline {
+        while !stop2.load(Ordering::Relaxed) {
             let answer = plaintext_get(raw_addr).await;
             let counter = if answer.starts_with("HTTP/1.1 200") {
-                &ok2
+                &ok2[1]
             } else {
                 &failed2
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
-    while workers.join_next().await.is_some() {}
-    let last = leaf_of_b().await;
 
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    println!("rotation under load: {ok} requests ok, {failed} failed");
-    assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
-    assert!(ok > 100, "too little load to mean anything: {ok}");
-    assert_ne!(first, last, "B rotated its leaf during the run");
+    // Load runs before, across and after each rotation: pooled connections and handshakes.
+    let load_goes_on = async || {
+        let start = [0, 1].map(|k| ok[k].load(Ordering::Relaxed));
+        poll_until("requests go on", async || {
+            (0..2).all(|k| ok[k].load(Ordering::Relaxed) >= start[k] + AFTER_ROTATION[k])
+                || failed.load(Ordering::Relaxed) > 0
+        })
+        .await;
+    };
+    let mut leaf = leaf_of_b().await;
+    load_goes_on().await;
+    for round in 0..ROTATIONS {
+        let before = [&a, &a2, &b].map(shown_chain);
+        let before = futures::future::join_all(before).await;
+        // New leaves and keys over the same files, as cert-manager writes them.
+        pki.files(&a_id);
+        pki.files(&b_id);
+        for (proxy, old) in [&a, &a2, &b].into_iter().zip(&before) {
+            poll_until("a proxy shows its new leaf", async || {
+                shown_chain(proxy).await != *old
+            })
+            .await;
+        }
+        let new = leaf_of_b().await;
+        assert_ne!(
+            new, leaf,
+            "round {round}: a new handshake gets B's new leaf"
+        );
+        leaf = new;
+        load_goes_on().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    while workers.join_next().await.is_some() {}
+
+    let ok = [0, 1].map(|k| ok[k].load(Ordering::Relaxed));
+    let failed = failed.load(Ordering::Relaxed);
+    println!(
+        "{ROTATIONS} rotations under load: {ok:?} requests ok (pooled, new connections), {failed} failed"
+    );
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed",
+        ok[0] + ok[1] + failed
+    );
 }
 
 /// A TCP server that greets first (`220 hello\r\n`), then echoes.

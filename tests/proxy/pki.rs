@@ -18,12 +18,7 @@ pub use crate::mesh_pki::*;
 use crate::support::TestProxy;
 
 impl Pki {
-    /// Serves this CA over gRPC on loopback (bootstrap token [`TOKEN`]) until dropped.
-    pub async fn serve(&self) -> RunningCa {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        self.serve_on(listener).await
-    }
-
+    /// Serves this CA over gRPC on `listener` (bootstrap token [`TOKEN`]) until dropped.
     pub async fn serve_on(&self, listener: TcpListener) -> RunningCa {
         let own = CertStore::new();
         let ca_id = service::ca_identity(TD).unwrap();
@@ -36,13 +31,11 @@ impl Pki {
         ));
         let server_tls =
             tls::server_config(own, self.root_store(), TD, ClientAuth::Optional).unwrap();
-        let addr = listener.local_addr().unwrap();
         let svc = CaService::new(self.ca.clone(), BootstrapToken::new(TOKEN, TD));
         let serve = tokio::spawn(async move {
             let _ = service::serve(listener, server_tls, svc, std::future::pending()).await;
         });
         RunningCa {
-            addr,
             tasks: vec![renew, serve],
         }
     }
@@ -58,7 +51,6 @@ impl Pki {
 
 /// A CA service on loopback; stops when dropped.
 pub struct RunningCa {
-    pub addr: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
