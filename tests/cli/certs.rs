@@ -6,16 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use meshctl::identity::{ca, pem};
 
-use crate::support::{failed, run, stderr, stdout};
+use crate::support::{self, failed, run, stderr, stdout};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/certs")
-        .join(name)
-        .display()
-        .to_string()
+    support::fixture(&format!("certs/{name}"))
 }
 
 fn create(dir: &Path, extra: &[&str]) -> std::process::Output {

@@ -7,10 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 pub fn fixture(name: &str) -> String {
-    format!(
-        "{}/tests/fixtures/inject/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    crate::support::fixture(&format!("inject/{name}"))
 }
 
 pub fn read(path: &str) -> String {

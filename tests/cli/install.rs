@@ -4,14 +4,10 @@
 use std::path::Path;
 
 use crate::cert_files::{CertFiles, identity_flags};
-use crate::support::{failed, run, stderr, stdout};
+use crate::support::{self, failed, run, stderr, stdout};
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/install/certs")
-        .join(name)
-        .display()
-        .to_string()
+    support::fixture(&format!("install/certs/{name}"))
 }
 
 /// Runs meshctl and checks the exit code and that stdout stayed empty on failure.

@@ -6,6 +6,11 @@ use std::process::{Command, Output, Stdio};
 
 pub use crate::failed::failed;
 
+/// The path of `tests/fixtures/PATH`.
+pub fn fixture(path: &str) -> String {
+    format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
 pub fn meshctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
     cmd.env_remove("MESHCTL_LOG").env("NO_COLOR", "1");
