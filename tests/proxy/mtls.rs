@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Request;
+use meshctl::identity::SpiffeId;
 use meshctl::identity::rotate::CertStore;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -88,12 +90,45 @@ fn server_hello_version(bytes: &[u8]) -> Option<u16> {
     None
 }
 
-#[tokio::test]
-async fn two_proxies_speak_tls13_on_the_wire_and_label_both_sides() {
+/// The usual setup: a PKI with a day's leaves, the ids of A (shop/a) and B (shop/b), and B
+/// (identity files) in front of an app answering `b-app`, with `tls` as its `inbound:` lines.
+struct BSide {
+    pki: Pki,
+    a_id: SpiffeId,
+    b_id: SpiffeId,
+    app: SocketAddr,
+    b: TestProxy,
+}
+
+async fn b_side(tls: &str) -> BSide {
     let pki = Pki::new(DAY);
     let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
     let app = named("b-app").await;
-    let b = server_proxy(app, &pki.files(&b_id).yaml(), "").await;
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), tls).await;
+    BSide {
+        pki,
+        a_id,
+        b_id,
+        app,
+        b,
+    }
+}
+
+impl BSide {
+    /// The leaf B presents to a new handshake (None: the handshake failed).
+    async fn leaf_of_b(&self) -> Option<CertificateDer<'static>> {
+        let store = self.pki.store_at(&id("shop", "probe"), SystemTime::now());
+        raw_tls_get(self.b.inbound, store, self.pki.root_store(), &self.b_id)
+            .await
+            .server_leaf
+    }
+}
+
+#[tokio::test]
+async fn two_proxies_speak_tls13_on_the_wire_and_label_both_sides() {
+    let BSide {
+        pki, a_id, b_id, b, ..
+    } = b_side("").await;
     let wire = relay(b.inbound).await;
     let a = client_proxy(&pki.files(&a_id).yaml(), wire.addr, &b_id).await;
 
@@ -161,29 +196,26 @@ async fn strict_refuses_plaintext_permissive_takes_both_and_disable_terminates_n
     let a_files = pki.files(&a_id).yaml();
     let app = named("b-app").await;
     let port = app.port();
+    // B in front of the app with `tls` (its `inbound:` lines), and what a plaintext client
+    // and A (mesh TLS) get from it.
+    let mode = async |tls: &str| {
+        let b = server_proxy(app, &b_files, tls).await;
+        let plaintext = plaintext_get(b.inbound).await;
+        let a = client_proxy(&a_files, b.inbound, &b_id).await;
+        let (status, headers, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+        (b, plaintext, status, headers)
+    };
 
-    let strict = server_proxy(app, &b_files, "  tls: { mode: STRICT }\n").await;
-    assert_eq!(
-        plaintext_get(strict.inbound).await,
-        "",
-        "STRICT: plaintext closed"
-    );
+    let (strict, plaintext, status, _) = mode("  tls: { mode: STRICT }\n").await;
+    assert_eq!(plaintext, "", "STRICT: plaintext closed");
     let refused = format!(r#"inbound_tls_refused_total{{port="{port}",reason="plaintext"}}"#);
     assert_eq!(metric_reaches(&strict, &refused, 1.0).await, 1.0);
-    let a = client_proxy(&a_files, strict.inbound, &b_id).await;
-    let (status, _, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
     assert_eq!(status, 200, "STRICT: mesh TLS accepted");
 
     // A port override: STRICT for the pod, PERMISSIVE for the app's port.
     let extra = format!("  tls: {{ mode: STRICT, ports: {{ {port}: PERMISSIVE }} }}\n");
-    let permissive = server_proxy(app, &b_files, &extra).await;
-    assert!(
-        plaintext_get(permissive.inbound)
-            .await
-            .starts_with("HTTP/1.1 200")
-    );
-    let a = client_proxy(&a_files, permissive.inbound, &b_id).await;
-    let (status, _, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    let (permissive, plaintext, status, _) = mode(&extra).await;
+    assert!(plaintext.starts_with("HTTP/1.1 200"), "{plaintext}");
     assert_eq!(status, 200);
     for labels in [
         r#"tls="no_identity",status_code="200""#,
@@ -194,24 +226,21 @@ async fn strict_refuses_plaintext_permissive_takes_both_and_disable_terminates_n
     }
 
     // DISABLE: the ClientHello reaches the app untouched, so mesh TLS cannot work.
-    let disabled = server_proxy(app, &b_files, "  tls: { mode: DISABLE }\n").await;
-    assert!(
-        plaintext_get(disabled.inbound)
-            .await
-            .starts_with("HTTP/1.1 200")
-    );
-    let a = client_proxy(&a_files, disabled.inbound, &b_id).await;
-    let (status, headers, _) = send(&http1_client(), a.outbound, "web.test", "/", &[]).await;
+    let (_, plaintext, status, headers) = mode("  tls: { mode: DISABLE }\n").await;
+    assert!(plaintext.starts_with("HTTP/1.1 200"), "{plaintext}");
     assert!(status >= 500, "{status}");
     assert!(headers.contains_key("meshctl-proxy-error"));
 }
 
 #[tokio::test]
 async fn peers_outside_the_mesh_are_refused_on_both_sides() {
-    let pki = Pki::new(DAY);
-    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
-    let app = named("b-app").await;
-    let b = server_proxy(app, &pki.files(&b_id).yaml(), "  tls: { mode: STRICT }\n").await;
+    let BSide {
+        pki,
+        a_id,
+        b_id,
+        app,
+        b,
+    } = b_side("  tls: { mode: STRICT }\n").await;
     let now = SystemTime::now();
 
     let ok = raw_tls_get(b.inbound, pki.store_at(&a_id, now), pki.root_store(), &b_id).await;
@@ -310,15 +339,14 @@ async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 
 #[tokio::test]
 async fn rotation_under_load_loses_no_request_and_serves_the_new_leaf() {
-    let pki = Pki::new(DAY);
-    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
-    let app = named("b-app").await;
-    let strict = "  tls: { mode: STRICT }\n";
-    let b = server_proxy(app, &pki.files(&b_id).yaml(), strict).await;
-    let a_yaml = pki.files(&a_id).yaml();
+    let side = b_side("  tls: { mode: STRICT }\n").await;
+    let BSide {
+        pki, a_id, b_id, b, ..
+    } = &side;
+    let a_yaml = pki.files(a_id).yaml();
     // Pooled HTTP connections through A, and one new handshake per connection through A2
     // (an opaque service on its own listener, same identity files).
-    let a = client_proxy(&a_yaml, b.inbound, &b_id).await;
+    let a = client_proxy(&a_yaml, b.inbound, b_id).await;
     let raw_addr = free_addr();
     let raw_yaml = format!(
         "{a_yaml}services:\n  - name: raw\n    protocol: opaque\n    addresses: [\"{raw_addr}\"]\n    \
@@ -326,15 +354,7 @@ async fn rotation_under_load_loses_no_request_and_serves_the_new_leaf() {
         b.inbound
     );
     let a2 = TestProxy::start_with(&raw_yaml, |o| o.outbound_addr = raw_addr).await;
-
-    let probe = id("shop", "probe");
-    let leaf_of_b = || async {
-        let store = pki.store_at(&probe, SystemTime::now());
-        raw_tls_get(b.inbound, store, pki.root_store(), &b_id)
-            .await
-            .server_leaf
-            .expect("B answers the probe")
-    };
+    let leaf_of_b = async || side.leaf_of_b().await.expect("B answers the probe");
 
     // ok[0]: pooled HTTP through A, ok[1]: new connections through A2.
     let ok: Arc<[AtomicUsize; 2]> = Arc::default();
@@ -382,12 +402,12 @@ async fn rotation_under_load_loses_no_request_and_serves_the_new_leaf() {
     let mut leaf = leaf_of_b().await;
     load_goes_on().await;
     for round in 0..ROTATIONS {
-        let before = [&a, &a2, &b].map(shown_chain);
+        let before = [&a, &a2, b].map(shown_chain);
         let before = futures::future::join_all(before).await;
         // New leaves and keys over the same files, as cert-manager writes them.
-        pki.files(&a_id);
-        pki.files(&b_id);
-        for (proxy, old) in [&a, &a2, &b].into_iter().zip(&before) {
+        pki.files(a_id);
+        pki.files(b_id);
+        for (proxy, old) in [&a, &a2, b].into_iter().zip(&before) {
             poll_until("a proxy shows its new leaf", async || {
                 shown_chain(proxy).await != *old
             })
@@ -471,26 +491,19 @@ async fn a_server_first_protocol_over_mesh_tls_does_not_stall() {
 
 #[tokio::test]
 async fn rewritten_identity_files_are_used_without_a_restart_or_a_dropped_connection() {
-    let pki = Pki::new(DAY);
-    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
-    let app = named("b-app").await;
-    let b = server_proxy(app, &pki.files(&b_id).yaml(), "  tls: { mode: STRICT }\n").await;
-    let a = client_proxy(&pki.files(&a_id).yaml(), b.inbound, &b_id).await;
-    let probe = id("shop", "probe");
-    let leaf_of_b = || async {
-        let store = pki.store_at(&probe, SystemTime::now());
-        raw_tls_get(b.inbound, store, pki.root_store(), &b_id)
-            .await
-            .server_leaf
-    };
-    let first = leaf_of_b().await.expect("B answers");
+    let side = b_side("  tls: { mode: STRICT }\n").await;
+    let BSide {
+        pki, a_id, b_id, b, ..
+    } = &side;
+    let a = client_proxy(&pki.files(a_id).yaml(), b.inbound, b_id).await;
+    let first = side.leaf_of_b().await.expect("B answers");
     let client = http1_client();
     assert_eq!(send(&client, a.outbound, "web.test", "/", &[]).await.0, 200);
 
     // A new leaf and key over the same files, as cert-manager would write them.
-    pki.files(&b_id);
+    pki.files(b_id);
     let start = Instant::now();
-    while leaf_of_b().await.as_ref() == Some(&first) {
+    while side.leaf_of_b().await.as_ref() == Some(&first) {
         assert!(start.elapsed() < Duration::from_secs(10), "never reloaded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
