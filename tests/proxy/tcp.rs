@@ -58,15 +58,14 @@ fn inbound(app: SocketAddr, opaque: bool) -> String {
 #[tokio::test]
 async fn opaque_ports_skip_detection_so_server_first_protocols_do_not_stall() {
     let app = banner_server().await;
-    let proxy = TestProxy::start(&inbound(app, true)).await;
-    let start = Instant::now();
+    // Detection would hold the banner for an hour: reading it at all (within read_n's
+    // bound) shows the opaque port skipped detection, however loaded the machine.
+    let proxy = TestProxy::start_with(&inbound(app, true), |o| {
+        o.detect_timeout = Duration::from_secs(3_600)
+    })
+    .await;
     let mut c = TcpStream::connect(proxy.inbound).await.unwrap();
     assert_eq!(read_n(&mut c, 11).await, b"220 hello\r\n");
-    assert!(
-        start.elapsed() < Duration::from_millis(250),
-        "{:?}",
-        start.elapsed()
-    );
     c.write_all(b"\x00\x01binary").await.unwrap();
     assert_eq!(read_n(&mut c, 8).await, b"\x00\x01binary");
 }
