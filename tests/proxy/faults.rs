@@ -36,7 +36,7 @@ const ROUTES: &str = r#"      - name: abort-half
       - name: slow
         matches: [{ path: { prefix: /slow } }]
         backends: [{ name: main }]
-        fault: { delay: { fixed: 200ms, percent: 100 } }
+        fault: { delay: { fixed: 1s, percent: 100 } }
       - name: mirrored
         matches: [{ path: { prefix: /mirror } }]
         backends: [{ name: main }]
@@ -71,31 +71,21 @@ async fn aborts_hit_about_their_percentage_with_the_configured_status() {
 }
 
 #[tokio::test]
-async fn delays_hold_requests_for_the_fixed_time() {
+async fn delays_hold_requests_for_the_fixed_time_and_only_on_their_route() {
     let main = named("main").await;
     let (shadow, _) = counting().await;
     let proxy = TestProxy::start(&config(main, shadow)).await;
     let c = http1_client();
     let start = Instant::now();
-    assert_eq!(
-        send(&c, proxy.outbound, "web.test", "/slow", &[]).await.0,
-        200
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(200),
-        "{:?}",
-        start.elapsed()
-    );
-    let start = Instant::now();
-    assert_eq!(
-        send(&c, proxy.outbound, "web.test", "/fast", &[]).await.0,
-        200
-    );
-    assert!(
-        start.elapsed() < Duration::from_millis(150),
-        "{:?}",
-        start.elapsed()
-    );
+    // Both at once: the other route's request passes the delayed one (an order, not a time).
+    let timed = async |path| {
+        let status = send(&c, proxy.outbound, "web.test", path, &[]).await.0;
+        (status, start.elapsed())
+    };
+    let ((slow, slow_took), (fast, fast_took)) = tokio::join!(timed("/slow"), timed("/fast"));
+    assert_eq!((slow, fast), (200, 200));
+    assert!(slow_took >= Duration::from_secs(1), "{slow_took:?}");
+    assert!(fast_took < slow_took, "{fast_took:?} vs {slow_took:?}");
 }
 
 #[tokio::test]
@@ -113,12 +103,7 @@ async fn mirrored_requests_reach_the_shadow_and_its_answers_are_dropped() {
         "main"
     );
     // Mirroring is fire-and-forget: wait (bounded) for the copies to land.
-    for _ in 0..100 {
-        if hits.load(Ordering::Relaxed) >= 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("20 copies", || hits.load(Ordering::Relaxed) >= 20).await;
     assert_eq!(hits.load(Ordering::Relaxed), 20);
 }
 
@@ -145,22 +130,49 @@ async fn the_rate_limiter_answers_429_with_retry_after_past_the_burst() {
     assert!(text.contains("rate_limited_total{"), "{text}");
 }
 
-/// A shadow that waits `delay` before reading, and keeps the bodies it read in full.
-async fn recording(delay: Duration) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<usize>>>) {
+/// A shadow that reads each request only once its gate is open, keeps the sizes of the bodies
+/// it read in full, and counts the requests it is done with (whole or cut off).
+struct Recording {
+    addr: std::net::SocketAddr,
+    bodies: Arc<std::sync::Mutex<Vec<usize>>>,
+    done: Hits,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+async fn recording(open: bool) -> Recording {
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let b = bodies.clone();
+    let done = Hits::default();
+    let (gate, opened) = tokio::sync::watch::channel(open);
+    let (b, d) = (bodies.clone(), done.clone());
     let addr = serve(move |req: Request<Incoming>| {
-        let b = b.clone();
+        let (b, d, mut opened) = (b.clone(), d.clone(), opened.clone());
         async move {
-            tokio::time::sleep(delay).await;
+            let _ = opened.wait_for(|open| *open).await;
             if let Ok(body) = http_body_util::BodyExt::collect(req.into_body()).await {
                 b.lock().unwrap().push(body.to_bytes().len());
             }
+            d.fetch_add(1, Ordering::SeqCst);
             Response::new(full("shadow"))
         }
     })
     .await;
-    (addr, bodies)
+    Recording {
+        addr,
+        bodies,
+        done,
+        gate,
+    }
+}
+
+/// Polls (10 ms apart, at most 1,000 times) until `done` holds.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not after 1000 polls");
 }
 
 fn post(proxy: std::net::SocketAddr, body: Vec<u8>) -> Request<TestBody> {
@@ -180,39 +192,42 @@ async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request()
         Response::new(full("main"))
     })
     .await;
-    let (shadow, bodies) = recording(Duration::ZERO).await;
-    let proxy = TestProxy::start(&config(main, shadow)).await;
+    let shadow = recording(true).await;
+    let proxy = TestProxy::start(&config(main, shadow.addr)).await;
     let c = http1_client();
     for n in [1, 1_000, 100_000] {
         let (status, _, body) = request(&c, post(proxy.outbound, vec![b'x'; n])).await;
         assert_eq!((status, body.as_str()), (200, "main"));
     }
-    for _ in 0..100 {
-        if bodies.lock().unwrap().len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut got = bodies.lock().unwrap().clone();
+    wait_until("the shadow got 3 requests", || {
+        shadow.done.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    let mut got = shadow.bodies.lock().unwrap().clone();
     got.sort_unstable();
     assert_eq!(got, [1, 1_000, 100_000], "the shadow got the whole bodies");
 
-    // A shadow that does not read for 5 s: 64 MB (more than socket buffers hold) still
-    // pass well before it reads (a debug build on a loaded machine needs the margin); the
-    // copy is cut off.
-    let (stuck, stuck_bodies) = recording(Duration::from_secs(5)).await;
-    let proxy = TestProxy::start(&config(main, stuck)).await;
-    let start = std::time::Instant::now();
-    let (status, _, body) = request(&c, post(proxy.outbound, vec![b'y'; 64 << 20])).await;
+    // A shadow that does not read until told: 64 MB (more than socket buffers hold) still
+    // pass while it holds its copy unread (an order, not a time); the copy is cut off.
+    let stuck = recording(false).await;
+    let proxy = TestProxy::start(&config(main, stuck.addr)).await;
+    let req = request(&c, post(proxy.outbound, vec![b'y'; 64 << 20]));
+    // Generous: only a request held up by its mirror takes this long.
+    let answer = tokio::time::timeout(Duration::from_secs(120), req).await;
+    let (status, _, body) = answer.expect("the request waited for its stuck mirror");
     assert_eq!((status, body.as_str()), (200, "main"));
-    assert!(
-        start.elapsed() < Duration::from_millis(4_000),
-        "{:?}",
-        start.elapsed()
+    assert_eq!(
+        stuck.done.load(Ordering::SeqCst),
+        0,
+        "the shadow read nothing yet"
     );
-    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    stuck.gate.send_replace(true);
+    wait_until("the shadow is done with its copy", || {
+        stuck.done.load(Ordering::SeqCst) == 1
+    })
+    .await;
     assert!(
-        stuck_bodies.lock().unwrap().is_empty(),
+        stuck.bodies.lock().unwrap().is_empty(),
         "a cut-off copy must not arrive as a complete body"
     );
 }
