@@ -103,7 +103,7 @@ async fn mirrored_requests_reach_the_shadow_and_its_answers_are_dropped() {
         "main"
     );
     // Mirroring is fire-and-forget: wait (bounded) for the copies to land.
-    wait_until("20 copies", || hits.load(Ordering::Relaxed) >= 20).await;
+    poll_until("20 copies", async || hits.load(Ordering::Relaxed) >= 20).await;
     assert_eq!(hits.load(Ordering::Relaxed), 20);
 }
 
@@ -164,17 +164,6 @@ async fn recording(open: bool) -> Recording {
     }
 }
 
-/// Polls (10 ms apart, at most 1,000 times) until `done` holds.
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..1_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not after 1000 polls");
-}
-
 fn post(proxy: std::net::SocketAddr, body: Vec<u8>) -> Request<TestBody> {
     Request::builder()
         .method("POST")
@@ -199,7 +188,7 @@ async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request()
         let (status, _, body) = request(&c, post(proxy.outbound, vec![b'x'; n])).await;
         assert_eq!((status, body.as_str()), (200, "main"));
     }
-    wait_until("the shadow got 3 requests", || {
+    poll_until("the shadow got 3 requests", async || {
         shadow.done.load(Ordering::SeqCst) == 3
     })
     .await;
@@ -222,7 +211,7 @@ async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request()
         "the shadow read nothing yet"
     );
     stuck.gate.send_replace(true);
-    wait_until("the shadow is done with its copy", || {
+    poll_until("the shadow is done with its copy", async || {
         stuck.done.load(Ordering::SeqCst) == 1
     })
     .await;

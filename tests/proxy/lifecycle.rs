@@ -33,15 +33,10 @@ async fn reload_switches_backends_without_a_failed_request_and_refuses_bad_files
     tokio::time::sleep(Duration::from_millis(100)).await;
     proxy.write_config(&one_backend("v2", v2));
     let c = http1_client();
-    let mut switched = false;
-    for _ in 0..200 {
-        if send(&c, proxy.outbound, "web.test", "/", &[]).await.2 == "v2" {
-            switched = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(switched, "the new config never took effect");
+    poll_until("the new config takes effect", async || {
+        send(&c, proxy.outbound, "web.test", "/", &[]).await.2 == "v2"
+    })
+    .await;
     // A broken file is refused; the last good config stays.
     proxy.write_config("services: [{ name: web, backends: [] }]\n");
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::Request;
 use meshctl::identity::SpiffeId;
@@ -288,11 +288,7 @@ async fn ready_waits_for_the_first_leaf_from_the_ca() {
         .serve_on(TcpListener::bind(ca_addr).await.unwrap())
         .await;
     // The first attempt failed; retries come after 1 s, then 2 s.
-    let start = Instant::now();
-    while proxy.admin_get("/ready").await.0 != 200 {
-        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("ready", async || proxy.admin_get("/ready").await.0 == 200).await;
     // The admin port shows the leaf and the roots (public material only).
     let (status, body) = proxy.admin_get("/identity").await;
     assert_eq!(status, 200, "{body}");
@@ -315,26 +311,12 @@ const ROTATIONS: usize = 3;
 /// Requests of each kind (pooled, new connection) that must succeed before the first
 /// rotation and after each one.
 const AFTER_ROTATION: [usize; 2] = [30, 10];
-/// Polls (20 ms apart) before a wait gives up: generous, so only a stuck proxy fails it.
-const POLLS: usize = 3_000;
-
 /// The certificate chain `proxy` presents, as its admin port shows it.
 async fn shown_chain(proxy: &TestProxy) -> String {
     let (status, body) = proxy.admin_get("/identity").await;
     assert_eq!(status, 200, "{body}");
     let view: serde_json::Value = serde_json::from_str(&body).unwrap();
     view["certificates"].as_str().unwrap().to_owned()
-}
-
-/// Polls until `done` holds, at most [`POLLS`] times.
-async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    for _ in 0..POLLS {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{what}: not after {POLLS} polls");
 }
 
 #[tokio::test]
@@ -502,11 +484,10 @@ async fn rewritten_identity_files_are_used_without_a_restart_or_a_dropped_connec
 
     // A new leaf and key over the same files, as cert-manager would write them.
     pki.files(b_id);
-    let start = Instant::now();
-    while side.leaf_of_b().await.as_ref() == Some(&first) {
-        assert!(start.elapsed() < Duration::from_secs(10), "never reloaded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("B reloads its files", async || {
+        side.leaf_of_b().await.as_ref() != Some(&first)
+    })
+    .await;
     // A's pooled connection (made with the old leaf) and new handshakes both work.
     assert_eq!(send(&client, a.outbound, "web.test", "/", &[]).await.0, 200);
     let a_conns = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;

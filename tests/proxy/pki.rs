@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub use crate::mesh_pki::*;
-use crate::support::TestProxy;
+use crate::support::{TestProxy, poll_until};
 
 impl Pki {
     /// Serves this CA over gRPC on `listener` (bootstrap token [`TOKEN`]) until dropped.
@@ -126,16 +126,10 @@ pub fn client_yaml(identity: &str, endpoint: SocketAddr, peer: &SpiffeId) -> Str
     )
 }
 
-/// The value of the metric line starting with `prefix` in `proxy`'s /metrics, waiting up to
-/// 2 s for it to reach `want` (counters are bumped after the response is sent).
+/// The value of the metric line starting with `prefix` in `proxy`'s /metrics, once it has
+/// reached `want` (counters are bumped after the response is sent).
 pub async fn metric_reaches(proxy: &TestProxy, prefix: &str, want: f64) -> f64 {
-    let mut got = 0.0;
-    for _ in 0..100 {
-        got = proxy.metric(prefix).await;
-        if got >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    got
+    let what = format!("{prefix} reaches {want}");
+    poll_until(&what, async || proxy.metric(prefix).await >= want).await;
+    proxy.metric(prefix).await
 }

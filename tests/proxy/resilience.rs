@@ -264,13 +264,10 @@ async fn pool_overflow_is_answered_503_at_once() {
         let proxy = proxy.clone();
         tokio::spawn(async move { get(&proxy, &[]).await })
     };
-    for _ in 0..500 {
-        if hits(&seen) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(hits(&seen), 1, "the first request never reached the server");
+    poll_until("the first request reaches the server", async || {
+        hits(&seen) == 1
+    })
+    .await;
 
     answers_503_within(&proxy, "pool overflow", Duration::from_secs(1)).await;
     assert_eq!(hits(&seen), 1);

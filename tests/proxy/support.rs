@@ -20,6 +20,21 @@ use tokio::sync::oneshot;
 
 pub type TestBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
+/// How many times [`poll_until`] asks, 20 ms apart: a minute of sleeps at least, so only
+/// what never happens fails it, however loaded the machine.
+const POLLS: usize = 3_000;
+
+/// Asks `done` until it holds (at most [`POLLS`] times, 20 ms apart); panics naming `what`.
+pub async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..POLLS {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not after {POLLS} polls 20 ms apart");
+}
+
 pub fn full(b: impl Into<Bytes>) -> TestBody {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
