@@ -200,7 +200,6 @@ async fn the_overall_timeout_answers_504_across_retries() {
 async fn a_failing_endpoint_is_ejected_avoided_and_returns_after_the_ejection_time() {
     let good = named("good").await;
     let (bad, bad_hits) = numbered(|_, _| async { status(503, "bad".into()) }).await;
-    // Long enough that the requests below fit well inside it on a loaded machine.
     let base = Duration::from_secs(3);
     let policy = "{ loadBalancer: { algorithm: round-robin }, \
                   outlierDetection: { consecutive5xx: 3, consecutiveGatewayErrors: 3, \
@@ -224,16 +223,23 @@ async fn a_failing_endpoint_is_ejected_avoided_and_returns_after_the_ejection_ti
         1.0
     );
 
-    // While ejected, every request goes to the good endpoint.
+    // While ejected, every request goes to the good endpoint (round-robin would send every
+    // other one to the bad one). Answers after the ejection time are not judged; two in
+    // 3 s is all the machine must manage.
+    let mut judged = 0;
     for _ in 0..20 {
         let (code, _, body) = send(&client, proxy.outbound, "web.test", "/", &[]).await;
+        if ejected_at.elapsed() >= base {
+            break;
+        }
         assert_eq!((code, body.as_str()), (200, "good"));
+        assert_eq!(hits(&bad_hits), 3);
+        judged += 1;
     }
     assert!(
-        ejected_at.elapsed() < base,
-        "20 requests outlasted the ejection"
+        judged >= 2,
+        "only {judged} answers within the ejection time"
     );
-    assert_eq!(hits(&bad_hits), 3);
 
     // After the ejection time it is tried again.
     tokio::time::sleep(base.saturating_sub(ejected_at.elapsed())).await;
@@ -269,7 +275,9 @@ async fn pool_overflow_is_answered_503_at_once() {
     })
     .await;
 
-    answers_503_within(&proxy, "pool overflow", Duration::from_secs(1)).await;
+    // Answered while the first request still holds the one slot (it is released only
+    // after): "at once" is that order; the bound only catches a request queued for the slot.
+    answers_503_within(&proxy, "pool overflow", Duration::from_secs(30)).await;
     assert_eq!(hits(&seen), 1);
 
     release.notify_one();
