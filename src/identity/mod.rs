@@ -9,6 +9,8 @@ pub mod client;
 pub mod csr;
 pub mod inspect;
 pub mod pem;
+#[cfg(test)]
+mod proptests;
 pub mod rotate;
 pub mod service;
 pub mod spiffe;

@@ -21,11 +21,19 @@ pub enum PemError {
         path.display()
     )]
     NotPem { path: PathBuf },
-    #[error("{}: malformed PEM: {reason}", path.display())]
+    #[error(
+        "{}: malformed PEM ({reason}); check the `-----BEGIN`/`-----END` lines and the base64 \
+         between them",
+        path.display()
+    )]
     Malformed { path: PathBuf, reason: String },
     #[error("{}: no `CERTIFICATE` block found", path.display())]
     NoCertificate { path: PathBuf },
-    #[error("{}: certificate #{number} is not valid X.509: {reason}", path.display())]
+    #[error(
+        "{}: certificate #{number} is not valid X.509 ({reason}); the file may be cut short or \
+         edited: copy it again from its source",
+        path.display()
+    )]
     BadCertificate {
         path: PathBuf,
         number: usize,
