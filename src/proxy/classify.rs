@@ -128,7 +128,11 @@ mod tests {
         let stats = Stats::default();
         let w = stats.window(Direction::Outbound, &Arc::from("g"), None, None);
         let windows = || [Some(&w), None, None];
-        let recorded = || stats.report(Duration::from_secs(60)).rows[0].requests;
+        let recorded = || {
+            stats.report(Duration::from_secs(60)).rows[0]
+                .counts
+                .requests
+        };
         for (done, trailer) in [Some("0"), Some("14"), None].into_iter().enumerate() {
             let mut resp = grpc_response(trailer);
             record(&mut resp, &http, None, windows(), Duration::from_millis(1));
@@ -150,6 +154,6 @@ mod tests {
         );
         drop(dropped);
         let row = &stats.report(Duration::from_secs(60)).rows[0];
-        assert_eq!((row.requests, row.failures), (5, 4));
+        assert_eq!((row.counts.requests, row.counts.failures), (5, 4));
     }
 }

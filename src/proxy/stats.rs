@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metrics::{Direction, LATENCY_BUCKETS_MS};
 
@@ -60,15 +60,47 @@ pub struct StatsKey {
     pub backend: Option<Arc<str>>,
 }
 
+/// The counts of a slot, a window or a merged row, with their `/stats` names: written here,
+/// read back by `stat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub requests: u64,
+    pub failures: u64,
+    #[serde(rename = "tcpConnectionsOpened", default)]
+    pub tcp_opened: u64,
+    /// Retries sent, request and per-try timeouts, endpoints ejected (backend rows); absent
+    /// from older proxies' answers.
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub timeouts: u64,
+    #[serde(default)]
+    pub ejections: u64,
+}
+
+impl Counts {
+    /// Adds `other`, saturating: merged answers come from proxies `stat` does not control.
+    pub fn add(&mut self, other: &Counts) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.tcp_opened = self.tcp_opened.saturating_add(other.tcp_opened);
+        self.retries = self.retries.saturating_add(other.retries);
+        self.timeouts = self.timeouts.saturating_add(other.timeouts);
+        self.ejections = self.ejections.saturating_add(other.ejections);
+    }
+
+    /// Successful requests over all; `None` without requests.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.requests > 0)
+            .then(|| self.requests.saturating_sub(self.failures) as f64 / self.requests as f64)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
     epoch: u64,
-    requests: u64,
-    failures: u64,
-    tcp_opened: u64,
-    retries: u64,
-    timeouts: u64,
-    ejections: u64,
+    counts: Counts,
     latency: [u64; BUCKETS],
 }
 
@@ -194,30 +226,30 @@ impl Window {
         let ms = latency.as_secs_f64() * 1_000.0;
         let bucket = LATENCY_BUCKETS_MS.partition_point(|le| *le < ms);
         self.with_slot(|s| {
-            s.requests += 1;
-            s.failures += u64::from(!success);
+            s.counts.requests += 1;
+            s.counts.failures += u64::from(!success);
             s.latency[bucket] += 1;
         });
     }
 
     /// Records one opened connection.
     pub fn tcp_opened(&self) {
-        self.with_slot(|s| s.tcp_opened += 1);
+        self.with_slot(|s| s.counts.tcp_opened += 1);
     }
 
     /// Records one retry sent (backend rows).
     pub fn retried(&self) {
-        self.with_slot(|s| s.retries += 1);
+        self.with_slot(|s| s.counts.retries += 1);
     }
 
     /// Records one request or per-try timeout (backend rows).
     pub fn timed_out(&self) {
-        self.with_slot(|s| s.timeouts += 1);
+        self.with_slot(|s| s.counts.timeouts += 1);
     }
 
     /// Records one endpoint ejected by outlier detection (backend rows).
     pub fn ejected(&self) {
-        self.with_slot(|s| s.ejections += 1);
+        self.with_slot(|s| s.counts.ejections += 1);
     }
 
     fn sum(&self, window: Duration) -> Slot {
@@ -226,12 +258,7 @@ impl Window {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let mut total = Slot::default();
         for s in slots.iter().filter(|s| s.epoch != 0 && s.epoch + n > now) {
-            total.requests += s.requests;
-            total.failures += s.failures;
-            total.tcp_opened += s.tcp_opened;
-            total.retries += s.retries;
-            total.timeouts += s.timeouts;
-            total.ejections += s.ejections;
+            total.counts.add(&s.counts);
             for (t, c) in total.latency.iter_mut().zip(&s.latency) {
                 *t += c;
             }
@@ -262,15 +289,10 @@ impl Default for Stats {
 pub struct Row {
     #[serde(flatten)]
     pub key: StatsKey,
-    pub requests: u64,
-    pub failures: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub rps: f64,
     pub success_rate: Option<f64>,
-    pub tcp_connections_opened: u64,
-    /// Retries sent, request and per-try timeouts, endpoints ejected (backend rows).
-    pub retries: u64,
-    pub timeouts: u64,
-    pub ejections: u64,
     /// Bytes from clients and back to them (whole-authority rows of connections with a key).
     pub received_bytes: u64,
     pub sent_bytes: u64,
@@ -327,15 +349,9 @@ impl Stats {
                 let (received_bytes, sent_bytes) = w.bytes(window);
                 Row {
                     key: key.clone(),
-                    requests: s.requests,
-                    failures: s.failures,
-                    rps: s.requests as f64 / window.as_secs_f64(),
-                    success_rate: (s.requests > 0)
-                        .then(|| (s.requests - s.failures) as f64 / s.requests as f64),
-                    tcp_connections_opened: s.tcp_opened,
-                    retries: s.retries,
-                    timeouts: s.timeouts,
-                    ejections: s.ejections,
+                    counts: s.counts,
+                    rps: s.counts.requests as f64 / window.as_secs_f64(),
+                    success_rate: s.counts.success_rate(),
                     received_bytes,
                     sent_bytes,
                     latency_buckets: s.latency.to_vec(),
@@ -376,10 +392,16 @@ mod tests {
         assert_eq!(r.window_seconds, 60);
         let row = &r.rows[0];
         assert_eq!(
-            (row.requests, row.failures, row.tcp_connections_opened),
-            (3, 1, 1)
+            row.counts,
+            Counts {
+                requests: 3,
+                failures: 1,
+                tcp_opened: 1,
+                retries: 1,
+                timeouts: 2,
+                ejections: 1,
+            }
         );
-        assert_eq!((row.retries, row.timeouts, row.ejections), (1, 2, 1));
         assert_eq!(row.latency_buckets.len(), LATENCY_BUCKETS_MS.len() + 1);
         assert_eq!(row.latency_buckets[0], 1); // <= 1 ms
         assert_eq!(row.latency_buckets[5], 1); // <= 10 ms
@@ -388,6 +410,8 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["rows"][0]["authority"], "web");
         assert_eq!(json["rows"][0]["direction"], "outbound");
+        assert_eq!(json["rows"][0]["requests"], 3);
+        assert_eq!(json["rows"][0]["tcpConnectionsOpened"], 1);
     }
 
     #[test]
@@ -457,12 +481,15 @@ mod tests {
             slots.resize(SLOTS, Slot::default());
             slots[1] = Slot {
                 epoch: 1,
-                requests: 5,
+                counts: Counts {
+                    requests: 5,
+                    ..Counts::default()
+                },
                 ..Slot::default()
             };
         }
         w.record(true, Duration::ZERO);
-        assert_eq!(w.sum(Duration::from_secs(10)).requests, 1);
-        assert_eq!(w.sum(Duration::from_secs(120)).requests, 6);
+        assert_eq!(w.sum(Duration::from_secs(10)).counts.requests, 1);
+        assert_eq!(w.sum(Duration::from_secs(120)).counts.requests, 6);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::histogram::{Histogram, MergeError};
+use crate::proxy::stats::Counts;
 
 /// One proxy's `/stats` answer.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -22,17 +23,8 @@ pub struct StatsAnswer {
 pub struct Row {
     #[serde(flatten)]
     pub key: RowKey,
-    pub requests: u64,
-    pub failures: u64,
-    #[serde(default)]
-    pub tcp_connections_opened: u64,
-    /// Counted on backend rows; absent from older proxies' answers.
-    #[serde(default)]
-    pub retries: u64,
-    #[serde(default)]
-    pub timeouts: u64,
-    #[serde(default)]
-    pub ejections: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Bytes from clients and back to them; absent from older proxies' answers.
     #[serde(default)]
     pub received_bytes: u64,
@@ -62,12 +54,7 @@ pub struct Merged {
 
 #[derive(Clone, Debug, PartialEq)]
 struct Totals {
-    requests: u64,
-    failures: u64,
-    tcp_opened: u64,
-    retries: u64,
-    timeouts: u64,
-    ejections: u64,
+    counts: Counts,
     received_bytes: u64,
     sent_bytes: u64,
     latency: Histogram,
@@ -164,12 +151,7 @@ impl Merged {
             let latency = Histogram::new(self.bounds.clone(), row.latency_buckets.clone())
                 .map_err(latency_error)?;
             let totals = Totals {
-                requests: row.requests,
-                failures: row.failures,
-                tcp_opened: row.tcp_connections_opened,
-                retries: row.retries,
-                timeouts: row.timeouts,
-                ejections: row.ejections,
+                counts: row.counts,
                 received_bytes: row.received_bytes,
                 sent_bytes: row.sent_bytes,
                 latency,
@@ -212,33 +194,27 @@ impl Merged {
 impl Totals {
     /// Adds `other` (same latency bounds required).
     fn add(&mut self, other: &Totals) -> Result<(), MergeError> {
-        self.requests = self.requests.saturating_add(other.requests);
-        self.failures = self.failures.saturating_add(other.failures);
-        self.tcp_opened = self.tcp_opened.saturating_add(other.tcp_opened);
-        self.retries = self.retries.saturating_add(other.retries);
-        self.timeouts = self.timeouts.saturating_add(other.timeouts);
-        self.ejections = self.ejections.saturating_add(other.ejections);
+        self.counts.add(&other.counts);
         self.received_bytes = self.received_bytes.saturating_add(other.received_bytes);
         self.sent_bytes = self.sent_bytes.saturating_add(other.sent_bytes);
         self.latency.merge(&other.latency)
     }
 
     fn signals(&self, window_seconds: u64) -> Signals {
-        let success_rate = (self.requests > 0)
-            .then(|| self.requests.saturating_sub(self.failures) as f64 / self.requests as f64);
         let per_second = |n: u64| n as f64 / window_seconds.max(1) as f64;
+        let c = &self.counts;
         Signals {
-            requests: self.requests,
-            failures: self.failures,
-            success_rate,
-            rps: per_second(self.requests),
-            tcp_connections_opened: self.tcp_opened,
+            requests: c.requests,
+            failures: c.failures,
+            success_rate: c.success_rate(),
+            rps: per_second(c.requests),
+            tcp_connections_opened: c.tcp_opened,
             latency_p50_ms: self.latency.quantile(0.5),
             latency_p95_ms: self.latency.quantile(0.95),
             latency_p99_ms: self.latency.quantile(0.99),
-            retries: self.retries,
-            timeouts: self.timeouts,
-            ejections: self.ejections,
+            retries: c.retries,
+            timeouts: c.timeouts,
+            ejections: c.ejections,
             received_bytes: self.received_bytes,
             sent_bytes: self.sent_bytes,
             received_bytes_per_second: per_second(self.received_bytes),

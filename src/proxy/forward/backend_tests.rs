@@ -202,7 +202,10 @@ async fn each_retry_condition_retries_only_its_failures() {
                 assert!(resp.headers().get("grpc-status").is_none());
                 assert_eq!(b.counters().retries.get(), 1);
                 let row = &stats.report(Duration::from_secs(60)).rows[0];
-                assert_eq!(row.retries, 1, "the backend's /stats row counts it too");
+                assert_eq!(
+                    row.counts.retries, 1,
+                    "the backend's /stats row counts it too"
+                );
             }
         }
     }
