@@ -11,7 +11,7 @@ use meshctl::k8s::Connection;
 use meshctl::model::duration::Duration;
 use meshctl::stats::{
     ClusterStats, FetchError, FetchOptions, Kind, Merged, ResourceRef, Scope, Selected,
-    StatsAnswer, Traffic, fetch_all,
+    StatsAnswer, Traffic, Unreachable, fetch_all,
 };
 use serde_json::json;
 
@@ -269,10 +269,21 @@ async fn cluster_once(
         );
     }
     let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
-    for (pod, error) in &stats.unreachable {
-        eprintln!("warning: pod {pod}: its proxy gave no figures: {error}");
+    for u in stats.unreachable.iter().filter(|u| !u.forbidden()) {
+        let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
+        eprintln!("warning: pod {ns}/{pod}: its proxy gave no figures: {error}");
     }
+    // One line per namespace the caller may not proxy to, not one 403 per pod.
+    let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
+        .map(|(ns, pods)| proxy_denied(ns, pods))
+        .collect();
     let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
+    if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
+        bail!("{}", denied.join("\n"));
+    }
+    for text in &denied {
+        eprintln!("warning: {text}; their figures are left out");
+    }
     if answered == 0 && !stats.unreachable.is_empty() {
         bail!(
             "no proxy answered ({} asked); see the warnings above",
@@ -280,6 +291,24 @@ async fn cluster_once(
         );
     }
     Ok(stats)
+}
+
+/// Why the proxies of `pods` (all in namespace `ns`) could not be read: the caller lacks
+/// `get` on `pods/proxy` there, with the API server's own words (they name the user).
+fn proxy_denied(ns: &str, pods: &[&Unreachable]) -> String {
+    let why = match pods.first().map(|u| &u.error) {
+        Some(FetchError::Status { body, .. }) if !body.is_empty() => format!(": {body}"),
+        _ => String::new(),
+    };
+    let count = match pods.len() {
+        1 => "1 meshed pod".to_owned(),
+        n => format!("{n} meshed pods"),
+    };
+    format!(
+        "not allowed to read the proxies of {count} in namespace {ns} through the API \
+         server{why}. stat needs `get` on `pods/proxy` there; check with `kubectl auth can-i \
+         get pods/proxy -n {ns}` and ask for a Role that grants it"
+    )
 }
 
 /// How often `--watch` redraws.

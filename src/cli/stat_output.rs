@@ -73,7 +73,10 @@ pub fn cluster_json(stats: &ClusterStats) -> serde_json::Value {
     let unreachable: Vec<_> = stats
         .unreachable
         .iter()
-        .map(|(pod, error)| json!({"pod": pod, "error": error}))
+        .map(|u| {
+            let pod = format!("{}/{}", u.namespace, u.pod);
+            json!({"pod": pod, "error": u.error.to_string()})
+        })
         .collect();
     json!({
         "windowSeconds": stats.window_seconds,

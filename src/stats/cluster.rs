@@ -34,12 +34,39 @@ pub struct ResourceStats {
 }
 
 /// The whole table.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ClusterStats {
     pub window_seconds: u64,
     pub rows: Vec<ResourceStats>,
-    /// Meshed, running pods whose proxy gave no answer (`namespace/name`, why).
-    pub unreachable: Vec<(String, String)>,
+    /// Meshed, running pods whose proxy gave no answer.
+    pub unreachable: Vec<Unreachable>,
+}
+
+/// A meshed, running pod whose proxy gave no answer, and why.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub namespace: String,
+    pub pod: String,
+    pub error: FetchError,
+}
+
+impl Unreachable {
+    /// The API server refused to proxy for the caller (403): a missing `pods/proxy` right,
+    /// the same for every pod of the namespace, not something wrong with this pod.
+    pub fn forbidden(&self) -> bool {
+        matches!(self.error, FetchError::Status { status: 403, .. })
+    }
+}
+
+impl ClusterStats {
+    /// The pods the caller may not proxy to ([`Unreachable::forbidden`]), by namespace.
+    pub fn forbidden_by_namespace(&self) -> BTreeMap<&str, Vec<&Unreachable>> {
+        let mut by_namespace: BTreeMap<&str, Vec<&Unreachable>> = BTreeMap::new();
+        for u in self.unreachable.iter().filter(|u| u.forbidden()) {
+            by_namespace.entry(&u.namespace).or_default().push(u);
+        }
+        by_namespace
+    }
 }
 
 type PodKey = (String, String);
@@ -76,7 +103,11 @@ pub async fn collect(
             Ok(answer) => {
                 answers.insert((pod.namespace.clone(), pod.name.clone()), answer);
             }
-            Err(e) => unreachable.push((format!("{}/{}", pod.namespace, pod.name), e.to_string())),
+            Err(error) => unreachable.push(Unreachable {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                error,
+            }),
         }
     }
     let answers_of = |s: &Selected| -> Vec<&StatsAnswer> {

@@ -10,7 +10,7 @@ mod proptests;
 pub mod report;
 pub mod select;
 
-pub use cluster::{ClusterStats, ResourceStats, Traffic, collect};
+pub use cluster::{ClusterStats, ResourceStats, Traffic, Unreachable, collect};
 pub use fetch::{FetchError, FetchOptions, ask_all, fetch_all};
 pub use histogram::{Histogram, MergeError};
 pub use report::{AnswerError, Merged, Row, RowKey, Signals, StatsAnswer};
