@@ -2,7 +2,7 @@
 //! TCP_CONN; wide adds bytes/s in and out, retries, timeouts, ejections) and JSON documents,
 //! in cluster and local mode.
 
-use comfy_table::Table;
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 use meshctl::stats::{ClusterStats, Merged, RowKey, Signals};
 use serde_json::json;
 
@@ -29,7 +29,7 @@ fn header<'a>(names: &[&'a str], wide: bool) -> Vec<&'a str> {
     header
 }
 
-pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool, wide: bool) -> Table {
+pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool, wide: bool) -> String {
     let mut table = super::stdout_table();
     let names: &[&str] = if all_namespaces {
         &["NAMESPACE", "NAME"]
@@ -47,7 +47,7 @@ pub fn cluster_table(stats: &ClusterStats, all_namespaces: bool, wide: bool) -> 
         cells.extend(signal_cells(row.signals.as_ref(), wide));
         table.add_row(cells);
     }
-    table
+    fitted(table, names.len())
 }
 
 pub fn cluster_json(stats: &ClusterStats) -> serde_json::Value {
@@ -142,7 +142,11 @@ fn rate(bytes_per_second: f64) -> String {
     }
 }
 
-pub fn table(merged: &Merged, meshed: &str, wide: bool) -> Table {
+pub fn table(merged: &Merged, meshed: &str, wide: bool) -> String {
+    fitted(local_table(merged, meshed, wide), 1)
+}
+
+fn local_table(merged: &Merged, meshed: &str, wide: bool) -> Table {
     let mut table = super::stdout_table();
     table.set_header(header(&["NAME"], wide));
     for (key, s) in merged.signals() {
@@ -151,6 +155,38 @@ pub fn table(merged: &Merged, meshed: &str, wide: bool) -> Table {
         table.add_row(cells);
     }
     table
+}
+
+/// The narrowest a name column is squeezed to before the table is printed plain instead.
+const NAME_MIN: u16 = 16;
+
+/// The table as text. On a terminal the figures and headers keep their width and only the
+/// first `names` columns wrap; a table that still does not fit the terminal is printed plain
+/// (no borders, nothing wrapped: the terminal folds the lines, as with kubectl -o wide) rather
+/// than with every header and figure split over several lines.
+fn fitted(mut table: Table, names: usize) -> String {
+    let widths = table.column_max_content_widths();
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_constraint(if i < names {
+            ColumnConstraint::LowerBoundary(Width::Fixed(widths[i].min(NAME_MIN)))
+        } else {
+            ColumnConstraint::ContentWidth
+        });
+    }
+    let text = table.to_string();
+    let Some(width) = table.width() else {
+        return text;
+    };
+    if text
+        .lines()
+        .all(|l| l.chars().count() <= usize::from(width))
+    {
+        return text;
+    }
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table.to_string()
 }
 
 fn signals_json(s: &Signals) -> serde_json::Value {
@@ -186,7 +222,61 @@ pub fn row_json(key: &RowKey, s: &Signals) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::rate;
+    use super::*;
+    use meshctl::stats::StatsAnswer;
+
+    /// A local table of two rows (one with a long name) on a terminal `width` columns wide.
+    fn on_terminal(width: u16, wide: bool) -> String {
+        let answer: StatsAnswer = serde_json::from_value(json!({
+            "windowSeconds": 60, "latencyBucketsMs": [10.0, 100.0],
+            "rows": [
+                {"direction": "inbound", "authority": "app", "requests": 60, "failures": 0,
+                 "latencyBuckets": [60, 0, 0]},
+                {"direction": "outbound", "authority": "web.shop.svc.cluster.local:8080",
+                 "route": "default", "backend": "web-v2/web-v2", "requests": 120,
+                 "failures": 3, "latencyBuckets": [100, 20, 0]},
+            ],
+        }))
+        .unwrap();
+        let merged = Merged::from_answers([&answer]).unwrap().unwrap();
+        let mut table = local_table(&merged, "1/1", wide);
+        table.load_style(presets::UTF8_FULL).set_width(width);
+        fitted(table, 1)
+    }
+
+    /// The header's cells, whatever the borders.
+    fn header_of(text: &str) -> Vec<String> {
+        let first = text.lines().find(|l| l.contains("NAME")).expect("a header");
+        first
+            .split(|c: char| c.is_whitespace() || "│┆".contains(c))
+            .filter(|cell| !cell.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_narrow_terminal_wraps_names_but_never_figures_or_headers() {
+        // Room for the figures: borders kept, only the long name wraps.
+        let text = on_terminal(120, false);
+        assert!(text.lines().all(|l| l.chars().count() <= 120), "{text}");
+        assert!(text.contains('│'), "{text}");
+        assert_eq!(header_of(&text)[1..], SIGNAL_COLUMNS, "{text}");
+        for figure in ["97.50%", "2.0", "LATENCY_P99"] {
+            assert!(text.contains(figure), "{figure}: {text}");
+        }
+        // -o wide in 80 columns cannot fit: one plain line per row, every cell whole.
+        let text = on_terminal(80, true);
+        assert!(!text.contains('│'), "{text}");
+        let mut expected = vec!["NAME"];
+        expected.extend(SIGNAL_COLUMNS.into_iter().chain(WIDE_COLUMNS));
+        assert_eq!(header_of(&text), expected, "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let long = "outbound web.shop.svc.cluster.local:8080 / default / web-v2/web-v2";
+        assert!(text.contains(long), "{text}");
+        // A terminal wide enough for everything: the bordered table, nothing wrapped.
+        let text = on_terminal(250, true);
+        assert!(text.contains('│') && text.contains(long), "{text}");
+    }
 
     #[test]
     fn rates_read_in_decimal_units() {
