@@ -4,10 +4,11 @@
 //! resource's service names for `--to`/`--from` edges.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kube::Client;
 
-use super::fetch::{FetchError, FetchOptions, ask_all};
+use super::fetch::{FetchError, FetchOptions, ask_all, stats_answer};
 use super::report::{AnswerError, Merged, RowKey, Signals, StatsAnswer};
 use super::select::{MeshPod, Selected, authority_matches};
 use crate::k8s::pod_proxy;
@@ -91,9 +92,8 @@ pub async fn collect(
         }
     }
     let pods: Vec<&MeshPod> = askable.into_values().collect();
-    let path = format!("/stats?window={}s", options.window.as_secs());
     let results = ask_all(&pods, options.concurrency, options.timeout, |pod| {
-        ask(client, pod, &path)
+        ask(client, pod, options.window)
     })
     .await;
     let mut answers: BTreeMap<PodKey, StatsAnswer> = BTreeMap::new();
@@ -171,7 +171,8 @@ fn outbound(key: &RowKey) -> bool {
     whole(key) && key.direction == "outbound"
 }
 
-async fn ask(client: &Client, pod: &MeshPod, path: &str) -> Result<StatsAnswer, FetchError> {
-    let body = pod_proxy::admin_get(client, &pod.namespace, &pod.name, path).await?;
-    Ok(serde_json::from_str(&body)?)
+async fn ask(client: &Client, pod: &MeshPod, window: Duration) -> Result<StatsAnswer, FetchError> {
+    let path = format!("/stats?window={}s", window.as_secs());
+    let body = pod_proxy::admin_get(client, &pod.namespace, &pod.name, &path).await?;
+    stats_answer(body.as_bytes(), window)
 }

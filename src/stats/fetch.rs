@@ -25,6 +25,25 @@ pub enum FetchError {
     Body(#[from] serde_json::Error),
     #[error("bad address {0:?}: expected HOST:PORT")]
     Address(String),
+    #[error(
+        "answered for a {answered} s window instead of the {asked} s asked (a proxy that \
+         ignores ?window=: upgrade it)"
+    )]
+    Window { asked: u64, answered: u64 },
+}
+
+/// The `/stats` answer in `body`, asked for `window`. One covering another window is refused:
+/// a proxy that ignored `?window=` would pass its default minute off as the window asked.
+pub fn stats_answer(body: &[u8], window: Duration) -> Result<StatsAnswer, FetchError> {
+    let answer: StatsAnswer = serde_json::from_slice(body)?;
+    let asked = window.as_secs();
+    if answer.window_seconds != asked {
+        return Err(FetchError::Window {
+            asked,
+            answered: answer.window_seconds,
+        });
+    }
+    Ok(answer)
 }
 
 impl From<PodProxyError> for FetchError {
@@ -120,7 +139,7 @@ async fn fetch_one(
             body: String::from_utf8_lossy(&body).trim().to_owned(),
         });
     }
-    Ok(serde_json::from_slice(&body)?)
+    stats_answer(&body, window)
 }
 
 /// The error and its causes on one line (hyper's own message alone says little).

@@ -58,6 +58,40 @@ fn proxies_are_merged_and_a_dead_one_is_a_warning() {
 }
 
 #[test]
+fn a_proxy_that_holds_its_answer_is_given_up_after_timeout() {
+    // Accepted by the kernel, never read or answered: only --timeout ends the wait.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().to_string();
+    let fast = admin(FAST);
+    let args = [
+        "stat",
+        "--proxy",
+        &fast,
+        "--proxy",
+        &silent,
+        "--timeout",
+        "1s",
+    ];
+    let out = run(&[&args[..], &["-o", "json"]].concat(), b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = format!("warning: proxy {silent}: no answer within 1s");
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["proxies"]["answered"], 1);
+    assert_eq!(value["rows"][0]["requests"], 100);
+}
+
+#[test]
+fn an_answer_for_another_window_than_asked_is_refused() {
+    // FAST covers 60 s; asked for 30 s, its counts over 30 s would double the rates.
+    let fast = admin(FAST);
+    let out = run(&["stat", "--proxy", &fast, "--window", "30s"], b"");
+    let refused =
+        format!("warning: proxy {fast}: answered for a 60 s window instead of the 30 s asked");
+    failed(&out, 1, &[&refused, "no proxy answered (1 asked)"]);
+}
+
+#[test]
 fn no_answer_at_all_is_an_error_and_a_bad_window_is_usage() {
     let dead = dead();
     let out = run(&["stat", "--proxy", &dead], b"");
@@ -137,11 +171,14 @@ fn watch_redraws_until_interrupted() {
     });
     // Two tables, one redraw (every 2 s) apart; bounded wait.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut tables = 0;
+    let (mut tables, mut lines) = (0, Vec::new());
     while tables < 2 {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) => tables += usize::from(line.contains("LATENCY_P99")),
+            Ok(line) => {
+                tables += usize::from(line.contains("LATENCY_P99"));
+                lines.push(line);
+            }
             Err(_) => break,
         }
     }
@@ -150,4 +187,22 @@ fn watch_redraws_until_interrupted() {
     let _ = child.wait();
     assert_eq!(tables, 2, "tables drawn before the deadline");
     assert!(still_running, "--watch stopped by itself");
+    // Not a terminal: plain tables one after the other (a blank line between), no screen
+    // clearing or borders for a file or a pipe to keep.
+    let text = lines.join("\n");
+    assert!(!text.contains('\x1b') && !text.contains('│'), "{text:?}");
+    let header = lines
+        .iter()
+        .position(|l| l.contains("LATENCY_P99"))
+        .unwrap();
+    let next = lines
+        .iter()
+        .rposition(|l| l.contains("LATENCY_P99"))
+        .unwrap();
+    assert_eq!(lines[next - 1], "", "{text}");
+    assert_eq!(
+        lines[header + 1..next - 1].len(),
+        1,
+        "one row per table: {text}"
+    );
 }

@@ -3,7 +3,7 @@
 //! not proxy to (reported by name; none answering is an error). The figures themselves are
 //! tested through real proxies in tests/podnet/stat_cluster.rs (that needs root).
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -13,23 +13,39 @@ use crate::harness::cluster;
 use crate::install::run;
 use crate::pods::{pod, running};
 
-/// A StatefulSet `name` (no controller runs: it makes no pods); returns its uid.
-async fn owner(ns: &str, name: &str) -> String {
-    let sets: Api<StatefulSet> = Api::namespaced(cluster().admin().await, ns);
-    let set: StatefulSet = serde_json::from_value(json!({
+/// A StatefulSet or DaemonSet `name` (no controller runs: it makes no pods); returns its uid.
+async fn owner(ns: &str, kind: &str, name: &str) -> String {
+    let mut object = json!({
         "metadata": {"name": name},
         "spec": {
             "selector": {"matchLabels": {"app": name}},
-            "serviceName": name,
             "template": {
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "app", "image": "app:1"}]},
             },
         },
-    }))
-    .unwrap();
-    let set = sets.create(&PostParams::default(), &set).await.unwrap();
-    set.metadata.uid.expect("uid")
+    });
+    let admin = cluster().admin().await;
+    let meta = match kind {
+        "StatefulSet" => {
+            object["spec"]["serviceName"] = json!(name);
+            let set: StatefulSet = serde_json::from_value(object).unwrap();
+            let sets: Api<StatefulSet> = Api::namespaced(admin, ns);
+            sets.create(&PostParams::default(), &set)
+                .await
+                .unwrap()
+                .metadata
+        }
+        _ => {
+            let set: DaemonSet = serde_json::from_value(object).unwrap();
+            let sets: Api<DaemonSet> = Api::namespaced(admin, ns);
+            sets.create(&PostParams::default(), &set)
+                .await
+                .unwrap()
+                .metadata
+        }
+    };
+    meta.uid.expect("uid")
 }
 
 /// A meshed, running pod at 127.0.0.1 controlled by `kind/owner`.
@@ -62,12 +78,17 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     let unmeshed = "no meshed pods among the 1 pods of pod in namespace";
     failed(&out, 1, &[unmeshed, "| meshctl inject - |"]);
 
-    // A stateful set's pods are found by owner reference (here one the API server will not
-    // proxy to, so the pod is named).
-    let uid = owner(&ns, "db").await;
+    // Stateful and daemon sets' pods are found by owner reference (here ones the API server
+    // will not proxy to, so the pod is named), and only their own.
+    let uid = owner(&ns, "StatefulSet", "db").await;
     owned_pod(&ns, "db-0", "StatefulSet", "db", &uid).await;
-    let out = run(cluster, &["stat", "sts", "-n", &ns]);
-    failed(&out, 1, &[&format!("warning: pod {ns}/db-0: ")]);
+    let uid = owner(&ns, "DaemonSet", "logs").await;
+    owned_pod(&ns, "logs-x1", "DaemonSet", "logs", &uid).await;
+    for (kind, pod, other) in [("sts", "db-0", "logs-x1"), ("ds", "logs-x1", "db-0")] {
+        let out = run(cluster, &["stat", kind, "-n", &ns]);
+        let err = failed(&out, 1, &[&format!("warning: pod {ns}/{pod}: ")]);
+        assert!(!err.contains(other), "{kind}: {err}");
+    }
 
     // The API server refuses to proxy to a loopback address: the pod is named with why.
     pod(&ns, "meshed", true, running("127.0.0.1", true)).await;

@@ -187,6 +187,20 @@ async fn wide_shows_the_retries_of_the_window() {
         (&29.into(), &0.into(), &0.into()),
         "{backend}"
     );
+    // --window reaches the proxy: the same 60 answers over 30 s are twice the rate.
+    let out = stat(&[&proxy], &["--window", "30s", "-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
+    assert_eq!(report["windowSeconds"], 30, "{report}");
+    let rows = report["rows"].as_array().expect("rows");
+    let whole = rows
+        .iter()
+        .find(|r| r["authority"] == "web.test" && r["backend"].is_null());
+    let whole = whole.unwrap_or_else(|| panic!("no web.test row in {report}"));
+    assert_eq!(
+        (&whole["requests"], &whole["rps"]),
+        (&60.into(), &2.0.into()),
+        "{report}"
+    );
     let out = stat(&[&proxy], &["-o", "wide"]).await;
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("RETRIES"), "{table}");
