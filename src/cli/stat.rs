@@ -20,6 +20,16 @@ use super::control_plane;
 use super::stat_output::{cluster_json, cluster_table, row_json, table};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  meshctl stat deploy -n shop                every deployment in namespace shop
+  meshctl stat deploy/web -n shop -o wide    one, with bytes/s, retries, timeouts, ejections
+  meshctl stat deploy -n shop --to svc/db    only what they sent to service db
+  meshctl stat ns --window 5m --watch        every namespace over 5 minutes, redrawn
+  meshctl stat --proxy 127.0.0.1:4191        a proxy by its admin port, no cluster
+
+Each meshed pod's proxy is read through the API server (get on pods/proxy). MESHED counts \
+the pods whose proxy answered, of the resource's pods; a proxy that does not answer is named \
+on stderr and left out.")]
 pub struct StatArgs {
     /// What to report on: deploy, sts, ds, pod, ns or svc (also as KIND/NAME)
     #[arg(
@@ -140,8 +150,14 @@ impl Plan {
         let window = args.window.get();
         if !(10..=600).contains(&window.as_secs()) {
             return Err(usage(format!(
-                "--window {window:?} is out of range: allowed 10s to 10m"
+                "--window {} is out of range: allowed 10s to 10m",
+                args.window
             )));
+        }
+        if args.timeout.get().is_zero() {
+            return Err(usage(
+                "--timeout 0s would give up on every proxy: give 1s or more",
+            ));
         }
         let options = FetchOptions {
             window,
@@ -176,6 +192,9 @@ impl Plan {
                 "-A, --to and --from need a cluster resource, not --proxy",
             ));
         } else {
+            for address in &args.proxies {
+                admin_address(address)?;
+            }
             Source::Local(args.proxies)
         };
         Ok(Plan {
@@ -184,6 +203,19 @@ impl Plan {
             output: args.output,
             watch: args.watch,
         })
+    }
+}
+
+/// Checks a `--proxy` address is `HOST:PORT`: a URL or a bare host would be asked at a
+/// surprising place (`http` as a host name, port 80) and fail as if the proxy were down.
+fn admin_address(address: &str) -> anyhow::Result<()> {
+    let authority: Option<http::uri::Authority> = address.parse().ok();
+    match authority {
+        Some(a) if a.port_u16().is_some() && !a.as_str().contains('@') => Ok(()),
+        _ => Err(usage(format!(
+            "--proxy {address}: expected a proxy's admin address as HOST:PORT, e.g. \
+             127.0.0.1:4191 (no http://, no path)"
+        ))),
     }
 }
 

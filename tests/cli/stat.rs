@@ -137,6 +137,26 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
             &["stat", "--proxy", "127.0.0.1:1", "--to", "deploy/web"],
             "need a cluster resource",
         ),
+        (
+            &["stat", "--proxy", "http://127.0.0.1:4191"],
+            "--proxy http://127.0.0.1:4191: expected a proxy's admin address as HOST:PORT",
+        ),
+        (
+            &["stat", "--proxy", "127.0.0.1"],
+            "--proxy 127.0.0.1: expected",
+        ),
+        (
+            &["stat", "--proxy", "127.0.0.1:4191/stats"],
+            "(no http://, no path)",
+        ),
+        (
+            &["stat", "--proxy", "127.0.0.1:4191", "--timeout", "0s"],
+            "--timeout 0s would give up on every proxy",
+        ),
+        (
+            &["stat", "--proxy", "127.0.0.1:4191", "--window", "1h"],
+            "--window 1h is out of range: allowed 10s to 10m",
+        ),
     ] {
         failed(&run(args, b""), 2, &[says]);
     }
