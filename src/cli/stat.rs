@@ -286,17 +286,34 @@ async fn cluster_once(
     }
     let pods = selected.iter().flat_map(|s| &s.pods);
     let (total, meshed) = pods.fold((0, 0), |(t, m), p| (t + 1, m + usize::from(p.meshed)));
+    if total == 0 {
+        bail!(
+            "{what}{} has no pods to ask (finished ones are left out)",
+            where_(what, scope)
+        );
+    }
     if meshed == 0 {
-        // What to inject: the workloads themselves, or those of the namespaces.
+        // What to inject: the workloads themselves; for pods, services and namespaces the
+        // deployments that run the pods (a running pod cannot take a new container).
         let (kind, flag) = match (what.kind, &what.name, scope) {
             (Kind::Namespace, Some(ns), _) => ("deploy".to_owned(), format!("-n {ns}")),
-            (Kind::Namespace, None, _) => ("deploy".to_owned(), "-A".to_owned()),
+            (Kind::Namespace, None, _) | (Kind::Pod | Kind::Service, _, Scope::All) => {
+                ("deploy".to_owned(), "-A".to_owned())
+            }
+            (Kind::Pod | Kind::Service, _, Scope::Namespace(ns)) => {
+                ("deploy".to_owned(), format!("-n {ns}"))
+            }
             (_, _, Scope::All) => (what.to_string(), "-A".to_owned()),
             (_, _, Scope::Namespace(ns)) => (what.to_string(), format!("-n {ns}")),
         };
+        let pods = match total {
+            1 => "1 pod".to_owned(),
+            n => format!("{n} pods"),
+        };
         bail!(
-            "no meshed pods among the {total} pods of {what}{}: add the proxy with \
-             `kubectl get {kind} {flag} -o yaml | meshctl inject - | kubectl apply -f -`",
+            "no meshed pod among {pods} ({what}{}): add the proxy to the workloads that run \
+             them, e.g. `kubectl get {kind} {flag} -o yaml | meshctl inject - | kubectl apply \
+             -f -`",
             where_(what, scope),
         );
     }

@@ -176,3 +176,45 @@ async fn ask(client: &Client, pod: &MeshPod, window: Duration) -> Result<StatsAn
     let body = pod_proxy::admin_get(client, &pod.namespace, &pod.name, &path).await?;
     stats_answer(body.as_bytes(), window)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edge_counts_requests_to_the_peer_and_its_backends_retries_once() {
+        let row = |key: &str, requests: u64, resilience: [u64; 3]| {
+            let [retries, timeouts, ejections] = resilience;
+            let key: serde_json::Value = serde_json::from_str(key).unwrap();
+            let mut row = serde_json::json!({"requests": requests, "failures": requests / 10,
+                "retries": retries, "timeouts": timeouts, "ejections": ejections,
+                "latencyBuckets": [requests, 0]});
+            row.as_object_mut()
+                .unwrap()
+                .extend(key.as_object().unwrap().clone());
+            row
+        };
+        let answer: StatsAnswer = serde_json::from_value(serde_json::json!({
+            "windowSeconds": 10, "latencyBucketsMs": [5.0],
+            "rows": [
+                row(r#"{"direction": "outbound", "authority": "db:5432"}"#, 20, [0; 3]),
+                row(r#"{"direction": "outbound", "authority": "db.shop:5432"}"#, 10, [0; 3]),
+                // The backend's own row, and the same requests again per route.
+                row(r#"{"direction": "outbound", "authority": "db:5432",
+                        "backend": "db/v1"}"#, 20, [3, 2, 1]),
+                row(r#"{"direction": "outbound", "authority": "db:5432", "route": "r",
+                        "backend": "db/v1"}"#, 20, [3, 2, 1]),
+                row(r#"{"direction": "outbound", "authority": "web:80"}"#, 100, [9; 3]),
+                row(r#"{"direction": "inbound", "authority": "app"}"#, 50, [0; 3]),
+            ],
+        }))
+        .unwrap();
+        let merged = Merged::from_answers([&answer]).unwrap().unwrap();
+        let db = |authority: &str| authority.starts_with("db");
+        let s = edge(&merged, db).expect("an edge");
+        assert_eq!((s.requests, s.failures, s.rps), (30, 3, 3.0));
+        assert_eq!((s.retries, s.timeouts, s.ejections), (3, 2, 1));
+        assert!(s.latency_p99_ms.is_some_and(|ms| ms <= 5.0), "{s:?}");
+        assert!(edge(&merged, |a| a == "api:80").is_none());
+    }
+}

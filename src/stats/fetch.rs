@@ -237,6 +237,28 @@ mod tests {
         assert!(matches!(results[5], Err(FetchError::Address(_))));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_bounds_each_proxy_not_the_whole_round() {
+        // Six answers of 300 ms, two at a time, take 900 ms in all: each is within its
+        // 500 ms; only the one of 600 ms is given up on.
+        let delays = [300, 300, 300, 600, 300, 300].map(Duration::from_millis);
+        let started = tokio::time::Instant::now();
+        let results = ask_all(&delays, 2, Duration::from_millis(500), |delay| async move {
+            tokio::time::sleep(*delay).await;
+            Ok::<_, FetchError>(*delay)
+        })
+        .await;
+        let timed_out: Vec<usize> = (results.iter().enumerate())
+            .filter(|(_, r)| matches!(r, Err(FetchError::Timeout(_))))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(timed_out, [3]);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1_100),
+            "in turns of two"
+        );
+    }
+
     #[tokio::test]
     async fn no_more_than_the_bound_are_in_flight() {
         let in_flight: Arc<AtomicUsize> = Arc::default();

@@ -4,7 +4,7 @@
 //! tested through real proxies in tests/podnet/stat_cluster.rs (that needs root).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -48,6 +48,20 @@ async fn owner(ns: &str, kind: &str, name: &str) -> String {
     meta.uid.expect("uid")
 }
 
+/// A Service `name` selecting pods labelled `app: selects`.
+async fn service(ns: &str, name: &str, selects: &str) {
+    let services: Api<Service> = Api::namespaced(cluster().admin().await, ns);
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": selects}, "ports": [{"port": 80}]},
+    }))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+}
+
 /// A meshed, running pod at 127.0.0.1 controlled by `kind/owner`.
 async fn owned_pod(ns: &str, name: &str, kind: &str, owner: &str, uid: &str) {
     pod(ns, name, true, running("127.0.0.1", true)).await;
@@ -73,10 +87,32 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     let out = run(cluster, &["stat", "deploy", "-n", &ns]);
     failed(&out, 1, &[&format!("no deploy in namespace {ns}")]);
 
+    let out = run(cluster, &["stat", "ns", "nowhere-x"]);
+    failed(
+        &out,
+        1,
+        &["namespace `nowhere-x` not found; list them with `kubectl get ns`"],
+    );
+
     pod(&ns, "plain", false, running("10.0.0.5", false)).await;
+    // Pods and services are meshed through the workloads that run them, never in place.
+    let inject = format!("`kubectl get deploy -n {ns} -o yaml | meshctl inject - | kubectl");
     let out = run(cluster, &["stat", "pod", "-n", &ns]);
-    let unmeshed = "no meshed pods among the 1 pods of pod in namespace";
-    failed(&out, 1, &[unmeshed, "| meshctl inject - |"]);
+    let unmeshed = format!("no meshed pod among 1 pod (pod in namespace {ns}): add the proxy");
+    failed(&out, 1, &[&unmeshed, &inject]);
+    service(&ns, "plain", "plain").await;
+    service(&ns, "empty", "nothing").await;
+    let out = run(cluster, &["stat", "svc", "plain", "-n", &ns]);
+    failed(
+        &out,
+        1,
+        &["no meshed pod among 1 pod (svc/plain in namespace", &inject],
+    );
+    let out = run(cluster, &["stat", "svc", "empty", "-n", &ns]);
+    let nothing = format!("svc/empty in namespace {ns} has no pods to ask");
+    failed(&out, 1, &[&nothing]);
+    let out = run(cluster, &["stat", "pod", "-n", &ns, "--to", "deploy/web"]);
+    failed(&out, 1, &[&missing]);
 
     // Stateful and daemon sets' pods are found by owner reference (here ones the API server
     // will not proxy to, so the pod is named), and only their own.
