@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -25,41 +26,34 @@ async fn owner(ns: &str, kind: &str, name: &str) -> String {
             },
         },
     });
-    let admin = cluster().admin().await;
-    let meta = match kind {
-        "StatefulSet" => {
-            object["spec"]["serviceName"] = json!(name);
-            let set: StatefulSet = serde_json::from_value(object).unwrap();
-            let sets: Api<StatefulSet> = Api::namespaced(admin, ns);
-            sets.create(&PostParams::default(), &set)
-                .await
-                .unwrap()
-                .metadata
-        }
-        _ => {
-            let set: DaemonSet = serde_json::from_value(object).unwrap();
-            let sets: Api<DaemonSet> = Api::namespaced(admin, ns);
-            sets.create(&PostParams::default(), &set)
-                .await
-                .unwrap()
-                .metadata
-        }
+    let meta = if kind == "StatefulSet" {
+        object["spec"]["serviceName"] = json!(name);
+        create::<StatefulSet>(ns, object).await
+    } else {
+        create::<DaemonSet>(ns, object).await
     };
     meta.uid.expect("uid")
 }
 
 /// A Service `name` selecting pods labelled `app: selects`.
 async fn service(ns: &str, name: &str, selects: &str) {
-    let services: Api<Service> = Api::namespaced(cluster().admin().await, ns);
-    let service: Service = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"selector": {"app": selects}, "ports": [{"port": 80}]},
-    }))
-    .unwrap();
-    services
-        .create(&PostParams::default(), &service)
-        .await
-        .unwrap();
+    let spec = json!({"selector": {"app": selects}, "ports": [{"port": 80}]});
+    create::<Service>(ns, json!({"metadata": {"name": name}, "spec": spec})).await;
+}
+
+/// Creates `object` as a `K` in `ns`; returns its metadata as stored.
+async fn create<K>(ns: &str, object: serde_json::Value) -> ObjectMeta
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(cluster().admin().await, ns);
+    let object: K = serde_json::from_value(object).unwrap();
+    let created = api.create(&PostParams::default(), &object).await.unwrap();
+    created.meta().clone()
 }
 
 /// A meshed, running pod at 127.0.0.1 controlled by `kind/owner`.
