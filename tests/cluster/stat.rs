@@ -130,36 +130,28 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     failed(&out, 1, &[&why, "no proxy answered (1 asked)"]);
 }
 
-/// A Role in `ns` granting `rules`, bound to service account `sa`.
-async fn grant(ns: &str, sa: &str, rules: serde_json::Value) {
+/// A Role `name` in `ns` granting `rules`, bound to service account `sa`.
+async fn grant(ns: &str, sa: &str, name: &str, rules: serde_json::Value) {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    let admin = cluster().admin().await;
-    let role: Role =
-        serde_json::from_value(json!({"metadata": {"name": sa}, "rules": rules})).unwrap();
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": sa},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+    create::<Role>(ns, json!({"metadata": {"name": name}, "rules": rules})).await;
+    let binding = json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(admin, ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    });
+    create::<RoleBinding>(ns, binding).await;
 }
 
 #[tokio::test]
 async fn stat_goes_through_the_callers_rbac() {
     let cluster = cluster();
     let ns = cluster.namespace("statrbac").await;
+    // The API server would dial the 10.0.0.x pods, and refuses loopback at once.
     for (name, ip) in [
         ("web", "10.0.0.9"),
         ("api", "10.0.0.10"),
         ("db", "10.0.0.11"),
+        ("local", "127.0.0.1"),
     ] {
         pod(&ns, name, true, running(ip, true)).await;
     }
@@ -179,10 +171,10 @@ async fn stat_goes_through_the_callers_rbac() {
     // right, the namespace and the user (the API server's words), not a 403 per pod.
     let read =
         json!([{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]}]);
-    grant(&ns, "viewer", read).await;
+    grant(&ns, "viewer", "read", read).await;
     let out = stat(&["stat", "pod", "-n", &ns]);
     let denied =
-        format!("not allowed to read the proxies of 3 meshed pods in namespace {ns} through");
+        format!("not allowed to read the proxies of 4 meshed pods in namespace {ns} through");
     let user = format!("User \"system:serviceaccount:{ns}:viewer\" cannot get resource");
     let right = "stat needs `get` on `pods/proxy` there";
     let err = failed(
@@ -196,4 +188,17 @@ async fn stat_goes_through_the_callers_rbac() {
         "one 403 quoted: {err}"
     );
     assert!(!err.contains("warning:"), "{err}");
+
+    // Allowed to proxy to one pod only (the name RBAC sees carries the port): that pod's own
+    // failure is named, the others are one warning about the right.
+    let one = json!([{"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"],
+        "resourceNames": ["local:4191"]}]);
+    grant(&ns, "viewer", "proxy-local", one).await;
+    let out = stat(&["stat", "pod", "-n", &ns]);
+    let local = format!("warning: pod {ns}/local: its proxy gave no figures: answered HTTP 400");
+    let denied = format!(
+        "warning: not allowed to read the proxies of 3 meshed pods in namespace {ns} through"
+    );
+    let err = failed(&out, 1, &[&local, &denied, "no proxy answered (4 asked)"]);
+    assert_eq!(err.matches("warning:").count(), 2, "{err}");
 }
