@@ -220,4 +220,22 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     let b_line = b_line.unwrap_or_else(|| panic!("no b line in\n{table}"));
     assert!(b_line.contains("1/2"), "{table}");
     assert!(b_line.contains("100.00%"), "{table}");
+    // Every namespace: a NAMESPACE column first, as kubectl -A.
+    let out = meshctl_stat(&["deploy", "-A"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(header[..3], ["NAMESPACE", "NAME", "MESHED"], "{table}");
+    let b_line = table
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq([ns.as_str(), "b"]));
+    let b_line = b_line.unwrap_or_else(|| panic!("no {ns} b line in\n{table}"));
+    assert!(
+        b_line.contains("1/2") && b_line.contains("100.00%"),
+        "{table}"
+    );
 }
