@@ -166,6 +166,51 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// Lines `child` writes on `output` until `tables` table headers were seen (or 20 s went by,
+/// so a stuck --watch fails the count instead of hanging); then `child` is ended. Returns the
+/// lines and whether `child` was still running (--watch must not stop by itself).
+fn watched(
+    mut child: std::process::Child,
+    output: impl std::io::Read + Send + 'static,
+    tables: usize,
+) -> (Vec<String>, bool) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(output)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (mut seen, mut lines) = (0, Vec::new());
+    while seen < tables {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen += usize::from(line.contains("LATENCY_P99"));
+                lines.push(line);
+            }
+            Err(_) => break,
+        }
+    }
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    (lines, still_running)
+}
+
+/// The lines that hold a table header.
+fn headers(lines: &[String]) -> Vec<usize> {
+    (0..lines.len())
+        .filter(|i| lines[*i].contains("LATENCY_P99"))
+        .collect()
+}
+
 #[test]
 fn watch_redraws_until_interrupted() {
     let fast = admin(FAST);
@@ -177,52 +222,46 @@ fn watch_redraws_until_interrupted() {
         .spawn()
         .expect("spawn meshctl");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    // Two tables, one redraw (every 2 s) apart; bounded wait.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let (mut tables, mut lines) = (0, Vec::new());
-    while tables < 2 {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                tables += usize::from(line.contains("LATENCY_P99"));
-                lines.push(line);
-            }
-            Err(_) => break,
-        }
-    }
-    let still_running = child.try_wait().expect("try_wait").is_none();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(tables, 2, "tables drawn before the deadline");
+    // Two tables, one redraw (every 2 s) apart.
+    let (lines, still_running) = watched(child, stdout, 2);
+    let at = headers(&lines);
+    assert_eq!(at.len(), 2, "tables drawn before the deadline: {lines:?}");
     assert!(still_running, "--watch stopped by itself");
     // Not a terminal: plain tables one after the other (a blank line between), no screen
     // clearing or borders for a file or a pipe to keep.
     let text = lines.join("\n");
     assert!(!text.contains('\x1b') && !text.contains('│'), "{text:?}");
-    let header = lines
-        .iter()
-        .position(|l| l.contains("LATENCY_P99"))
-        .unwrap();
-    let next = lines
-        .iter()
-        .rposition(|l| l.contains("LATENCY_P99"))
-        .unwrap();
-    assert_eq!(lines[next - 1], "", "{text}");
-    assert_eq!(
-        lines[header + 1..next - 1].len(),
-        1,
-        "one row per table: {text}"
-    );
+    assert_eq!(lines[at[1] - 1], "", "{text}");
+    assert_eq!(at[1] - at[0], 3, "one row per table: {text}");
+}
+
+#[test]
+fn watch_on_a_terminal_clears_the_screen_for_each_table() {
+    use nix::pty::{Winsize, openpty};
+    let size = Winsize {
+        ws_row: 40,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&size, None).expect("a pseudo-terminal");
+    let fast = admin(FAST);
+    let mut command = crate::support::meshctl();
+    command
+        .args(["stat", "--proxy", &fast, "--watch"])
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(pty.slave))
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn().expect("spawn meshctl");
+    drop(command);
+    let (lines, still_running) = watched(child, std::fs::File::from(pty.master), 2);
+    assert!(still_running, "--watch stopped by itself");
+    let at = headers(&lines);
+    assert_eq!(at.len(), 2, "tables drawn before the deadline: {lines:?}");
+    // Each table starts on a cleared screen, drawn with borders.
+    let text = lines.join("\n");
+    assert_eq!(text.matches("\x1b[2J\x1b[H").count(), 2, "{text:?}");
+    assert!(lines[at[0] - 1].starts_with("\x1b[2J\x1b[H┌"), "{text:?}");
+    assert!(lines[at[1]].starts_with('│'), "{text:?}");
 }
