@@ -127,8 +127,6 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
     // What c's proxy counted, read while it lives: every request c's app answered.
     let c_direct = direct_row(at(c, 4191), "inbound", "app");
     assert_eq!(c_direct["requests"], served("c"), "{c_direct}");
-    // Pod c of deployment b loses its proxy: its figures cannot be had any more.
-    mesh.kill_proxy(c);
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (ns, b_pods) = runtime.block_on(async {
@@ -138,6 +136,32 @@ fn stat_through_the_api_server_equals_asking_the_proxies() {
         registry.service("b-service", "b").await;
         (registry.namespace, b_pods)
     });
+    // While both of b's proxies live: deployment b is their two answers merged, exactly as
+    // stat --proxy merges them, and every request sent.
+    let both = json_of(&meshctl_stat(&["deploy", "b", "-n", &ns, "-o", "json"]));
+    let both = row_named(&both, "b");
+    assert_eq!(
+        (&both["answered"], &both["requests"]),
+        (&2.into(), &sent.into()),
+        "{both}"
+    );
+    let merged = json_of(&meshctl_stat(&[
+        "--proxy",
+        &at(b, 4191).to_string(),
+        "--proxy",
+        &at(c, 4191).to_string(),
+        "-o",
+        "json",
+    ]));
+    let rows = merged["rows"].as_array().expect("rows");
+    let merged = rows
+        .iter()
+        .find(|r| r["direction"] == "inbound" && r["authority"] == "app");
+    let merged = merged.unwrap_or_else(|| panic!("no inbound app row in {rows:?}"));
+    assert_eq!(signals(both), signals(merged), "{both}\n{merged}");
+
+    // Pod c of deployment b loses its proxy: its figures cannot be had any more.
+    mesh.kill_proxy(c);
 
     // Deployment b: what its one answering proxy received, exactly; c is named, not fatal.
     let started = std::time::Instant::now();
