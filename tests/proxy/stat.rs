@@ -171,22 +171,7 @@ async fn wide_shows_the_retries_of_the_window() {
         );
     }
     // 60 answers took 89 hits: 29 retries, all in this window of backend web/v1.
-    let out = stat(&[&proxy], &["-o", "json"]).await;
-    let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
-    let rows = report["rows"].as_array().expect("rows");
-    let backend = rows
-        .iter()
-        .find(|r| r["backend"] == "web/v1" && r["route"].is_null())
-        .unwrap_or_else(|| panic!("no backend row in {report}"));
-    assert_eq!(
-        (
-            &backend["retries"],
-            &backend["timeouts"],
-            &backend["ejections"]
-        ),
-        (&29.into(), &0.into(), &0.into()),
-        "{backend}"
-    );
+    assert_eq!(resilience(&proxy).await, [29, 0, 0]);
     // --window reaches the proxy: the same 60 answers over 30 s are twice the rate.
     let out = stat(&[&proxy], &["--window", "30s", "-o", "json"]).await;
     let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
@@ -207,6 +192,61 @@ async fn wide_shows_the_retries_of_the_window() {
     let line = table.lines().find(|l| l.contains("/ web/v1"));
     let cells: Vec<&str> = line.expect("backend line").split_whitespace().collect();
     assert_eq!(cells[cells.len() - 3..], ["29", "0", "0"], "{table}");
+}
+
+/// Backend web/v1's retries, timeouts and ejections as `stat --proxy -o json` reports them.
+async fn resilience(proxy: &TestProxy) -> [u64; 3] {
+    let out = stat(&[proxy], &["-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
+    let rows = report["rows"].as_array().expect("rows");
+    let backend = rows
+        .iter()
+        .find(|r| r["backend"] == "web/v1" && r["route"].is_null())
+        .unwrap_or_else(|| panic!("no backend row in {report}"));
+    ["retries", "timeouts", "ejections"].map(|field| {
+        backend[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {backend}"))
+    })
+}
+
+#[tokio::test]
+async fn stat_counts_the_timeouts_and_ejections_of_the_window() {
+    // Round-robin over an endpoint that always fails (ejected after 3 in a row, for longer
+    // than the test) and one that never answers in time (every request to it times out).
+    let failing = serve(|_req| async {
+        let mut resp = http::Response::new(full("down"));
+        *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        resp
+    })
+    .await;
+    let stuck = serve(|_req| async {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        http::Response::new(full("late"))
+    })
+    .await;
+    let config = format!(
+        "services:\n  - name: web\n    authorities: [web.test]\n    policy: {{ loadBalancer: \
+         {{ algorithm: round-robin }}, timeouts: {{ request: 500ms }}, outlierDetection: \
+         {{ consecutive5xx: 3, consecutiveGatewayErrors: 1000, interval: 20ms, \
+         baseEjectionTime: 10m, maxEjectionPercent: 50 }} }}\n    backends: [{{ name: v1, \
+         endpoints: [{{ addr: \"{failing}\" }}, {{ addr: \"{stuck}\" }}] }}]\n"
+    );
+    let proxy = TestProxy::start(&config).await;
+    let client = http1_client();
+    let mut timed_out = 0;
+    for _ in 0..8 {
+        let status = send(&client, proxy.outbound, "web.test", "/", &[]).await.0;
+        assert!(matches!(status, 503 | 504), "{status}");
+        timed_out += u64::from(status == 504);
+    }
+    let ejected = proxy.metric("ejection_total{backend=\"web/v1\"}").await;
+    assert_eq!(ejected, 1.0, "the failing endpoint is ejected once");
+    assert!(
+        timed_out >= 4,
+        "half the requests or more reached the stuck one: {timed_out}"
+    );
+    assert_eq!(resilience(&proxy).await, [0, timed_out, 1]);
 }
 
 /// Writes `request` on a new connection to `addr` (then half-closes it if `shutdown`) and
