@@ -226,6 +226,11 @@ pub async fn select(
                 .filter(|svc| serves_any(svc, s, &pods))
                 .flat_map(hosts_of)
                 .collect();
+            // Peers that reach the pods directly (headless services, pod IPs) reach it too.
+            let direct: Vec<String> = (pods.iter().filter(|p| is_of(p, s)))
+                .flat_map(pod_hosts)
+                .collect();
+            s.hosts.extend(direct);
         }
     }
     Ok(selected)
@@ -431,11 +436,42 @@ fn serves_any(service: &Service, selected: &Selected, pods: &[Pod]) -> bool {
     pods.iter().any(|p| {
         p.metadata.namespace == service.metadata.namespace
             && selects(selector, p.meta())
-            && selected.pods.iter().any(|m| {
-                Some(&m.name) == p.metadata.name.as_ref()
-                    && Some(&m.namespace) == p.metadata.namespace.as_ref()
-            })
+            && is_of(p, selected)
     })
+}
+
+/// Whether `pod` is one of `selected`'s (unfinished) pods.
+fn is_of(pod: &Pod, selected: &Selected) -> bool {
+    selected.pods.iter().any(|m| {
+        Some(&m.name) == pod.metadata.name.as_ref()
+            && Some(&m.namespace) == pod.metadata.namespace.as_ref()
+    })
+}
+
+/// The names and addresses a pod is reached by directly: its IPs and, with a hostname and a
+/// subdomain (a headless service's pods, such as a stateful set's), its DNS names.
+fn pod_hosts(pod: &Pod) -> BTreeSet<String> {
+    let status = pod.status.as_ref();
+    let mut hosts: BTreeSet<String> = (status.and_then(|s| s.pod_ips.as_ref()).into_iter())
+        .flatten()
+        .map(|ip| ip.ip.clone())
+        .chain(status.and_then(|s| s.pod_ip.clone()))
+        .filter(|ip| !ip.is_empty())
+        .collect();
+    let spec = pod.spec.as_ref();
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    if let (Some(host), Some(sub)) = (
+        spec.and_then(|s| s.hostname.as_deref()),
+        spec.and_then(|s| s.subdomain.as_deref()),
+    ) {
+        let name = format!("{host}.{sub}.{ns}");
+        hosts.extend([
+            format!("{name}.svc"),
+            format!("{name}.svc.cluster.local"),
+            name,
+        ]);
+    }
+    hosts
 }
 
 /// The names and addresses a service is reached by.
@@ -543,6 +579,37 @@ mod tests {
             (Kind::StatefulSet, "shop")
         );
         assert!(by_sts[1].pods.is_empty());
+    }
+
+    #[test]
+    fn pods_are_reached_by_their_addresses_and_headless_names() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db-0", "namespace": "shop"},
+            "spec": {"hostname": "db-0", "subdomain": "db", "containers": []},
+            "status": {"podIP": "10.1.0.5", "podIPs": [{"ip": "10.1.0.5"}, {"ip": "fd00::5"}]},
+        }))
+        .unwrap();
+        let hosts = pod_hosts(&pod);
+        let expected = [
+            "10.1.0.5",
+            "db-0.db.shop",
+            "db-0.db.shop.svc",
+            "db-0.db.shop.svc.cluster.local",
+            "fd00::5",
+        ];
+        assert_eq!(
+            hosts.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+        for authority in ["10.1.0.5:5432", "[fd00::5]:5432", "db-0.db.shop.svc:5432"] {
+            assert!(authority_matches(authority, &hosts), "{authority}");
+        }
+        // Without a subdomain, only the addresses; a pod not yet given one, nothing.
+        let mut plain = pod.clone();
+        plain.spec.as_mut().unwrap().subdomain = None;
+        assert_eq!(pod_hosts(&plain).len(), 2);
+        plain.status = None;
+        assert!(pod_hosts(&plain).is_empty());
     }
 
     #[test]
