@@ -203,19 +203,7 @@ pub async fn select(
         }
         Kind::Service => {
             let named: Vec<Service> = lister.named(what, "services").await?;
-            named
-                .iter()
-                .map(|s| {
-                    let selector = s.spec.as_ref().and_then(|spec| spec.selector.as_ref());
-                    let pods = pods.iter().filter(|p| {
-                        p.metadata.namespace == s.metadata.namespace
-                            && selector.is_some_and(|sel| selects(sel, p.meta()))
-                    });
-                    let mut selected = selected_of(Kind::Service, s.meta(), pods);
-                    selected.hosts = hosts_of(s);
-                    selected
-                })
-                .collect()
+            named.iter().map(|s| service_selected(s, &pods)).collect()
         }
         Kind::Namespace => namespaces(conn, what, &pods).await?,
     };
@@ -440,6 +428,26 @@ fn serves_any(service: &Service, selected: &Selected, pods: &[Pod]) -> bool {
     })
 }
 
+/// A service with the pods it selects, reached by its names and cluster IPs; a headless
+/// one (no cluster IP) is reached at its pods' addresses and names instead.
+fn service_selected(service: &Service, pods: &[Pod]) -> Selected {
+    let spec = service.spec.as_ref();
+    let selector = spec.and_then(|spec| spec.selector.as_ref());
+    let its = pods.iter().filter(|p| {
+        p.metadata.namespace == service.metadata.namespace
+            && selector.is_some_and(|sel| selects(sel, p.meta()))
+    });
+    let mut selected = selected_of(Kind::Service, service.meta(), its.clone());
+    selected.hosts = hosts_of(service);
+    if spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None") {
+        let direct: Vec<String> = (its.filter(|p| is_of(p, &selected)))
+            .flat_map(pod_hosts)
+            .collect();
+        selected.hosts.extend(direct);
+    }
+    selected
+}
+
 /// Whether `pod` is one of `selected`'s (unfinished) pods.
 fn is_of(pod: &Pod, selected: &Selected) -> bool {
     selected.pods.iter().any(|m| {
@@ -610,6 +618,41 @@ mod tests {
         assert_eq!(pod_hosts(&plain).len(), 2);
         plain.status = None;
         assert!(pod_hosts(&plain).is_empty());
+    }
+
+    #[test]
+    fn a_headless_service_is_reached_at_its_pods() {
+        let pod = |name: &str, ip: &str, app: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+                "spec": {"hostname": name, "subdomain": "db", "containers": []},
+                "status": {"phase": "Running", "podIP": ip},
+            }))
+            .unwrap()
+        };
+        let pods = [
+            pod("db-0", "10.1.0.5", "db"),
+            pod("db-1", "10.1.0.6", "db"),
+            pod("web-0", "10.1.0.7", "web"),
+        ];
+        let service = |cluster_ip: &str| -> Service {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "db", "namespace": "shop"},
+                "spec": {"selector": {"app": "db"}, "clusterIP": cluster_ip,
+                         "clusterIPs": [cluster_ip]},
+            }))
+            .unwrap()
+        };
+        let headless = service_selected(&service("None"), &pods);
+        assert_eq!(headless.pods.len(), 2);
+        for authority in ["db.shop:5432", "10.1.0.6:5432", "db-0.db.shop.svc:5432"] {
+            assert!(authority_matches(authority, &headless.hosts), "{authority}");
+        }
+        assert!(!authority_matches("10.1.0.7:80", &headless.hosts));
+        // With a cluster IP, clients reach it there, not at its pods.
+        let plain = service_selected(&service("10.96.0.9"), &pods);
+        assert!(authority_matches("10.96.0.9:5432", &plain.hosts));
+        assert!(!authority_matches("10.1.0.5:5432", &plain.hosts));
     }
 
     #[test]
