@@ -173,7 +173,10 @@ impl Plan {
             let kind = args.kind.unwrap_or_default();
             let what = resource(&kind, args.name)?;
             let scope = scope(args.all_namespaces, global)?;
-            if scope == Some(Scope::All) && what.name.is_some() && what.kind != Kind::Namespace {
+            // Under -A a named resource has no namespace to be looked up in.
+            let one = |r: &ResourceRef| r.name.is_some() && r.kind != Kind::Namespace;
+            let all = scope == Some(Scope::All);
+            if all && one(&what) {
                 return Err(usage(format!(
                     "{what} names one resource: give its namespace with -n instead of -A"
                 )));
@@ -186,6 +189,15 @@ impl Plan {
                 }),
                 None => None,
             };
+            if let Some(Edge { direction, peer }) = &edge
+                && all
+                && one(peer)
+            {
+                return Err(usage(format!(
+                    "{} {peer} names one resource: give its namespace with -n instead of -A",
+                    direction.flag()
+                )));
+            }
             Source::Cluster(Query { what, scope, edge })
         } else if args.all_namespaces || edge.is_some() {
             return Err(usage(
