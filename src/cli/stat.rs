@@ -113,6 +113,15 @@ struct Query {
 }
 
 impl Query {
+    /// Where the edge's peer is looked up: `-n`'s namespace, else the one `stat ns NAME`
+    /// names, else `scope` (the context's).
+    fn peer_scope(&self, scope: &Scope) -> Scope {
+        match (&self.scope, self.what.kind, &self.what.name) {
+            (None, Kind::Namespace, Some(ns)) => Scope::Namespace(ns.clone()),
+            _ => scope.clone(),
+        }
+    }
+
     /// Which traffic rows count, given the edge's peer resources (empty without an edge).
     fn traffic<'a>(&self, peers: &'a [Selected]) -> Traffic<'a> {
         match self.edge.as_ref().map(|e| e.direction) {
@@ -289,7 +298,7 @@ async fn cluster_once(
     let what = &q.what;
     let selected = meshctl::stats::select(conn, what, scope).await?;
     let peers = match &q.edge {
-        Some(e) => meshctl::stats::select(conn, &e.peer, scope).await?,
+        Some(e) => meshctl::stats::select(conn, &e.peer, &q.peer_scope(scope)).await?,
         None => Vec::new(),
     };
     let traffic = q.traffic(&peers);

@@ -107,6 +107,9 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     failed(&out, 1, &[&nothing]);
     let out = run(cluster, &["stat", "pod", "-n", &ns, "--to", "deploy/web"]);
     failed(&out, 1, &[&missing]);
+    // `stat ns NAME` looks its peer up in that namespace, not the context's.
+    let out = run(cluster, &["stat", "ns", &ns, "--from", "deploy/web"]);
+    failed(&out, 1, &[&missing]);
 
     // Stateful and daemon sets' pods are found by owner reference (here ones the API server
     // will not proxy to, so the pod is named), and only their own.
