@@ -297,11 +297,52 @@ async fn cluster_once(
 ) -> anyhow::Result<ClusterStats> {
     let what = &q.what;
     let selected = meshctl::stats::select(conn, what, scope).await?;
+    let peer_scope = q.peer_scope(scope);
     let peers = match &q.edge {
-        Some(e) => meshctl::stats::select(conn, &e.peer, &q.peer_scope(scope)).await?,
+        Some(e) => meshctl::stats::select(conn, &e.peer, &peer_scope).await?,
         None => Vec::new(),
     };
     let traffic = q.traffic(&peers);
+    meshed_pods(what, scope, &selected)?;
+    if let Some(Edge { direction, peer }) = &q.edge {
+        let checked = match direction {
+            // --from counts what the peer's own proxies sent.
+            Direction::From => meshed_pods(peer, &peer_scope, &peers),
+            Direction::To if peers.is_empty() => {
+                Err(anyhow::anyhow!("no {peer}{}", where_(peer, &peer_scope)))
+            }
+            Direction::To => Ok(()),
+        };
+        checked.map_err(|e| anyhow::anyhow!("{} {peer}: {e}", direction.flag()))?;
+    }
+    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
+    for u in stats.unreachable.iter().filter(|u| !u.forbidden()) {
+        let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
+        eprintln!("warning: pod {ns}/{pod}: its proxy gave no figures: {error}");
+    }
+    // One line per namespace the caller may not proxy to, not one 403 per pod.
+    let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
+        .map(|(ns, pods)| proxy_denied(ns, pods))
+        .collect();
+    let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
+    if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
+        bail!("{}", denied.join("\n"));
+    }
+    for text in &denied {
+        eprintln!("warning: {text}; their figures are left out");
+    }
+    if answered == 0 && !stats.unreachable.is_empty() {
+        bail!(
+            "no proxy answered ({} asked); see the warnings above",
+            stats.unreachable.len()
+        );
+    }
+    Ok(stats)
+}
+
+/// Fails unless some of `selected` (the resources `what` names in `scope`) runs a meshed
+/// pod to ask, saying what to inject when none does.
+fn meshed_pods(what: &ResourceRef, scope: &Scope, selected: &[Selected]) -> anyhow::Result<()> {
     if selected.is_empty() {
         bail!("no {what}{}", where_(what, scope));
     }
@@ -338,29 +379,7 @@ async fn cluster_once(
             where_(what, scope),
         );
     }
-    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
-    for u in stats.unreachable.iter().filter(|u| !u.forbidden()) {
-        let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
-        eprintln!("warning: pod {ns}/{pod}: its proxy gave no figures: {error}");
-    }
-    // One line per namespace the caller may not proxy to, not one 403 per pod.
-    let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
-        .map(|(ns, pods)| proxy_denied(ns, pods))
-        .collect();
-    let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
-    if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
-        bail!("{}", denied.join("\n"));
-    }
-    for text in &denied {
-        eprintln!("warning: {text}; their figures are left out");
-    }
-    if answered == 0 && !stats.unreachable.is_empty() {
-        bail!(
-            "no proxy answered ({} asked); see the warnings above",
-            stats.unreachable.len()
-        );
-    }
-    Ok(stats)
+    Ok(())
 }
 
 /// Why the proxies of `pods` (all in namespace `ns`) could not be read: the caller lacks

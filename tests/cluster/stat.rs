@@ -131,6 +131,24 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
          allowed"
     );
     failed(&out, 1, &[&why, "no proxy answered (1 asked)"]);
+
+    // An edge whose peer cannot count anything says so instead of a row of dashes: --from
+    // needs the peer's own proxies, --to a peer that exists.
+    let out = run(
+        cluster,
+        &["stat", "pod", "meshed", "-n", &ns, "--from", "pod/plain"],
+    );
+    let from = format!("--from pod/plain: no meshed pod among 1 pod (pod/plain in namespace {ns})");
+    failed(&out, 1, &[&from, &inject]);
+    let out = run(
+        cluster,
+        &["stat", "pod", "meshed", "-n", &ns, "--to", "deploy"],
+    );
+    failed(
+        &out,
+        1,
+        &[&format!("--to deploy: no deploy in namespace {ns}")],
+    );
 }
 
 /// A Role `name` in `ns` granting `rules`, bound to service account `sa`.
