@@ -276,25 +276,26 @@ fn run_cluster(plan: &Plan, q: &Query, global: &GlobalArgs) -> anyhow::Result<Ex
     let scope = q.scope.clone();
     let scope = scope.unwrap_or_else(|| Scope::Namespace(conn.namespace.clone()));
     show(plan.watch, || {
-        let stats = runtime.block_on(cluster_once(&conn, q, &scope, plan.options))?;
-        Ok(match plan.output {
+        let (stats, warnings) = runtime.block_on(cluster_once(&conn, q, &scope, plan.options))?;
+        let text = match plan.output {
             Format::Json => pretty(&cluster_json(&stats))?,
             table_or_wide => {
                 let wide = table_or_wide == Format::Wide;
                 let all = scope == Scope::All;
                 format!("{}\n", cluster_table(&stats, all, wide))
             }
-        })
+        };
+        Ok(Round { warnings, text })
     })
 }
 
-/// One round: select the resources, ask their proxies, warn about the silent ones.
+/// One round: select the resources, ask their proxies; with warnings about the silent ones.
 async fn cluster_once(
     conn: &Connection,
     q: &Query,
     scope: &Scope,
     options: FetchOptions,
-) -> anyhow::Result<ClusterStats> {
+) -> anyhow::Result<(ClusterStats, Vec<String>)> {
     let what = &q.what;
     let selected = meshctl::stats::select(conn, what, scope).await?;
     let peer_scope = q.peer_scope(scope);
@@ -316,10 +317,13 @@ async fn cluster_once(
         checked.map_err(|e| anyhow::anyhow!("{} {peer}: {e}", direction.flag()))?;
     }
     let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
-    for u in stats.unreachable.iter().filter(|u| !u.forbidden()) {
-        let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
-        eprintln!("warning: pod {ns}/{pod}: its proxy gave no figures: {error}");
-    }
+    let mut warnings: Vec<String> = (stats.unreachable.iter())
+        .filter(|u| !u.forbidden())
+        .map(|u| {
+            let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
+            format!("pod {ns}/{pod}: its proxy gave no figures: {error}")
+        })
+        .collect();
     // One line per namespace the caller may not proxy to, not one 403 per pod.
     let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
         .map(|(ns, pods)| proxy_denied(ns, pods))
@@ -328,16 +332,17 @@ async fn cluster_once(
     if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
         bail!("{}", denied.join("\n"));
     }
-    for text in &denied {
-        eprintln!("warning: {text}; their figures are left out");
-    }
+    warnings.extend(
+        denied
+            .iter()
+            .map(|d| format!("{d}; their figures are left out")),
+    );
     if answered == 0 && !stats.unreachable.is_empty() {
-        bail!(
-            "no proxy answered ({} asked); see the warnings above",
-            stats.unreachable.len()
-        );
+        let asked = stats.unreachable.len();
+        let error = anyhow::anyhow!("no proxy answered ({asked} asked); see the warnings above");
+        return Err(failing(&warnings, error));
     }
-    Ok(stats)
+    Ok((stats, warnings))
 }
 
 /// Fails unless some of `selected` (the resources `what` names in `scope`) runs a meshed
@@ -403,16 +408,35 @@ fn proxy_denied(ns: &str, pods: &[&Unreachable]) -> String {
 /// How often `--watch` redraws.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What one round prints: warnings on stderr, then the table or document on stdout.
+struct Round {
+    warnings: Vec<String>,
+    text: String,
+}
+
+/// `error`, ending the command, after the round's `warnings` it refers to.
+fn failing(warnings: &[String], error: anyhow::Error) -> anyhow::Error {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    error
+}
+
 /// Prints what `once` renders; with `watch`, again every [`WATCH_EVERY`] until interrupted
-/// (on a terminal the screen is cleared first, elsewhere the tables follow each other).
-/// Nothing is printed for a round that fails: its error ends the command.
-fn show(watch: bool, mut once: impl FnMut() -> anyhow::Result<String>) -> anyhow::Result<ExitCode> {
+/// (on a terminal the screen is cleared first, so the round's warnings are printed after
+/// it; elsewhere the tables follow each other). Nothing is printed on stdout for a round
+/// that fails: its error ends the command.
+fn show(watch: bool, mut once: impl FnMut() -> anyhow::Result<Round>) -> anyhow::Result<ExitCode> {
     let clear = watch && std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
-        let text = once()?;
+        let Round { warnings, text } = once()?;
         let mut out = std::io::stdout().lock();
         if clear {
             write!(out, "\x1b[2J\x1b[H")?;
+            out.flush()?;
+        }
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
         }
         write!(out, "{text}")?;
         out.flush()?;
@@ -453,7 +477,7 @@ fn local_once(
     plan: &Plan,
     proxies: &[String],
     results: Vec<Result<StatsAnswer, FetchError>>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Round> {
     let mut answers = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
     for (proxy, result) in proxies.iter().zip(results) {
@@ -462,18 +486,20 @@ fn local_once(
             Err(e) => failed.push((proxy, e.to_string())),
         }
     }
-    for (proxy, error) in &failed {
-        eprintln!("warning: proxy {proxy}: {error}; its figures are left out");
-    }
-    let Some(merged) = Merged::from_answers(&answers)? else {
-        bail!(
+    let warnings: Vec<String> = (failed.iter())
+        .map(|(proxy, error)| format!("proxy {proxy}: {error}; its figures are left out"))
+        .collect();
+    let merged = Merged::from_answers(&answers).map_err(|e| failing(&warnings, e.into()))?;
+    let Some(merged) = merged else {
+        let error = anyhow::anyhow!(
             "no proxy answered ({} asked); check the addresses are admin ports (4191) of \
              running proxies",
             proxies.len()
         );
+        return Err(failing(&warnings, error));
     };
     let meshed = format!("{}/{}", answers.len(), proxies.len());
-    Ok(match plan.output {
+    let text = match plan.output {
         Format::Table => format!("{}\n", table(&merged, &meshed, false)),
         Format::Wide => format!("{}\n", table(&merged, &meshed, true)),
         Format::Json => {
@@ -488,5 +514,6 @@ fn local_once(
                 "rows": rows,
             }))?
         }
-    })
+    };
+    Ok(Round { warnings, text })
 }

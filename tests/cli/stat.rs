@@ -249,23 +249,28 @@ fn watch_on_a_terminal_clears_the_screen_for_each_table() {
         ws_ypixel: 0,
     };
     let pty = openpty(&size, None).expect("a pseudo-terminal");
-    let fast = admin(FAST);
+    let (fast, dead) = (admin(FAST), dead());
     let mut command = crate::support::meshctl();
+    let stderr = pty.slave.try_clone().expect("a second descriptor");
     command
-        .args(["stat", "--proxy", &fast, "--watch"])
+        .args(["stat", "--proxy", &fast, "--proxy", &dead, "--watch"])
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::from(pty.slave))
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::from(stderr));
     let child = command.spawn().expect("spawn meshctl");
     drop(command);
     let (lines, still_running) = watched(child, std::fs::File::from(pty.master), 2);
     assert!(still_running, "--watch stopped by itself");
     let at = headers(&lines);
     assert_eq!(at.len(), 2, "tables drawn before the deadline: {lines:?}");
-    // Each table starts on a cleared screen, drawn with borders.
+    // Each table starts on a cleared screen, drawn with borders, under the round's warning
+    // (printed after the clearing, or no one would see it).
     let text = lines.join("\n");
     assert_eq!(text.matches("\x1b[2J\x1b[H").count(), 2, "{text:?}");
-    assert!(lines[at[0] - 1].starts_with("\x1b[2J\x1b[H┌"), "{text:?}");
+    let warning = format!("\x1b[2J\x1b[Hwarning: proxy {dead}: ");
+    assert!(lines[at[0] - 2].starts_with(&warning), "{text:?}");
+    assert!(lines[at[0] - 1].starts_with('┌'), "{text:?}");
+    assert!(lines[at[1] - 2].starts_with(&warning), "{text:?}");
     assert!(lines[at[1]].starts_with('│'), "{text:?}");
 }
