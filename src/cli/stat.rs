@@ -213,8 +213,13 @@ impl Plan {
                 "-A, --to and --from need a cluster resource, not --proxy",
             ));
         } else {
-            for address in &args.proxies {
+            for (i, address) in args.proxies.iter().enumerate() {
                 admin_address(address)?;
+                if args.proxies[..i].contains(address) {
+                    return Err(usage(format!(
+                        "--proxy {address} is given twice: its figures would count twice"
+                    )));
+                }
             }
             Source::Local(args.proxies)
         };

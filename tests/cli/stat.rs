@@ -154,6 +154,10 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
             "(no http://, no path)",
         ),
         (
+            &["stat", "--proxy", "[::1]:4191", "--proxy", "[::1]:4191"],
+            "--proxy [::1]:4191 is given twice: its figures would count twice",
+        ),
+        (
             &["stat", "--proxy", "127.0.0.1:4191", "--timeout", "0s"],
             "--timeout 0s would give up on every proxy",
         ),
