@@ -82,7 +82,9 @@ fi
 on_load_cpus() { taskset -c "$load_cpus" "$@"; }
 # Starts CMD... in the background on the proxies' core; $! is CMD's own pid (exec, no
 # wrapper shell), so it can be measured and stopped.
-spawn_on_proxy_cpu() { (exec taskset -c "$proxy_cpu" "$@") & }
+# PROXY_WRAP (an array, empty unless a measurement sets it) goes before CMD, e.g. valgrind.
+PROXY_WRAP=()
+spawn_on_proxy_cpu() { (exec taskset -c "$proxy_cpu" "${PROXY_WRAP[@]}" "$@") & }
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -351,6 +353,171 @@ run_row() {
     RESULT[$row]="$best_rps $p50 $p99 $p999 $requests $idle $anon $loaded $cpu"
     stop_started
 }
+
+# --- per-request cost (BENCH_MEASURE=cost) --------------------------------------------------
+# Figures a busy machine hardly moves, per request, of the row's processes (all threads):
+#   instructions   user-space instructions (valgrind callgrind; the row is restarted under
+#                  it, counters zeroed after a warm-up, dumped after the load),
+#   CPU us         user + kernel CPU time (perf stat task-clock; the noisiest of these),
+#   allocs         heap allocations: malloc + calloc + posix_memalign calls (perf uprobes on
+#                  libc), realloc calls apart,
+#   syscalls       strace -c.
+# Load: BENCH_REQUESTS (default 5,000) requests at a paced 1,000 RPS over 16 keep-alive
+# connections (oha; under callgrind 2,000 one at a time on one connection), after a warm-up. Each figure is
+# taken BENCH_REPEAT times: the best and the spread (worst over best) are printed; strace
+# runs once (it slows the proxy, not its count).
+cost_requests="${BENCH_REQUESTS:-5000}"
+alloc_fns=(malloc calloc posix_memalign realloc)
+PROBES_ADDED=()
+# Adds the libc uprobes the allocation counts need (removed when the script exits).
+add_malloc_probes() {
+    local libc f
+    libc=$(ldd "$bin" | awk '/libc\.so\.6/ { print $3 }')
+    for f in "${alloc_fns[@]}"; do
+        perf probe -l 2>/dev/null | grep -q "probe_libc:$f " && continue
+        perf probe -q -x "$libc" --add "$f" 2>/dev/null && PROBES_ADDED+=("probe_libc:$f")
+    done
+}
+remove_malloc_probes() {
+    local p
+    for p in "${PROBES_ADDED[@]}"; do perf probe -q -d "$p" 2>/dev/null || true; done
+}
+
+# Paced load: `paced N RATE` sets PACED to the oha command line (perf stat runs it).
+paced() {
+    PACED=(taskset -c "$load_cpus" "$oha" -n "$1" -q "$2" -c 16 --no-tui
+        --output-format json "http://$TARGET/")
+}
+answered() {
+    python3 -c 'import json, sys; print(sum(json.load(open(sys.argv[1])).get("statusCodeDistribution", {}).values()))' "$1"
+}
+
+# One perf run over the paced load: prints "cpu_us mallocs reallocs requests".
+perf_run() {
+    local pids=$1 events=task-clock f
+    for f in "${alloc_fns[@]}"; do
+        perf probe -l 2>/dev/null | grep -q "probe_libc:$f " && events+=",probe_libc:$f"
+    done
+    paced "$cost_requests" 1000
+    perf stat -x, -o "$work/perf.csv" -e "$events" -p "$pids" -- "${PACED[@]}" >"$work/oha.json"
+    awk -F, -v n="$(answered "$work/oha.json")" '
+        $3 == "task-clock" { ms = $1 }
+        $3 ~ /^probe_libc:(malloc|calloc|posix_memalign)$/ { a += $1; probed = 1 }
+        $3 == "probe_libc:realloc" { r = $1 }
+        END { if (!probed) { a = "nan"; r = "nan" }; print ms * 1000, a, r, n }' "$work/perf.csv"
+}
+
+# strace -c over one paced load: prints "syscalls requests"; the table stays in $work.
+strace_run() {
+    local args=() pid tracer
+    for pid in "$@"; do args+=(-p "$pid"); done
+    strace -c -f -q "${args[@]}" -o "$work/strace.txt" &
+    tracer=$!
+    sleep 1
+    paced "$cost_requests" 1000
+    "${PACED[@]}" >"$work/oha.json"
+    kill -INT "$tracer"
+    wait "$tracer" 2>/dev/null || true
+    awk -v n="$(answered "$work/oha.json")" '$NF == "total" { print $4, n }' "$work/strace.txt"
+}
+
+# Per request, the busiest syscalls of the last strace run: "name=calls ...".
+strace_top() {
+    awk -v n="$1" '$NF != "total" && $4 ~ /^[0-9]+$/ { printf "%s=%.2f\n", $NF, $4 / n }' \
+        "$work/strace.txt" | sort -t= -k2 -rn | head -n 6 | tr '\n' ' '
+}
+
+# Callgrind runs of a row started under valgrind: prints "instructions requests" per run.
+callgrind_runs() {
+    local pids=("$@") pid _ total dumps
+    for _ in $(seq "$repeat"); do
+        for pid in "${pids[@]}"; do callgrind_control -z "$pid" >/dev/null 2>&1; done
+        # One connection, one request at a time: each takes the same path (concurrent ones
+        # share wakeups by chance, which moves instructions by a few percent).
+        taskset -c "$load_cpus" "$oha" -n 2000 -c 1 --no-tui --output-format json \
+            "http://$TARGET/" >"$work/oha.json"
+        for pid in "${pids[@]}"; do callgrind_control -d "$pid" >/dev/null 2>&1; done
+        total=0
+        for pid in "${pids[@]}"; do
+            # The newest dump of each process (callgrind numbers them .1, .2, ...); a process
+            # asleep all along (nginx's master) answers no dump request and ran nothing.
+            dumps=$(cd "$work/cg" && ls "out.$pid".* 2>/dev/null | sort -t. -k3 -n | tail -n1)
+            [[ -n $dumps ]] || continue
+            total=$((total + $(awk '/^totals:/ { print $2 }' "$work/cg/$dumps")))
+        done
+        echo "$total $(answered "$work/oha.json")"
+    done
+}
+
+# Best and spread of per-request values: `best_spread COLUMN` over "value... requests" lines.
+best_spread() {
+    awk -v c="$1" '$NF > 0 && $c != "nan" { v = $c / $NF; if (!n || v < lo) lo = v; if (v > hi) hi = v; n++ }
+        END { if (!n) printf "- -"; else if (lo < 0.05) printf "%.1f -", lo
+              else printf "%.1f %.1f%%", lo, 100 * (hi - lo) / lo }'
+}
+
+cost_row() {
+    local row=$1 pids pid_list runs sys instr
+    "start_$row"
+    # shellcheck disable=SC2206
+    pids=($MEASURED_PIDS)
+    if ((${#pids[@]} == 0)); then
+        stop_started
+        return
+    fi
+    pid_list=$(IFS=,; echo "${pids[*]}")
+    taskset -c "$load_cpus" wrk -t1 -c16 -d1s "http://$TARGET/" >/dev/null
+    runs=$(for _ in $(seq "$repeat"); do perf_run "$pid_list"; done)
+    sys=$(strace_run "${pids[@]}")
+    echo "  $row syscalls/request: $(strace_top "${sys#* }")" >&2
+    stop_started
+    # The same row again under callgrind, for instructions.
+    mkdir -p "$work/cg"
+    # nginx's worker (another user) writes its own dump there.
+    chmod o+x "$work"
+    chmod 1777 "$work/cg"
+    PROXY_WRAP=(valgrind -q --tool=callgrind "--callgrind-out-file=$work/cg/out.%p")
+    "start_$row"
+    PROXY_WRAP=()
+    # shellcheck disable=SC2206
+    pids=($MEASURED_PIDS)
+    paced 500 500
+    "${PACED[@]}" >/dev/null
+    instr=$(callgrind_runs "${pids[@]}" | best_spread 1)
+    stop_started
+    RESULT[$row]="$instr $(echo "$runs" | best_spread 1)"
+    RESULT[$row]+=" $(echo "$runs" | best_spread 2) $(echo "$runs" | best_spread 3)"
+    RESULT[$row]+=" $(awk '{ printf "%.2f", $2 ? $1 / $2 : 0 }' <<<"$sys")"
+}
+
+if [[ ${BENCH_MEASURE:-} == cost ]]; then
+    for t in perf strace valgrind callgrind_control; do
+        command -v "$t" >/dev/null || {
+            echo "cost needs perf, strace and valgrind (Debian: apt-get install linux-perf strace valgrind)" >&2
+            exit 1
+        }
+    done
+    trap 'stop_started; stop_upstream; remove_malloc_probes; rm -rf "$work"' EXIT
+    add_malloc_probes
+    echo "meshctl proxy cost per request: $cost_requests requests at 1,000 RPS over 16" \
+        "connections, best of $repeat (spread: worst over best); proxies on CPU $proxy_cpu" >&2
+    for row in "${ROWS[@]}"; do
+        [[ $row == direct ]] && continue
+        echo "running: $row" >&2
+        cost_row "$row"
+    done
+    printf '%-10s %12s %7s %9s %7s %9s %7s %9s %7s %10s\n' row "instr/req" spread \
+        "CPU us/r" spread "allocs/r" spread "realloc/r" spread "syscalls/r"
+    for row in "${ROWS[@]}"; do
+        [[ -n ${RESULT[$row]:-} ]] || continue
+        # shellcheck disable=SC2086
+        printf '%-10s %12s %7s %9s %7s %9s %7s %9s %7s %10s\n' "$row" ${RESULT[$row]}
+    done
+    echo "(per request, all threads of the row's processes (pair, mtls: both proxies);" \
+        "instr: user space, callgrind; CPU: user + kernel; allocs: malloc + calloc +" \
+        "posix_memalign)"
+    exit 0
+fi
 
 echo "meshctl proxy benchmark: ${seconds}s per run, best of $repeat, 1 kB responses, upstream nginx;" \
     "proxies on CPU ${proxy_cpu:-any}, load and upstream on CPU ${load_cpus:-any}" >&2
