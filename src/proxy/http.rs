@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::authz::{Client, Decision, Subject};
-use super::forward::{Answer, proxy_error};
+use super::forward::{Answer, Dest, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
@@ -221,7 +221,7 @@ fn finish(
 /// What the inbound side knows about one connection.
 pub struct InboundConn {
     /// The app's address (127.0.0.1 and the original port).
-    pub target: SocketAddr,
+    pub target: Dest,
     /// The client's mesh identity, if it authenticated with one.
     pub client: Option<crate::identity::SpiffeId>,
     /// Request metrics labelled with this connection's TLS state and client id.
@@ -247,7 +247,7 @@ pub async fn inbound(
     let metrics = &conn.metrics;
     metrics.request();
     let line = req_line(&table, &req);
-    let port = conn.target.port();
+    let port = conn.target.addr.port();
     if !table.authz.allows_all() {
         let subject = Subject {
             port,
@@ -282,12 +282,11 @@ pub async fn inbound(
             return resp;
         }
     }
-    let target = conn.target;
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match state.shared.pool.send_to(target, None, req).await {
+    let mut resp = match state.shared.pool.send_to(&conn.target, None, req).await {
         Ok(resp) => resp,
         Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
     };

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
-use super::forward::ForwardMetrics;
+use super::forward::{Dest, ForwardMetrics};
 use super::http::InboundConn;
 use super::intercept::{self, Dst};
 use super::io::Prefixed;
@@ -432,7 +432,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
             let ctx = Arc::new(InboundConn {
-                target,
+                target: Dest::new(target),
                 metrics: state.shared.metrics.http(
                     Direction::Inbound,
                     APP_LABEL.clone(),

@@ -2,7 +2,6 @@
 //! pooling per endpoint, and one multiplexed HTTP/2 connection per endpoint for h2 requests;
 //! meshed endpoints are reached over mesh TLS (their own pool entries, `https` URIs).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::forward::{Upstream, UpstreamError};
+use super::forward::{Dest, Upstream, UpstreamError};
 use super::tls::{Connector, MeshPeer, MeshTls};
 use super::{Body, BoxError};
 use crate::identity::tls::{ALPN_H2, ALPN_HTTP1};
@@ -54,7 +53,7 @@ impl Pool {
     /// the identity when it opens a connection).
     pub async fn send_to(
         &self,
-        endpoint: SocketAddr,
+        endpoint: &Dest,
         peer: Option<&MeshPeer>,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
@@ -63,7 +62,7 @@ impl Pool {
         } else {
             Scheme::HTTP
         };
-        retarget(endpoint, scheme, &mut req)?;
+        retarget(endpoint.authority.clone(), scheme, &mut req)?;
         let client = if req.version() == Version::HTTP_2 {
             &self.http2
         } else {
@@ -76,7 +75,7 @@ impl Pool {
 
 /// Rewrites the request to target `endpoint`, keeping the original authority in `host`.
 fn retarget(
-    endpoint: SocketAddr,
+    endpoint: Authority,
     scheme: Scheme,
     req: &mut Request<Body>,
 ) -> Result<(), UpstreamError> {
@@ -89,9 +88,7 @@ fn retarget(
     }
     let mut out = http::uri::Parts::default();
     out.scheme = Some(scheme);
-    out.authority = Some(
-        Authority::try_from(endpoint.to_string()).map_err(|e| UpstreamError::Other(Box::new(e)))?,
-    );
+    out.authority = Some(endpoint);
     out.path_and_query = parts
         .path_and_query
         .or_else(|| Some(http::uri::PathAndQuery::from_static("/")));
@@ -131,7 +128,7 @@ impl Upstream for Pool {
 
     async fn send(
         &self,
-        endpoint: SocketAddr,
+        endpoint: &Dest,
         peer: Option<&MeshPeer>,
         req: Request<Body>,
     ) -> Result<Response<Body>, UpstreamError> {
@@ -154,7 +151,12 @@ mod tests {
             .uri("http://web.shop:80/a?b=c")
             .body(empty())
             .unwrap();
-        retarget("10.0.0.1:8080".parse().unwrap(), Scheme::HTTP, &mut req).unwrap();
+        retarget(
+            Authority::from_static("10.0.0.1:8080"),
+            Scheme::HTTP,
+            &mut req,
+        )
+        .unwrap();
         assert_eq!(req.uri(), "http://10.0.0.1:8080/a?b=c");
         assert_eq!(req.headers()["host"], "web.shop:80");
         let mut req = Request::builder()
@@ -162,7 +164,7 @@ mod tests {
             .header("host", "web")
             .body(empty())
             .unwrap();
-        retarget("[::1]:80".parse().unwrap(), Scheme::HTTPS, &mut req).unwrap();
+        retarget(Authority::from_static("[::1]:80"), Scheme::HTTPS, &mut req).unwrap();
         assert_eq!(req.uri(), "https://[::1]:80/x");
         assert_eq!(req.headers()["host"], "web");
     }

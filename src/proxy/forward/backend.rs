@@ -245,9 +245,7 @@ impl<U: Upstream> Backend<U> {
         let ep = &set.endpoints[i];
         let in_flight = Outstanding::start(&**ep);
         let start = Instant::now();
-        let send = self
-            .upstream
-            .send(ep.endpoint.addr, ep.peer.as_deref(), req);
+        let send = self.upstream.send(&ep.dest, ep.peer.as_deref(), req);
         let result = match self.per_try_timeout {
             Some(t) => tokio::time::timeout(t, send).await.ok(),
             None => Some(send.await),

@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use tokio::time::Instant;
 
-use super::{Backend, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError};
+use super::{Backend, Dest, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError};
 use crate::model::duration::Duration as D;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::*;
@@ -69,11 +69,12 @@ impl Upstream for Fake {
 
     fn send(
         &self,
-        endpoint: SocketAddr,
+        endpoint: &Dest,
         _peer: Option<&MeshPeer>,
         req: Request<Body>,
     ) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send {
         let this = self.clone();
+        let endpoint = endpoint.addr;
         async move {
             let body = req
                 .into_body()

@@ -20,6 +20,8 @@ use crate::proxy::tls::MeshPeer;
 #[derive(Debug)]
 pub(super) struct EndpointState {
     pub(super) endpoint: Endpoint,
+    /// The endpoint's address as requests are sent to it.
+    pub(super) dest: super::Dest,
     /// The mesh peer it is reached as (None: plaintext), so requests need no lookup.
     pub(super) peer: Option<Arc<MeshPeer>>,
     /// Tries in flight.
@@ -95,6 +97,7 @@ impl Balancer {
                         ewma: PeakEwma::new(now_ns),
                         outstanding: AtomicU32::new(0),
                         health: Health::default(),
+                        dest: super::Dest::new(endpoint.addr),
                         endpoint,
                         peer,
                     }),

@@ -22,6 +22,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::uri::Authority;
+
 pub use backend::{Answer, Backend, ConnHold, NO_ENDPOINT_WAIT};
 pub use metrics::{BackendCounters, ForwardMetrics};
 pub use respond::{PROXY_ERROR_HEADER, proxy_error};
@@ -40,10 +42,26 @@ pub trait Upstream: Clone + Send + Sync + 'static {
     /// response head (the body streams).
     fn send(
         &self,
-        endpoint: SocketAddr,
+        endpoint: &Dest,
         peer: Option<&MeshPeer>,
         req: http::Request<Body>,
     ) -> impl Future<Output = Result<http::Response<Body>, UpstreamError>> + Send;
+}
+
+/// Where a try goes: an endpoint's address and the authority a request URI names it by,
+/// made once per endpoint (formatting it per request cost three allocations).
+#[derive(Clone, Debug)]
+pub struct Dest {
+    pub addr: SocketAddr,
+    pub authority: Authority,
+}
+
+impl Dest {
+    pub fn new(addr: SocketAddr) -> Self {
+        let authority = Authority::try_from(addr.to_string())
+            .expect("a socket address is a valid URI authority");
+        Self { addr, authority }
+    }
 }
 
 /// Why an [`Upstream`] try failed; the variant decides whether it can be retried.
