@@ -357,6 +357,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
         'meshctl;stat' {
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Only traffic the resources sent to this one (KIND/NAME, e.g. deploy/web)')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Only traffic the resources received from this one (KIND/NAME)')
+            [CompletionResult]::new('--to-namespace', '--to-namespace', [CompletionResultType]::ParameterName, 'The namespace of --to''s resource (default: the resources'' own)')
+            [CompletionResult]::new('--from-namespace', '--from-namespace', [CompletionResultType]::ParameterName, 'The namespace of --from''s resource (default: the resources'' own)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'A proxy''s admin address (HOST:PORT, e.g. 127.0.0.1:4191) to ask instead of a cluster; repeat for several proxies')
             [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'How far back to look (10s to 10m)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a proxy that has not answered after this long')

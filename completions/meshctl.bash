@@ -1058,7 +1058,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__stat)
-            opts="-A -o -w -n -v -h -V --all-namespaces --to --from --proxy --window --timeout --output --watch --kubeconfig --context --namespace --verbose --help --version"
+            opts="-A -o -w -n -v -h -V --all-namespaces --to --from --to-namespace --from-namespace --proxy --window --timeout --output --watch --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1069,6 +1069,14 @@ _meshctl() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -245,6 +245,8 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s h -l help -d '
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l to -d 'Only traffic the resources sent to this one (KIND/NAME, e.g. deploy/web)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l from -d 'Only traffic the resources received from this one (KIND/NAME)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l to-namespace -d 'The namespace of --to\'s resource (default: the resources\' own)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l from-namespace -d 'The namespace of --from\'s resource (default: the resources\' own)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l proxy -d 'A proxy\'s admin address (HOST:PORT, e.g. 127.0.0.1:4191) to ask instead of a cluster; repeat for several proxies' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l window -d 'How far back to look (10s to 10m)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand stat" -l timeout -d 'Give up on a proxy that has not answered after this long' -r

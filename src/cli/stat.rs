@@ -50,6 +50,12 @@ pub struct StatArgs {
     /// Only traffic the resources received from this one (KIND/NAME)
     #[arg(long, value_name = "RES")]
     from: Option<String>,
+    /// The namespace of --to's resource (default: the resources' own)
+    #[arg(long, value_name = "NS", requires = "to")]
+    to_namespace: Option<String>,
+    /// The namespace of --from's resource (default: the resources' own)
+    #[arg(long, value_name = "NS", requires = "from")]
+    from_namespace: Option<String>,
     /// A proxy's admin address (HOST:PORT, e.g. 127.0.0.1:4191) to ask instead of a
     /// cluster; repeat for several proxies
     #[arg(long = "proxy", value_name = "ADDR")]
@@ -101,6 +107,8 @@ impl Direction {
 struct Edge {
     direction: Direction,
     peer: ResourceRef,
+    /// `--to-namespace` or `--from-namespace`.
+    namespace: Option<String>,
 }
 
 /// Cluster resources to report on: `KIND [NAME]`, `-A` or `-n`, and an edge.
@@ -113,11 +121,13 @@ struct Query {
 }
 
 impl Query {
-    /// Where the edge's peer is looked up: `-n`'s namespace, else the one `stat ns NAME`
-    /// names, else `scope` (the context's).
+    /// Where the edge's peer is looked up: its own namespace flag's, else `-n`'s, else the
+    /// one `stat ns NAME` names, else `scope` (the context's).
     fn peer_scope(&self, scope: &Scope) -> Scope {
-        match (&self.scope, self.what.kind, &self.what.name) {
-            (None, Kind::Namespace, Some(ns)) => Scope::Namespace(ns.clone()),
+        let own = self.edge.as_ref().and_then(|e| e.namespace.clone());
+        match (own, &self.scope, self.what.kind, &self.what.name) {
+            (Some(ns), ..) => Scope::Namespace(ns),
+            (None, None, Kind::Namespace, Some(ns)) => Scope::Namespace(ns.clone()),
             _ => scope.clone(),
         }
     }
@@ -174,8 +184,8 @@ impl Plan {
             timeout: args.timeout.get(),
         };
         let edge = match (args.to, args.from) {
-            (Some(to), _) => Some((Direction::To, to)),
-            (None, Some(from)) => Some((Direction::From, from)),
+            (Some(to), _) => Some((Direction::To, to, args.to_namespace)),
+            (None, Some(from)) => Some((Direction::From, from, args.from_namespace)),
             (None, None) => None,
         };
         let source = if args.proxies.is_empty() {
@@ -191,20 +201,26 @@ impl Plan {
                 )));
             }
             let edge = match edge {
-                Some((direction, text)) => Some(Edge {
+                Some((direction, text, namespace)) => Some(Edge {
                     direction,
                     peer: (text.parse())
                         .map_err(|e| anyhow::anyhow!("{}: {e}", direction.flag()))?,
+                    namespace,
                 }),
                 None => None,
             };
-            if let Some(Edge { direction, peer }) = &edge
+            if let Some(Edge {
+                direction,
+                peer,
+                namespace: None,
+            }) = &edge
                 && all
                 && one(peer)
             {
+                let flag = direction.flag();
                 return Err(usage(format!(
-                    "{} {peer} names one resource: give its namespace with -n instead of -A",
-                    direction.flag()
+                    "{flag} {peer} names one resource: give its namespace with {flag}-namespace \
+                     (or -n instead of -A)"
                 )));
             }
             Source::Cluster(Query { what, scope, edge })
@@ -310,7 +326,10 @@ async fn cluster_once(
     };
     let traffic = q.traffic(&peers);
     meshed_pods(what, scope, &selected)?;
-    if let Some(Edge { direction, peer }) = &q.edge {
+    if let Some(Edge {
+        direction, peer, ..
+    }) = &q.edge
+    {
         let checked = match direction {
             // --from counts what the peer's own proxies sent.
             Direction::From => meshed_pods(peer, &peer_scope, &peers),

@@ -135,7 +135,8 @@ fn an_unknown_kind_or_a_mixed_mode_is_refused_before_any_cluster_is_asked() {
         ),
         (
             &["stat", "deploy", "-A", "--to", "deploy/web"],
-            "--to deploy/web names one resource: give its namespace with -n instead of -A",
+            "--to deploy/web names one resource: give its namespace with --to-namespace (or -n \
+             instead of -A)",
         ),
         (
             &["stat", "--proxy", "127.0.0.1:1", "--to", "deploy/web"],

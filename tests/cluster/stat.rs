@@ -107,9 +107,25 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     failed(&out, 1, &[&nothing]);
     let out = run(cluster, &["stat", "pod", "-n", &ns, "--to", "deploy/web"]);
     failed(&out, 1, &[&missing]);
-    // `stat ns NAME` looks its peer up in that namespace, not the context's.
+    // `stat ns NAME` looks its peer up in that namespace, not the context's; --from-namespace
+    // (or --to-namespace) in the one it names.
     let out = run(cluster, &["stat", "ns", &ns, "--from", "deploy/web"]);
     failed(&out, 1, &[&missing]);
+    let args = [
+        "stat",
+        "pod",
+        "-A",
+        "--to",
+        "deploy/web",
+        "--to-namespace",
+        "elsewhere",
+    ];
+    let out = run(cluster, &args);
+    failed(
+        &out,
+        1,
+        &["deployment `web` not found in namespace elsewhere"],
+    );
 
     // Stateful and daemon sets' pods are found by owner reference (here ones the API server
     // will not proxy to, so the pod is named), and only their own.
