@@ -2,6 +2,7 @@
 //! in a cluster per resource (`stat deploy -n shop`, through the API server's pod proxy), or
 //! from proxies named by address (`stat --proxy ADDR…`, for static-mode proxies).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -340,14 +341,23 @@ async fn cluster_once(
         };
         checked.map_err(|e| anyhow::anyhow!("{} {peer}: {e}", direction.flag()))?;
     }
-    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
-    let mut warnings: Vec<String> = (stats.unreachable.iter())
-        .filter(|u| !u.forbidden())
-        .map(|u| {
-            let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
-            format!("pod {ns}/{pod}: its proxy gave no figures: {error}")
-        })
+    // Meshed pods not running yet (or without an address) have no proxy to ask.
+    let waiting: BTreeSet<String> = (selected.iter().flat_map(|s| &s.pods))
+        .filter(|p| p.meshed && !p.running)
+        .map(|p| format!("{}/{}", p.namespace, p.name))
         .collect();
+    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
+    let mut warnings: Vec<String> = (waiting.iter())
+        .map(|pod| format!("pod {pod}: not running yet, so its proxy was not asked"))
+        .collect();
+    warnings.extend(
+        (stats.unreachable.iter())
+            .filter(|u| !u.forbidden())
+            .map(|u| {
+                let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
+                format!("pod {ns}/{pod}: its proxy gave no figures: {error}")
+            }),
+    );
     // One line per namespace the caller may not proxy to, not one 403 per pod.
     let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
         .map(|(ns, pods)| proxy_denied(ns, pods))

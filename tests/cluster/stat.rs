@@ -148,6 +148,23 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
     );
     failed(&out, 1, &[&why, "no proxy answered (1 asked)"]);
 
+    // A meshed pod not running yet is named, not silently a 0 in MESHED.
+    pod(&ns, "starting", true, json!({"phase": "Pending"})).await;
+    let out = run(
+        cluster,
+        &["stat", "pod", "starting", "-n", &ns, "-o", "json"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let waiting =
+        format!("warning: pod {ns}/starting: not running yet, so its proxy was not asked");
+    assert!(err.contains(&waiting), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stat JSON");
+    assert_eq!(
+        (&report["rows"][0]["pods"], &report["rows"][0]["answered"]),
+        (&1.into(), &0.into())
+    );
+
     // An edge whose peer cannot count anything says so instead of a row of dashes: --from
     // needs the peer's own proxies, --to a peer that exists.
     let out = run(
