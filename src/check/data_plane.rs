@@ -2,7 +2,7 @@
 //! reached through the API server's pod proxy on the admin port: container ready, version,
 //! identity and trust roots, config version. Finished and evicted pods are skipped by name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -207,6 +207,39 @@ async fn ask_admin(
     .await
 }
 
+/// Pods whose proxies the API server would not let the caller read (403: no `get` on
+/// `pods/proxy`), gathered by namespace so a run says so once per namespace, not once per pod.
+#[derive(Debug, Default)]
+struct Denied<'a> {
+    /// Namespace: (pods refused, the API server's words for the first).
+    by_namespace: BTreeMap<&'a str, (usize, String)>,
+}
+
+impl<'a> Denied<'a> {
+    /// Takes `error` if it is a refusal for `pod`; gives it back otherwise.
+    fn take(&mut self, pod: &'a Pod, error: FetchError) -> Option<FetchError> {
+        match error {
+            FetchError::Status { status: 403, body } => {
+                let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+                let entry = self.by_namespace.entry(ns).or_insert((0, body));
+                entry.0 += 1;
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.by_namespace.values().map(|(n, _)| n).sum()
+    }
+
+    fn messages(&self) -> impl Iterator<Item = String> + '_ {
+        self.by_namespace
+            .iter()
+            .map(|(ns, (pods, words))| pod_proxy::denied_message(ns, *pods, words, "check --proxy"))
+    }
+}
+
 /// `proxy-version`: every ready proxy reports this CLI's version on `/metrics`.
 pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
     with_pods(conn, meshed, async |m: &Meshed| {
@@ -217,15 +250,20 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
         let answers = ask_admin(conn, &ready, "/metrics").await;
         let mine = env!("CARGO_PKG_VERSION");
         let (mut unreachable, mut skewed) = (Vec::new(), Vec::new());
+        let mut denied = Denied::default();
         for (pod, answer) in ready.iter().zip(answers) {
             match answer.map(|text| build_version(&text)) {
-                Err(e) => unreachable.push(format!("{}: {e}", name_of(pod))),
+                Err(e) => {
+                    if let Some(e) = denied.take(pod, e) {
+                        unreachable.push(format!("{}: {e}", name_of(pod)));
+                    }
+                }
                 Ok(Some(v)) if v == mine => {}
                 Ok(Some(v)) => skewed.push(format!("{} runs {v}", name_of(pod))),
                 Ok(None) => skewed.push(format!("{} does not report a version", name_of(pod))),
             }
         }
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = denied.messages().collect();
         if !unreachable.is_empty() {
             problems.push(format!(
                 "cannot read the admin port of {}",
@@ -235,8 +273,11 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
         if !skewed.is_empty() {
             problems.push(format!("this CLI is {mine}; {}", skewed.join(", ")));
         }
-        let fine = ready.len() - unreachable.len() - skewed.len();
-        match (unreachable.is_empty(), skewed.is_empty()) {
+        let fine = ready.len() - unreachable.len() - skewed.len() - denied.count();
+        match (
+            unreachable.is_empty() && denied.count() == 0,
+            skewed.is_empty(),
+        ) {
             (true, true) => Outcome::ok(format!("{fine} proxies run {mine}")),
             (true, false) => Outcome::warning(problems.join("; ")),
             (false, _) => Outcome::error(format!(
@@ -280,10 +321,15 @@ pub async fn identity(conn: &Connection, mesh_ns: &str, meshed: &MeshedPods<'_>)
         let answers = ask_admin(conn, &ready, "/identity").await;
         let now = SystemTime::now();
         let (mut plaintext, mut failed) = (Vec::new(), Vec::new());
+        let mut denied = Denied::default();
         for (pod, answer) in ready.iter().zip(answers) {
             match answer {
                 Err(FetchError::Status { status: 404, .. }) => plaintext.push(name_of(pod)),
-                Err(e) => failed.push(format!("{}: cannot read /identity: {e}", name_of(pod))),
+                Err(e) => {
+                    if let Some(e) = denied.take(pod, e) {
+                        failed.push(format!("{}: cannot read /identity: {e}", name_of(pod)));
+                    }
+                }
                 Ok(body) => {
                     if let Err(why) = verify_identity(&body, &anchors, now) {
                         failed.push(format!("{}: {why}", name_of(pod)));
@@ -291,11 +337,12 @@ pub async fn identity(conn: &Connection, mesh_ns: &str, meshed: &MeshedPods<'_>)
                 }
             }
         }
-        let fine = ready.len() - plaintext.len() - failed.len();
+        let fine = ready.len() - plaintext.len() - failed.len() - denied.count();
         let plain = (!plaintext.is_empty())
             .then(|| format!("no identity (plaintext): {}", plaintext.join(", ")));
-        if !failed.is_empty() {
-            let mut parts = failed;
+        if !failed.is_empty() || denied.count() > 0 {
+            let mut parts: Vec<String> = denied.messages().collect();
+            parts.extend(failed);
             parts.extend(plain);
             return Outcome::error(parts.join("; "));
         }

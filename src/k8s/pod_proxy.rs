@@ -53,6 +53,26 @@ pub async fn admin_get(
     get(client, namespace, pod, ADMIN_PORT, path_and_query).await
 }
 
+/// Why the proxies of `pods` meshed pods in `namespace` could not be read: the API server
+/// refused (403) because the caller lacks `get` on `pods/proxy` there. `api_words` is the
+/// API server's own message (it names the user); `command` is what needs the right.
+pub fn denied_message(namespace: &str, pods: usize, api_words: &str, command: &str) -> String {
+    let count = match pods {
+        1 => "1 meshed pod".to_owned(),
+        n => format!("{n} meshed pods"),
+    };
+    let why = if api_words.is_empty() {
+        String::new()
+    } else {
+        format!(": {api_words}")
+    };
+    format!(
+        "not allowed to read the proxies of {count} in namespace {namespace} through the API \
+         server{why}. {command} needs `get` on `pods/proxy` there; check with `kubectl auth \
+         can-i get pods/proxy -n {namespace}` and ask for a Role that grants it"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -93,3 +93,36 @@ async fn data_plane_checks_name_the_pods_that_fail_and_skip_finished_ones() {
     assert_eq!(find(&results, "proxy-identity").0, "skipped");
     assert_eq!(find(&results, "proxy-config-version").0, "skipped");
 }
+
+#[tokio::test]
+async fn a_caller_who_may_not_proxy_to_pods_is_told_the_right_once_per_namespace() {
+    let cluster = cluster();
+    let ns = cluster.namespace("dataplanerbac").await;
+    for (name, ip) in [("web", "10.0.0.9"), ("api", "10.0.0.10")] {
+        pod(&ns, name, true, running(ip, true)).await;
+    }
+    let kubeconfig = cluster.kubeconfig_for_service_account(&ns, "viewer").await;
+    let read = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]);
+    crate::stat::grant(&ns, "viewer", "read", read).await;
+    let out = crate::install::meshctl_with(&kubeconfig, &["check", "--proxy", "-n", &ns])
+        .output()
+        .expect("run meshctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // One message for both pods: the right, the namespace and the API server's words (they
+    // name the user), not a 403 per pod.
+    let denied = format!(
+        "not allowed to read the proxies of 2 meshed pods in namespace {ns} through the API \
+         server: "
+    );
+    let user = format!("User \"system:serviceaccount:{ns}:viewer\" cannot get resource");
+    for part in [
+        &denied[..],
+        &user,
+        "check --proxy needs `get` on `pods/proxy` there",
+        "kubectl auth can-i get pods/proxy",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from:\n{text}");
+    }
+    assert_eq!(text.matches(&denied).count(), 1, "{text}");
+}

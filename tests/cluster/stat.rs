@@ -185,7 +185,7 @@ async fn unknown_names_unmeshed_pods_and_unreachable_proxies_are_explained() {
 }
 
 /// A Role `name` in `ns` granting `rules`, bound to service account `sa`.
-async fn grant(ns: &str, sa: &str, name: &str, rules: serde_json::Value) {
+pub async fn grant(ns: &str, sa: &str, name: &str, rules: serde_json::Value) {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
     create::<Role>(ns, json!({"metadata": {"name": name}, "rules": rules})).await;
     let binding = json!({

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use meshctl::k8s::Connection;
+use meshctl::k8s::{Connection, pod_proxy};
 use meshctl::stats::{
     ClusterStats, FetchError, FetchOptions, Kind, ResourceRef, Scope, Selected, Unreachable,
 };
@@ -148,19 +148,11 @@ fn meshed_pods(what: &ResourceRef, scope: &Scope, selected: &[Selected]) -> anyh
 /// Why the proxies of `pods` (all in namespace `ns`) could not be read: the caller lacks
 /// `get` on `pods/proxy` there, with the API server's own words (they name the user).
 fn proxy_denied(ns: &str, pods: &[&Unreachable]) -> String {
-    let why = match pods.first().map(|u| &u.error) {
-        Some(FetchError::Status { body, .. }) if !body.is_empty() => format!(": {body}"),
-        _ => String::new(),
+    let words = match pods.first().map(|u| &u.error) {
+        Some(FetchError::Status { body, .. }) => body.as_str(),
+        _ => "",
     };
-    let count = match pods.len() {
-        1 => "1 meshed pod".to_owned(),
-        n => format!("{n} meshed pods"),
-    };
-    format!(
-        "not allowed to read the proxies of {count} in namespace {ns} through the API \
-         server{why}. stat needs `get` on `pods/proxy` there; check with `kubectl auth can-i \
-         get pods/proxy -n {ns}` and ask for a Role that grants it"
-    )
+    pod_proxy::denied_message(ns, pods.len(), words, "stat")
 }
 
 /// Where `what` was looked for, for messages (` in namespace shop`).
