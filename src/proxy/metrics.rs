@@ -2,7 +2,7 @@
 //! `response_latency_ms`, `tcp_*`), so existing dashboards work. Labels stay bounded: the
 //! authority label is the service's configured name, never the raw request authority.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, EncodeLabelValue, LabelSetEncoder};
@@ -262,6 +262,7 @@ impl Metrics {
             authority,
             peer,
             requests,
+            seen: Arc::default(),
         }
     }
 
@@ -318,7 +319,25 @@ pub struct HttpMetrics {
     authority: Arc<str>,
     peer: PeerLabels,
     requests: Counter,
+    /// The response handles used so far, so a response finds them without hashing its
+    /// labels into two families (that cost more than the rest of a response's metrics).
+    seen: Arc<Mutex<Vec<ResponseHandles>>>,
 }
+
+/// The handles of one response label set of an [`HttpMetrics`].
+#[derive(Debug)]
+struct ResponseHandles {
+    status: u16,
+    success: bool,
+    /// The peer labels given instead of the handle's own (None: its own).
+    peer: Option<PeerLabels>,
+    responses: Counter,
+    latency: Histogram,
+}
+
+/// How many label sets an [`HttpMetrics`] keeps handles of; statuses past these are
+/// looked up in the families each time (rare: handles are per service or connection).
+const MAX_SEEN: usize = 16;
 
 impl HttpMetrics {
     pub fn request(&self) {
@@ -343,6 +362,16 @@ impl HttpMetrics {
         success: bool,
         latency: Duration,
     ) {
+        let ms = latency.as_secs_f64() * 1_000.0;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |h: &&ResponseHandles| {
+            h.status == status && h.success == success && h.peer.as_ref() == peer
+        };
+        if let Some(h) = seen.iter().find(same) {
+            h.responses.inc();
+            h.latency.observe(ms);
+            return;
+        }
         let labels = ResponseLabels {
             direction: self.direction,
             authority: self.authority.clone(),
@@ -350,11 +379,18 @@ impl HttpMetrics {
             status_code: status,
             classification: if success { "success" } else { "failure" },
         };
-        self.metrics.responses.get_or_create(&labels).inc();
-        self.metrics
-            .latency
-            .get_or_create(&labels)
-            .observe(latency.as_secs_f64() * 1_000.0);
+        let h = ResponseHandles {
+            status,
+            success,
+            peer: peer.cloned(),
+            responses: self.metrics.responses.get_or_create_owned(&labels),
+            latency: self.metrics.latency.get_or_create_owned(&labels),
+        };
+        h.responses.inc();
+        h.latency.observe(ms);
+        if seen.len() < MAX_SEEN {
+            seen.push(h);
+        }
     }
 }
 
@@ -373,9 +409,13 @@ mod tests {
             PeerLabels::PLAIN,
         );
         h.request();
-        h.response(None, 200, true, Duration::from_millis(3));
         let server = PeerLabels::server(Arc::from("spiffe://td/ns/a/sa/b"));
-        h.response(Some(&server), 200, true, Duration::from_millis(3));
+        // Twice each: the second time from the handles the first one kept.
+        for _ in 0..2 {
+            h.response(None, 200, true, Duration::from_millis(3));
+            h.response(Some(&server), 200, true, Duration::from_millis(3));
+        }
+        h.response(None, 503, false, Duration::from_millis(3));
         drop(m.tcp(
             Direction::Inbound,
             "src",
@@ -388,11 +428,12 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         for want in [
             r#"request_total{direction="outbound",authority="web.shop:80",tls="no_identity"} 1"#,
-            r#"response_total{direction="outbound",authority="web.shop:80",tls="no_identity",status_code="200",classification="success"} 1"#,
+            r#"response_total{direction="outbound",authority="web.shop:80",tls="no_identity",status_code="200",classification="success"} 2"#,
+            r#"response_total{direction="outbound",authority="web.shop:80",tls="no_identity",status_code="503",classification="failure"} 1"#,
             r#"response_latency_ms_bucket{le="3.0",direction="outbound""#,
             r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="no_identity"} 1"#,
             r#"tcp_open_connections{direction="inbound",peer="src",authority="app",tls="no_identity"} 0"#,
-            r#"response_total{direction="outbound",authority="web.shop:80",tls="true",server_id="spiffe://td/ns/a/sa/b",status_code="200",classification="success"} 1"#,
+            r#"response_total{direction="outbound",authority="web.shop:80",tls="true",server_id="spiffe://td/ns/a/sa/b",status_code="200",classification="success"} 2"#,
             r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="true",client_id="spiffe://td/ns/c/sa/d"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
