@@ -32,7 +32,16 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == header::CONNECTION || name == header::TE
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most requests have none: one pass over their few names costs less than removing
+    // all seven names blindly (each removal hashes its name).
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     for h in &HOP_BY_HOP {
         headers.remove(h);
     }
@@ -309,4 +318,48 @@ pub async fn inbound(
         );
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped_and_end_to_end_ones_kept() {
+        let mut h = headers(&[
+            ("host", "web"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("connection", "close"),
+            ("te", "gzip"),
+            ("trailer", "x"),
+            ("accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("host", "web"), ("accept", "*/*")]));
+        // gRPC's `te: trailers`, and an upgrade's `connection`, go through.
+        let kept = headers(&[
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("connection", "upgrade"),
+        ]);
+        let mut h = kept.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, kept);
+        // An upstream's usual `connection: keep-alive` alone.
+        let mut h = headers(&[("connection", "keep-alive"), ("content-length", "3")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("content-length", "3")]));
+        let plain = headers(&[("host", "web"), ("content-length", "3")]);
+        let mut h = plain.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, plain);
+    }
 }

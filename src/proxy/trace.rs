@@ -2,14 +2,15 @@
 //! new span (parent) id, so tracing backends see the proxy as one hop.
 
 use http::HeaderValue;
-use http::header::HeaderMap;
+use http::header::{HeaderMap, HeaderName};
 
-const TRACEPARENT: &str = "traceparent";
+/// A name, not a `&str`: looking a `&str` up parses and checks it on every request.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Rewrites a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`) with a fresh parent id;
 /// leaves anything else alone.
 pub fn new_hop(headers: &mut HeaderMap) {
-    let Some(v) = headers.get(TRACEPARENT) else {
+    let Some(v) = headers.get(&TRACEPARENT) else {
         return;
     };
     let b = v.as_bytes();
