@@ -5,47 +5,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(["proto/identity.proto"], ["proto"])?;
     tonic_prost_build::configure().compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");
-    link_order();
+    link_order()?;
     Ok(())
 }
 
 /// Places the functions `meshctl proxy` runs next to each other (bench/link-order.sh lists
 /// them): the kernel maps code in 64 kB blocks around each page used, so spread over the
 /// binary they kept 7 MB of code resident in an idle proxy, together 2 MB. Only LLD knows the
-/// option; Rust links with it by default on x86_64 Linux since 1.90.
-fn link_order() {
+/// option, and which linker a toolchain uses (rustup's rust-lld, a distro's ld, mold, a
+/// configured one) cannot be read off reliably: a trial link with the same compiler, flags
+/// and linker decides, and without it the binary links as usual.
+fn link_order() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=link-order.txt");
-    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
-    let target = std::env::var("TARGET").unwrap_or_default();
-    // A linker chosen by the user may not be LLD.
-    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let linker_set = std::env::vars()
-        .any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER"))
-        || flags.contains("linker");
-    if target != "x86_64-unknown-linux-gnu" || linker_set || rustc_minor() < Some(90) {
-        return;
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTC_LINKER"] {
+        println!("cargo:rerun-if-env-changed={var}");
     }
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link-order.txt");
-    println!(
-        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-        file.display()
-    );
-    // Names from an older build that no longer exist are expected, not worth a warning.
-    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    // A copy in OUT_DIR, not the source path: a target dir shared by several clones (CI's
+    // cache) reuses this script's output, and a path into a deleted clone breaks the link.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let file = out.join("link-order.txt");
+    std::fs::copy("link-order.txt", &file)?;
+    let args = [
+        format!("-Wl,--symbol-ordering-file={}", file.display()),
+        // Names from an older build that no longer exist are expected, not worth a warning.
+        "-Wl,--no-warn-symbol-ordering".to_owned(),
+    ];
+    if links_with(&out, &args) {
+        for arg in args {
+            println!("cargo:rustc-link-arg-bins={arg}");
+        }
+    }
+    Ok(())
 }
 
-/// The minor version of the compiler that builds the crate (`rustc 1.95.0 (...)` gives 95).
-fn rustc_minor() -> Option<u32> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let out = std::process::Command::new(rustc)
-        .arg("--version")
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    text.split_whitespace()
-        .nth(1)?
-        .split('.')
-        .nth(1)?
-        .parse()
-        .ok()
+/// Whether an empty program links with `args` given to the linker the crate will use.
+fn links_with(dir: &std::path::Path, args: &[String]) -> bool {
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let main = dir.join("link_probe.rs");
+    if std::fs::write(&main, "fn main() {}\n").is_err() {
+        return false;
+    }
+    let mut rustc = std::process::Command::new(env("RUSTC"));
+    rustc.arg("--target").arg(env("TARGET"));
+    rustc.args(
+        env("CARGO_ENCODED_RUSTFLAGS")
+            .split('\x1f')
+            .filter(|f| !f.is_empty()),
+    );
+    if let Ok(linker) = std::env::var("RUSTC_LINKER") {
+        rustc.arg("-C").arg(format!("linker={linker}"));
+    }
+    for arg in args {
+        rustc.arg("-C").arg(format!("link-arg={arg}"));
+    }
+    rustc
+        .arg("-o")
+        .arg(dir.join("link_probe"))
+        .arg(&main)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
