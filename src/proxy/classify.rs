@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use super::Body;
 use super::metrics::{HttpMetrics, PeerLabels};
 use super::observe::{Observed, Observer};
-use super::stats::Window;
+use super::stats::{Window, record_all};
 
 fn grpc_ok(headers: &HeaderMap) -> Option<bool> {
     headers.get("grpc-status").map(|v| v.as_bytes() == b"0")
@@ -45,9 +45,11 @@ pub fn record(
     };
     if let Some(success) = now {
         http.response(peer, status, success, latency);
-        for w in windows.into_iter().flatten() {
-            w.record(success, latency);
-        }
+        record_all(
+            windows.into_iter().flatten().map(|w| &**w),
+            success,
+            latency,
+        );
         return;
     }
     let outcome = Outcome {
@@ -94,9 +96,11 @@ impl Outcome {
         }
         self.http
             .response(self.peer.as_ref(), self.status, success, self.latency);
-        for w in self.windows.iter().flatten() {
-            w.record(success, self.latency);
-        }
+        record_all(
+            self.windows.iter().flatten().map(|w| &**w),
+            success,
+            self.latency,
+        );
     }
 }
 

@@ -205,8 +205,8 @@ impl Window {
         now.duration_since(self.start).as_secs() / SLOT.as_secs() + 1
     }
 
-    fn with_slot(&self, f: impl FnOnce(&mut Slot)) {
-        let epoch = self.epoch(Instant::now());
+    fn with_slot(&self, now: Instant, f: impl FnOnce(&mut Slot)) {
+        let epoch = self.epoch(now);
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slots.is_empty() {
             slots.resize(SLOTS, Slot::default());
@@ -223,33 +223,27 @@ impl Window {
 
     /// Records one request's outcome and latency.
     pub fn record(&self, success: bool, latency: Duration) {
-        let ms = latency.as_secs_f64() * 1_000.0;
-        let bucket = LATENCY_BUCKETS_MS.partition_point(|le| *le < ms);
-        self.with_slot(|s| {
-            s.counts.requests += 1;
-            s.counts.failures += u64::from(!success);
-            s.latency[bucket] += 1;
-        });
+        record_all([self], success, latency);
     }
 
     /// Records one opened connection.
     pub fn tcp_opened(&self) {
-        self.with_slot(|s| s.counts.tcp_opened += 1);
+        self.with_slot(Instant::now(), |s| s.counts.tcp_opened += 1);
     }
 
     /// Records one retry sent (backend rows).
     pub fn retried(&self) {
-        self.with_slot(|s| s.counts.retries += 1);
+        self.with_slot(Instant::now(), |s| s.counts.retries += 1);
     }
 
     /// Records one request or per-try timeout (backend rows).
     pub fn timed_out(&self) {
-        self.with_slot(|s| s.counts.timeouts += 1);
+        self.with_slot(Instant::now(), |s| s.counts.timeouts += 1);
     }
 
     /// Records one endpoint ejected by outlier detection (backend rows).
     pub fn ejected(&self) {
-        self.with_slot(|s| s.counts.ejections += 1);
+        self.with_slot(Instant::now(), |s| s.counts.ejections += 1);
     }
 
     fn sum(&self, window: Duration) -> Slot {
@@ -264,6 +258,25 @@ impl Window {
             }
         }
         total
+    }
+}
+
+/// Records one request's outcome and latency in each of `windows` (a service's, its route's
+/// and its backend's), reading the clock and finding the bucket once for all of them.
+pub fn record_all<'a>(
+    windows: impl IntoIterator<Item = &'a Window>,
+    success: bool,
+    latency: Duration,
+) {
+    let now = Instant::now();
+    let ms = latency.as_secs_f64() * 1_000.0;
+    let bucket = LATENCY_BUCKETS_MS.partition_point(|le| *le < ms);
+    for w in windows {
+        w.with_slot(now, |s| {
+            s.counts.requests += 1;
+            s.counts.failures += u64::from(!success);
+            s.latency[bucket] += 1;
+        });
     }
 }
 
