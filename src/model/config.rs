@@ -114,12 +114,30 @@ impl Config {
             .authorization
             .validate("inbound.authorization")?;
         // Port 0 is what serde reads from `0` or `00`; no app listens there.
-        let port_zero = "port 0 is not a port the app can listen on: give one from 1 to 65535";
-        if self.inbound.app_port == Some(0) {
-            return Err(invalid("inbound.appPort".to_owned(), port_zero));
-        }
-        if let Some(i) = self.inbound.opaque_ports.iter().position(|p| *p == 0) {
-            return Err(invalid(format!("inbound.opaquePorts[{i}]"), port_zero));
+        let inbound = &self.inbound;
+        let ports = (inbound
+            .app_port
+            .iter()
+            .map(|p| ("inbound.appPort".to_owned(), *p)))
+        .chain(
+            inbound
+                .opaque_ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("inbound.opaquePorts[{i}]"), *p)),
+        )
+        .chain(
+            inbound
+                .tls
+                .ports
+                .keys()
+                .map(|p| ("inbound.tls.ports".to_owned(), *p)),
+        );
+        if let Some((at, _)) = ports.into_iter().find(|(_, p)| *p == 0) {
+            return Err(invalid(
+                at,
+                "port 0 is not a port the app can listen on: give one from 1 to 65535",
+            ));
         }
         let mut names = HashSet::new();
         let mut authorities = HashSet::new();
