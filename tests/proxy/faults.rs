@@ -86,6 +86,8 @@ async fn delays_hold_requests_for_the_fixed_time_and_only_on_their_route() {
     assert_eq!((slow, fast), (200, 200));
     assert!(slow_took >= Duration::from_secs(1), "{slow_took:?}");
     assert!(fast_took < slow_took, "{fast_took:?} vs {slow_took:?}");
+    // And it was not held at all: both delayed would also pass the order above half the time.
+    assert!(fast_took < Duration::from_secs(1), "{fast_took:?}");
 }
 
 #[tokio::test]
@@ -205,11 +207,6 @@ async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request()
     let answer = tokio::time::timeout(Duration::from_secs(120), req).await;
     let (status, _, body) = answer.expect("the request waited for its stuck mirror");
     assert_eq!((status, body.as_str()), (200, "main"));
-    assert_eq!(
-        stuck.done.load(Ordering::SeqCst),
-        0,
-        "the shadow read nothing yet"
-    );
     stuck.gate.send_replace(true);
     poll_until("the shadow is done with its copy", async || {
         stuck.done.load(Ordering::SeqCst) == 1

@@ -88,7 +88,7 @@ async fn cluster_once(
         .collect();
     let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
     if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
-        bail!("{}", denied.join("\n"));
+        return Err(failing(&warnings, anyhow::anyhow!("{}", denied.join("\n"))));
     }
     warnings.extend(
         denied
