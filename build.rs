@@ -2,7 +2,7 @@
 //! passes `link-order.txt` to the linker.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let fds = protox::compile(["proto/identity.proto"], ["proto"])?;
+    let fds = protox::compile(["proto/identity.proto", "proto/discovery.proto"], ["proto"])?;
     tonic_prost_build::configure().compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");
     link_order()?;

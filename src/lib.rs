@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 pub mod api;
 pub mod check;
+pub mod controller;
 pub mod identity;
 pub mod inject;
 pub mod install;
@@ -15,3 +16,4 @@ pub mod netinit;
 pub mod proxy;
 pub mod readiness;
 pub mod stats;
+pub mod translate;

@@ -5,3 +5,9 @@ pub mod identity {
     #![allow(clippy::all, clippy::pedantic, missing_docs)]
     tonic::include_proto!("meshctl.identity.v1");
 }
+
+/// The discovery protocol (`proto/discovery.proto`): config for each proxy, acks and nacks.
+pub mod discovery {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("meshctl.discovery.v1");
+}

@@ -5,6 +5,7 @@ mod certs;
 mod check;
 mod completions;
 mod control_plane;
+mod controller;
 mod inject;
 mod inputs;
 mod install;
@@ -85,17 +86,19 @@ pub enum Command {
     ProxyAwait(proxy_await::ProxyAwaitArgs),
     /// Install the pod's iptables rules that send its TCP through the proxy (init container)
     ProxyInit(proxy_init::ProxyInitArgs),
-    /// Run the sidecar proxy from a static config file (the data plane)
+    /// Run the sidecar proxy: from a static config file, or from the controller (the data plane)
     Proxy(proxy::ProxyArgs),
     /// Golden signals (success, RPS, latency percentiles) read from proxies' admin ports
     Stat(stat::StatArgs),
+    /// Run the control plane: discovery and identity for the proxies (what the install runs)
+    Controller(controller::ControllerArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // The proxy sets up its own logging (--log-level, --log-format).
-    if !matches!(cli.command, Command::Proxy(_)) {
+    if !matches!(cli.command, Command::Proxy(_) | Command::Controller(_)) {
         init_logging(cli.global.verbose);
     }
     match cli.command {
@@ -112,6 +115,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
+        Command::Controller(args) => controller::run(args, &cli.global),
     }
 }
 

@@ -1,11 +1,15 @@
-//! `meshctl proxy`: runs the sidecar proxy until SIGTERM, from a static config file or, without
-//! one, an empty config (injected pods: inbound to the app, outbound passed through).
+//! `meshctl proxy`: runs the sidecar proxy until SIGTERM, from a static config file, from the
+//! controller (cluster mode: a controller address and no file, as injected pods run it), or on
+//! an empty config (inbound to the app, outbound passed through).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use meshctl::identity::SpiffeId;
+use meshctl::model::identity::{CaSource, Identity};
+use meshctl::proxy::discovery::DiscoveryOptions;
 use meshctl::proxy::{Options, Proxy, reload_file};
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +63,8 @@ pub struct ProxyArgs {
     #[arg(long, env = "MESHCTL_PROXY_WORKERS", default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// How long in-flight requests may finish after SIGTERM, in seconds
     #[arg(
         long,
@@ -67,6 +73,88 @@ pub struct ProxyArgs {
         value_name = "SECONDS"
     )]
     drain_seconds: u64,
+}
+
+/// Cluster mode (how injected pods run it): without --config and with a controller address,
+/// the leaf comes from the controller's CA and the config from its discovery stream.
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// The controller's gRPC address (identity and discovery); turns on cluster mode
+    #[arg(long, env = "MESHCTL_CONTROLLER_ADDR", value_name = "HOST:PORT")]
+    controller_addr: Option<String>,
+    /// The mesh's namespace: the controller's identity is its service account there
+    #[arg(long, env = "MESHCTL_CONTROLLER_NAMESPACE", default_value = "meshctl-system",
+          value_name = "NS")]
+    controller_namespace: String,
+    /// The mesh's trust domain
+    #[arg(long, env = "MESHCTL_TRUST_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    trust_domain: String,
+    /// PEM trust anchors (the mesh's trust-roots ConfigMap, mounted)
+    #[arg(long, env = "MESHCTL_IDENTITY_TRUST_ROOTS",
+          default_value = "/var/run/meshctl/trust-roots/ca-bundle.crt", value_name = "FILE")]
+    identity_trust_roots: PathBuf,
+    /// The projected service-account token sent to the CA
+    #[arg(long, env = "MESHCTL_IDENTITY_TOKEN_FILE", value_name = "FILE")]
+    identity_token_file: Option<PathBuf>,
+    /// This pod's name (the downward API)
+    #[arg(long, env = "MESHCTL_POD_NAME", value_name = "NAME")]
+    pod_name: Option<String>,
+    /// This pod's namespace
+    #[arg(long, env = "MESHCTL_POD_NAMESPACE", value_name = "NS")]
+    pod_namespace: Option<String>,
+    /// This pod's service account: the proxy's identity is
+    /// spiffe://<trust-domain>/ns/<pod-namespace>/sa/<service-account>
+    #[arg(long, env = "MESHCTL_SERVICE_ACCOUNT", default_value = "default", value_name = "NAME")]
+    service_account: String,
+}
+
+impl ClusterArgs {
+    /// The identity section and discovery options of cluster mode, or None without a
+    /// controller address.
+    fn plan(&self) -> anyhow::Result<Option<(Identity, DiscoveryOptions)>> {
+        let Some(addr) = &self.controller_addr else {
+            return Ok(None);
+        };
+        let missing = |flag: &str, env: &str| {
+            super::UsageError(format!(
+                "cluster mode (--controller-addr {addr}) needs {flag} (or {env}): injected pods \
+                 set it from the downward API"
+            ))
+        };
+        let pod_name = self.pod_name.clone().ok_or_else(|| missing("--pod-name", "MESHCTL_POD_NAME"))?;
+        let pod_namespace = self
+            .pod_namespace
+            .clone()
+            .ok_or_else(|| missing("--pod-namespace", "MESHCTL_POD_NAMESPACE"))?;
+        let usage = |e: meshctl::identity::spiffe::SpiffeError| super::UsageError(e.to_string());
+        let me = SpiffeId::new(&self.trust_domain, &pod_namespace, &self.service_account)
+            .map_err(usage)?;
+        let controller = SpiffeId::new(
+            &self.trust_domain,
+            &self.controller_namespace,
+            meshctl::identity::service::CA_SERVICE_ACCOUNT,
+        )
+        .map_err(usage)?;
+        let identity = Identity {
+            roots: self.identity_trust_roots.clone(),
+            cert: None,
+            key: None,
+            ca: Some(CaSource {
+                addr: addr.clone(),
+                identity: me,
+                token: None,
+                token_file: self.identity_token_file.clone(),
+                server: Some(controller.clone()),
+            }),
+        };
+        let discovery = DiscoveryOptions {
+            addr: addr.clone(),
+            controller,
+            pod_name,
+            pod_namespace,
+        };
+        Ok(Some((identity, discovery)))
+    }
 }
 
 /// Comma-separated ports; empty entries (and an empty list) are allowed.
@@ -113,11 +201,20 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.log_level, args.log_format)?;
-    let config = match &args.config {
-        Some(path) => meshctl::model::load::load_file(path)?,
-        None => meshctl::model::Config::default(),
+    let cluster = match &args.config {
+        Some(_) => None,
+        None => args.cluster.plan()?,
+    };
+    let config = match (&args.config, &cluster) {
+        (Some(path), _) => meshctl::model::load::load_file(path)?,
+        (None, Some((identity, _))) => meshctl::model::Config {
+            identity: Some(identity.clone()),
+            ..meshctl::model::Config::default()
+        },
+        (None, None) => meshctl::model::Config::default(),
     };
     let mut options = Options::new(config);
+    options.discovery = cluster.map(|(_, discovery)| discovery);
     options.outbound_addr = args.outbound_addr.unwrap_or(options.outbound_addr);
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);

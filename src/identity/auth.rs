@@ -31,6 +31,8 @@ pub enum AuthError {
     NotAllowed { asked: SpiffeId, allowed: SpiffeId },
     #[error("cannot check the token: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// Decides which identity a caller may have; the CA then signs only that one.

@@ -180,6 +180,11 @@ impl Ca {
         })
     }
 
+    /// When the issuer expires (no leaf is signed after).
+    pub fn issuer_not_after(&self) -> SystemTime {
+        self.issuer_not_after
+    }
+
     /// Signs `csr` if it asks for exactly `allowed` (one URI SAN, nothing else) with a P-256 key.
     /// The leaf's other fields come from the CA, never from the CSR.
     pub fn sign(

@@ -74,33 +74,10 @@ impl CaClient {
         store: Arc<CertStore>,
         token: Token,
     ) -> Result<Self, ClientError> {
-        let config = tls::client_config(store, roots, ca_id, &[tls::ALPN_H2])?;
-        let server_name = tls::server_name(ca_id)?;
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|source| ClientError::Address {
-                addr: addr.to_owned(),
-                source,
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10));
-        let connector = tower::service_fn(move |uri: http::Uri| {
-            let config = config.clone();
-            let server_name = server_name.clone();
-            async move {
-                let authority = uri
-                    .authority()
-                    .ok_or_else(|| std::io::Error::other("the CA address has no host:port"))?;
-                let tcp = TcpStream::connect(authority.as_str()).await?;
-                tcp.set_nodelay(true)?;
-                let tls = tokio_rustls::TlsConnector::from(config)
-                    .connect(server_name, tcp)
-                    .await?;
-                Ok::<_, std::io::Error>(TokioIo::new(tls))
-            }
-        });
+        let channel = mesh_channel(addr, ca_id, roots, store, Some(Duration::from_secs(10)))?;
         Ok(Self {
             addr: addr.to_owned(),
-            client: IdentityClient::new(endpoint.connect_with_connector_lazy(connector)),
+            client: IdentityClient::new(channel),
             token,
         })
     }
@@ -118,6 +95,48 @@ impl CaClient {
                 }),
         }
     }
+}
+
+/// A lazily connected gRPC channel to a mesh server at `addr` (`host:port`) that must present
+/// `expected` and chain to `roots`, presenting `store`'s leaf when there is one. `timeout`
+/// bounds each call (None for long-lived streams).
+pub fn mesh_channel(
+    addr: &str,
+    expected: &SpiffeId,
+    roots: Arc<rustls::RootCertStore>,
+    store: Arc<CertStore>,
+    timeout: Option<Duration>,
+) -> Result<Channel, ClientError> {
+    let config = tls::client_config(store, roots, expected, &[tls::ALPN_H2])?;
+    let server_name = tls::server_name(expected)?;
+    let mut endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|source| ClientError::Address {
+            addr: addr.to_owned(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        // A stream idle behind a NAT or a dead peer is noticed within a minute.
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if let Some(timeout) = timeout {
+        endpoint = endpoint.timeout(timeout);
+    }
+    let connector = tower::service_fn(move |uri: http::Uri| {
+        let config = config.clone();
+        let server_name = server_name.clone();
+        async move {
+            let authority = uri
+                .authority()
+                .ok_or_else(|| std::io::Error::other("the server address has no host:port"))?;
+            let tcp = TcpStream::connect(authority.as_str()).await?;
+            tcp.set_nodelay(true)?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(server_name, tcp)
+                .await?;
+            Ok::<_, std::io::Error>(TokioIo::new(tls))
+        }
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
 impl LeafSource for CaClient {

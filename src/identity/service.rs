@@ -2,7 +2,7 @@
 //! current certificate) and gets a leaf and its chain back.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +12,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{AuthError, Authenticator, Credentials};
 use super::ca::{Ca, CaError};
+use super::csr::LeafRequest;
+use super::rotate::LeafSource;
 use super::spiffe::{self, SpiffeId};
 use crate::api::identity::identity_server::{Identity, IdentityServer};
 use crate::api::identity::{CertifyRequest, CertifyResponse};
@@ -28,15 +30,62 @@ pub fn ca_identity(trust_domain: &str) -> Result<SpiffeId, spiffe::SpiffeError> 
     SpiffeId::new(trust_domain, CA_NAMESPACE, CA_SERVICE_ACCOUNT)
 }
 
+/// The CA in force; the controller swaps it when the issuer Secret changes.
+#[derive(Clone, Debug)]
+pub struct CaSlot(Arc<RwLock<Arc<Ca>>>);
+
+impl CaSlot {
+    pub fn new(ca: Arc<Ca>) -> Self {
+        Self(Arc::new(RwLock::new(ca)))
+    }
+
+    pub fn get(&self) -> Arc<Ca> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, ca: Arc<Ca>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = ca;
+    }
+}
+
+impl From<Arc<Ca>> for CaSlot {
+    fn from(ca: Arc<Ca>) -> Self {
+        Self::new(ca)
+    }
+}
+
+/// A CA in this process (the controller's own serving leaf comes from it).
+impl LeafSource for CaSlot {
+    type Error = CaError;
+
+    async fn issue(
+        &self,
+        request: &LeafRequest,
+    ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Self::Error> {
+        self.get().issue(request).await
+    }
+}
+
 /// Signs CSRs for authenticated callers.
 pub struct CaService<A> {
-    ca: Arc<Ca>,
+    ca: CaSlot,
     auth: A,
+    issued: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 impl<A: Authenticator> CaService<A> {
-    pub fn new(ca: Arc<Ca>, auth: A) -> Self {
-        Self { ca, auth }
+    pub fn new(ca: impl Into<CaSlot>, auth: A) -> Self {
+        Self {
+            ca: ca.into(),
+            auth,
+            issued: None,
+        }
+    }
+
+    /// Counts every certificate issued in `counter`.
+    pub fn counting(mut self, counter: prometheus_client::metrics::counter::Counter) -> Self {
+        self.issued = Some(counter);
+        self
     }
 }
 
@@ -68,6 +117,7 @@ impl<A: Authenticator> Identity for CaService<A> {
         })?;
         let leaf = self
             .ca
+            .get()
             .sign(
                 &request.certificate_signing_request,
                 &allowed,
@@ -78,6 +128,9 @@ impl<A: Authenticator> Identity for CaService<A> {
                 ca_status(e)
             })?;
         tracing::info!(identity = %allowed, "certificate issued");
+        if let Some(issued) = &self.issued {
+            issued.inc();
+        }
         let valid_until = leaf
             .not_after
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -93,7 +146,9 @@ impl<A: Authenticator> Identity for CaService<A> {
 
 fn auth_status(e: AuthError) -> Status {
     match e {
-        AuthError::Unauthenticated => Status::unauthenticated(e.to_string()),
+        AuthError::Unauthenticated | AuthError::Rejected(_) => {
+            Status::unauthenticated(e.to_string())
+        }
         AuthError::Unavailable(_) => Status::unavailable(e.to_string()),
         AuthError::OtherTrustDomain { .. } | AuthError::NotAllowed { .. } => {
             Status::permission_denied(e.to_string())
@@ -118,22 +173,24 @@ pub async fn serve<A: Authenticator>(
     service: CaService<A>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    let (_keep, tls) = tokio::sync::watch::channel(tls);
     tonic::transport::Server::builder()
         .add_service(IdentityServer::new(service))
         .serve_with_incoming_shutdown(tls_incoming(listener, tls), shutdown)
         .await
 }
 
-type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
-/// Accepted connections after their TLS handshake; handshakes run concurrently, so a slow
-/// client never holds up the others. Stops accepting when the stream is dropped.
-fn tls_incoming(
+/// Accepted connections after their TLS handshake, each with the config `tls` holds when it
+/// comes in (the controller swaps it when the trust roots change); handshakes run
+/// concurrently, so a slow client never holds up the others. Stops accepting when the stream
+/// is dropped.
+pub fn tls_incoming(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: tokio::sync::watch::Receiver<Arc<rustls::ServerConfig>>,
 ) -> ReceiverStream<Result<TlsStream, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -149,7 +206,8 @@ fn tls_incoming(
                     continue;
                 }
             };
-            let (tx, acceptor) = (tx.clone(), acceptor.clone());
+            let tx = tx.clone();
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.borrow().clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {

@@ -11,12 +11,14 @@ pub const PROXY_CONTAINER: &str = "meshctl-proxy";
 pub const INIT_CONTAINER: &str = "meshctl-init";
 pub const TOKEN_VOLUME: &str = "meshctl-identity-token";
 pub const XTABLES_VOLUME: &str = "meshctl-xtables-lock";
+pub const TRUST_ROOTS_VOLUME: &str = "meshctl-trust-roots";
 /// Container and volume names that belong to meshctl in every pod template.
-pub const RESERVED_NAMES: [&str; 4] = [
+pub const RESERVED_NAMES: [&str; 5] = [
     PROXY_CONTAINER,
     INIT_CONTAINER,
     TOKEN_VOLUME,
     XTABLES_VOLUME,
+    TRUST_ROOTS_VOLUME,
 ];
 
 pub const OUTBOUND_PORT: u16 = 4140;
@@ -25,6 +27,10 @@ pub const ADMIN_PORT: u16 = 4191;
 pub const PROXY_UID: u32 = 2102;
 pub const TOKEN_DIR: &str = "/var/run/secrets/meshctl.io/serviceaccount";
 pub const TOKEN_AUDIENCE: &str = "identity.meshctl.io";
+/// The trust anchors: the controller keeps a copy of the mesh's ConfigMap in every namespace
+/// (ConfigMaps cannot be mounted across namespaces), as Istio does with its root cert.
+pub const TRUST_ROOTS_CONFIGMAP: &str = "meshctl-identity-trust-roots";
+pub const TRUST_ROOTS_DIR: &str = "/var/run/meshctl/trust-roots";
 pub const CONTROLLER_ADDR: &str = "meshctl-controller.meshctl-system.svc:8086";
 /// Where the image keeps the binary (the Dockerfile's ENTRYPOINT).
 pub const BINARY: &str = "/usr/local/bin/meshctl";
@@ -61,6 +67,10 @@ pub fn add(template: &mut Map<String, Value>, settings: &Settings) {
         }}]},
     }));
     volumes.push(json!({"name": XTABLES_VOLUME, "emptyDir": {}}));
+    volumes.push(json!({
+        "name": TRUST_ROOTS_VOLUME,
+        "configMap": {"name": TRUST_ROOTS_CONFIGMAP},
+    }));
 
     let metadata = map_entry(template, "metadata", &mut created);
     let annotations = map_entry(metadata, "annotations", &mut created);
@@ -139,6 +149,10 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
         env_field("MESHCTL_POD_IP", "status.podIP"),
         env_field("MESHCTL_SERVICE_ACCOUNT", "spec.serviceAccountName"),
         env_value("MESHCTL_IDENTITY_TOKEN_FILE", &format!("{TOKEN_DIR}/token")),
+        env_value(
+            "MESHCTL_IDENTITY_TRUST_ROOTS",
+            &format!("{TRUST_ROOTS_DIR}/ca-bundle.crt"),
+        ),
         env_value("MESHCTL_CONTROLLER_ADDR", CONTROLLER_ADDR),
     ];
     if let Some(opaque) = settings.get(Key::OpaquePorts) {
@@ -174,7 +188,10 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
         "startupProbe": probe("/ready", 1, 120),
         "readinessProbe": probe("/ready", 10, 3),
         "livenessProbe": probe("/live", 10, 3),
-        "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true}],
+        "volumeMounts": [
+            {"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true},
+            {"name": TRUST_ROOTS_VOLUME, "mountPath": TRUST_ROOTS_DIR, "readOnly": true},
+        ],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     });
     let fields = container.as_object_mut().expect("a json! object");

@@ -39,6 +39,9 @@ pub struct CaSource {
     /// A file holding the token, read at each request (projected service-account tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
+    /// The identity the CA presents [default: the controller's in `meshctl-system`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<SpiffeId>,
 }
 
 /// Whether inbound connections must, may or must not use mesh TLS.
@@ -141,6 +144,7 @@ mod tests {
             identity: "spiffe://td/ns/a/sa/b".parse().unwrap(),
             token: None,
             token_file: None,
+            server: None,
         });
         assert_eq!(both.validate().unwrap_err().path, "identity.ca");
     }

@@ -2,7 +2,6 @@
 //! `/identity` (the proxy's certificate chain and trust roots, PEM; never the key).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,13 +63,10 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
     match req.uri().path() {
         "/live" => respond(StatusCode::OK, TEXT, "live\n"),
-        "/ready" if state.is_ready() => respond(StatusCode::OK, TEXT, "ready\n"),
-        "/ready" if state.ready.load(Ordering::Acquire) => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            TEXT,
-            "not ready: waiting for the mesh identity certificate\n",
-        ),
-        "/ready" => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
+        "/ready" => match state.not_ready() {
+            None => respond(StatusCode::OK, TEXT, "ready\n"),
+            Some(why) => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
+        },
         "/metrics" => {
             let mut text = String::with_capacity(16 * 1024);
             match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
@@ -86,7 +82,7 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
             Ok(window) => json(&state.shared.stats.report(window)),
             Err(e) => respond(StatusCode::BAD_REQUEST, TEXT, e),
         },
-        "/config" => json(&*state.table().config),
+        "/config" => config(state),
         "/identity" => match state.tls() {
             Some(tls) => json(&tls.view()),
             None => respond(
@@ -101,6 +97,22 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
             "not found; try /ready, /live, /metrics, /stats?window=1m, /config, /identity\n",
         ),
     }
+}
+
+/// The config in force; in cluster mode with the controller's version of it beside.
+fn config(state: &State) -> Response<Body> {
+    let table = state.table();
+    let Some(discovery) = state.discovery() else {
+        return json(&*table.config);
+    };
+    let mut value = match serde_json::to_value(&*table.config) {
+        Ok(value) => value,
+        Err(e) => return respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
+    };
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("version".to_owned(), discovery.version().into());
+    }
+    json(&value)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response<Body> {

@@ -7,6 +7,7 @@ mod admin;
 mod authz;
 mod classify;
 mod detect;
+pub mod discovery;
 pub mod forward;
 mod http;
 mod intercept;

@@ -25,7 +25,8 @@ use super::stats::Stats;
 use super::table::{Shared, Table};
 use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
-use super::{admin, http, reload, tcp};
+use super::discovery::{DiscoveryOptions, Status};
+use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
 
 /// Labels every connection uses, allocated once (per-connection `Arc::from` would allocate).
@@ -55,6 +56,8 @@ pub struct Options {
     pub header_read_timeout: Duration,
     /// How often the config file is checked for changes.
     pub watch_interval: Duration,
+    /// Cluster mode: the config comes from the controller's discovery stream.
+    pub discovery: Option<DiscoveryOptions>,
 }
 
 impl Options {
@@ -73,6 +76,7 @@ impl Options {
             // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
             header_read_timeout: Duration::from_secs(60),
             watch_interval: Duration::from_secs(1),
+            discovery: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct State {
     pub app_port: Option<u16>,
     pub detect_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// Cluster mode's stream state (None in static mode).
+    discovery: Option<Status>,
 }
 
 impl State {
@@ -112,9 +118,28 @@ impl State {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Serving, and holding a leaf when mesh identity is configured (`/ready`).
+    /// Serving, holding a leaf when mesh identity is configured, and running a config from
+    /// the controller in cluster mode (`/ready`).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.shared.tls.as_ref().is_none_or(|t| t.is_ready())
+        self.not_ready().is_none()
+    }
+
+    /// What `/ready` still waits for, if anything.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if !self.ready.load(Ordering::Acquire) {
+            Some("not ready")
+        } else if !self.shared.tls.as_ref().is_none_or(|t| t.is_ready()) {
+            Some("not ready: waiting for the mesh identity certificate")
+        } else if self.discovery.as_ref().is_some_and(|d| d.version().is_none()) {
+            Some("not ready: waiting for the first config from the controller")
+        } else {
+            None
+        }
+    }
+
+    /// Cluster mode's stream state: the config version in force.
+    pub fn discovery(&self) -> Option<&Status> {
+        self.discovery.as_ref()
     }
 
     /// The proxy's mesh TLS, when it has an identity.
@@ -194,6 +219,7 @@ impl Proxy {
             app_port: options.app_port,
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
+            discovery: options.discovery.as_ref().map(|_| Status::default()),
         });
         Ok(Self {
             state,
@@ -266,6 +292,10 @@ impl Proxy {
         }
         if let Some(renewal) = self.renewal {
             tasks.spawn(renewal);
+        }
+        if let Some(discovery) = self.options.discovery.clone() {
+            let base = self.options.config.clone();
+            tasks.spawn(discovery::run(state.clone(), discovery, base));
         }
         drop(drain_rx);
         state.ready.store(true, Ordering::Release);

@@ -4,6 +4,7 @@
 
 mod capture;
 mod check_cluster;
+mod controller;
 // The cluster tests' kube-apiserver + etcd, for pods registered in a real API server; this
 // binary uses only part of it.
 #[path = "../cluster/harness/mod.rs"]

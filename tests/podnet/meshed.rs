@@ -39,13 +39,21 @@ impl Mesh {
     /// Runs `pod`'s init step and starts its proxy as injected from `fixture`, on the
     /// static config `yaml`; returns once the proxy says it is ready.
     pub fn start(&mut self, pod: &Pod, fixture: &str, yaml: &str) {
-        let injected = Injected::from_fixture(fixture, pod);
-        pod.run_init(&injected.init);
         let config = self.dir.path().join(format!("{}.yaml", pod.name));
         std::fs::write(&config, yaml).expect("write proxy config");
+        let config = config.to_string_lossy().into_owned();
+        self.start_with_env(pod, fixture, &[("MESHCTL_PROXY_CONFIG", config)]);
+    }
+
+    /// Runs `pod`'s init step and starts its proxy as injected from `fixture`, with `env`
+    /// set over the injected environment (cluster mode: no config file, the pod's real name
+    /// and namespace); returns once the proxy says it is ready.
+    pub fn start_with_env(&mut self, pod: &Pod, fixture: &str, env: &[(&str, String)]) {
+        let injected = Injected::from_fixture(fixture, pod);
+        pod.run_init(&injected.init);
         let log = std::fs::File::create(self.log_path(pod)).expect("proxy log");
         let mut cmd = pod.container_command(&injected.proxy);
-        cmd.env("MESHCTL_PROXY_CONFIG", &config)
+        cmd.envs(env.iter().map(|(k, v)| (*k, v)))
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         let pid = pod.spawn(cmd);
@@ -54,12 +62,27 @@ impl Mesh {
         while http_get(pod, admin(), "/ready").0 != 200 {
             assert!(
                 Instant::now() < deadline,
-                "the proxy in {} never became ready\n{}",
+                "the proxy in {} never became ready: {}\n{}",
                 pod.name,
+                http_get(pod, admin(), "/ready").1,
                 self.logs()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A path in this mesh's directory (logs of other processes).
+    pub fn write_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A file in this mesh's directory, readable by the proxies (tokens, trust roots).
+    pub fn write_file(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write mesh file");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .expect("chmod");
+        path.to_string_lossy().into_owned()
     }
 
     /// Kills `pod`'s proxy (a pod dying takes its sidecar with it).

@@ -139,6 +139,87 @@ impl Registry {
         self.create("", "Service", service).await;
     }
 
+    /// The EndpointSlice the endpoint-slice controller would write for Service `service`
+    /// (port `http` 8080): one endpoint per `(pod name, pod)`, each ready; applied again on
+    /// every call, as that controller updates it when pods come and go.
+    pub async fn endpoint_slice(&self, service: &str, pods: &[(&str, &Pod)]) {
+        let endpoints: Vec<Value> = pods
+            .iter()
+            .map(|(name, pod)| {
+                json!({
+                    "addresses": [pod.ip.to_string()],
+                    "conditions": {"ready": true, "serving": true, "terminating": false},
+                    "targetRef": {"kind": "Pod", "namespace": self.namespace, "name": name},
+                })
+            })
+            .collect();
+        let slice = json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": format!("{service}-slice"),
+                "namespace": self.namespace,
+                "labels": {"kubernetes.io/service-name": service},
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": endpoints,
+        });
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &ApiResource::from_gvk(&GroupVersionKind::gvk("discovery.k8s.io", "v1", "EndpointSlice")),
+        );
+        let slice: DynamicObject = serde_json::from_value(slice).expect("slice");
+        api.patch(
+            &format!("{service}-slice"),
+            &PatchParams::apply("endpointslice-controller.k8s.io").force(),
+            &Patch::Apply(&slice),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply the EndpointSlice of {service}: {e}"));
+    }
+
+    /// The cluster IP the API server gave Service `name`.
+    pub async fn cluster_ip(&self, name: &str) -> std::net::Ipv4Addr {
+        let api: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        let svc = api.get(name).await.expect("get service");
+        svc.spec
+            .and_then(|s| s.cluster_ip)
+            .and_then(|ip| ip.parse().ok())
+            .expect("a cluster IP")
+    }
+
+    /// A projected service-account token for `sa` (created when missing) with `audience`, as
+    /// the kubelet mounts it into a meshed pod.
+    pub async fn token(&self, sa: &str, audience: &str) -> String {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &self.namespace);
+        if accounts.get_opt(sa).await.expect("get sa").is_none() {
+            let account: ServiceAccount =
+                serde_json::from_value(json!({"metadata": {"name": sa}})).expect("sa");
+            accounts
+                .create(&PostParams::default(), &account)
+                .await
+                .expect("create sa");
+        }
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![audience.to_owned()],
+                expiration_seconds: Some(3600),
+                ..TokenRequestSpec::default()
+            },
+            ..TokenRequest::default()
+        };
+        let answer = accounts
+            .create_token_request(sa, &PostParams::default(), &request)
+            .await
+            .expect("token request");
+        answer.status.expect("token status").token
+    }
+
     /// What a kubelet would report for a pod whose containers all started: Running, Ready,
     /// the init step done, the proxy (a native sidecar) and the apps running and ready.
     async fn set_running(&self, name: &str, pod: &Pod, spec: &Value) {

@@ -199,7 +199,10 @@ impl MeshTls {
             (None, Some(path)) => Token::File(path.clone()),
             (None, None) => Token::None,
         };
-        let ca_id = ca_identity(ca.identity.trust_domain())?;
+        let ca_id = match &ca.server {
+            Some(id) => id.clone(),
+            None => ca_identity(ca.identity.trust_domain())?,
+        };
         let client = CaClient::new(&ca.addr, &ca_id, roots.clone(), store.clone(), token)?;
         let renewal = rotate::keep_renewed(
             store.clone(),
@@ -270,6 +273,22 @@ impl MeshTls {
             .unwrap_or_else(|e| e.into_inner())
             .get(addr)
             .cloned()
+    }
+
+    /// A gRPC channel to a mesh server (the controller) that must present `expected`,
+    /// presenting this proxy's leaf.
+    pub fn channel(
+        &self,
+        addr: &str,
+        expected: &SpiffeId,
+    ) -> Result<tonic::transport::Channel, ClientError> {
+        crate::identity::client::mesh_channel(
+            addr,
+            expected,
+            self.roots.clone(),
+            self.store.clone(),
+            None,
+        )
     }
 
     /// Originates mesh TLS on `tcp` to `peer`, offering `alpn`.

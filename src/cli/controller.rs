@@ -1,0 +1,97 @@
+//! `meshctl controller`: the control plane (what the install's Deployment runs): discovery and
+//! identity on the gRPC port, health and metrics on the admin port.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use meshctl::controller::{Controller, Options};
+use meshctl::k8s::{Connection, Target};
+use meshctl::model::duration::Duration;
+
+use super::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    meshctl controller                                  # in the cluster (in-cluster config)\n  \
+    meshctl controller --kubeconfig ~/.kube/config \\\n      \
+      --mesh-namespace meshctl-system --grpc-addr 127.0.0.1:8086   # as a local process")]
+pub struct ControllerArgs {
+    /// The mesh's namespace: the issuer Secret and trust roots are read there
+    #[arg(long, env = "MESHCTL_NAMESPACE", default_value = "meshctl-system", value_name = "NS")]
+    mesh_namespace: String,
+    /// The mesh's trust domain (the SPIFFE ids it issues)
+    #[arg(long, env = "MESHCTL_TRUST_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    trust_domain: String,
+    /// The cluster's DNS domain (service authorities svc.ns.svc.<domain>)
+    #[arg(long, env = "MESHCTL_CLUSTER_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    cluster_domain: String,
+    /// Identity and discovery (gRPC over mesh TLS)
+    #[arg(long, env = "MESHCTL_CONTROLLER_GRPC_ADDR", default_value = "0.0.0.0:8086", value_name = "ADDR")]
+    grpc_addr: SocketAddr,
+    /// /ready, /live, /metrics, /proxies
+    #[arg(long, env = "MESHCTL_CONTROLLER_ADMIN_ADDR", default_value = "0.0.0.0:9990", value_name = "ADDR")]
+    admin_addr: SocketAddr,
+    /// How long the proxies' leaf certificates live (renewed at 70 %)
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    leaf_lifetime: Duration,
+    /// Log filter: error, warn, info, debug, trace, or a tracing filter
+    #[arg(long, env = "MESHCTL_CONTROLLER_LOG_LEVEL", default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+}
+
+pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).map_err(|e| {
+        super::UsageError(format!(
+            "--log-level {:?} is not a valid filter ({e}); use error, warn, info, debug or trace",
+            args.log_level
+        ))
+    })?;
+    // try_init: tests may run more than one command in a process.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let mut options = Options::new(&args.mesh_namespace, &args.trust_domain);
+    options.cluster_domain = args.cluster_domain;
+    options.grpc_addr = args.grpc_addr;
+    options.admin_addr = args.admin_addr;
+    options.leaf_lifetime = args.leaf_lifetime.get();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let client = client(global).await?;
+        let controller = Controller::bind(options).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install a signal handler")?;
+        controller
+            .run(client, async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The kubeconfig when one is named (a local process), else the in-cluster config.
+async fn client(global: &GlobalArgs) -> anyhow::Result<kube::Client> {
+    if global.kubeconfig.is_some() || global.context.is_some() {
+        let conn = Connection::new(&Target {
+            kubeconfig: global.kubeconfig.clone(),
+            context: global.context.clone(),
+        })
+        .await?;
+        return Ok(conn.client);
+    }
+    let config = kube::Config::infer().await.context(
+        "no cluster to talk to: run in a pod (in-cluster config) or pass --kubeconfig",
+    )?;
+    kube::Client::try_from(config).context("cannot build the Kubernetes client")
+}

@@ -1,0 +1,251 @@
+//! The control plane (`meshctl controller`): watches the cluster, translates its objects into
+//! each proxy's `model` config and streams it (discovery), signs proxies' certificates after a
+//! TokenReview (identity), and reports on an admin port. Every replica serves everything; the
+//! replicas share nothing but the API server.
+
+mod admin;
+mod discovery;
+mod metrics;
+mod proxies;
+mod publish;
+mod roots;
+pub mod source;
+mod token_review;
+pub mod trust;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use metrics::Metrics;
+pub use proxies::{ProxyRecord, Proxies};
+
+use crate::api::discovery::discovery_server::DiscoveryServer;
+use crate::api::identity::identity_server::IdentityServer;
+use crate::identity::SpiffeId;
+use crate::identity::service::{CA_SERVICE_ACCOUNT, CaService, CaSlot, tls_incoming};
+use publish::Published;
+use source::Stores;
+use token_review::TokenReviewer;
+use trust::Trust;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The mesh's namespace: the issuer Secret and trust roots live there, and the
+    /// controller's identity is its service account there.
+    pub namespace: String,
+    pub trust_domain: String,
+    pub cluster_domain: String,
+    /// Identity and discovery (gRPC over mesh TLS).
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// How long the leaves it signs live.
+    pub leaf_lifetime: Duration,
+    /// Changes this close together are translated once.
+    pub debounce: Duration,
+}
+
+impl Options {
+    pub fn new(namespace: &str, trust_domain: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            trust_domain: trust_domain.to_owned(),
+            cluster_domain: "cluster.local".to_owned(),
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 8086)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9990)),
+            leaf_lifetime: Duration::from_secs(24 * 3600),
+            debounce: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("cannot listen on {addr} ({which}): {source}; pick a free address with --{which}-addr")]
+    Bind {
+        which: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the controller's identity: {0}")]
+    Identity(#[from] crate::identity::spiffe::SpiffeError),
+    #[error("the gRPC server failed: {0}")]
+    Serve(tonic::transport::Error),
+}
+
+/// What the servers share.
+pub struct Shared {
+    pub stores: Stores,
+    pub metrics: Arc<Metrics>,
+    pub proxies: Arc<Proxies>,
+    trust: watch::Receiver<Option<Arc<Trust>>>,
+    published: watch::Receiver<Option<Arc<Published>>>,
+}
+
+impl Shared {
+    /// What `/ready` still waits for.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if !self.stores.synced() {
+            Some("the caches of Services, EndpointSlices, Pods and Namespaces are not synced yet")
+        } else if self.trust.borrow().is_none() {
+            Some("the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)")
+        } else if self.published.borrow().is_none() {
+            Some("no config computed yet")
+        } else {
+            None
+        }
+    }
+}
+
+/// A bound controller, not yet serving.
+pub struct Controller {
+    options: Options,
+    grpc: TcpListener,
+    admin: TcpListener,
+}
+
+async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ControllerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControllerError::Bind { which, addr, source })
+}
+
+impl Controller {
+    pub async fn bind(options: Options) -> Result<Self, ControllerError> {
+        Ok(Self {
+            grpc: bind("grpc", options.grpc_addr).await?,
+            admin: bind("admin", options.admin_addr).await?,
+            options,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().unwrap_or(self.options.grpc_addr)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.options.admin_addr)
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        client: kube::Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ControllerError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let options = self.options;
+        let own_id = SpiffeId::new(&options.trust_domain, &options.namespace, CA_SERVICE_ACCOUNT)?;
+        let metrics = Arc::new(Metrics::default());
+        let mut tasks = tokio::task::JoinSet::new();
+
+        let (changes_tx, changes_rx) = watch::channel(0u64);
+        let (stores, reflectors) = source::watch_cluster(&client, changes_tx);
+        let (published_tx, published_rx) = watch::channel(None);
+        tasks.spawn(publish::translate_loop(
+            stores.clone(),
+            changes_rx,
+            crate::translate::Options {
+                cluster_domain: options.cluster_domain.clone(),
+                trust_domain: options.trust_domain.clone(),
+                mesh_namespace: options.namespace.clone(),
+            },
+            published_tx,
+            metrics.clone(),
+            options.debounce,
+        ));
+
+        let (trust_tx, trust_rx) = watch::channel(None);
+        tasks.spawn(trust::watch_trust(
+            client.clone(),
+            options.namespace.clone(),
+            options.leaf_lifetime,
+            trust_tx,
+            metrics.trust_reloads.clone(),
+        ));
+        tasks.spawn(roots::distribute(
+            client.clone(),
+            stores.clone(),
+            options.namespace.clone(),
+            trust_rx.clone(),
+            Duration::from_secs(2),
+        ));
+        let (slot_tx, mut slot_rx) = watch::channel::<Option<CaSlot>>(None);
+        let (tls_tx, mut tls_rx) = watch::channel(None);
+        tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
+
+        let shared = Arc::new(Shared {
+            stores: stores.clone(),
+            metrics: metrics.clone(),
+            proxies: Arc::new(Proxies::default()),
+            trust: trust_rx,
+            published: published_rx.clone(),
+        });
+        tasks.spawn(admin::serve(self.admin, shared.clone()));
+
+
+        // The gRPC port opens once there is a CA and a serving certificate.
+        let slot = loop {
+            if let Some(slot) = slot_rx.borrow_and_update().clone() {
+                break slot;
+            }
+            tokio::select! {
+                changed = slot_rx.changed() => if changed.is_err() { return Ok(()) },
+                () = &mut shutdown => return Ok(()),
+            }
+        };
+        let first_tls = loop {
+            if let Some(config) = tls_rx.borrow_and_update().clone() {
+                break config;
+            }
+            tokio::select! {
+                changed = tls_rx.changed() => if changed.is_err() { return Ok(()) },
+                () = &mut shutdown => return Ok(()),
+            }
+        };
+        let (config_tx, config_rx) = watch::channel(first_tls);
+        tasks.spawn(async move {
+            while tls_rx.changed().await.is_ok() {
+                if let Some(config) = tls_rx.borrow_and_update().clone() {
+                    config_tx.send_replace(config);
+                }
+            }
+        });
+        let reviewer = TokenReviewer::new(
+            client,
+            &options.trust_domain,
+            metrics.token_review_failures.clone(),
+        );
+        let identity = CaService::new(slot, reviewer).counting(metrics.issued.clone());
+        let discovery = discovery::DiscoveryService {
+            stores,
+            published: published_rx,
+            proxies: shared.proxies.clone(),
+            metrics: metrics.clone(),
+        };
+        tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
+            namespace = %options.namespace, "controller serving");
+        let served = tonic::transport::Server::builder()
+            .add_service(IdentityServer::new(identity))
+            .add_service(DiscoveryServer::new(discovery))
+            .serve_with_incoming_shutdown(tls_incoming(self.grpc, config_rx), shutdown)
+            .await;
+        tasks.abort_all();
+        for task in reflectors {
+            task.abort();
+        }
+        served.map_err(ControllerError::Serve)
+    }
+}
+
+fn self_grpc_addr(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+}

@@ -1,0 +1,166 @@
+//! From objects to what proxies receive: the translation loop re-runs `translate` after each
+//! batch of changes and publishes the result; each namespace's view is encoded once per
+//! publication (services that did not change keep their bytes from the last one).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::metrics::Metrics;
+use super::source::Stores;
+use crate::model::service::Service;
+use crate::translate::{self, Mesh};
+
+/// One translation, as proxies get it.
+pub struct Published {
+    pub generation: u64,
+    pub mesh: Arc<Mesh>,
+    /// When the first change behind it was seen: push latency counts from here.
+    pub since: Instant,
+    views: Mutex<HashMap<String, Arc<View>>>,
+    /// The previous publication's encodings, reused for services that did not change.
+    previous: Option<Arc<Published>>,
+}
+
+/// The outbound services of one namespace, encoded.
+#[derive(Default)]
+pub struct View {
+    pub services: BTreeMap<String, Encoded>,
+}
+
+/// A service as it goes on the wire.
+#[derive(Clone)]
+pub struct Encoded {
+    pub service: Arc<Service>,
+    pub json: Bytes,
+    pub hash: u64,
+}
+
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+impl Published {
+    pub fn new(generation: u64, mesh: Mesh, since: Instant, previous: Option<Arc<Published>>) -> Self {
+        Self {
+            generation,
+            mesh: Arc::new(mesh),
+            since,
+            views: Mutex::default(),
+            previous,
+        }
+    }
+
+    /// The view of `namespace`, encoded on first use.
+    pub fn view(&self, namespace: &str) -> Arc<View> {
+        if let Some(view) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(namespace) {
+            return view.clone();
+        }
+        let old = self.previous.as_ref().and_then(|p| {
+            p.views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(namespace)
+                .cloned()
+        });
+        let services = self
+            .mesh
+            .view(namespace)
+            .into_iter()
+            .map(|(name, service)| {
+                let reused = old
+                    .as_ref()
+                    .and_then(|v| v.services.get(&name))
+                    .filter(|e| Arc::ptr_eq(&e.service, &service) || *e.service == *service)
+                    .cloned();
+                let encoded = reused.unwrap_or_else(|| encode(service));
+                (name, encoded)
+            })
+            .collect();
+        let view = Arc::new(View { services });
+        self.views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(namespace.to_owned(), view.clone());
+        view
+    }
+}
+
+fn encode(service: Arc<Service>) -> Encoded {
+    // A model value always serializes.
+    let json = Bytes::from(serde_json::to_vec(&*service).unwrap_or_default());
+    Encoded {
+        hash: hash_bytes(&json),
+        service,
+        json,
+    }
+}
+
+/// The version of one proxy's config: the same content gives the same version on every
+/// controller replica.
+pub fn version_of(inbound_hash: u64, view: &View) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    inbound_hash.hash(&mut h);
+    for (name, encoded) in &view.services {
+        name.hash(&mut h);
+        encoded.hash.hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// Re-translates after changes (batched: changes within `debounce` of the first go together)
+/// and publishes each result; runs for the controller's life.
+pub async fn translate_loop(
+    stores: Stores,
+    mut changes: watch::Receiver<u64>,
+    options: translate::Options,
+    tx: watch::Sender<Option<Arc<Published>>>,
+    metrics: Arc<Metrics>,
+    debounce: Duration,
+) {
+    while !stores.synced() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut generation = 0;
+    let mut since = Instant::now();
+    loop {
+        changes.borrow_and_update();
+        let started = Instant::now();
+        let mesh = translate::translate(&stores.inputs(), &options);
+        for finding in &mesh.findings {
+            tracing::debug!(%finding, "translation finding");
+        }
+        metrics.observe_translation(started.elapsed(), mesh.findings.len());
+        generation += 1;
+        let previous = tx.borrow().clone();
+        let published = Published::new(generation, mesh, since, previous.map(strip));
+        tx.send_replace(Some(Arc::new(published)));
+        if changes.changed().await.is_err() {
+            return;
+        }
+        since = Instant::now();
+        tokio::time::sleep(debounce).await;
+    }
+}
+
+/// The previous publication without its own predecessor (so encodings are kept for one
+/// generation only).
+fn strip(p: Arc<Published>) -> Arc<Published> {
+    if p.previous.is_none() {
+        return p;
+    }
+    let views = p.views.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Arc::new(Published {
+        generation: p.generation,
+        mesh: p.mesh.clone(),
+        since: p.since,
+        views: Mutex::new(views),
+        previous: None,
+    })
+}
