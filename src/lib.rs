@@ -15,3 +15,4 @@ pub mod netinit;
 pub mod proxy;
 pub mod readiness;
 pub mod stats;
+pub mod translate;
