@@ -16,7 +16,7 @@ use serde_json::Value;
 pub use config::{Key, Overrides};
 pub use object::{ObjectError, Problem};
 pub use report::{Action, Entry};
-pub use stream::{Error, Format, Input, Output, run};
+pub use stream::{Document, Error, Format, Input, Output, documents, run};
 
 /// How `meshctl inject` was asked to inject.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

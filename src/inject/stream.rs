@@ -239,6 +239,96 @@ impl File<'_, '_> {
     }
 }
 
+/// One document of an input, parsed and left as it is (for readers such as `analyze`).
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub file: String,
+    /// 1-based index among the file's documents.
+    pub document: usize,
+    /// 1-based line in the file where the document starts.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// Parses every document of every input (YAML multi-document or JSON values), in order;
+/// a document that does not parse is an error naming file, document and line, and the
+/// others are still read (a JSON file stops at its first bad value).
+pub fn documents(inputs: &[Input<'_>]) -> Vec<Result<Document, Error>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let text = match std::str::from_utf8(input.bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let (line, column) = line_column(input.bytes, e.valid_up_to());
+                out.push(Err(Error::Encoding {
+                    file: input.name.to_owned(),
+                    line,
+                    column,
+                }));
+                continue;
+            }
+        };
+        match Format::detect(input.name, text) {
+            Format::Yaml => yaml_documents(input.name, text, &mut out),
+            Format::Json => json_documents(input.name, text, &mut out),
+        }
+    }
+    out
+}
+
+fn yaml_documents(name: &str, text: &str, out: &mut Vec<Result<Document, Error>>) {
+    let mut document = 0;
+    for chunk in split_yaml(text) {
+        let Some(content) = &chunk.content else {
+            continue;
+        };
+        document += 1;
+        let line = chunk.first_line + line_column(chunk.text.as_bytes(), content.start).0 - 1;
+        let options = serde_saphyr::options! { legacy_octal_numbers: true, emit_comments: false };
+        let parsed = serde_saphyr::from_str_with_options::<Value>(chunk.text, options)
+            .map_err(|e| yaml_error(name, &e, document, chunk.first_line));
+        out.push(parsed.map(|value| Document {
+            file: name.to_owned(),
+            document,
+            line,
+            value,
+        }));
+    }
+}
+
+fn json_documents(name: &str, text: &str, out: &mut Vec<Result<Document, Error>>) {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut document = 0;
+    let mut position = 0;
+    while let Some(parsed) = values.next() {
+        document += 1;
+        let rest = &text[position..];
+        let start = position + (rest.len() - rest.trim_start().len());
+        let line = text[..start].matches('\n').count() + 1;
+        match parsed {
+            Ok(value) => out.push(Ok(Document {
+                file: name.to_owned(),
+                document,
+                line,
+                value,
+            })),
+            Err(e) => {
+                out.push(Err(Error::Syntax {
+                    file: name.to_owned(),
+                    document,
+                    line: e.line(),
+                    column: e.column(),
+                    format: Format::Json.name(),
+                    message: json_message(&e),
+                }));
+                return;
+            }
+        }
+        position = values.byte_offset();
+    }
+}
+
 /// One YAML document's outcome: its new text (`None`: the chunk is kept byte for byte) and
 /// what happened to its objects.
 struct Done {

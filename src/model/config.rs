@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authz::Authorization;
 use super::identity::{Identity, InboundTls};
-use super::route::{HeaderFilter, PathMatch, Route, RouteMatch, ValueMatch};
+use super::route::{HeaderFilter, PathMatch, PathRewrite, Rewrite, Route, RouteMatch, ValueMatch};
 use super::service::Service;
 
 /// Everything `meshctl proxy` runs on; the static file and the controller both produce it.
@@ -254,6 +254,12 @@ fn validate_route(route: &Route, at: &str, backends: &HashSet<&str>) -> Result<(
                     "allowed: HTTP statuses 200 to 599",
                 ));
             }
+            if a.grpc_status.is_some_and(|c| c > 16) {
+                return Err(invalid(
+                    format!("{at}.fault.abort.grpcStatus"),
+                    "allowed: gRPC status codes 0 to 16",
+                ));
+            }
         }
     }
     if let Some(m) = &route.mirror {
@@ -262,8 +268,41 @@ fn validate_route(route: &Route, at: &str, backends: &HashSet<&str>) -> Result<(
         }
         check_percent(m.percent, format!("{at}.mirror.percent"))?;
     }
+    if let Some(r) = &route.rewrite {
+        validate_rewrite(route, r, &format!("{at}.rewrite"))?;
+    }
     if let Some(p) = &route.policy {
         p.validate().map_err(|e| policy_err(at, e))?;
+    }
+    Ok(())
+}
+
+fn validate_rewrite(route: &Route, r: &Rewrite, at: &str) -> Result<(), Invalid> {
+    match &r.path {
+        Some(PathRewrite::Full(p) | PathRewrite::Prefix(p)) if !p.starts_with('/') => {
+            return Err(invalid(format!("{at}.path"), "a path starts with /"));
+        }
+        Some(PathRewrite::Prefix(_))
+            if route.matches.is_empty()
+                || route
+                    .matches
+                    .iter()
+                    .any(|m| !matches!(m.path, Some(PathMatch::Prefix(_)))) =>
+        {
+            return Err(invalid(
+                format!("{at}.path.prefix"),
+                "replaces the matched prefix: every match of the route needs path: { prefix: ... }",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(a) = &r.authority
+        && (a.parse::<http::uri::Authority>().is_err() || a.contains('@'))
+    {
+        return Err(invalid(
+            format!("{at}.authority"),
+            "expected host or host:port, e.g. web.shop:80",
+        ));
     }
     Ok(())
 }

@@ -28,6 +28,21 @@ pub struct Policy {
     pub outlier_detection: Option<OutlierDetection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// With `consistent-hash` on a cookie: the proxy sets that cookie on a response to a
+    /// request that lacked it, so the client's next requests stick to one endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_cookie: Option<StickyCookie>,
+}
+
+/// The attributes of a generated affinity cookie (its name is `loadBalancer.hashOn.cookie`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StickyCookie {
+    /// Its `Path` attribute; none: the cookie is for every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Its `Max-Age`; 0s makes it a session cookie.
+    pub ttl: Duration,
 }
 
 /// How a backend picks one of its endpoints.
@@ -425,6 +440,25 @@ impl Policy {
                 );
             }
         }
+        if self.sticky_cookie.is_some()
+            && !matches!(
+                (lb.algorithm, &lb.hash_on),
+                (Algorithm::ConsistentHash, Some(HashOn::Cookie(_)))
+            )
+        {
+            return fail(
+                "stickyCookie",
+                "needs loadBalancer: { algorithm: consistent-hash, hashOn: { cookie: NAME } }",
+            );
+        }
+        if let Some(path) = self.sticky_cookie.as_ref().and_then(|c| c.path.as_ref())
+            && (!path.starts_with('/') || path.chars().any(|c| c.is_control() || c == ';'))
+        {
+            return fail(
+                "stickyCookie.path",
+                "a cookie path starts with / and has no ';' or control characters",
+            );
+        }
         if let (Some(total), Some(per_try)) = (self.timeouts.request, self.timeouts.per_try)
             && per_try > total
         {
@@ -595,6 +629,12 @@ rateLimit: { requestsPerSecond: 100, burst: 200 }
                 "circuitBreaker.maxConnections",
             ),
             ("rateLimit: { requestsPerSecond: 0 }", "rateLimit"),
+            ("stickyCookie: { ttl: 1h }", "stickyCookie"),
+            (
+                "{ loadBalancer: { algorithm: consistent-hash, hashOn: { cookie: s } }, \
+                 stickyCookie: { ttl: 1h, path: x } }",
+                "stickyCookie.path",
+            ),
         ];
         for (yaml, field) in cases {
             let e = parse(yaml).unwrap().validate().unwrap_err();

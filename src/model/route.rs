@@ -27,6 +27,31 @@ pub struct Route {
     /// Replaces the service's policy for requests on this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// Changes the path and/or authority of requests before they are forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<Rewrite>,
+}
+
+/// A rewrite of the request's path (the query string is kept) and authority.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rewrite {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+    /// The new `Host` / `:authority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+/// How the path is rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum PathRewrite {
+    /// The whole path becomes this.
+    Full(String),
+    /// The route's matched path prefix (every match's path must be a `prefix`) is replaced
+    /// by this: `/api` -> `/v2` turns `/api/x` into `/v2/x`.
+    Prefix(String),
 }
 
 /// Every condition given must hold.
@@ -136,6 +161,10 @@ pub struct FaultDelay {
 pub struct FaultAbort {
     pub status: u16,
     pub percent: f64,
+    /// For gRPC: answer with this `grpc-status` (e.g. 14, UNAVAILABLE) in a trailers-only
+    /// response; `status` is then the HTTP status gRPC maps to that code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<u32>,
 }
 
 /// Send a copy of `percent` % of the requests to another backend; its answers are dropped.

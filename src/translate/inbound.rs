@@ -1,0 +1,115 @@
+//! The inbound side of a pod. Today: the ports its proxy forwards as TCP without detection,
+//! from its (or its namespace's) `meshctl.io/opaque-ports` annotation and from opaque
+//! Service ports that send to it. TLS modes and authorization stay at their defaults until
+//! PeerAuthentication/AuthorizationPolicy are translated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::catalog::{Catalog, namespace_of};
+use super::names::{self, OPAQUE_PORTS};
+use super::service::Table;
+use crate::model::config::Inbound;
+use crate::model::service::Protocol;
+
+/// What `Mesh::inbound` needs, kept from one translation (pods may be new since then).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InboundIndex {
+    /// Namespaces' opaque-ports annotations.
+    namespace_opaque: BTreeMap<String, BTreeSet<u16>>,
+    /// Opaque Service ports with a selector: (namespace, selector, target port).
+    selected: Vec<(String, BTreeMap<String, String>, IntOrString)>,
+    /// Target ports of opaque Service ports, by the pod their endpoints name.
+    by_pod: BTreeMap<(String, String), BTreeSet<u16>>,
+}
+
+impl InboundIndex {
+    pub fn new(catalog: &Catalog<'_>, table: &Table) -> Self {
+        let mut index = InboundIndex::default();
+        for (ns, obj) in &catalog.namespaces {
+            if let Some(v) = obj
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(OPAQUE_PORTS))
+            {
+                index
+                    .namespace_opaque
+                    .insert(ns.clone(), names::opaque_ports(v).0);
+            }
+        }
+        for svc in table
+            .values()
+            .filter(|s| s.model.protocol == Protocol::Opaque)
+        {
+            if svc.per_pod {
+                continue;
+            }
+            if !svc.selector.is_empty() {
+                let target = svc
+                    .target_port
+                    .clone()
+                    .unwrap_or(IntOrString::Int(i32::from(svc.port)));
+                index
+                    .selected
+                    .push((svc.namespace.clone(), svc.selector.clone(), target));
+            }
+            for f in &svc.endpoints {
+                if let Some(pod) = &f.pod {
+                    index
+                        .by_pod
+                        .entry(pod.clone())
+                        .or_default()
+                        .insert(f.endpoint.addr.port());
+                }
+            }
+        }
+        index
+    }
+
+    pub fn inbound(&self, pod: &Pod) -> Inbound {
+        let ns = namespace_of(&pod.metadata);
+        let own = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(OPAQUE_PORTS));
+        let mut ports = match own {
+            Some(v) => names::opaque_ports(v).0,
+            None => self.namespace_opaque.get(&ns).cloned().unwrap_or_default(),
+        };
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        for (svc_ns, selector, target) in &self.selected {
+            if *svc_ns == ns && selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                ports.extend(target_port(pod, target));
+            }
+        }
+        if let Some(name) = &pod.metadata.name
+            && let Some(by_pod) = self.by_pod.get(&(ns, name.clone()))
+        {
+            ports.extend(by_pod);
+        }
+        Inbound {
+            opaque_ports: ports.into_iter().collect(),
+            ..Inbound::default()
+        }
+    }
+}
+
+/// A Service's target port on one pod: a number, or a container port's name.
+fn target_port(pod: &Pod, target: &IntOrString) -> Option<u16> {
+    match target {
+        IntOrString::Int(p) => u16::try_from(*p).ok().filter(|p| *p > 0),
+        IntOrString::String(name) => {
+            let spec = pod.spec.as_ref()?;
+            let port = spec
+                .containers
+                .iter()
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|p| p.name.as_deref() == Some(name))?;
+            u16::try_from(port.container_port).ok().filter(|p| *p > 0)
+        }
+    }
+}

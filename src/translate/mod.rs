@@ -1,0 +1,159 @@
+//! Translation: Kubernetes objects in (Services, EndpointSlices, Pods, Namespaces and the
+//! config kinds of Istio, SMI, Gateway API and Linkerd), the proxy `model` out, plus findings
+//! for what cannot be applied as written. Pure functions, no I/O: the controller and
+//! `meshctl analyze` call the same ones.
+
+mod backends;
+mod catalog;
+pub mod destination_rule;
+mod documents;
+mod endpoints;
+mod finalize;
+pub mod finding;
+mod inbound;
+mod names;
+mod protocol;
+mod service;
+mod spec;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::DynamicObject;
+
+pub use finding::{Finding, ObjectRef, Severity};
+
+use crate::model;
+
+/// One snapshot of everything a source holds.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub pods: Vec<Pod>,
+    pub namespaces: Vec<Namespace>,
+    /// Config kinds (VirtualService, DestinationRule, TrafficSplit, HTTPRoute, GRPCRoute,
+    /// ServiceProfile, EnvoyFilter...), with `types` (apiVersion, kind) set.
+    pub objects: Vec<DynamicObject>,
+    /// Where objects read from files came from (empty for the API server).
+    pub origins: Origins,
+}
+
+/// File, document and line of objects read from files, by kind, namespace and name.
+#[derive(Clone, Debug, Default)]
+pub struct Origins(pub BTreeMap<(String, String, String), ObjectRef>);
+
+impl Origins {
+    /// The reference of an object: with its file position when it came from a file.
+    pub fn object(&self, kind: &str, namespace: &str, name: &str) -> ObjectRef {
+        let key = (kind.to_owned(), namespace.to_owned(), name.to_owned());
+        self.0
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| ObjectRef::new(kind, namespace, name))
+    }
+}
+
+/// Cluster-wide settings translation needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// DNS suffix of Services (`cluster.local`).
+    pub cluster_domain: String,
+    /// SPIFFE trust domain of the mesh's identities (`cluster.local`).
+    pub trust_domain: String,
+    /// Where the control plane runs (`meshctl-system`).
+    pub mesh_namespace: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            cluster_domain: "cluster.local".to_owned(),
+            trust_domain: "cluster.local".to_owned(),
+            mesh_namespace: "meshctl-system".to_owned(),
+        }
+    }
+}
+
+/// The result of one translation: per-namespace outbound views, per-pod inbound sides,
+/// route statuses to write, and the findings.
+#[derive(Clone, Debug, Default)]
+pub struct Mesh {
+    pub findings: Vec<Finding>,
+    services: BTreeMap<String, Entry>,
+    inbound: inbound::InboundIndex,
+}
+
+/// One model service: as every namespace sees it, and as its own namespace sees it (with
+/// the short names `web` and `web:80` that only resolve there).
+#[derive(Clone, Debug)]
+struct Entry {
+    namespace: String,
+    global: Arc<model::service::Service>,
+    local: Arc<model::service::Service>,
+}
+
+/// Translates one snapshot. Never panics; what it cannot apply is in `Mesh::findings`.
+pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
+    let mut catalog = catalog::Catalog::new(inputs, options);
+    let mut services = service::port_services(&mut catalog);
+    destination_rule::apply_all(&mut catalog, &mut services);
+    let inbound = inbound::InboundIndex::new(&catalog, &services);
+    let entries = finalize::finish(&mut catalog, services);
+    let mut findings = catalog.findings;
+    findings.sort();
+    findings.dedup();
+    Mesh {
+        findings,
+        services: entries,
+        inbound,
+    }
+}
+
+impl Mesh {
+    /// The outbound services a proxy in `namespace` gets, keyed by model service name
+    /// (`web.shop:80`); unchanged services keep their `Arc` from the same `Mesh`.
+    pub fn view(&self, namespace: &str) -> BTreeMap<String, Arc<model::service::Service>> {
+        self.services
+            .iter()
+            .map(|(name, e)| {
+                let svc = if e.namespace == namespace {
+                    &e.local
+                } else {
+                    &e.global
+                };
+                (name.clone(), Arc::clone(svc))
+            })
+            .collect()
+    }
+
+    /// The inbound side of one pod: opaque ports from its (or its namespace's)
+    /// `meshctl.io/opaque-ports` annotation and from opaque Service ports that target it.
+    pub fn inbound(&self, pod: &Pod) -> model::config::Inbound {
+        self.inbound.inbound(pod)
+    }
+
+    /// A whole proxy config for a pod in `namespace` (listeners and identity left default).
+    pub fn config(&self, pod: &Pod) -> model::Config {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        model::Config {
+            inbound: self.inbound(pod),
+            services: self
+                .view(namespace)
+                .into_values()
+                .map(|s| (*s).clone())
+                .collect(),
+            ..model::Config::default()
+        }
+    }
+
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
