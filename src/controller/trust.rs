@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use crate::identity::SpiffeId;
@@ -85,10 +85,10 @@ pub fn build(
     let key = PemFile::parse(Path::new(&path("tls.key", &secret)), &key_pem)?.into_key()?;
     let anchors = PemFile::parse(Path::new(&path(TRUST_ROOTS_KEY, &map)), roots_pem.as_bytes())?
         .into_certs()?;
-    tls::verify_chain(&certs, &anchors, UnixTime::now()).map_err(|e| TrustError::Chain {
+    signed_by_an_anchor(&certs, &anchors).map_err(|reason| TrustError::Chain {
         issuer: secret.clone(),
         roots: map.clone(),
-        reason: e.to_string(),
+        reason,
     })?;
     let ca = Ca::new(certs[0].clone(), key, leaf_validity).map_err(|source| TrustError::Ca {
         what: secret,
@@ -98,6 +98,29 @@ pub fn build(
         ca: Arc::new(ca),
         roots: anchors,
     })
+}
+
+/// The issuer (or the last certificate of its chain) must be signed by one of the anchors
+/// (or be one): else every leaf it signs would be refused by the proxies.
+fn signed_by_an_anchor(
+    chain: &[CertificateDer<'_>],
+    anchors: &[CertificateDer<'_>],
+) -> Result<(), String> {
+    let top = chain.last().ok_or("no issuer certificate")?;
+    let (_, top) = x509_parser::parse_x509_certificate(top).map_err(|e| e.to_string())?;
+    for anchor in anchors {
+        let Ok((_, anchor)) = x509_parser::parse_x509_certificate(anchor) else {
+            continue;
+        };
+        if top.verify_signature(Some(anchor.public_key())).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "`{}` is signed by none of the {} anchor(s)",
+        top.subject(),
+        anchors.len()
+    ))
 }
 
 /// Watches the issuer Secret and the roots ConfigMap of `namespace`; every good pair is
