@@ -82,6 +82,12 @@ impl Balancer {
             Algorithm::ConsistentHash => Ring::new(&endpoints),
             _ => Ring::default(),
         };
+        // Endpoints that join start at the mean of those already there (P2C would otherwise
+        // keep choosing the fast old ones over an unknown one).
+        let typical = match old.endpoints.len() {
+            0 => super::ewma::DEFAULT_RTT_NS,
+            n => old.endpoints.iter().map(|e| e.ewma.get(now_ns)).sum::<f64>() / n as f64,
+        };
         let states: Vec<Arc<EndpointState>> = endpoints
             .into_iter()
             .map(|endpoint| {
@@ -94,7 +100,7 @@ impl Balancer {
                         Arc::clone(state)
                     }
                     _ => Arc::new(EndpointState {
-                        ewma: PeakEwma::new(now_ns),
+                        ewma: PeakEwma::starting_at(typical, now_ns),
                         outstanding: AtomicU32::new(0),
                         health: Health::default(),
                         dest: super::Dest::new(endpoint.addr),
@@ -213,6 +219,25 @@ mod tests {
             .map(|i| Endpoint::new(([127, 0, 0, i], 80).into()))
             .collect();
         Balancer::new(&lb, eps, 0, |_| None)
+    }
+
+    #[test]
+    fn an_endpoint_that_joins_fast_ones_gets_its_share_at_once() {
+        let b = balancer(Algorithm::P2cEwma, 2);
+        // The two answer in 1 ms; a third joins with no history.
+        for e in &b.snapshot().endpoints {
+            for t in 0..20 {
+                e.ewma.observe(1_000_000, t * 1_000_000);
+            }
+        }
+        let now = 20_000_000;
+        let mut eps: Vec<Endpoint> = b.snapshot().endpoints.iter().map(|e| e.endpoint.clone()).collect();
+        eps.push(Endpoint::new(([127, 0, 0, 9], 80).into()));
+        b.update(eps, now, |_| None);
+        let set = b.snapshot();
+        let third = (0..300).filter(|_| b.pick(&set, None, false, now) == Some(2)).count();
+        // P2C among equals: a third of the picks, give or take.
+        assert!((60..=140).contains(&third), "{third} of 300 picks");
     }
 
     fn spread(b: &Balancer, picks: usize) -> Vec<usize> {

@@ -16,8 +16,14 @@ pub(super) struct PeakEwma {
 
 impl PeakEwma {
     pub(super) fn new(now_ns: u64) -> Self {
+        Self::starting_at(DEFAULT_RTT_NS, now_ns)
+    }
+
+    /// An estimate that starts at `estimate_ns` (a new endpoint of a service whose endpoints
+    /// answer that fast: a default far above theirs would starve it of traffic for seconds).
+    pub(super) fn starting_at(estimate_ns: f64, now_ns: u64) -> Self {
         Self {
-            state: Mutex::new((DEFAULT_RTT_NS, now_ns)),
+            state: Mutex::new((estimate_ns, now_ns)),
         }
     }
 
