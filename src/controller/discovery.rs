@@ -14,9 +14,9 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::Metrics;
-use super::proxies::{ProxyRecord, Proxies, Registration};
+use super::proxies::{Proxies, ProxyRecord, Registration};
 use super::publish::{Published, hash_bytes, version_of};
-use super::source::Stores;
+use super::source::Source;
 use crate::api::discovery::discovery_server::Discovery;
 use crate::api::discovery::proxy_message::Message;
 use crate::api::discovery::{ProxyMessage, Resource, Snapshot, Subscribe};
@@ -28,7 +28,7 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 const POD_WAIT: Duration = Duration::from_secs(10);
 
 pub struct DiscoveryService {
-    pub stores: Stores,
+    pub stores: Arc<dyn Source>,
     pub published: watch::Receiver<Option<Arc<Published>>>,
     pub proxies: Arc<Proxies>,
     pub metrics: Arc<Metrics>,
@@ -130,7 +130,7 @@ fn check_identity(peer: &SpiffeId, pod: &Pod, s: &Subscribe) -> Result<(), Statu
 
 /// One proxy's stream.
 struct Session {
-    stores: Stores,
+    stores: Arc<dyn Source>,
     published: watch::Receiver<Option<Arc<Published>>>,
     metrics: Arc<Metrics>,
     namespace: String,
@@ -199,7 +199,9 @@ impl Session {
                 if sent.version.as_deref() == Some(ack.version.as_str())
                     && let Some(since) = sent.since.take()
                 {
-                    self.metrics.push_latency.observe(since.elapsed().as_secs_f64());
+                    self.metrics
+                        .push_latency
+                        .observe(since.elapsed().as_secs_f64());
                 }
                 self.registration.acked(&ack.version);
             }

@@ -22,14 +22,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
-pub use proxies::{ProxyRecord, Proxies};
+pub use proxies::{Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
 use crate::identity::SpiffeId;
 use crate::identity::service::{CA_SERVICE_ACCOUNT, CaService, CaSlot, tls_incoming};
 use publish::Published;
-use source::Stores;
+use source::Source;
 use token_review::TokenReviewer;
 use trust::Trust;
 
@@ -81,7 +81,7 @@ pub enum ControllerError {
 
 /// What the servers share.
 pub struct Shared {
-    pub stores: Stores,
+    pub stores: Arc<dyn Source>,
     pub metrics: Arc<Metrics>,
     pub proxies: Arc<Proxies>,
     trust: watch::Receiver<Option<Arc<Trust>>>,
@@ -94,7 +94,9 @@ impl Shared {
         if !self.stores.synced() {
             Some("the caches of Services, EndpointSlices, Pods and Namespaces are not synced yet")
         } else if self.trust.borrow().is_none() {
-            Some("the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)")
+            Some(
+                "the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)",
+            )
         } else if self.published.borrow().is_none() {
             Some("no config computed yet")
         } else {
@@ -113,7 +115,11 @@ pub struct Controller {
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ControllerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ControllerError::Bind { which, addr, source })
+        .map_err(|source| ControllerError::Bind {
+            which,
+            addr,
+            source,
+        })
 }
 
 impl Controller {
@@ -141,15 +147,20 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let options = self.options;
-        let own_id = SpiffeId::new(&options.trust_domain, &options.namespace, CA_SERVICE_ACCOUNT)?;
+        let own_id = SpiffeId::new(
+            &options.trust_domain,
+            &options.namespace,
+            CA_SERVICE_ACCOUNT,
+        )?;
         let metrics = Arc::new(Metrics::default());
         let mut tasks = tokio::task::JoinSet::new();
 
         let (changes_tx, changes_rx) = watch::channel(0u64);
         let (stores, reflectors) = source::watch_cluster(&client, changes_tx);
+        let source: Arc<dyn Source> = Arc::new(stores.clone());
         let (published_tx, published_rx) = watch::channel(None);
         tasks.spawn(publish::translate_loop(
-            stores.clone(),
+            source.clone(),
             changes_rx,
             crate::translate::Options {
                 cluster_domain: options.cluster_domain.clone(),
@@ -181,14 +192,13 @@ impl Controller {
         tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
 
         let shared = Arc::new(Shared {
-            stores: stores.clone(),
+            stores: source.clone(),
             metrics: metrics.clone(),
             proxies: Arc::new(Proxies::default()),
             trust: trust_rx,
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
-
 
         // The gRPC port opens once there is a CA and a serving certificate.
         let slot = loop {
@@ -224,7 +234,7 @@ impl Controller {
         );
         let identity = CaService::new(slot, reviewer).counting(metrics.issued.clone());
         let discovery = discovery::DiscoveryService {
-            stores,
+            stores: source,
             published: published_rx,
             proxies: shared.proxies.clone(),
             metrics: metrics.clone(),

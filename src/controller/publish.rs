@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
-use super::source::Stores;
+use super::source::Source;
 use crate::model::service::Service;
 use crate::translate::{self, Mesh};
 
@@ -47,7 +47,12 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 impl Published {
-    pub fn new(generation: u64, mesh: Mesh, since: Instant, previous: Option<Arc<Published>>) -> Self {
+    pub fn new(
+        generation: u64,
+        mesh: Mesh,
+        since: Instant,
+        previous: Option<Arc<Published>>,
+    ) -> Self {
         Self {
             generation,
             mesh: Arc::new(mesh),
@@ -59,7 +64,12 @@ impl Published {
 
     /// The view of `namespace`, encoded on first use.
     pub fn view(&self, namespace: &str) -> Arc<View> {
-        if let Some(view) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(namespace) {
+        if let Some(view) = self
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(namespace)
+        {
             return view.clone();
         }
         let old = self.previous.as_ref().and_then(|p| {
@@ -117,7 +127,7 @@ pub fn version_of(inbound_hash: u64, view: &View) -> String {
 /// Re-translates after changes (batched: changes within `debounce` of the first go together)
 /// and publishes each result; runs for the controller's life.
 pub async fn translate_loop(
-    stores: Stores,
+    stores: Arc<dyn Source>,
     mut changes: watch::Receiver<u64>,
     options: translate::Options,
     tx: watch::Sender<Option<Arc<Published>>>,

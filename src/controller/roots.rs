@@ -17,7 +17,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::source::Stores;
+use super::source::{Source, Stores};
 use super::trust::{TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY, Trust};
 use crate::identity::pem;
 use crate::k8s::apply::FIELD_MANAGER;
@@ -61,7 +61,10 @@ pub async fn distribute(
                 let Some(name) = ns.metadata.name.as_deref() else {
                     continue;
                 };
-                if is_system(name) || name == mesh_namespace || ns.metadata.deletion_timestamp.is_some() {
+                if is_system(name)
+                    || name == mesh_namespace
+                    || ns.metadata.deletion_timestamp.is_some()
+                {
                     continue;
                 }
                 let current = copies.get(&ObjectRef::new(TRUST_ROOTS_CONFIGMAP).within(name));

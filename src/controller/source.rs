@@ -1,6 +1,7 @@
-//! Where the controller's objects come from: kube-rs reflectors on Services, EndpointSlices,
-//! Pods and Namespaces. Every change bumps a counter the translation loop waits on; the
-//! stores answer the snapshot the translation reads and the pod a subscribing proxy names.
+//! Where the controller's objects come from. A [`Source`] answers the snapshot the translation
+//! reads and the pod a subscribing proxy names, and bumps a change counter the translation
+//! loop waits on; nothing downstream knows which source it is. [`Stores`] is the API server's:
+//! kube-rs reflectors on Services, EndpointSlices, Pods and Namespaces.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +17,16 @@ use tokio::sync::watch;
 
 use crate::translate::Inputs;
 
+/// What the controller reads its objects from.
+pub trait Source: Send + Sync + 'static {
+    /// Everything, as the translation takes it.
+    fn inputs(&self) -> Inputs;
+    /// The pod `namespace/name`, if the source has it.
+    fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>>;
+    /// Whether the source has been read whole once.
+    fn synced(&self) -> bool;
+}
+
 /// The objects the controller knows, kept current by the reflectors.
 #[derive(Clone)]
 pub struct Stores {
@@ -27,12 +38,11 @@ pub struct Stores {
     listed: Arc<AtomicUsize>,
 }
 
-impl Stores {
-    /// Everything, as the translation takes it.
-    pub fn inputs(&self) -> Inputs {
-        fn owned<K: Clone>(store: &Store<K>) -> Vec<K>
+impl Source for Stores {
+    fn inputs(&self) -> Inputs {
+        fn owned<K>(store: &Store<K>) -> Vec<K>
         where
-            K: kube::Resource + 'static,
+            K: kube::Resource + Clone + 'static,
             K::DynamicType: std::hash::Hash + Eq + Clone,
         {
             store.state().iter().map(|k| (**k).clone()).collect()
@@ -46,13 +56,11 @@ impl Stores {
         }
     }
 
-    /// The pod `namespace/name`, if the reflector has seen it.
-    pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+    fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
         self.pods.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// Whether every reflector has listed once.
-    pub fn synced(&self) -> bool {
+    fn synced(&self) -> bool {
         self.listed.load(Ordering::Acquire) >= REFLECTORS
     }
 }
@@ -66,9 +74,15 @@ pub fn watch_cluster(
     let listed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
 
-    let services = reflect(Api::<Service>::all(client.clone()), &changes, &listed, &mut tasks, |s: &mut Service| {
-        s.meta_mut().managed_fields = None;
-    });
+    let services = reflect(
+        Api::<Service>::all(client.clone()),
+        &changes,
+        &listed,
+        &mut tasks,
+        |s: &mut Service| {
+            s.meta_mut().managed_fields = None;
+        },
+    );
     let endpoint_slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
         &changes,
@@ -76,7 +90,13 @@ pub fn watch_cluster(
         &mut tasks,
         |s: &mut EndpointSlice| s.meta_mut().managed_fields = None,
     );
-    let pods = reflect(Api::<Pod>::all(client.clone()), &changes, &listed, &mut tasks, slim_pod);
+    let pods = reflect(
+        Api::<Pod>::all(client.clone()),
+        &changes,
+        &listed,
+        &mut tasks,
+        slim_pod,
+    );
     let namespaces = reflect(
         Api::<Namespace>::all(client.clone()),
         &changes,
@@ -135,7 +155,13 @@ fn reflect<K>(
     modify: fn(&mut K),
 ) -> Store<K>
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();

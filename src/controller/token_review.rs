@@ -108,8 +108,7 @@ impl Authenticator for TokenReviewer {
             .audiences
             .as_deref()
             .unwrap_or_default()
-            .iter()
-            .any(|a| *a == self.audience)
+            .contains(&self.audience)
         {
             return Err(self.fail(
                 "rejected",

@@ -15,10 +15,6 @@ pub(super) struct PeakEwma {
 }
 
 impl PeakEwma {
-    pub(super) fn new(now_ns: u64) -> Self {
-        Self::starting_at(DEFAULT_RTT_NS, now_ns)
-    }
-
     /// An estimate that starts at `estimate_ns` (a new endpoint of a service whose endpoints
     /// answer that fast: a default far above theirs would starve it of traffic for seconds).
     pub(super) fn starting_at(estimate_ns: f64, now_ns: u64) -> Self {
@@ -59,7 +55,7 @@ mod tests {
 
     #[test]
     fn jumps_to_peaks_and_decays_towards_fast_samples() {
-        let e = PeakEwma::new(0);
+        let e = PeakEwma::starting_at(DEFAULT_RTT_NS, 0);
         assert_eq!(e.get(0), DEFAULT_RTT_NS);
         e.observe(100_000_000, 1);
         assert_eq!(e.get(1), 100e6);
