@@ -31,7 +31,7 @@ fn cluster_env(
         ("MESHCTL_CONTROLLER_ADDR", controller.grpc.to_string()),
         (
             "MESHCTL_CONTROLLER_NAMESPACE",
-            controller.mesh_namespace.clone(),
+            controller.mesh_namespace().to_owned(),
         ),
         ("MESHCTL_POD_NAME", pod_name.to_owned()),
         ("MESHCTL_POD_NAMESPACE", namespace.to_owned()),
