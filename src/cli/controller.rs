@@ -18,25 +18,55 @@ use super::GlobalArgs;
       --mesh-namespace meshctl-system --grpc-addr 127.0.0.1:8086   # as a local process")]
 pub struct ControllerArgs {
     /// The mesh's namespace: the issuer Secret and trust roots are read there
-    #[arg(long, env = "MESHCTL_NAMESPACE", default_value = "meshctl-system", value_name = "NS")]
+    #[arg(
+        long,
+        env = "MESHCTL_NAMESPACE",
+        default_value = "meshctl-system",
+        value_name = "NS"
+    )]
     mesh_namespace: String,
     /// The mesh's trust domain (the SPIFFE ids it issues)
-    #[arg(long, env = "MESHCTL_TRUST_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    #[arg(
+        long,
+        env = "MESHCTL_TRUST_DOMAIN",
+        default_value = "cluster.local",
+        value_name = "DOMAIN"
+    )]
     trust_domain: String,
     /// The cluster's DNS domain (service authorities svc.ns.svc.<domain>)
-    #[arg(long, env = "MESHCTL_CLUSTER_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    #[arg(
+        long,
+        env = "MESHCTL_CLUSTER_DOMAIN",
+        default_value = "cluster.local",
+        value_name = "DOMAIN"
+    )]
     cluster_domain: String,
     /// Identity and discovery (gRPC over mesh TLS)
-    #[arg(long, env = "MESHCTL_CONTROLLER_GRPC_ADDR", default_value = "0.0.0.0:8086", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "MESHCTL_CONTROLLER_GRPC_ADDR",
+        default_value = "0.0.0.0:8086",
+        value_name = "ADDR"
+    )]
     grpc_addr: SocketAddr,
     /// /ready, /live, /metrics, /proxies
-    #[arg(long, env = "MESHCTL_CONTROLLER_ADMIN_ADDR", default_value = "0.0.0.0:9990", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "MESHCTL_CONTROLLER_ADMIN_ADDR",
+        default_value = "0.0.0.0:9990",
+        value_name = "ADDR"
+    )]
     admin_addr: SocketAddr,
     /// How long the proxies' leaf certificates live (renewed at 70 %)
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     leaf_lifetime: Duration,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter
-    #[arg(long, env = "MESHCTL_CONTROLLER_LOG_LEVEL", default_value = "info", value_name = "LEVEL")]
+    #[arg(
+        long,
+        env = "MESHCTL_CONTROLLER_LOG_LEVEL",
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
     log_level: String,
 }
 
@@ -90,8 +120,8 @@ async fn client(global: &GlobalArgs) -> anyhow::Result<kube::Client> {
         .await?;
         return Ok(conn.client);
     }
-    let config = kube::Config::infer().await.context(
-        "no cluster to talk to: run in a pod (in-cluster config) or pass --kubeconfig",
-    )?;
+    let config = kube::Config::infer()
+        .await
+        .context("no cluster to talk to: run in a pod (in-cluster config) or pass --kubeconfig")?;
     kube::Client::try_from(config).context("cannot build the Kubernetes client")
 }

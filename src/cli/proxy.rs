@@ -83,15 +83,28 @@ struct ClusterArgs {
     #[arg(long, env = "MESHCTL_CONTROLLER_ADDR", value_name = "HOST:PORT")]
     controller_addr: Option<String>,
     /// The mesh's namespace: the controller's identity is its service account there
-    #[arg(long, env = "MESHCTL_CONTROLLER_NAMESPACE", default_value = "meshctl-system",
-          value_name = "NS")]
+    #[arg(
+        long,
+        env = "MESHCTL_CONTROLLER_NAMESPACE",
+        default_value = "meshctl-system",
+        value_name = "NS"
+    )]
     controller_namespace: String,
     /// The mesh's trust domain
-    #[arg(long, env = "MESHCTL_TRUST_DOMAIN", default_value = "cluster.local", value_name = "DOMAIN")]
+    #[arg(
+        long,
+        env = "MESHCTL_TRUST_DOMAIN",
+        default_value = "cluster.local",
+        value_name = "DOMAIN"
+    )]
     trust_domain: String,
     /// PEM trust anchors (the mesh's trust-roots ConfigMap, mounted)
-    #[arg(long, env = "MESHCTL_IDENTITY_TRUST_ROOTS",
-          default_value = "/var/run/meshctl/trust-roots/ca-bundle.crt", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "MESHCTL_IDENTITY_TRUST_ROOTS",
+        default_value = "/var/run/meshctl/trust-roots/ca-bundle.crt",
+        value_name = "FILE"
+    )]
     identity_trust_roots: PathBuf,
     /// The projected service-account token sent to the CA
     #[arg(long, env = "MESHCTL_IDENTITY_TOKEN_FILE", value_name = "FILE")]
@@ -104,7 +117,12 @@ struct ClusterArgs {
     pod_namespace: Option<String>,
     /// This pod's service account: the proxy's identity is
     /// spiffe://<trust-domain>/ns/<pod-namespace>/sa/<service-account>
-    #[arg(long, env = "MESHCTL_SERVICE_ACCOUNT", default_value = "default", value_name = "NAME")]
+    #[arg(
+        long,
+        env = "MESHCTL_SERVICE_ACCOUNT",
+        default_value = "default",
+        value_name = "NAME"
+    )]
     service_account: String,
 }
 
@@ -121,7 +139,10 @@ impl ClusterArgs {
                  set it from the downward API"
             ))
         };
-        let pod_name = self.pod_name.clone().ok_or_else(|| missing("--pod-name", "MESHCTL_POD_NAME"))?;
+        let pod_name = self
+            .pod_name
+            .clone()
+            .ok_or_else(|| missing("--pod-name", "MESHCTL_POD_NAME"))?;
         let pod_namespace = self
             .pod_namespace
             .clone()

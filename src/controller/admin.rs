@@ -17,11 +17,17 @@ use super::Shared;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     resp
 }
 
@@ -30,7 +36,11 @@ fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         "/live" => respond(StatusCode::OK, TEXT, "live\n"),
         "/ready" => match shared.not_ready() {
             None => respond(StatusCode::OK, TEXT, "ready\n"),
-            Some(why) => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("not ready: {why}\n")),
+            Some(why) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT,
+                format!("not ready: {why}\n"),
+            ),
         },
         "/metrics" => respond(
             StatusCode::OK,

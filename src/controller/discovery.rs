@@ -14,7 +14,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::Metrics;
-use super::proxies::{ProxyRecord, Proxies, Registration};
+use super::proxies::{Proxies, ProxyRecord, Registration};
 use super::publish::{Published, hash_bytes, version_of};
 use super::source::Stores;
 use crate::api::discovery::discovery_server::Discovery;
@@ -199,7 +199,9 @@ impl Session {
                 if sent.version.as_deref() == Some(ack.version.as_str())
                     && let Some(since) = sent.since.take()
                 {
-                    self.metrics.push_latency.observe(since.elapsed().as_secs_f64());
+                    self.metrics
+                        .push_latency
+                        .observe(since.elapsed().as_secs_f64());
                 }
                 self.registration.acked(&ack.version);
             }

@@ -43,7 +43,9 @@ impl Default for Metrics {
             .set(1);
         registry.register("build_info", "The controller's version", build);
         let seconds = || {
-            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         };
         let m = Self {
             subscribed: Gauge::default(),
@@ -59,17 +61,61 @@ impl Default for Metrics {
             findings: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("discovery_proxies_subscribed", "Proxies with an open discovery stream", m.subscribed.clone());
-        registry.register("discovery_pushes", "Config versions sent to proxies", m.pushes.clone());
-        registry.register("discovery_acks", "Config versions proxies applied", m.acks.clone());
-        registry.register("discovery_nacks", "Config versions proxies refused (they keep the last good one)", m.nacks.clone());
-        registry.register("discovery_push_latency_seconds", "From a change seen to the proxy's ack of the config carrying it", m.push_latency.clone());
-        registry.register("identity_certificates_issued", "Leaf certificates signed", m.issued.clone());
-        registry.register("identity_token_review_failures", "Certificate requests refused after a TokenReview", m.token_review_failures.clone());
-        registry.register("identity_trust_reloads", "Issuer and trust roots (re)loaded", m.trust_reloads.clone());
-        registry.register("translations", "Translations of the cluster's objects into proxy config", m.translations.clone());
-        registry.register("translation_seconds", "Time one translation took", m.translation_seconds.clone());
-        registry.register("translation_findings", "Findings of the last translation (unsupported fields, conflicts, dangling references)", m.findings.clone());
+        registry.register(
+            "discovery_proxies_subscribed",
+            "Proxies with an open discovery stream",
+            m.subscribed.clone(),
+        );
+        registry.register(
+            "discovery_pushes",
+            "Config versions sent to proxies",
+            m.pushes.clone(),
+        );
+        registry.register(
+            "discovery_acks",
+            "Config versions proxies applied",
+            m.acks.clone(),
+        );
+        registry.register(
+            "discovery_nacks",
+            "Config versions proxies refused (they keep the last good one)",
+            m.nacks.clone(),
+        );
+        registry.register(
+            "discovery_push_latency_seconds",
+            "From a change seen to the proxy's ack of the config carrying it",
+            m.push_latency.clone(),
+        );
+        registry.register(
+            "identity_certificates_issued",
+            "Leaf certificates signed",
+            m.issued.clone(),
+        );
+        registry.register(
+            "identity_token_review_failures",
+            "Certificate requests refused after a TokenReview",
+            m.token_review_failures.clone(),
+        );
+        registry.register(
+            "identity_trust_reloads",
+            "Issuer and trust roots (re)loaded",
+            m.trust_reloads.clone(),
+        );
+        registry.register(
+            "translations",
+            "Translations of the cluster's objects into proxy config",
+            m.translations.clone(),
+        );
+        registry.register(
+            "translation_seconds",
+            "Time one translation took",
+            m.translation_seconds.clone(),
+        );
+        registry.register(
+            "translation_findings",
+            "Findings of the last translation (unsupported fields, conflicts, dangling references)",
+            m.findings.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -78,7 +124,8 @@ impl Metrics {
     pub fn observe_translation(&self, took: Duration, findings: usize) {
         self.translations.inc();
         self.translation_seconds.observe(took.as_secs_f64());
-        self.findings.set(i64::try_from(findings).unwrap_or(i64::MAX));
+        self.findings
+            .set(i64::try_from(findings).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
-pub use proxies::{ProxyRecord, Proxies};
+pub use proxies::{Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
@@ -94,7 +94,9 @@ impl Shared {
         if !self.stores.synced() {
             Some("the caches of Services, EndpointSlices, Pods and Namespaces are not synced yet")
         } else if self.trust.borrow().is_none() {
-            Some("the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)")
+            Some(
+                "the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)",
+            )
         } else if self.published.borrow().is_none() {
             Some("no config computed yet")
         } else {
@@ -113,7 +115,11 @@ pub struct Controller {
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ControllerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ControllerError::Bind { which, addr, source })
+        .map_err(|source| ControllerError::Bind {
+            which,
+            addr,
+            source,
+        })
 }
 
 impl Controller {
@@ -141,7 +147,11 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let options = self.options;
-        let own_id = SpiffeId::new(&options.trust_domain, &options.namespace, CA_SERVICE_ACCOUNT)?;
+        let own_id = SpiffeId::new(
+            &options.trust_domain,
+            &options.namespace,
+            CA_SERVICE_ACCOUNT,
+        )?;
         let metrics = Arc::new(Metrics::default());
         let mut tasks = tokio::task::JoinSet::new();
 
@@ -188,7 +198,6 @@ impl Controller {
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
-
 
         // The gRPC port opens once there is a CA and a serving certificate.
         let slot = loop {

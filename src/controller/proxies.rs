@@ -2,8 +2,8 @@
 //! `/proxies` on the admin port shows, `check --proxy` compares and a canary waits on.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 

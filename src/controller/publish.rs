@@ -47,7 +47,12 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 impl Published {
-    pub fn new(generation: u64, mesh: Mesh, since: Instant, previous: Option<Arc<Published>>) -> Self {
+    pub fn new(
+        generation: u64,
+        mesh: Mesh,
+        since: Instant,
+        previous: Option<Arc<Published>>,
+    ) -> Self {
         Self {
             generation,
             mesh: Arc::new(mesh),
@@ -59,7 +64,12 @@ impl Published {
 
     /// The view of `namespace`, encoded on first use.
     pub fn view(&self, namespace: &str) -> Arc<View> {
-        if let Some(view) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get(namespace) {
+        if let Some(view) = self
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(namespace)
+        {
             return view.clone();
         }
         let old = self.previous.as_ref().and_then(|p| {

@@ -61,7 +61,10 @@ pub async fn distribute(
                 let Some(name) = ns.metadata.name.as_deref() else {
                     continue;
                 };
-                if is_system(name) || name == mesh_namespace || ns.metadata.deletion_timestamp.is_some() {
+                if is_system(name)
+                    || name == mesh_namespace
+                    || ns.metadata.deletion_timestamp.is_some()
+                {
                     continue;
                 }
                 let current = copies.get(&ObjectRef::new(TRUST_ROOTS_CONFIGMAP).within(name));

@@ -66,9 +66,15 @@ pub fn watch_cluster(
     let listed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
 
-    let services = reflect(Api::<Service>::all(client.clone()), &changes, &listed, &mut tasks, |s: &mut Service| {
-        s.meta_mut().managed_fields = None;
-    });
+    let services = reflect(
+        Api::<Service>::all(client.clone()),
+        &changes,
+        &listed,
+        &mut tasks,
+        |s: &mut Service| {
+            s.meta_mut().managed_fields = None;
+        },
+    );
     let endpoint_slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
         &changes,
@@ -76,7 +82,13 @@ pub fn watch_cluster(
         &mut tasks,
         |s: &mut EndpointSlice| s.meta_mut().managed_fields = None,
     );
-    let pods = reflect(Api::<Pod>::all(client.clone()), &changes, &listed, &mut tasks, slim_pod);
+    let pods = reflect(
+        Api::<Pod>::all(client.clone()),
+        &changes,
+        &listed,
+        &mut tasks,
+        slim_pod,
+    );
     let namespaces = reflect(
         Api::<Namespace>::all(client.clone()),
         &changes,
@@ -135,7 +147,13 @@ fn reflect<K>(
     modify: fn(&mut K),
 ) -> Store<K>
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();

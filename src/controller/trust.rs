@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
@@ -80,11 +80,13 @@ pub fn build(
             key: TRUST_ROOTS_KEY,
         })?;
     let path = |key: &str, what: &str| format!("{what} {key}");
-    let certs =
-        PemFile::parse(Path::new(&path("tls.crt", &secret)), &cert_pem)?.into_certs()?;
+    let certs = PemFile::parse(Path::new(&path("tls.crt", &secret)), &cert_pem)?.into_certs()?;
     let key = PemFile::parse(Path::new(&path("tls.key", &secret)), &key_pem)?.into_key()?;
-    let anchors = PemFile::parse(Path::new(&path(TRUST_ROOTS_KEY, &map)), roots_pem.as_bytes())?
-        .into_certs()?;
+    let anchors = PemFile::parse(
+        Path::new(&path(TRUST_ROOTS_KEY, &map)),
+        roots_pem.as_bytes(),
+    )?
+    .into_certs()?;
     signed_by_an_anchor(&certs, &anchors).map_err(|reason| TrustError::Chain {
         issuer: secret.clone(),
         roots: map.clone(),
@@ -158,13 +160,17 @@ pub async fn watch_trust(
                 true
             }
             Ok(Either::Secret(Event::Delete(_))) => {
-                tracing::error!("the issuer Secret {namespace}/{ISSUER_SECRET} was deleted; \
-                    signing with the last one loaded");
+                tracing::error!(
+                    "the issuer Secret {namespace}/{ISSUER_SECRET} was deleted; \
+                    signing with the last one loaded"
+                );
                 false
             }
             Ok(Either::Map(Event::Delete(_))) => {
-                tracing::error!("the trust roots ConfigMap {namespace}/{TRUST_ROOTS_CONFIGMAP} \
-                    was deleted; keeping the last ones loaded");
+                tracing::error!(
+                    "the trust roots ConfigMap {namespace}/{TRUST_ROOTS_CONFIGMAP} \
+                    was deleted; keeping the last ones loaded"
+                );
                 false
             }
             Ok(_) => false,
@@ -182,7 +188,9 @@ pub async fn watch_trust(
                 reloads.inc();
                 tx.send_replace(Some(Arc::new(trust)));
             }
-            Err(error) => tracing::error!(%error, "identity issuer refused; keeping the last good one"),
+            Err(error) => {
+                tracing::error!(%error, "identity issuer refused; keeping the last good one")
+            }
         }
     }
 }
@@ -216,10 +224,17 @@ pub async fn serve_with(
             slot.send_replace(Some(ca.clone()));
             match rotate::renew_once(&store, &own_id, &ca).await {
                 Ok(()) => {}
-                Err(error) => tracing::error!(%error, "cannot sign the controller's own certificate"),
+                Err(error) => {
+                    tracing::error!(%error, "cannot sign the controller's own certificate")
+                }
             }
             let config = tls::root_store(&current.roots).and_then(|roots| {
-                tls::server_config(store.clone(), roots, own_id.trust_domain(), ClientAuth::Optional)
+                tls::server_config(
+                    store.clone(),
+                    roots,
+                    own_id.trust_domain(),
+                    ClientAuth::Optional,
+                )
             });
             match config {
                 Ok(config) => {

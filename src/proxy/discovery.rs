@@ -40,7 +40,10 @@ pub struct Status {
 
 impl Status {
     pub fn version(&self) -> Option<String> {
-        self.version.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.version
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set_version(&self, version: &str) {
@@ -75,7 +78,11 @@ pub struct Received {
 impl Received {
     /// The state after `snapshot`, and the config it makes on top of `base` (listeners and
     /// identity, which only the proxy's own options set); `self` is left untouched.
-    pub fn apply(&self, snapshot: &Snapshot, base: &Config) -> Result<(Self, Config), SnapshotError> {
+    pub fn apply(
+        &self,
+        snapshot: &Snapshot,
+        base: &Config,
+    ) -> Result<(Self, Config), SnapshotError> {
         let mut next = if snapshot.full {
             Self {
                 has_base: true,
@@ -147,7 +154,9 @@ pub async fn run(state: Arc<State>, options: DiscoveryOptions, base: Config) {
             }
             Err(e) => Err(e.to_string()),
         };
-        let why = outcome.err().unwrap_or_else(|| "the controller closed the stream".into());
+        let why = outcome
+            .err()
+            .unwrap_or_else(|| "the controller closed the stream".into());
         let delay = wait.mul_f64(0.5 + fastrand::f64() / 2.0);
         tracing::warn!(controller = %options.addr, error = %why, retry_in = ?delay,
             "discovery stream down; serving the last good config");
@@ -171,9 +180,11 @@ async fn subscribe(
         pod_namespace: options.pod_namespace.clone(),
         proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
     });
-    tx.send(ProxyMessage { message: Some(hello) })
-        .await
-        .map_err(|_| "stream closed")?;
+    tx.send(ProxyMessage {
+        message: Some(hello),
+    })
+    .await
+    .map_err(|_| "stream closed")?;
     let mut snapshots = client
         .stream(ReceiverStream::new(rx))
         .await
@@ -205,7 +216,13 @@ async fn subscribe(
         };
         // A working stream resets the backoff.
         *wait = BACKOFF_FIRST;
-        if tx.send(ProxyMessage { message: Some(answer) }).await.is_err() {
+        if tx
+            .send(ProxyMessage {
+                message: Some(answer),
+            })
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -239,7 +256,10 @@ mod tests {
         let full = Snapshot {
             version: "v1".into(),
             full: true,
-            services: vec![resource("web", "10.0.0.1:80"), resource("db", "10.0.0.2:80")],
+            services: vec![
+                resource("web", "10.0.0.1:80"),
+                resource("db", "10.0.0.2:80"),
+            ],
             ..Snapshot::default()
         };
         let (r1, c1) = Received::default().apply(&full, &base).unwrap();
@@ -256,12 +276,25 @@ mod tests {
         assert_eq!(c2.inbound.opaque_ports, [3306]);
         // A delta without inbound keeps it.
         let (_, c3) = r2
-            .apply(&Snapshot { version: "v3".into(), ..Snapshot::default() }, &base)
+            .apply(
+                &Snapshot {
+                    version: "v3".into(),
+                    ..Snapshot::default()
+                },
+                &base,
+            )
             .unwrap();
         assert_eq!(c3.inbound.opaque_ports, [3306]);
         // A new full snapshot replaces everything.
         let (_, c4) = r2
-            .apply(&Snapshot { version: "v4".into(), full: true, ..Snapshot::default() }, &base)
+            .apply(
+                &Snapshot {
+                    version: "v4".into(),
+                    full: true,
+                    ..Snapshot::default()
+                },
+                &base,
+            )
             .unwrap();
         assert!(c4.services.is_empty());
         assert!(c4.inbound.opaque_ports.is_empty());
@@ -284,15 +317,30 @@ mod tests {
             "backends": [{"name": "b", "endpoints": []}],
         }))
         .unwrap();
-        let bad = Snapshot { version: "v2".into(), services: vec![clash], ..Snapshot::default() };
-        let err = r1.apply(&bad, &base).unwrap_err();
-        assert!(err.to_string().contains("already used by another service"), "{err}");
-        let garbage = Snapshot {
-            version: "v3".into(),
-            services: vec![Resource { name: "x".into(), json: b"{".to_vec() }],
+        let bad = Snapshot {
+            version: "v2".into(),
+            services: vec![clash],
             ..Snapshot::default()
         };
-        assert!(r1.apply(&garbage, &base).unwrap_err().to_string().starts_with("service x:"));
+        let err = r1.apply(&bad, &base).unwrap_err();
+        assert!(
+            err.to_string().contains("already used by another service"),
+            "{err}"
+        );
+        let garbage = Snapshot {
+            version: "v3".into(),
+            services: vec![Resource {
+                name: "x".into(),
+                json: b"{".to_vec(),
+            }],
+            ..Snapshot::default()
+        };
+        assert!(
+            r1.apply(&garbage, &base)
+                .unwrap_err()
+                .to_string()
+                .starts_with("service x:")
+        );
         assert_eq!(r1.services.len(), 1);
         assert!(matches!(
             Received::default().apply(&bad, &base),

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
+use super::discovery::{DiscoveryOptions, Status};
 use super::forward::{Dest, ForwardMetrics};
 use super::http::InboundConn;
 use super::intercept::{self, Dst};
@@ -25,7 +26,6 @@ use super::stats::Stats;
 use super::table::{Shared, Table};
 use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
-use super::discovery::{DiscoveryOptions, Status};
 use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
 
@@ -130,7 +130,11 @@ impl State {
             Some("not ready")
         } else if !self.shared.tls.as_ref().is_none_or(|t| t.is_ready()) {
             Some("not ready: waiting for the mesh identity certificate")
-        } else if self.discovery.as_ref().is_some_and(|d| d.version().is_none()) {
+        } else if self
+            .discovery
+            .as_ref()
+            .is_some_and(|d| d.version().is_none())
+        {
             Some("not ready: waiting for the first config from the controller")
         } else {
             None

@@ -37,7 +37,7 @@ pub(crate) fn resolve(
     field: &str,
     report_object: &super::finding::ObjectRef,
 ) -> Option<Resolved> {
-    let mut fail = |catalog: &mut Catalog<'_>, message: String| {
+    let fail = |catalog: &mut Catalog<'_>, message: String| {
         catalog.report(report_object).error(field, message);
         None
     };
@@ -204,7 +204,7 @@ pub(crate) fn header_filter(
     report: &mut Report<'_>,
 ) -> HeaderFilter {
     let mut filter = HeaderFilter::default();
-    let mut header = |kind: &str, name: &str, value: &str, report: &mut Report<'_>| {
+    let header = |kind: &str, name: &str, value: &str, report: &mut Report<'_>| {
         let ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
             && http::HeaderValue::from_str(value).is_ok();
         if !ok {

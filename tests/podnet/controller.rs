@@ -100,7 +100,8 @@ impl ControllerProcess {
             return (0, String::new());
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let request = format!("GET {path} HTTP/1.1\r\nhost: controller\r\nconnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: controller\r\nconnection: close\r\n\r\n");
         if stream.write_all(request.as_bytes()).is_err() {
             return (0, String::new());
         }
@@ -211,7 +212,10 @@ fn cluster_env(
 ) -> Vec<(&'static str, String)> {
     vec![
         ("MESHCTL_CONTROLLER_ADDR", controller.grpc.to_string()),
-        ("MESHCTL_CONTROLLER_NAMESPACE", controller.mesh_namespace.clone()),
+        (
+            "MESHCTL_CONTROLLER_NAMESPACE",
+            controller.mesh_namespace.clone(),
+        ),
         ("MESHCTL_POD_NAME", pod_name.to_owned()),
         ("MESHCTL_POD_NAMESPACE", namespace.to_owned()),
         ("MESHCTL_IDENTITY_TOKEN_FILE", token_file.to_owned()),
@@ -258,7 +262,9 @@ fn proxies_get_identity_and_config_from_the_controller() {
             let kubeconfig = cluster()
                 .kubeconfig_for_service_account(&mesh_ns, "meshctl-controller")
                 .await;
-            (registry, a_pods, b_pods, cluster_ip, tokens, roots, kubeconfig)
+            (
+                registry, a_pods, b_pods, cluster_ip, tokens, roots, kubeconfig,
+            )
         });
     let ns = registry.namespace.clone();
     let mut mesh = Mesh::new();
@@ -267,10 +273,23 @@ fn proxies_get_identity_and_config_from_the_controller() {
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);
-    mesh.start_with_env(a, "a.yaml", &cluster_env(&controller, &ns, &a_pods[0], &a_token, &roots_file));
-    mesh.start_with_env(b, "b.yaml", &cluster_env(&controller, &ns, &b_pods[0], &b_token, &roots_file));
-    mesh.start_with_env(c, "b.yaml", &cluster_env(&controller, &ns, &b_pods[1], &b_token, &roots_file));
-    let context = |controller: &ControllerProcess| format!("{}\n{}", mesh.logs(), controller.logs());
+    mesh.start_with_env(
+        a,
+        "a.yaml",
+        &cluster_env(&controller, &ns, &a_pods[0], &a_token, &roots_file),
+    );
+    mesh.start_with_env(
+        b,
+        "b.yaml",
+        &cluster_env(&controller, &ns, &b_pods[0], &b_token, &roots_file),
+    );
+    mesh.start_with_env(
+        c,
+        "b.yaml",
+        &cluster_env(&controller, &ns, &b_pods[1], &b_token, &roots_file),
+    );
+    let context =
+        |controller: &ControllerProcess| format!("{}\n{}", mesh.logs(), controller.logs());
 
     // a's app dials b's cluster IP by its DNS name; a route sends the cluster IP range out of
     // eth0, where a's proxy intercepts it (there is no kube-proxy).
@@ -286,15 +305,33 @@ fn proxies_get_identity_and_config_from_the_controller() {
     let tls_from_a = metric(
         b,
         "request_total",
-        &["direction=\"inbound\"", "tls=\"true\"", &format!("client_id=\"{a_id}\"")],
+        &[
+            "direction=\"inbound\"",
+            "tls=\"true\"",
+            &format!("client_id=\"{a_id}\""),
+        ],
     );
-    assert_eq!(tls_from_a, 50, "b's inbound requests over mTLS from a\n{}", context(&controller));
+    assert_eq!(
+        tls_from_a,
+        50,
+        "b's inbound requests over mTLS from a\n{}",
+        context(&controller)
+    );
     let tls_to_b = metric(
         a,
         "response_total",
-        &["direction=\"outbound\"", "tls=\"true\"", &format!("server_id=\"{b_id}\"")],
+        &[
+            "direction=\"outbound\"",
+            "tls=\"true\"",
+            &format!("server_id=\"{b_id}\""),
+        ],
     );
-    assert_eq!(tls_to_b, 50, "a's outbound responses over mTLS from b\n{}", context(&controller));
+    assert_eq!(
+        tls_to_b,
+        50,
+        "a's outbound responses over mTLS from b\n{}",
+        context(&controller)
+    );
 
     // c joins b's EndpointSlice: it gets traffic within a second of the change.
     let joined = Instant::now();
@@ -304,7 +341,11 @@ fn proxies_get_identity_and_config_from_the_controller() {
         if answered_by(&tally, "c") > 0 {
             break joined.elapsed();
         }
-        assert!(joined.elapsed() < Duration::from_secs(10), "c never got traffic\n{}", context(&controller));
+        assert!(
+            joined.elapsed() < Duration::from_secs(10),
+            "c never got traffic\n{}",
+            context(&controller)
+        );
     };
     // A figure for the log (--nocapture).
     eprintln!("a new endpoint got its first request {reached_c:?} after its EndpointSlice changed");
@@ -331,10 +372,19 @@ fn proxies_get_identity_and_config_from_the_controller() {
         load.join().expect("load")
     });
     tally.assert_all_answered(300, &context(&controller));
-    let pods = [(ns.as_str(), a_pods[0].as_str()), (&ns, &b_pods[0]), (&ns, &b_pods[1])];
+    let pods = [
+        (ns.as_str(), a_pods[0].as_str()),
+        (&ns, &b_pods[0]),
+        (&ns, &b_pods[1]),
+    ];
     let resubscribed = controller.wait_acked(&pods, Duration::from_secs(20));
-    eprintln!("after the controller's restart every proxy acked its config within {resubscribed:?}");
-    assert_eq!(controller.metric("meshctl_controller_discovery_proxies_subscribed"), 3.0);
+    eprintln!(
+        "after the controller's restart every proxy acked its config within {resubscribed:?}"
+    );
+    assert_eq!(
+        controller.metric("meshctl_controller_discovery_proxies_subscribed"),
+        3.0
+    );
     // This process saw each of the three resubscribe and ack.
     assert!(controller.metric("meshctl_controller_discovery_acks_total") >= 3.0);
 }

@@ -168,7 +168,11 @@ impl Registry {
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.client.clone(),
             &self.namespace,
-            &ApiResource::from_gvk(&GroupVersionKind::gvk("discovery.k8s.io", "v1", "EndpointSlice")),
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "discovery.k8s.io",
+                "v1",
+                "EndpointSlice",
+            )),
         );
         let slice: DynamicObject = serde_json::from_value(slice).expect("slice");
         api.patch(

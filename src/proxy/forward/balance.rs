@@ -86,7 +86,13 @@ impl Balancer {
         // keep choosing the fast old ones over an unknown one).
         let typical = match old.endpoints.len() {
             0 => super::ewma::DEFAULT_RTT_NS,
-            n => old.endpoints.iter().map(|e| e.ewma.get(now_ns)).sum::<f64>() / n as f64,
+            n => {
+                old.endpoints
+                    .iter()
+                    .map(|e| e.ewma.get(now_ns))
+                    .sum::<f64>()
+                    / n as f64
+            }
         };
         let states: Vec<Arc<EndpointState>> = endpoints
             .into_iter()
@@ -231,11 +237,18 @@ mod tests {
             }
         }
         let now = 20_000_000;
-        let mut eps: Vec<Endpoint> = b.snapshot().endpoints.iter().map(|e| e.endpoint.clone()).collect();
+        let mut eps: Vec<Endpoint> = b
+            .snapshot()
+            .endpoints
+            .iter()
+            .map(|e| e.endpoint.clone())
+            .collect();
         eps.push(Endpoint::new(([127, 0, 0, 9], 80).into()));
         b.update(eps, now, |_| None);
         let set = b.snapshot();
-        let third = (0..300).filter(|_| b.pick(&set, None, false, now) == Some(2)).count();
+        let third = (0..300)
+            .filter(|_| b.pick(&set, None, false, now) == Some(2))
+            .count();
         // P2C among equals: a third of the picks, give or take.
         assert!((60..=140).contains(&third), "{third} of 300 picks");
     }
