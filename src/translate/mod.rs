@@ -24,6 +24,8 @@ pub mod traffic_split;
 pub mod virtual_service;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
