@@ -53,7 +53,7 @@ pub(crate) fn weight_milli(v: &Value) -> Result<u64, String> {
         _ => None,
     }
     .ok_or_else(bad)?;
-    if !milli.is_finite() || milli < 0.0 || milli > 4e12 {
+    if !milli.is_finite() || !(0.0..=4e12).contains(&milli) {
         return Err(bad());
     }
     Ok(milli.round() as u64)
