@@ -534,6 +534,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_proxy_off_the_controller_s_version_is_named_with_why() {
+        let record = |sent: Option<&str>, nacked: Option<&str>| ProxyRecord {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
+            proxy_version: "0.1.0".into(),
+            connected_at: "2026-12-03T00:00:00Z".into(),
+            sent_version: sent.map(str::to_owned),
+            acked_version: None,
+            nacked: nacked.map(|v| crate::controller::Nacked {
+                version: v.into(),
+                reason: "bad field".into(),
+            }),
+        };
+        let running = r#"{"version":"aa","services":[]}"#;
+        assert_eq!(version_problem(running, &[&record(Some("aa"), None)]), None);
+        let lag = version_problem(running, &[&record(Some("bb"), None)]).unwrap();
+        assert_eq!(lag, "runs version aa, the controller sent bb (lagging)");
+        let refused = version_problem(running, &[&record(Some("bb"), Some("bb"))]).unwrap();
+        assert_eq!(refused, "refused version bb (bad field) and runs aa");
+        let alone = version_problem(running, &[]).unwrap();
+        assert!(
+            alone.contains("subscribed to no controller replica"),
+            "{alone}"
+        );
+        let static_config = version_problem(r#"{"services":[]}"#, &[&record(Some("aa"), None)]);
+        assert!(static_config.unwrap().starts_with("runs a static config"));
+    }
+
+    #[test]
     fn the_version_is_read_from_the_build_info_line() {
         let text = "# HELP proxy_build_info The proxy's version.\n# TYPE proxy_build_info info\n\
                     proxy_build_info{version=\"1.2.3\"} 1\nrequest_total{direction=\"inbound\"} 4\n";

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
-pub use proxies::{Proxies, ProxyRecord};
+pub use proxies::{Nacked, Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;

@@ -157,7 +157,14 @@ async fn check_before_and_after_install() {
     assert_eq!(code, 0, "{doc}");
     for category in doc["categories"].as_array().unwrap() {
         for check in category["checks"].as_array().unwrap() {
-            assert_eq!(check["status"], "ok", "{check}");
+            // No pod of the controller runs here (no kubelet) to read /proxies from; the
+            // pod-network controller test reads a real one through the pod proxy.
+            let expected = if check["id"] == "controller-proxies" {
+                "skipped"
+            } else {
+                "ok"
+            };
+            assert_eq!(check["status"], expected, "{check}");
         }
     }
     eprintln!("check on a healthy install took {} ms", doc["durationMs"]);

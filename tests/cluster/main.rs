@@ -6,6 +6,8 @@ mod cert_files;
 mod check;
 mod check_proxy;
 mod controller;
+// The pod-network tests use more of it.
+#[allow(dead_code)]
 #[path = "../common/controller_process.rs"]
 mod controller_process;
 #[path = "../common/failed.rs"]

@@ -13,7 +13,7 @@ use crate::load::paced_gets;
 use crate::meshed::{Mesh, metric};
 use crate::net::{Greeter, Says};
 use crate::node_or_skip;
-use crate::registry::{Registry, cluster_available};
+use crate::registry::{Registry, cluster_available, meshctl_in_cluster};
 
 /// The address pods reach this machine at (see `Node::link_host`).
 const HOST: &str = "10.213.0.1";
@@ -85,10 +85,13 @@ fn proxies_get_identity_and_config_from_the_controller() {
         });
     let ns = registry.namespace.clone();
     let mut mesh = Mesh::new();
+    // The admin port on 9990 at the pods' host address: registered below as the controller's
+    // pod, the API server's pod proxy reaches it there, as `meshctl check` asks it.
     let mut controller = ControllerProcess::start(
         kubeconfig,
         &mesh_ns,
         HOST,
+        Some(9990),
         mesh.write_path("controller.log"),
     );
     let roots_file = mesh.write_file("roots.pem", &roots);
@@ -208,4 +211,83 @@ fn proxies_get_identity_and_config_from_the_controller() {
     );
     // This process saw each of the three resubscribe and ack.
     assert!(controller.metric("meshctl_controller_discovery_acks_total") >= 3.0);
+
+    // `meshctl check` reads the same through the API server: the controller's pod (this
+    // process, registered as its Deployment's pod) and each proxy's /config.
+    runtime.block_on(register_controller_pod(&mesh_ns));
+    let out = meshctl_in_cluster(&["check", "-n", &mesh_ns, "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let proxies = result_in(&report, "controller-proxies");
+    assert_eq!(proxies["status"], "ok", "{proxies}");
+    assert!(
+        proxies["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3 proxies subscribed to 1 of 1 replicas"),
+        "{proxies}"
+    );
+    let out = meshctl_in_cluster(&[
+        "check",
+        "--proxy",
+        "-n",
+        &ns,
+        "--mesh-namespace",
+        &mesh_ns,
+        "-o",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let version = result_in(&report, "proxy-config-version");
+    assert_eq!(
+        version["status"],
+        "ok",
+        "{version}\n{}",
+        context(&controller)
+    );
+    assert_eq!(
+        version["message"], "3 proxies run the config the controller sent them",
+        "{version}"
+    );
+}
+
+/// The check result `id` of a `check -o json` report.
+fn result_in(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    let categories = report["categories"].as_array();
+    categories
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["checks"].as_array().into_iter().flatten())
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} in {report}"))
+}
+
+/// A Pod of the controller Deployment in `mesh_ns`, Running at the pods' host address, where
+/// the test's controller process listens: no kubelet runs here to start the real one.
+async fn register_controller_pod(mesh_ns: &str) {
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster().admin().await, mesh_ns);
+    let pod = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": "meshctl-controller-test",
+            "labels": {"app.kubernetes.io/name": "meshctl", "app.kubernetes.io/component": "controller"},
+        },
+        "spec": {"containers": [{"name": "controller", "image": "meshctl"}]},
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create the controller pod");
+    let status = serde_json::json!({"status": {
+        "phase": "Running", "podIP": HOST, "podIPs": [{"ip": HOST}], "hostIP": HOST,
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }});
+    pods.patch_status(
+        "meshctl-controller-test",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("the controller pod's status");
 }
