@@ -5,6 +5,8 @@
 
 mod admin;
 mod discovery;
+#[cfg(test)]
+mod discovery_tests;
 mod metrics;
 mod proxies;
 mod publish;

@@ -62,6 +62,24 @@ impl Published {
         }
     }
 
+    /// A publication whose views are given, not computed (tests of what proxies do with
+    /// what they are sent).
+    #[cfg(test)]
+    pub fn with_views(
+        generation: u64,
+        mesh: Mesh,
+        since: Instant,
+        views: HashMap<String, Arc<View>>,
+    ) -> Self {
+        Self {
+            generation,
+            mesh: Arc::new(mesh),
+            since,
+            views: Mutex::new(views),
+            previous: None,
+        }
+    }
+
     /// The view of `namespace`, encoded on first use.
     pub fn view(&self, namespace: &str) -> Arc<View> {
         if let Some(view) = self
