@@ -51,6 +51,11 @@ impl ControllerProcess {
         controller
     }
 
+    /// The process id (for RSS and CPU readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn mesh_namespace(&self) -> &str {
         &self.mesh_namespace
     }

@@ -117,7 +117,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
 
     // a's app dials b's cluster IP by its DNS name; a route sends the cluster IP range out of
     // eth0, where a's proxy intercepts it (there is no kube-proxy).
-    a.run("ip", &["route", "add", "10.96.0.0/24", "dev", "eth0"]);
+    a.run("ip", &["route", "add", "10.96.0.0/20", "dev", "eth0"]);
     let b_service = SocketAddr::new(cluster_ip.into(), 80);
     let host = format!("b.{ns}.svc.cluster.local");
     let tally = paced_gets(a, b_service, &host, 50, Duration::from_secs(1));
