@@ -52,16 +52,12 @@ fn view(json: serde_json::Value) -> View {
     let service: crate::model::service::Service =
         serde_json::from_value(json.clone()).unwrap_or_default();
     let bytes = bytes::Bytes::from(serde_json::to_vec(&json).unwrap());
-    let mut view = View::default();
-    view.services.insert(
-        "api.shop:80".into(),
-        Encoded {
-            service: Arc::new(service),
-            hash: hash_bytes(&bytes),
-            json: bytes,
-        },
-    );
-    view
+    let encoded = Encoded {
+        service: Arc::new(service),
+        hash: hash_bytes(&bytes),
+        json: bytes,
+    };
+    View::new([("api.shop:80".to_owned(), encoded)].into())
 }
 
 fn publish(generation: u64, view: View) -> Arc<Published> {
@@ -112,6 +108,7 @@ async fn a_config_the_proxy_cannot_apply_is_nacked_and_the_last_good_one_stays()
         published: published_rx,
         proxies: proxies.clone(),
         metrics: metrics.clone(),
+        full_snapshots: Arc::new(tokio::sync::Semaphore::new(4)),
     };
     let identity = CaService::new(ca, BootstrapToken::new("t0ken", "cluster.local"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

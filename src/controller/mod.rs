@@ -243,6 +243,9 @@ impl Controller {
             published: published_rx,
             proxies: shared.proxies.clone(),
             metrics: metrics.clone(),
+            full_snapshots: Arc::new(tokio::sync::Semaphore::new(
+                discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+            )),
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
             namespace = %options.namespace, "controller serving");

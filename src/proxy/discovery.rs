@@ -242,7 +242,7 @@ mod tests {
         });
         Resource {
             name: name.to_owned(),
-            json: serde_json::to_vec(&svc).unwrap(),
+            json: serde_json::to_vec(&svc).unwrap().into(),
         }
     }
 
@@ -268,7 +268,7 @@ mod tests {
             version: "v2".into(),
             services: vec![resource("api", "10.0.0.3:80")],
             removed_services: vec!["db".into()],
-            inbound_json: br#"{"opaquePorts":[3306]}"#.to_vec(),
+            inbound_json: br#"{"opaquePorts":[3306]}"#.to_vec().into(),
             ..Snapshot::default()
         };
         let (r2, c2) = r1.apply(&delta, &base).unwrap();
@@ -316,7 +316,8 @@ mod tests {
             "name": "web2", "authorities": ["web.shop:80"],
             "backends": [{"name": "b", "endpoints": []}],
         }))
-        .unwrap();
+        .unwrap()
+        .into();
         let bad = Snapshot {
             version: "v2".into(),
             services: vec![clash],
@@ -331,7 +332,7 @@ mod tests {
             version: "v3".into(),
             services: vec![Resource {
                 name: "x".into(),
-                json: b"{".to_vec(),
+                json: b"{".to_vec().into(),
             }],
             ..Snapshot::default()
         };
