@@ -188,7 +188,14 @@ impl Session {
                 }
                 if let Some(snapshot) = self.next_snapshot(&published, &mut sent) {
                     let version = snapshot.version.clone();
-                    if tx.send(Ok(snapshot)).await.is_err() {
+                    let mut closed = false;
+                    for part in in_parts(snapshot) {
+                        if tx.send(Ok(part)).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    if closed {
                         break;
                     }
                     self.metrics.pushes.inc();
@@ -292,6 +299,39 @@ impl Session {
     }
 }
 
+/// About how many bytes of service JSON one message carries.
+const PART_BYTES: usize = 32 * 1024;
+
+/// `snapshot` cut into messages of about [`PART_BYTES`] (tonic keeps a stream's encoding
+/// buffer at the size of its largest message: 1,000 streams of whole 1.5 MB snapshots held
+/// 1.5 GB). The first part has everything but the services past its share.
+fn in_parts(mut snapshot: Snapshot) -> Vec<Snapshot> {
+    let mut services = std::mem::take(&mut snapshot.services)
+        .into_iter()
+        .peekable();
+    let mut parts = Vec::new();
+    let mut part = snapshot;
+    loop {
+        let mut size = 0;
+        while let Some(next) = services.next_if(|r| size == 0 || size + r.json.len() <= PART_BYTES)
+        {
+            size += next.json.len();
+            part.services.push(next);
+        }
+        let more = services.peek().is_some();
+        part.more = more;
+        let next = Snapshot {
+            version: part.version.clone(),
+            full: part.full,
+            ..Snapshot::default()
+        };
+        parts.push(std::mem::replace(&mut part, next));
+        if !more {
+            return parts;
+        }
+    }
+}
+
 /// Services new or changed from `old` to `new`, and the names gone: one walk of both
 /// sorted maps.
 fn diff<'a>(old: &View, new: &'a View) -> (Vec<(&'a String, &'a Encoded)>, Vec<String>) {
@@ -331,6 +371,43 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_large_snapshot_goes_in_parts_that_add_up() {
+        use crate::api::discovery::{Resource, Snapshot};
+        let resource = |i: usize| Resource {
+            name: format!("s{i}"),
+            json: vec![b'x'; 10_000].into(),
+        };
+        let snapshot = Snapshot {
+            version: "v".into(),
+            full: true,
+            inbound_json: b"{}".to_vec().into(),
+            services: (0..10).map(resource).collect(),
+            removed_services: vec!["gone".into()],
+            more: false,
+        };
+        let parts = super::in_parts(snapshot);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.services.len()).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        assert_eq!(parts.iter().filter(|p| p.more).count(), 3);
+        assert!(!parts.last().unwrap().more);
+        assert!(parts.iter().all(|p| p.version == "v" && p.full));
+        assert_eq!(parts[0].inbound_json.as_ref(), b"{}");
+        assert_eq!(parts[0].removed_services, ["gone"]);
+        let names: Vec<String> = parts
+            .iter()
+            .flat_map(|p| &p.services)
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(names, (0..10).map(|i| format!("s{i}")).collect::<Vec<_>>());
+        // Small snapshots stay one message.
+        let one = super::in_parts(Snapshot {
+            version: "w".into(),
+            ..Snapshot::default()
+        });
+        assert_eq!(one.len(), 1);
     }
 
     #[test]

@@ -190,8 +190,23 @@ async fn subscribe(
         .await
         .map_err(|s| format!("{}: {}", s.code(), s.message()))?
         .into_inner();
-    while let Some(snapshot) = snapshots.next().await {
-        let snapshot = snapshot.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+    let mut parts: Option<Snapshot> = None;
+    while let Some(part) = snapshots.next().await {
+        let part = part.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+        let snapshot = match parts.take() {
+            Some(mut first) if first.version == part.version => {
+                first.services.extend(part.services);
+                first.removed_services.extend(part.removed_services);
+                first.more = part.more;
+                first
+            }
+            // A new version cuts an unfinished one short: only whole versions are applied.
+            _ => part,
+        };
+        if snapshot.more {
+            parts = Some(snapshot);
+            continue;
+        }
         let answer = match received.apply(&snapshot, base) {
             Ok((next, config)) => {
                 *received = next;

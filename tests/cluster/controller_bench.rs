@@ -221,10 +221,18 @@ async fn controller_at_scale() {
                 .await
                 .expect("subscribe")
                 .into_inner();
+            // Parts of one version are gathered, as the proxy does, and recorded once whole.
+            let (mut names, mut bytes) = (Vec::new(), 0);
             while let Some(Ok(s)) = snapshots.next().await {
-                let bytes: usize = s.services.iter().map(|r| r.json.len()).sum();
-                let names = s.services.iter().map(|r| r.name.clone()).collect();
-                seen.lock().unwrap().push((Instant::now(), names, bytes));
+                bytes += s.services.iter().map(|r| r.json.len()).sum::<usize>();
+                names.extend(s.services.iter().map(|r| r.name.clone()));
+                if s.more {
+                    continue;
+                }
+                let whole = (std::mem::take(&mut names), std::mem::take(&mut bytes));
+                seen.lock()
+                    .unwrap()
+                    .push((Instant::now(), whole.0, whole.1));
                 let ack = Message::Ack(Ack { version: s.version });
                 if tx.send(ProxyMessage { message: Some(ack) }).await.is_err() {
                     break;
