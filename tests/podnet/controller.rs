@@ -183,6 +183,24 @@ fn proxies_get_identity_and_config_from_the_controller() {
     tally.assert_all_answered(100, &context(&controller));
     assert_eq!(answered_by(&tally, "c"), 100, "{tally:?}");
 
+    // An Istio VirtualService written to the API server reaches the proxies through the
+    // controller: requests with `x-test: abort` get the fault's 418 from a's proxy.
+    runtime.block_on(apply_virtual_service(&ns));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = get_with_header(a, b_service, &host, "x-test: abort");
+        if status == 418 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the VirtualService never applied (last {status})\n{}",
+            context(&controller)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get_with_header(a, b_service, &host, "x-test: pass"), 200);
+
     // Under constant load the controller dies and comes back: not one request fails, and
     // every proxy subscribes again.
     runtime.block_on(registry.endpoint_slice("b", &[(&b_pods[0], b), (&b_pods[1], c)]));
@@ -248,6 +266,59 @@ fn proxies_get_identity_and_config_from_the_controller() {
         version["message"], "3 proxies run the config the controller sent them",
         "{version}"
     );
+}
+
+/// A VirtualService for Service `b`: a 418 fault for requests with `x-test: abort`.
+async fn apply_virtual_service(ns: &str) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+    ));
+    let api: Api<DynamicObject> = Api::namespaced_with(cluster().admin().await, ns, &resource);
+    let vs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "b", "namespace": ns},
+        "spec": {
+            "hosts": ["b"],
+            "http": [
+                {"match": [{"headers": {"x-test": {"exact": "abort"}}}],
+                 "fault": {"abort": {"httpStatus": 418, "percentage": {"value": 100}}},
+                 "route": [{"destination": {"host": "b"}}]},
+                {"route": [{"destination": {"host": "b"}}]},
+            ],
+        },
+    }))
+    .expect("virtual service");
+    api.patch("b", &PatchParams::apply("test").force(), &Patch::Apply(&vs))
+        .await
+        .expect("apply the VirtualService");
+}
+
+/// The status of one `GET /` from `pod` to `addr` with `host` and one extra header line.
+fn get_with_header(pod: &crate::node::Pod, addr: SocketAddr, host: &str, header: &str) -> u16 {
+    use std::io::{Read, Write};
+    pod.enter(|| {
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        else {
+            return 0;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request =
+            format!("GET / HTTP/1.1\r\nhost: {host}\r\n{header}\r\nconnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return 0;
+        }
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 /// The check result `id` of a `check -o json` report.
