@@ -15,5 +15,6 @@ pub mod model;
 pub mod netinit;
 pub mod proxy;
 pub mod readiness;
+pub mod secret;
 pub mod stats;
 pub mod translate;

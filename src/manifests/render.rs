@@ -68,10 +68,10 @@ pub fn render(
         certs => context! {
             trust_anchors => &certs.identity.trust_anchors,
             issuer_cert => &certs.identity.issuer_cert,
-            issuer_key => &certs.identity.issuer_key,
+            issuer_key => certs.identity.issuer_key.expose(),
             webhook_ca => &certs.webhook.ca,
             webhook_cert => &certs.webhook.cert,
-            webhook_key => &certs.webhook.key,
+            webhook_key => certs.webhook.key.expose(),
         },
         meta => JinjaValue::from(Serde(json!({
             "version": version,

@@ -18,7 +18,7 @@ fn placeholder_webhook() -> WebhookCerts {
     WebhookCerts {
         ca: "WEBHOOK CA PEM\n".to_owned(),
         cert: "WEBHOOK CERT PEM\n".to_owned(),
-        key: "WEBHOOK KEY PEM\n".to_owned(),
+        key: "WEBHOOK KEY PEM\n".into(),
     }
 }
 
@@ -27,7 +27,7 @@ fn placeholder_certs() -> InstallCerts {
         identity: IdentityCerts {
             trust_anchors: "TRUST ANCHORS PEM\n".to_owned(),
             issuer_cert: "ISSUER CERT PEM\n".to_owned(),
-            issuer_key: "ISSUER KEY PEM\n".to_owned(),
+            issuer_key: "ISSUER KEY PEM\n".into(),
         },
         webhook: placeholder_webhook(),
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Invalid;
 use crate::identity::SpiffeId;
+use crate::secret::Secret;
 
 /// Where the proxy gets its leaf: PEM files, or a CA service it sends CSRs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,9 +34,9 @@ pub struct CaSource {
     pub addr: String,
     /// The identity to ask for (`spiffe://<trust-domain>/ns/<ns>/sa/<sa>`).
     pub identity: SpiffeId,
-    /// Bootstrap token sent with each request.
+    /// Bootstrap token sent with each request (shown as `<redacted>` on `/config`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// A file holding the token, read at each request (projected service-account tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,

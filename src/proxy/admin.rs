@@ -100,12 +100,15 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// The config in force; in cluster mode with the controller's version of it beside.
+/// The config in force: the listeners as bound (flags override the file's), secrets
+/// serialized redacted, and in cluster mode the version it came with.
 fn config(state: &State) -> Response<Body> {
-    let table = state.table();
+    let mut config = (*state.table().config).clone();
+    config.listeners = state.listeners;
     let Some(discovery) = state.discovery() else {
-        return json(&*table.config);
+        return json(&config);
     };
-    let mut value = match serde_json::to_value(&*table.config) {
+    let mut value = match serde_json::to_value(&config) {
         Ok(value) => value,
         Err(e) => return respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
     };

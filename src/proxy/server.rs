@@ -28,6 +28,7 @@ use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
 use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
+use crate::model::config::Listeners;
 
 /// Labels every connection uses, allocated once (per-connection `Arc::from` would allocate).
 static APP_LABEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("app"));
@@ -110,6 +111,9 @@ pub struct State {
     pub header_read_timeout: Duration,
     /// Cluster mode's stream state (None in static mode).
     discovery: Option<Status>,
+    /// Where the listeners really are (the file's, overridden by flags, ports bound): what
+    /// `/config` reports, and the ports inbound traffic must never be forwarded to.
+    pub listeners: Listeners,
 }
 
 impl State {
@@ -189,6 +193,12 @@ impl Proxy {
         let outbound = bind("outbound", options.outbound_addr).await?;
         let inbound = bind("inbound", options.inbound_addr).await?;
         let admin = bind("admin", options.admin_addr).await?;
+        let bound = |l: &TcpListener, asked: SocketAddr| l.local_addr().unwrap_or(asked);
+        let listeners = Listeners {
+            outbound: bound(&outbound, options.outbound_addr),
+            inbound: bound(&inbound, options.inbound_addr),
+            admin: bound(&admin, options.admin_addr),
+        };
         let ipv6_twins = [
             options.outbound_addr,
             options.inbound_addr,
@@ -224,6 +234,7 @@ impl Proxy {
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
             discovery: options.discovery.as_ref().map(|_| Status::default()),
+            listeners,
         });
         Ok(Self {
             state,
