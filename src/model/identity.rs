@@ -72,6 +72,27 @@ pub struct InboundTls {
 }
 
 impl InboundTls {
+    /// Fails when a port is STRICT: for a proxy without an identity (it could not terminate
+    /// mesh TLS, so STRICT would mean plaintext or nothing).
+    pub fn require_no_strict(&self) -> Result<(), Invalid> {
+        let strict = std::iter::once(("inbound.tls.mode".to_owned(), self.mode)).chain(
+            self.ports
+                .iter()
+                .map(|(port, mode)| (format!("inbound.tls.ports.{port}"), *mode)),
+        );
+        match strict
+            .into_iter()
+            .find(|(_, mode)| *mode == TlsMode::Strict)
+        {
+            Some((at, _)) => Err(Invalid::at(
+                &at,
+                "STRICT needs the proxy's own mesh identity: add an identity section \
+                 (cert + key, or ca), or use PERMISSIVE or DISABLE",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The mode of connections for app port `port`.
     pub fn mode_for(&self, port: u16) -> TlsMode {
         self.ports.get(&port).copied().unwrap_or(self.mode)
