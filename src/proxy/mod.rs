@@ -14,6 +14,7 @@ mod intercept;
 mod io;
 mod metrics;
 mod mirror;
+mod normalize;
 mod observe;
 pub mod orig_dst;
 pub mod ratelimit;
