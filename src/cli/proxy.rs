@@ -43,6 +43,17 @@ pub struct ProxyArgs {
         hide_default_value = true
     )]
     inbound_ports_opaque: PortList,
+    /// Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only; comma
+    /// list). Other intercepted connections go to the pod IP they were for
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST",
+        value_name = "PORTS",
+        value_parser = port_list,
+        default_value = "",
+        hide_default_value = true
+    )]
+    inbound_ports_localhost: PortList,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"
     #[arg(
         long,
@@ -240,6 +251,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
+    options.localhost_ports = args.inbound_ports_localhost.0;
     options.app_port = args.inbound_app_port;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
     options.config_path.clone_from(&args.config);

@@ -154,6 +154,7 @@ pub struct Metrics {
     tcp_read: Family<TcpLabels, Counter>,
     tcp_write: Family<TcpLabels, Counter>,
     tls_refused: Family<RefusedLabels, Counter>,
+    inbound_refused: Family<RefusedLabels, Counter>,
     http_authz_deny: Family<DenyLabels, Counter>,
     tcp_authz_deny: Family<DenyLabels, Counter>,
 }
@@ -170,6 +171,7 @@ impl Default for Metrics {
             tcp_read: Family::default(),
             tcp_write: Family::default(),
             tls_refused: Family::default(),
+            inbound_refused: Family::default(),
             http_authz_deny: Family::default(),
             tcp_authz_deny: Family::default(),
         }
@@ -218,6 +220,11 @@ impl Metrics {
             self.tls_refused.clone(),
         );
         r.register(
+            "inbound_connection_refused",
+            "Inbound connections refused before TLS: for one of the proxy's own ports",
+            self.inbound_refused.clone(),
+        );
+        r.register(
             "inbound_http_authz_deny",
             "Inbound HTTP requests denied by authorization policy",
             self.http_authz_deny.clone(),
@@ -232,6 +239,13 @@ impl Metrics {
     /// Counts an inbound connection refused for `reason` (`plaintext`, `handshake`).
     pub fn tls_refused(&self, port: u16, reason: &'static str) {
         self.tls_refused
+            .get_or_create(&RefusedLabels { port, reason })
+            .inc();
+    }
+
+    /// Counts an inbound connection refused for `reason` (`proxy_port`) before any TLS.
+    pub fn inbound_refused(&self, port: u16, reason: &'static str) {
+        self.inbound_refused
             .get_or_create(&RefusedLabels { port, reason })
             .inc();
     }

@@ -45,6 +45,8 @@ pub struct Options {
     pub admin_addr: SocketAddr,
     /// Inbound ports forwarded as TCP without detection, besides the config's.
     pub opaque_ports: Vec<u16>,
+    /// Inbound ports forwarded to 127.0.0.1 (localhost-only apps), besides the config's.
+    pub localhost_ports: Vec<u16>,
     /// The app's port for inbound connections that were not intercepted; overrides the
     /// config's `inbound.appPort` for the proxy's life (reloads keep it).
     pub app_port: Option<u16>,
@@ -71,6 +73,7 @@ impl Options {
             config,
             config_path: None,
             opaque_ports: Vec::new(),
+            localhost_ports: Vec::new(),
             app_port: None,
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
@@ -105,6 +108,8 @@ pub struct State {
     pub ready: AtomicBool,
     /// Inbound opaque ports from the command line (the config's are read per connection).
     pub opaque_ports: Vec<u16>,
+    /// Inbound localhost ports from the command line (the config's are read per connection).
+    pub localhost_ports: Vec<u16>,
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
     pub detect_timeout: Duration,
@@ -148,6 +153,16 @@ impl State {
     /// Cluster mode's stream state: the config version in force.
     pub fn discovery(&self) -> Option<&Status> {
         self.discovery.as_ref()
+    }
+
+    /// Whether `port` is one of the proxy's own listeners: never an inbound destination (a
+    /// peer would reach the outbound side as if it were this pod, or the admin port as a
+    /// local caller).
+    pub fn is_own_port(&self, port: u16) -> bool {
+        let l = &self.listeners;
+        [l.outbound, l.inbound, l.admin]
+            .iter()
+            .any(|a| a.port() == port)
     }
 
     /// The proxy's mesh TLS, when it has an identity.
@@ -214,6 +229,7 @@ impl Proxy {
         };
         let shared = Shared {
             pool: Pool::new(tls.clone()),
+            app_pool: Pool::app(),
             metrics: Metrics::default(),
             forward_metrics: ForwardMetrics::default(),
             stats: Arc::new(Stats::default()),
@@ -230,6 +246,7 @@ impl Proxy {
             registry,
             ready: AtomicBool::new(false),
             opaque_ports,
+            localhost_ports: options.localhost_ports.clone(),
             app_port: options.app_port,
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
@@ -435,10 +452,29 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         );
         return;
     };
+    if state.is_own_port(port) {
+        tracing::warn!(
+            port,
+            %dst,
+            "inbound connection for one of the proxy's own ports: closed (peers must not reach \
+             the proxy's listeners through the inbound side)"
+        );
+        state.shared.metrics.inbound_refused(port, "proxy_port");
+        return;
+    }
     table.inbound_stats.tcp_opened();
     let window = table.inbound_stats.clone();
     drop(table);
-    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    // The app where the peer dialed it (its pod IP), so what listens on 127.0.0.1 only stays
+    // private; 127.0.0.1 for the ports declared localhost, and without interception.
+    let localhost = !intercepted
+        || state.localhost_ports.contains(&port)
+        || config.inbound.localhost_ports.contains(&port);
+    let target = if localhost {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    } else {
+        dst
+    };
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
     let mode = config.inbound.tls.mode_for(port);
@@ -502,7 +538,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 return;
             }
             drop(table);
-            tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain).await
+            tcp::forward_to_app(io, &state, target, APP_LABEL.clone(), drain).await
         }
     }
 }

@@ -12,6 +12,7 @@ mod controller_process;
 #[path = "../cluster/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
+mod inbound_guard;
 mod injected;
 mod interception;
 mod load;
