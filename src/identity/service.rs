@@ -158,7 +158,9 @@ fn auth_status(e: AuthError) -> Status {
 
 fn ca_status(e: CaError) -> Status {
     match e {
-        CaError::IdentityNotAllowed { .. } => Status::permission_denied(e.to_string()),
+        CaError::IdentityNotAllowed { .. } | CaError::OtherTrustDomain { .. } => {
+            Status::permission_denied(e.to_string())
+        }
         CaError::BadCsr(_) | CaError::CsrKeyType(_) => Status::invalid_argument(e.to_string()),
         _ => Status::failed_precondition(e.to_string()),
     }
