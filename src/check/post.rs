@@ -18,7 +18,7 @@ use crate::install::state::WEBHOOK_SECRET;
 use crate::k8s::Connection;
 use crate::manifests::certs::verify_serving_cert;
 use crate::manifests::render::{MANAGED_BY_LABEL, MESHCTL};
-use crate::manifests::templates::crd_names;
+use crate::manifests::templates::{crd_names, foreign_crd_names};
 
 const CONTROLLER: &str = "meshctl-controller";
 const WEBHOOK: &str = "meshctl-proxy-injector";
@@ -81,6 +81,12 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
             (true, true) => ok += 1,
         }
     }
+    // Another product's API whose CRD is missing is not an install failure (a printed install
+    // leaves them out), but the mesh ignores that API until the CRD is there: say which.
+    let foreign_names: Vec<String> = foreign_crd_names().collect();
+    let (missing_foreign, missing): (Vec<String>, Vec<String>) = missing
+        .into_iter()
+        .partition(|m| foreign_names.iter().any(|f| m == f));
     if !missing.is_empty() || !pending.is_empty() {
         let mut parts = Vec::new();
         if !missing.is_empty() {
@@ -94,6 +100,13 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
     let mut message = format!("{ok} of meshctl's CRDs Established");
     if !foreign.is_empty() {
         message.push_str(&format!("; another product's: {}", foreign.join(", ")));
+    }
+    if !missing_foreign.is_empty() {
+        return Outcome::warning(format!(
+            "{message}; not installed, so the mesh ignores these APIs: {} (install them from \
+             their project, or `meshctl install --crds all`)",
+            missing_foreign.join(", ")
+        ));
     }
     Outcome::ok(message)
 }
