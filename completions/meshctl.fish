@@ -113,7 +113,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-tru
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
-complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l crds -d 'Which CRDs to install: auto = meshctl\'s own, and other products\' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl\'s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none' -r -f -a "auto\t''
 all\t''
 none\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
@@ -148,7 +148,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-tru
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
-complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l crds -d 'Which CRDs to install: auto = meshctl\'s own, and other products\' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl\'s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none' -r -f -a "auto\t''
 all\t''
 none\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
@@ -183,11 +183,13 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379,8000-8100' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-cidrs -d 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l opaque-ports -d 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l localhost-ports -d 'Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only); other inbound traffic goes to the pod IP, so localhost-only ports stay private' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l native-sidecar -d 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready' -r -f -a "true\t''
 false\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
 nft\t''
 legacy\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l mesh-namespace -d 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
@@ -234,6 +236,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-addr -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-localhost -d 'Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only; comma list). Other intercepted connections go to the pod IP they were for' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''
 json\t''"

@@ -11,6 +11,7 @@ pub mod inject;
 pub mod install;
 pub mod k8s;
 pub mod manifests;
+pub mod mesh_namespace;
 pub mod model;
 pub mod netinit;
 pub mod proxy;

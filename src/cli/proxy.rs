@@ -94,13 +94,10 @@ struct ClusterArgs {
     #[arg(long, env = "MESHCTL_CONTROLLER_ADDR", value_name = "HOST:PORT")]
     controller_addr: Option<String>,
     /// The mesh's namespace: the controller's identity is its service account there
-    #[arg(
-        long,
-        env = "MESHCTL_CONTROLLER_NAMESPACE",
-        default_value = "meshctl-system",
-        value_name = "NS"
-    )]
-    controller_namespace: String,
+    /// [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else
+    /// meshctl-system]
+    #[arg(long, env = "MESHCTL_CONTROLLER_NAMESPACE", value_name = "NS")]
+    controller_namespace: Option<String>,
     /// The mesh's trust domain
     #[arg(
         long,
@@ -161,12 +158,13 @@ impl ClusterArgs {
         let usage = |e: meshctl::identity::spiffe::SpiffeError| super::UsageError(e.to_string());
         let me = SpiffeId::new(&self.trust_domain, &pod_namespace, &self.service_account)
             .map_err(usage)?;
-        let controller = SpiffeId::new(
-            &self.trust_domain,
-            &self.controller_namespace,
-            meshctl::identity::service::CA_SERVICE_ACCOUNT,
-        )
-        .map_err(usage)?;
+        // One source for the mesh namespace: what inject put in the address, unless told.
+        let namespace = self.controller_namespace.as_deref().unwrap_or_else(|| {
+            meshctl::mesh_namespace::of_controller_addr(addr)
+                .unwrap_or(meshctl::mesh_namespace::DEFAULT)
+        });
+        let controller =
+            meshctl::identity::service::ca_identity(&self.trust_domain, namespace).map_err(usage)?;
         let identity = Identity {
             roots: self.identity_trust_roots.clone(),
             cert: None,

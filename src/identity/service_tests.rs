@@ -41,7 +41,7 @@ impl RunningCa {
         let ca = Arc::new(Ca::new(g.issuer.der().clone(), g.issuer_key, leaf_validity).unwrap());
         // The CA's own serving certificate comes from itself and rotates like any other.
         let own = CertStore::new();
-        let ca_id = service::ca_identity("cluster.local").unwrap();
+        let ca_id = service::ca_identity("cluster.local", crate::mesh_namespace::DEFAULT).unwrap();
         rotate::renew_once(&own, &ca_id, &ca).await.unwrap();
         let renew_own = tokio::spawn(rotate::keep_renewed(
             own.clone(),
@@ -72,7 +72,7 @@ impl RunningCa {
     }
 
     fn client(&self, store: &Arc<CertStore>, token: Token) -> CaClient {
-        let ca_id = service::ca_identity("cluster.local").unwrap();
+        let ca_id = service::ca_identity("cluster.local", crate::mesh_namespace::DEFAULT).unwrap();
         CaClient::new(
             &self.addr.to_string(),
             &ca_id,

@@ -22,11 +22,13 @@ pub enum Key {
     SkipOutboundPorts,
     SkipOutboundCidrs,
     OpaquePorts,
+    LocalhostPorts,
     NativeSidecar,
     IptablesMode,
+    MeshNamespace,
 }
 
-const KEY_COUNT: usize = 13;
+const KEY_COUNT: usize = 15;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -41,8 +43,10 @@ impl Key {
         Key::SkipOutboundPorts,
         Key::SkipOutboundCidrs,
         Key::OpaquePorts,
+        Key::LocalhostPorts,
         Key::NativeSidecar,
         Key::IptablesMode,
+        Key::MeshNamespace,
     ];
 
     /// The CLI flag name, and the annotation name after `meshctl.io/`.
@@ -64,8 +68,10 @@ impl Key {
             Key::SkipOutboundPorts => "meshctl.io/skip-outbound-ports",
             Key::SkipOutboundCidrs => "meshctl.io/skip-outbound-cidrs",
             Key::OpaquePorts => "meshctl.io/opaque-ports",
+            Key::LocalhostPorts => "meshctl.io/localhost-ports",
             Key::NativeSidecar => "meshctl.io/native-sidecar",
             Key::IptablesMode => "meshctl.io/iptables-mode",
+            Key::MeshNamespace => "meshctl.io/mesh-namespace",
         }
     }
 
@@ -80,11 +86,13 @@ impl Key {
             Key::ProxyMemoryLimit => Some("256Mi"),
             Key::NativeSidecar => Some("true"),
             Key::IptablesMode => Some("auto"),
+            Key::MeshNamespace => Some(crate::mesh_namespace::DEFAULT),
             Key::ProxyCpuLimit
             | Key::SkipInboundPorts
             | Key::SkipOutboundPorts
             | Key::SkipOutboundCidrs
-            | Key::OpaquePorts => None,
+            | Key::OpaquePorts
+            | Key::LocalhostPorts => None,
         }
     }
 
@@ -99,10 +107,11 @@ impl Key {
             Key::ProxyMemoryRequest | Key::ProxyMemoryLimit => quantity(raw, "64Mi or 1Gi"),
             // proxy-init takes ranges; the proxy's opaque list is single ports.
             Key::SkipInboundPorts | Key::SkipOutboundPorts => ports(raw, true),
-            Key::OpaquePorts => ports(raw, false),
+            Key::OpaquePorts | Key::LocalhostPorts => ports(raw, false),
             Key::SkipOutboundCidrs => cidrs(raw),
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),
+            Key::MeshNamespace => crate::mesh_namespace::validate(raw).map(|()| raw.to_owned()),
         }
     }
 }
