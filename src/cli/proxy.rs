@@ -292,6 +292,8 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .await;
         anyhow::Ok(())
     })?;
+    // The access log's thread may hold lines yet: out before the process ends.
+    meshctl::proxy::access_log::flush(std::time::Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -260,6 +260,11 @@ impl Metrics {
             self.tls_refused.clone(),
         );
         r.register(
+            "access_log_dropped",
+            "Access log lines dropped because stdout did not keep up",
+            super::access_log::dropped(),
+        );
+        r.register(
             "inbound_connection_refused",
             "Inbound connections refused before TLS: for one of the proxy's own ports",
             self.inbound_refused.clone(),

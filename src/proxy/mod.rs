@@ -2,7 +2,7 @@
 //!
 //! Read it as one pipeline; each stage is a small module named for what it does.
 
-mod access_log;
+pub mod access_log;
 mod admin;
 mod authz;
 mod classify;
