@@ -189,6 +189,7 @@ false\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
 nft\t''
 legacy\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l admin-operator-from -d 'Who besides loopback may read the proxies\' /config, /identity and /stats: `all`, or networks such as the nodes the API server\'s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l mesh-namespace -d 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
@@ -237,6 +238,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-localhost -d 'Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only; comma list). Other intercepted connections go to the pod IP they were for' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-operator-from -d 'Who besides loopback may read /config, /identity and /stats on the admin port: `all`, or networks such as 10.0.0.0/16 (the nodes the API server\'s pod proxy comes from, for `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''
 json\t''"

@@ -10,6 +10,7 @@ use anyhow::Context;
 use meshctl::identity::SpiffeId;
 use meshctl::model::identity::{CaSource, Identity};
 use meshctl::proxy::discovery::DiscoveryOptions;
+use meshctl::proxy::admin_access::OperatorAccess;
 use meshctl::proxy::{Options, Proxy, reload_file};
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +55,18 @@ pub struct ProxyArgs {
         hide_default_value = true
     )]
     inbound_ports_localhost: PortList,
+    /// Who besides loopback may read /config, /identity and /stats on the admin port: `all`,
+    /// or networks such as 10.0.0.0/16 (the nodes the API server's pod proxy comes from, for
+    /// `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_ADMIN_OPERATOR_FROM",
+        value_name = "NETWORKS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = clap::value_parser!(OperatorAccess)
+    )]
+    admin_operator_from: OperatorAccess,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"
     #[arg(
         long,
@@ -250,6 +263,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
     options.localhost_ports = args.inbound_ports_localhost.0;
+    options.admin_operator = args.admin_operator_from;
     options.app_port = args.inbound_app_port;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
     options.config_path.clone_from(&args.config);

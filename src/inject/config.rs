@@ -26,9 +26,10 @@ pub enum Key {
     NativeSidecar,
     IptablesMode,
     MeshNamespace,
+    AdminOperatorFrom,
 }
 
-const KEY_COUNT: usize = 15;
+const KEY_COUNT: usize = 16;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -47,6 +48,7 @@ impl Key {
         Key::NativeSidecar,
         Key::IptablesMode,
         Key::MeshNamespace,
+        Key::AdminOperatorFrom,
     ];
 
     /// The CLI flag name, and the annotation name after `meshctl.io/`.
@@ -72,6 +74,7 @@ impl Key {
             Key::NativeSidecar => "meshctl.io/native-sidecar",
             Key::IptablesMode => "meshctl.io/iptables-mode",
             Key::MeshNamespace => "meshctl.io/mesh-namespace",
+            Key::AdminOperatorFrom => "meshctl.io/admin-operator-from",
         }
     }
 
@@ -92,7 +95,8 @@ impl Key {
             | Key::SkipOutboundPorts
             | Key::SkipOutboundCidrs
             | Key::OpaquePorts
-            | Key::LocalhostPorts => None,
+            | Key::LocalhostPorts
+            | Key::AdminOperatorFrom => None,
         }
     }
 
@@ -112,6 +116,9 @@ impl Key {
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),
             Key::MeshNamespace => crate::mesh_namespace::validate(raw).map(|()| raw.to_owned()),
+            Key::AdminOperatorFrom => raw
+                .parse::<crate::proxy::admin_access::OperatorAccess>()
+                .map(|_| raw.split(',').map(str::trim).collect::<Vec<_>>().join(",")),
         }
     }
 }

@@ -171,6 +171,9 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
             localhost,
         ));
     }
+    if let Some(from) = settings.get(Key::AdminOperatorFrom) {
+        env.push(env_value("MESHCTL_PROXY_ADMIN_OPERATOR_FROM", from));
+    }
     let probe = |path: &str, period: u32, failures: u32| {
         json!({
             "httpGet": {"path": path, "port": ADMIN_PORT},

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 mod admin;
+pub mod admin_access;
 mod authz;
 mod classify;
 mod detect;

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::admin_access::OperatorAccess;
 use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::discovery::{DiscoveryOptions, Status};
@@ -59,6 +60,8 @@ pub struct Options {
     pub header_read_timeout: Duration,
     /// How long an HTTP/2 connection may have no stream open before it is closed (GOAWAY).
     pub h2_idle_timeout: Duration,
+    /// Who besides loopback may read `/config`, `/identity` and `/stats`.
+    pub admin_operator: OperatorAccess,
     /// How often the config file is checked for changes.
     pub watch_interval: Duration,
     /// Cluster mode: the config comes from the controller's discovery stream.
@@ -82,6 +85,7 @@ impl Options {
             // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
             header_read_timeout: Duration::from_secs(60),
             h2_idle_timeout: Duration::from_secs(60),
+            admin_operator: OperatorAccess::default(),
             watch_interval: Duration::from_secs(1),
             discovery: None,
         }
@@ -120,6 +124,7 @@ pub struct State {
     /// Cluster mode's stream state (None in static mode).
     discovery: Option<Status>,
     pub h2_idle_timeout: Duration,
+    pub admin_operator: OperatorAccess,
     /// Where the listeners really are (the file's, overridden by flags, ports bound): what
     /// `/config` reports, and the ports inbound traffic must never be forwarded to.
     pub listeners: Listeners,
@@ -242,6 +247,15 @@ impl Proxy {
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
         shared.forward_metrics.register(&mut registry);
+        // What `check --proxy` reports as exposed.
+        registry.register(
+            "proxy_admin_operator",
+            "Who may read /config, /identity and /stats on the admin port",
+            prometheus_client::metrics::info::Info::new(vec![(
+                "from",
+                options.admin_operator.to_string(),
+            )]),
+        );
         let table = Table::build(Arc::new(options.config.clone()), &shared, None);
         let opaque_ports = options.opaque_ports.clone();
         let state = Arc::new(State {
@@ -256,6 +270,7 @@ impl Proxy {
             header_read_timeout: options.header_read_timeout,
             discovery: options.discovery.as_ref().map(|_| Status::default()),
             h2_idle_timeout: options.h2_idle_timeout,
+            admin_operator: options.admin_operator.clone(),
             listeners,
         });
         Ok(Self {
