@@ -86,7 +86,10 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
     let foreign_names: Vec<String> = foreign_crd_names().collect();
     let (missing_foreign, missing): (Vec<String>, Vec<String>) = missing
         .into_iter()
-        .partition(|m| foreign_names.iter().any(|f| m == f));
+        .partition(|m| {
+            let name = m.strip_suffix(" (being deleted)").unwrap_or(m);
+            foreign_names.iter().any(|f| f == name)
+        });
     if !missing.is_empty() || !pending.is_empty() {
         let mut parts = Vec::new();
         if !missing.is_empty() {
