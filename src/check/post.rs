@@ -83,9 +83,8 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
     // Another product's API whose CRD is missing is not an install failure (a printed install
     // leaves them out), but the mesh ignores that API until the CRD is there: say which.
     let foreign_names: Vec<String> = foreign_crd_names().collect();
-    let (missing_foreign, missing): (Vec<String>, Vec<String>) = missing
-        .into_iter()
-        .partition(|m| {
+    let (missing_foreign, missing): (Vec<String>, Vec<String>) =
+        missing.into_iter().partition(|m| {
             let name = m.strip_suffix(" (being deleted)").unwrap_or(m);
             foreign_names.iter().any(|f| f == name)
         });
