@@ -349,7 +349,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)')
             [CompletionResult]::new('--controller-addr', '--controller-addr', [CompletionResultType]::ParameterName, 'The controller''s gRPC address (identity and discovery); turns on cluster mode')
-            [CompletionResult]::new('--controller-namespace', '--controller-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the controller''s identity is its service account there')
+            [CompletionResult]::new('--controller-namespace', '--controller-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the controller''s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'The mesh''s trust domain')
             [CompletionResult]::new('--identity-trust-roots', '--identity-trust-roots', [CompletionResultType]::ParameterName, 'PEM trust anchors (the mesh''s trust-roots ConfigMap, mounted)')
             [CompletionResult]::new('--identity-token-file', '--identity-token-file', [CompletionResultType]::ParameterName, 'The projected service-account token sent to the CA')

@@ -244,7 +244,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 
 json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l workers -d 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-addr -d 'The controller\'s gRPC address (identity and discovery); turns on cluster mode' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-namespace -d 'The mesh\'s namespace: the controller\'s identity is its service account there' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-namespace -d 'The mesh\'s namespace: the controller\'s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l trust-domain -d 'The mesh\'s trust domain' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l identity-trust-roots -d 'PEM trust anchors (the mesh\'s trust-roots ConfigMap, mounted)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l identity-token-file -d 'The projected service-account token sent to the CA' -r -F

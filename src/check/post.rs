@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 
 use super::Outcome;
 use crate::identity::inspect::{ChainStatus, Input, inspect};
@@ -164,50 +164,19 @@ pub async fn controller_ready(conn: &Connection, ns: &str) -> Outcome {
 /// admin port through the API server's pod proxy (`meshctl_controller_build_info`), not the
 /// Deployment's label (a label says what was applied, not what runs).
 pub async fn controller_version(conn: &Connection, ns: &str) -> Outcome {
-    let deployment = match controller(conn, ns).await {
-        Ok(d) => d,
+    let running = match super::control::replicas(conn, ns).await {
+        Ok(pods) => pods,
         Err(outcome) => return outcome,
     };
-    let selector = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let pods = match Api::<Pod>::namespaced(conn.client.clone(), ns)
-        .list(&ListParams::default().labels(&selector))
-        .await
-    {
-        Ok(list) => list.items,
-        Err(e) => {
-            return failed(
-                conn,
-                "listing",
-                &format!("the controller's pods in {ns}"),
-                &e,
-            );
-        }
-    };
-    let running: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect();
     if running.is_empty() {
         return Outcome::error(format!(
             "no pod of Deployment {ns}/{CONTROLLER} is running, so none says what it runs \
-             (`kubectl -n {ns} get pods -l {selector}`)"
+             (see controller-ready)"
         ));
     }
     let ours = env!("CARGO_PKG_VERSION");
     let (mut matching, mut skewed, mut unread) = (0, Vec::new(), Vec::new());
-    for pod in running {
+    for pod in &running {
         let name = pod.metadata.name.as_deref().unwrap_or("");
         let answer = pod_proxy::get(&conn.once, ns, name, CONTROLLER_ADMIN_PORT, "/metrics").await;
         match answer.map(|text| controller_build_version(&text)) {
@@ -242,7 +211,7 @@ pub async fn controller_version(conn: &Connection, ns: &str) -> Outcome {
 }
 
 /// The controller's admin port (`/metrics`, with its build info).
-pub const CONTROLLER_ADMIN_PORT: u16 = 9990;
+pub const CONTROLLER_ADMIN_PORT: u16 = crate::controller::ADMIN_PORT;
 /// The controller's version metric: `meshctl_controller_build_info{version="…"} 1`.
 pub const CONTROLLER_BUILD_INFO: &str = "meshctl_controller_build_info";
 
