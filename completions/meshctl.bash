@@ -884,7 +884,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__inject)
-            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --localhost-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -931,10 +931,6 @@ _meshctl() {
                     return 0
                     ;;
                 --opaque-ports)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --localhost-ports)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1052,7 +1048,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__proxy)
-            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-ports-opaque --inbound-ports-localhost --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-ports-opaque --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1079,10 +1075,6 @@ _meshctl() {
                     return 0
                     ;;
                 --inbound-ports-opaque)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --inbound-ports-localhost)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -183,7 +183,6 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379,8000-8100' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-cidrs -d 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l opaque-ports -d 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l localhost-ports -d 'Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only); other inbound traffic goes to the pod IP, so localhost-only ports stay private' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l native-sidecar -d 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready' -r -f -a "true\t''
 false\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
@@ -237,7 +236,6 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-addr -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-localhost -d 'Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only; comma list). Other intercepted connections go to the pod IP they were for' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-operator-from -d 'Who besides loopback may read /config, /identity and /stats on the admin port: `all`, or networks such as 10.0.0.0/16 (the nodes the API server\'s pod proxy comes from, for `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''

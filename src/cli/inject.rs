@@ -51,10 +51,6 @@ pub struct InjectArgs {
     /// Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306
     #[arg(long, value_name = "PORTS")]
     pub opaque_ports: Option<String>,
-    /// Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only);
-    /// other inbound traffic goes to the pod IP, so localhost-only ports stay private
-    #[arg(long, value_name = "PORTS")]
-    pub localhost_ports: Option<String>,
     /// Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in
     /// `containers` and holds the app back until it is ready
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
@@ -95,7 +91,6 @@ impl InjectArgs {
             (Key::SkipOutboundPorts, &self.skip_outbound_ports),
             (Key::SkipOutboundCidrs, &self.skip_outbound_cidrs),
             (Key::OpaquePorts, &self.opaque_ports),
-            (Key::LocalhostPorts, &self.localhost_ports),
             (Key::NativeSidecar, &self.native_sidecar),
             (Key::IptablesMode, &self.iptables_mode),
             (Key::MeshNamespace, &self.mesh_namespace),

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use meshctl::identity::SpiffeId;
 use meshctl::model::identity::{CaSource, Identity};
-use meshctl::proxy::discovery::DiscoveryOptions;
 use meshctl::proxy::admin_access::OperatorAccess;
+use meshctl::proxy::discovery::DiscoveryOptions;
 use meshctl::proxy::{Options, Proxy, reload_file};
 
 #[derive(Debug, clap::Args)]
@@ -44,17 +44,6 @@ pub struct ProxyArgs {
         hide_default_value = true
     )]
     inbound_ports_opaque: PortList,
-    /// Inbound ports forwarded to the app on 127.0.0.1 (apps listening on localhost only; comma
-    /// list). Other intercepted connections go to the pod IP they were for
-    #[arg(
-        long,
-        env = "MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST",
-        value_name = "PORTS",
-        value_parser = port_list,
-        default_value = "",
-        hide_default_value = true
-    )]
-    inbound_ports_localhost: PortList,
     /// Who besides loopback may read /config, /identity and /stats on the admin port: `all`,
     /// or networks such as 10.0.0.0/16 (the nodes the API server's pod proxy comes from, for
     /// `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all
@@ -176,8 +165,8 @@ impl ClusterArgs {
             meshctl::mesh_namespace::of_controller_addr(addr)
                 .unwrap_or(meshctl::mesh_namespace::DEFAULT)
         });
-        let controller =
-            meshctl::identity::service::ca_identity(&self.trust_domain, namespace).map_err(usage)?;
+        let controller = meshctl::identity::service::ca_identity(&self.trust_domain, namespace)
+            .map_err(usage)?;
         let identity = Identity {
             roots: self.identity_trust_roots.clone(),
             cert: None,
@@ -262,7 +251,6 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
-    options.localhost_ports = args.inbound_ports_localhost.0;
     options.admin_operator = args.admin_operator_from;
     options.app_port = args.inbound_app_port;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);

@@ -22,14 +22,13 @@ pub enum Key {
     SkipOutboundPorts,
     SkipOutboundCidrs,
     OpaquePorts,
-    LocalhostPorts,
     NativeSidecar,
     IptablesMode,
     MeshNamespace,
     AdminOperatorFrom,
 }
 
-const KEY_COUNT: usize = 16;
+const KEY_COUNT: usize = 15;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -44,7 +43,6 @@ impl Key {
         Key::SkipOutboundPorts,
         Key::SkipOutboundCidrs,
         Key::OpaquePorts,
-        Key::LocalhostPorts,
         Key::NativeSidecar,
         Key::IptablesMode,
         Key::MeshNamespace,
@@ -70,7 +68,6 @@ impl Key {
             Key::SkipOutboundPorts => "meshctl.io/skip-outbound-ports",
             Key::SkipOutboundCidrs => "meshctl.io/skip-outbound-cidrs",
             Key::OpaquePorts => "meshctl.io/opaque-ports",
-            Key::LocalhostPorts => "meshctl.io/localhost-ports",
             Key::NativeSidecar => "meshctl.io/native-sidecar",
             Key::IptablesMode => "meshctl.io/iptables-mode",
             Key::MeshNamespace => "meshctl.io/mesh-namespace",
@@ -95,7 +92,6 @@ impl Key {
             | Key::SkipOutboundPorts
             | Key::SkipOutboundCidrs
             | Key::OpaquePorts
-            | Key::LocalhostPorts
             | Key::AdminOperatorFrom => None,
         }
     }
@@ -111,7 +107,7 @@ impl Key {
             Key::ProxyMemoryRequest | Key::ProxyMemoryLimit => quantity(raw, "64Mi or 1Gi"),
             // proxy-init takes ranges; the proxy's opaque list is single ports.
             Key::SkipInboundPorts | Key::SkipOutboundPorts => ports(raw, true),
-            Key::OpaquePorts | Key::LocalhostPorts => ports(raw, false),
+            Key::OpaquePorts => ports(raw, false),
             Key::SkipOutboundCidrs => cidrs(raw),
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),

@@ -165,12 +165,6 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
     if let Some(opaque) = settings.get(Key::OpaquePorts) {
         env.push(env_value("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE", opaque));
     }
-    if let Some(localhost) = settings.get(Key::LocalhostPorts) {
-        env.push(env_value(
-            "MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST",
-            localhost,
-        ));
-    }
     if let Some(from) = settings.get(Key::AdminOperatorFrom) {
         env.push(env_value("MESHCTL_PROXY_ADMIN_OPERATOR_FROM", from));
     }

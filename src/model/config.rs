@@ -74,10 +74,6 @@ pub struct Inbound {
     /// Ports forwarded as TCP without protocol detection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opaque_ports: Vec<u16>,
-    /// Ports of an app listening on 127.0.0.1 only that peers may reach (opt-in: other
-    /// intercepted connections go to the pod IP they were for, so localhost stays private).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub localhost_ports: Vec<u16>,
     /// mTLS modes (STRICT / PERMISSIVE / DISABLE) for connections to the app.
     #[serde(default)]
     pub tls: InboundTls,
@@ -130,13 +126,6 @@ impl Config {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| (format!("inbound.opaquePorts[{i}]"), *p)),
-        )
-        .chain(
-            inbound
-                .localhost_ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (format!("inbound.localhostPorts[{i}]"), *p)),
         )
         .chain(
             inbound

@@ -29,15 +29,6 @@ pub enum Family {
 impl Family {
     pub const ALL: [Family; 2] = [Family::V4, Family::V6];
 
-    /// The source of the proxy's inbound forwards to the app on the pod IP (the proxy's
-    /// `APP_SOURCE_V4` / `APP_SOURCE_V6`).
-    fn app_source(self) -> &'static str {
-        match self {
-            Family::V4 => "127.0.0.6/32",
-            Family::V6 => "::1/128",
-        }
-    }
-
     /// The loopback network: never intercepted.
     fn loopback(self) -> &'static str {
         match self {
@@ -115,14 +106,7 @@ pub fn rule_set(config: &InitConfig, family: Family) -> RuleSet {
         config.inbound_port,
     ));
 
-    // Outbound. The inbound side forwarding to the app on the pod IP (not 127.0.0.1, so an
-    // app listening on localhost only stays private) binds a loopback source: straight there.
-    rules.push(Rule::new(
-        OUTPUT,
-        &["-o", "lo", "-s", family.app_source(), "-j", "RETURN"],
-        "the proxy forwarding inbound traffic to the app on the pod IP",
-    ));
-    // The proxy dialing its own pod IP (an endpoint that is this pod) leaves
+    // Outbound. The proxy dialing its own pod IP (an endpoint that is this pod) leaves
     // over lo: send it through the inbound side, as the app's peers would be, instead of
     // straight to the app. Loopback addresses are excluded so the inbound proxy's own
     // forward to the app on 127.0.0.1 is not looped back.
@@ -284,7 +268,6 @@ mod tests {
                 "MESHCTL_INBOUND -p tcp -m multiport --dports 4191,22,8080 -j RETURN",
                 "MESHCTL_INBOUND -p tcp -j MESHCTL_INBOUND_REDIRECT",
                 "MESHCTL_INBOUND_REDIRECT -p tcp -j REDIRECT --to-ports 4143",
-                "MESHCTL_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN",
                 "MESHCTL_OUTPUT -o lo ! -d 127.0.0.0/8 -m owner --uid-owner 2102 -j MESHCTL_INBOUND",
                 "MESHCTL_OUTPUT -m owner --uid-owner 2102 -j RETURN",
                 "MESHCTL_OUTPUT -o lo -j RETURN",

@@ -316,7 +316,7 @@ pub async fn inbound(
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match state.shared.app_pool.send_to(&conn.target, None, req).await {
+    let mut resp = match state.shared.pool.send_to(&conn.target, None, req).await {
         Ok(resp) => resp,
         Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
     };

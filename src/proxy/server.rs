@@ -46,8 +46,6 @@ pub struct Options {
     pub admin_addr: SocketAddr,
     /// Inbound ports forwarded as TCP without detection, besides the config's.
     pub opaque_ports: Vec<u16>,
-    /// Inbound ports forwarded to 127.0.0.1 (localhost-only apps), besides the config's.
-    pub localhost_ports: Vec<u16>,
     /// The app's port for inbound connections that were not intercepted; overrides the
     /// config's `inbound.appPort` for the proxy's life (reloads keep it).
     pub app_port: Option<u16>,
@@ -78,7 +76,6 @@ impl Options {
             config,
             config_path: None,
             opaque_ports: Vec::new(),
-            localhost_ports: Vec::new(),
             app_port: None,
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
@@ -115,8 +112,6 @@ pub struct State {
     pub ready: AtomicBool,
     /// Inbound opaque ports from the command line (the config's are read per connection).
     pub opaque_ports: Vec<u16>,
-    /// Inbound localhost ports from the command line (the config's are read per connection).
-    pub localhost_ports: Vec<u16>,
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
     pub detect_timeout: Duration,
@@ -238,7 +233,6 @@ impl Proxy {
         };
         let shared = Shared {
             pool: Pool::new(tls.clone()),
-            app_pool: Pool::app(),
             metrics: Metrics::default(),
             forward_metrics: ForwardMetrics::default(),
             stats: Arc::new(Stats::default()),
@@ -264,7 +258,6 @@ impl Proxy {
             registry,
             ready: AtomicBool::new(false),
             opaque_ports,
-            localhost_ports: options.localhost_ports.clone(),
             app_port: options.app_port,
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
@@ -485,16 +478,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     table.inbound_stats.tcp_opened();
     let window = table.inbound_stats.clone();
     drop(table);
-    // The app where the peer dialed it (its pod IP), so what listens on 127.0.0.1 only stays
-    // private; 127.0.0.1 for the ports declared localhost, and without interception.
-    let localhost = !intercepted
-        || state.localhost_ports.contains(&port)
-        || config.inbound.localhost_ports.contains(&port);
-    let target = if localhost {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    } else {
-        dst
-    };
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
     let mode = config.inbound.tls.mode_for(port);
@@ -558,7 +542,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 return;
             }
             drop(table);
-            tcp::forward_to_app(io, &state, target, APP_LABEL.clone(), drain).await
+            tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain).await
         }
     }
 }

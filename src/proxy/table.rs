@@ -27,8 +27,6 @@ pub type Backend = Forward<Pool>;
 #[derive(Clone, Debug)]
 pub struct Shared {
     pub pool: Pool,
-    /// The inbound side's pool, to this pod's app ([`Pool::app`]).
-    pub app_pool: Pool,
     pub metrics: Metrics,
     pub forward_metrics: ForwardMetrics,
     pub stats: Arc<Stats>,

@@ -28,34 +28,6 @@ pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// The source address of the proxy's connections to its own pod's app (IPv4: Istio's
-/// 127.0.0.6; IPv6: ::1). proxy-init lets them through: the proxy's other connections to its
-/// own pod IP are sent through the inbound side.
-pub const APP_SOURCE_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 6);
-pub const APP_SOURCE_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::LOCALHOST;
-
-/// A connection to the app in this pod at `addr` (its pod IP, or 127.0.0.1 for a
-/// localhost port), from [`APP_SOURCE_V4`] / [`APP_SOURCE_V6`]. A loopback source never
-/// leaves the host, so an `addr` that is not this pod's fails instead of going elsewhere.
-pub(crate) async fn connect_app(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let (socket, source) = match addr {
-        SocketAddr::V4(_) => (
-            tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::from((APP_SOURCE_V4, 0)),
-        ),
-        SocketAddr::V6(_) => (
-            tokio::net::TcpSocket::new_v6()?,
-            SocketAddr::from((APP_SOURCE_V6, 0)),
-        ),
-    };
-    socket.bind(source)?;
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
 /// Connects to a service endpoint: mesh TLS (opaque ALPN) to `peer` when it is meshed and
 /// this proxy has an identity.
 async fn connect_endpoint(
@@ -98,29 +70,7 @@ pub async fn forward_to(
     authority: Arc<str>,
     drain: watch::Receiver<bool>,
 ) {
-    forward_plain(io, state, connect(addr).await, addr, authority, drain).await;
-}
-
-/// Forwards an inbound connection to the app in this pod at `addr` ([`connect_app`]).
-pub async fn forward_to_app(
-    io: Prefixed<Io>,
-    state: &State,
-    addr: SocketAddr,
-    authority: Arc<str>,
-    drain: watch::Receiver<bool>,
-) {
-    forward_plain(io, state, connect_app(addr).await, addr, authority, drain).await;
-}
-
-async fn forward_plain(
-    io: Prefixed<Io>,
-    state: &State,
-    connected: std::io::Result<TcpStream>,
-    addr: SocketAddr,
-    authority: Arc<str>,
-    drain: watch::Receiver<bool>,
-) {
-    match connected {
+    match connect(addr).await {
         Ok(upstream) => {
             let upstream = Io::Plain(upstream);
             splice(io, upstream, state, authority, PeerLabels::PLAIN, drain).await

@@ -49,22 +49,6 @@ impl Pool {
         Self { http1, http2, tls }
     }
 
-    /// The inbound side's pool: to the app in this pod, from the app source address.
-    pub fn app() -> Self {
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new());
-        let http1 = builder.build(Connector::app());
-        let http2 = builder.http2_only(true).build(Connector::app());
-        Self {
-            http1,
-            http2,
-            tls: None,
-        }
-    }
-
     /// Sends `req` to `endpoint`, over mesh TLS to `peer` when given (the connector checks
     /// the identity when it opens a connection).
     pub async fn send_to(

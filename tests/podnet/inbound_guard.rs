@@ -1,12 +1,9 @@
 //! What a peer must not reach through B's inbound side: the proxy's own listeners (its
-//! outbound port would dial out as B, its admin port would take the peer for a local caller)
-//! and apps listening on B's localhost only, unless the operator declared their port.
+//! outbound port would dial out as B, its admin port would take the peer for a local caller).
 
 use std::net::SocketAddr;
 
-use serde_json::json;
-
-use crate::meshed::{Mesh, metric};
+use crate::meshed::{Mesh, config, metric};
 use crate::net::{Greeter, Says, http_get};
 use crate::{meshctl, node_or_skip};
 
@@ -21,39 +18,25 @@ fn refused(pod: &crate::node::Pod, port: u16) -> u64 {
 }
 
 #[test]
-fn the_proxys_own_ports_and_localhost_only_apps_are_not_inbound_destinations() {
+fn the_proxys_own_ports_are_not_inbound_destinations() {
     let Some(node) = node_or_skip("inbound_guard", &["a", "b"]) else {
         return;
     };
     let (a, b) = (node.pod("a"), node.pod("b"));
-    let v4 = |port| at(std::net::Ipv4Addr::LOCALHOST, port);
-    let _apps = [
-        Greeter::start(
-            b,
-            at(std::net::Ipv6Addr::UNSPECIFIED, 8080),
-            Says::Http("b"),
-        ),
-        Greeter::start(b, v4(7070), Says::Http("b-private")),
-        Greeter::start(b, v4(7071), Says::Http("b-local")),
-    ];
+    let _app = Greeter::start(
+        b,
+        at(std::net::Ipv6Addr::UNSPECIFIED, 8080),
+        Says::Http("b"),
+    );
     let mut mesh = Mesh::new();
-    let config = json!({ "inbound": { "localhostPorts": [7071] } }).to_string();
-    mesh.start(b, "b.yaml", &config);
-
-    // The app on the pod IP, reached from the proxy's own source address.
+    mesh.start(b, "b.yaml", &config(&[]));
     let (status, body) = http_get(a, at(b.ip, 8080), "/");
     assert_eq!(
         (status, body.trim()),
-        (200, "b saw 127.0.0.6"),
+        (200, "b saw 127.0.0.1"),
         "{}",
         mesh.logs()
     );
-    // Listening on 127.0.0.1 only: private, unless its port is declared.
-    let (status, body) = http_get(a, at(b.ip, 7070), "/");
-    assert_eq!(status, 502, "{body}\n{}", mesh.logs());
-    assert!(!body.contains("b-private"), "{body}");
-    let (status, body) = http_get(a, at(b.ip, 7071), "/");
-    assert_eq!((status, body.trim()), (200, "b-local saw 127.0.0.6"));
 
     // b:4140 is intercepted like any port: the inbound side must not hand it to the
     // outbound listener (which would call out as B).

