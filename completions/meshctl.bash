@@ -884,7 +884,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__inject)
-            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --annotate-only --skip-uninjectable --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -940,6 +940,14 @@ _meshctl() {
                     ;;
                 --iptables-mode)
                     COMPREPLY=($(compgen -W "auto nft legacy" -- "${cur}"))
+                    return 0
+                    ;;
+                --admin-operator-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mesh-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
@@ -1040,7 +1048,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__proxy)
-            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-ports-opaque --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-ports-opaque --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1067,6 +1075,10 @@ _meshctl() {
                     return 0
                     ;;
                 --inbound-ports-opaque)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-operator-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

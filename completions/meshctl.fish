@@ -113,7 +113,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-tru
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
-complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l crds -d 'Which CRDs to install: auto = meshctl\'s own, and other products\' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl\'s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none' -r -f -a "auto\t''
 all\t''
 none\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand install" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
@@ -148,7 +148,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-tru
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-certificate-file -d 'PEM issuer certificate (signed by a trust anchor)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l identity-issuer-key-file -d 'PEM private key of the issuer' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l dry-run -d 'Have the API server check every object without storing anything (implies talking to the cluster)' -r -f -a "server\t''"
-complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l crds -d 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none' -r -f -a "auto\t''
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l crds -d 'Which CRDs to install: auto = meshctl\'s own, and other products\' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl\'s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none' -r -f -a "auto\t''
 all\t''
 none\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l wait -d 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)' -r -f -a "true\t''
@@ -188,6 +188,8 @@ false\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
 nft\t''
 legacy\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l admin-operator-from -d 'Who besides loopback may read the proxies\' /config, /identity and /stats: `all`, or networks such as the nodes the API server\'s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l mesh-namespace -d 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
@@ -234,12 +236,13 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-addr -
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-operator-from -d 'Who besides loopback may read /config, /identity and /stats on the admin port: `all`, or networks such as 10.0.0.0/16 (the nodes the API server\'s pod proxy comes from, for `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''
 json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l workers -d 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-addr -d 'The controller\'s gRPC address (identity and discovery); turns on cluster mode' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-namespace -d 'The mesh\'s namespace: the controller\'s identity is its service account there' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-namespace -d 'The mesh\'s namespace: the controller\'s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l trust-domain -d 'The mesh\'s trust domain' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l identity-trust-roots -d 'PEM trust anchors (the mesh\'s trust-roots ConfigMap, mounted)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l identity-token-file -d 'The projected service-account token sent to the CA' -r -F

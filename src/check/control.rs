@@ -53,8 +53,8 @@ impl Controllers {
     }
 }
 
-/// The running pods of the controller Deployment in `ns`.
-async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
+/// The running pods of the controller Deployment in `ns` (`controller-version` asks them too).
+pub(super) async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
     let deployment = Api::<Deployment>::namespaced(conn.client.clone(), ns)
         .get_opt(CONTROLLER)
         .await

@@ -254,7 +254,13 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
         let mine = env!("CARGO_PKG_VERSION");
         let (mut unreachable, mut skewed) = (Vec::new(), Vec::new());
         let mut denied = Denied::default();
+        // Who may read each proxy's /config, /identity and /stats: said, and `all` warned of.
+        let mut exposed: std::collections::BTreeMap<String, usize> = Default::default();
         for (pod, answer) in ready.iter().zip(answers) {
+            if let Ok(text) = &answer {
+                let from = operator_from(text).unwrap_or_else(|| "not reported".to_owned());
+                *exposed.entry(from).or_default() += 1;
+            }
             match answer.map(|text| build_version(&text)) {
                 Err(e) => {
                     if let Some(e) = denied.take(pod, e) {
@@ -277,19 +283,51 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
             problems.push(format!("this CLI is {mine}; {}", skewed.join(", ")));
         }
         let fine = ready.len() - unreachable.len() - skewed.len() - denied.count();
+        let exposure = exposed
+            .iter()
+            .map(|(from, n)| format!("{from} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let exposure = if exposed.is_empty() {
+            String::new()
+        } else {
+            format!("/config /identity /stats served to: {exposure}")
+        };
+        let to_all = exposed.get("all").copied().unwrap_or(0);
+        if to_all > 0 {
+            problems.push(format!(
+                "{to_all} proxies serve /config, /identity and /stats to any caller \
+                 (meshctl.io/admin-operator-from: all)"
+            ));
+        }
         match (
             unreachable.is_empty() && denied.count() == 0,
-            skewed.is_empty(),
+            skewed.is_empty() && to_all == 0,
         ) {
-            (true, true) => Outcome::ok(format!("{fine} proxies run {mine}")),
-            (true, false) => Outcome::warning(problems.join("; ")),
-            (false, _) => Outcome::error(format!(
-                "{}; {fine} other proxies run {mine}",
-                problems.join("; ")
-            )),
+            (true, true) => Outcome::ok(format!("{fine} proxies run {mine}; {exposure}")),
+            (true, false) => Outcome::warning(format!("{}; {exposure}", problems.join("; "))),
+            (false, _) => {
+                if !exposure.is_empty() {
+                    problems.push(exposure);
+                }
+                Outcome::error(format!(
+                    "{}; {fine} other proxies run {mine}",
+                    problems.join("; ")
+                ))
+            }
         }
     })
     .await
+}
+
+/// The `from` label of the `proxy_admin_operator_info` line of a `/metrics` text: who besides
+/// loopback may read the proxy's operator endpoints.
+pub fn operator_from(metrics: &str) -> Option<String> {
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("proxy_admin_operator_info{"))?;
+    let rest = &line[line.find("from=\"")? + "from=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
 }
 
 /// The version label of the build-info line of a `/metrics` text.
@@ -561,6 +599,14 @@ mod tests {
         );
         let static_config = version_problem(r#"{"services":[]}"#, &[&record(Some("aa"), None)]);
         assert!(static_config.unwrap().starts_with("runs a static config"));
+    }
+
+    #[test]
+    fn the_operator_exposure_is_read_from_its_info_line() {
+        let text = "proxy_build_info{version=\"1.2.3\"} 1\n\
+                    proxy_admin_operator_info{from=\"loopback,10.0.0.0/16\"} 1\n";
+        assert_eq!(operator_from(text).as_deref(), Some("loopback,10.0.0.0/16"));
+        assert_eq!(operator_from("proxy_build_info{version=\"1\"} 1\n"), None);
     }
 
     #[test]

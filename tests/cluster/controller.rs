@@ -124,7 +124,7 @@ async fn the_ca_certifies_only_the_token_s_own_service_account() {
                 &ca_id,
                 roots,
                 store.clone(),
-                Token::Literal(token),
+                Token::Literal(token.into()),
             )
             .expect("client");
             rotate::renew_once(&store, &web, &client)
