@@ -479,8 +479,8 @@ fn verify_identity(
     }
 }
 
-/// `proxy-config-version`: every ready proxy runs the version the controller last sent it
-/// (its own `/config` says which; the controllers' `/proxies` what was sent and acked).
+/// `proxy-config-version`: every ready proxy acked the version the controller last sent it
+/// (every controller replica's `/proxies`; the proxies' own `/config` is for operators only).
 pub async fn config_version(
     conn: &Connection,
     mesh_ns: &str,
@@ -496,75 +496,53 @@ pub async fn config_version(
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let answers = ask_admin(conn, &ready, "/config").await;
-        let (mut unreachable, mut lagging) = (Vec::new(), Vec::new());
-        let mut denied = Denied::default();
-        for (pod, answer) in ready.iter().zip(answers) {
-            let text = match answer {
-                Ok(text) => text,
-                Err(e) => {
-                    if let Some(e) = denied.take(pod, e) {
-                        unreachable.push(format!("{}: {e}", name_of(pod)));
-                    }
-                    continue;
-                }
-            };
-            let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-            let name = pod.metadata.name.as_deref().unwrap_or("");
-            if let Some(problem) = version_problem(&text, &subs.of(ns, name)) {
-                lagging.push(format!("{}: {problem}", name_of(pod)));
-            }
-        }
-        let mut problems: Vec<String> = denied.messages().collect();
-        if !unreachable.is_empty() {
-            problems.push(format!(
-                "cannot read the admin port of {}",
-                unreachable.join("; ")
-            ));
-        }
-        problems.extend(lagging.iter().cloned());
-        let fine = ready.len() - unreachable.len() - lagging.len() - denied.count();
-        if problems.is_empty() {
+        let lagging: Vec<String> = ready
+            .iter()
+            .filter_map(|pod| {
+                let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+                let name = pod.metadata.name.as_deref().unwrap_or("");
+                version_problem(&subs.of(ns, name)).map(|p| format!("{}: {p}", name_of(pod)))
+            })
+            .collect();
+        let fine = ready.len() - lagging.len();
+        if lagging.is_empty() {
             Outcome::ok(format!(
                 "{fine} proxies run the config the controller sent them"
             ))
         } else {
             Outcome::error(format!(
                 "{}; {fine} other proxies are current",
-                problems.join("; ")
+                lagging.join("; ")
             ))
         }
     })
     .await
 }
 
-/// Why a proxy whose `/config` is `text` is not running what the controller sent it.
-fn version_problem(text: &str, streams: &[&ProxyRecord]) -> Option<String> {
-    let config: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Some(format!("/config is not its JSON: {e}")),
-    };
-    let Some(running) = config.get("version").and_then(|v| v.as_str()) else {
+/// Why a proxy with these streams to the controller replicas does not run what it was sent.
+fn version_problem(streams: &[&ProxyRecord]) -> Option<String> {
+    let Some(stream) = streams.iter().find(|s| s.sent_version.is_some()) else {
         return Some(
-            "runs a static config, not the controller's (no MESHCTL_CONTROLLER_ADDR?)".into(),
+            "subscribed to no controller replica (a static config, no MESHCTL_CONTROLLER_ADDR, \
+             or it cannot reach the controller)"
+                .into(),
         );
     };
-    let Some(stream) = streams.iter().find(|s| s.sent_version.is_some()) else {
-        return Some(format!(
-            "runs version {running} but is subscribed to no controller replica"
-        ));
-    };
     let sent = stream.sent_version.as_deref().unwrap_or_default();
+    let acked = stream.acked_version.as_deref();
     if let Some(n) = &stream.nacked
         && n.version == sent
     {
-        return Some(format!(
-            "refused version {sent} ({}) and runs {running}",
-            n.reason
-        ));
+        let runs = acked.map_or_else(|| "nothing yet".to_owned(), |a| format!("runs {a}"));
+        return Some(format!("refused version {sent} ({}) and {runs}", n.reason));
     }
-    (running != sent)
-        .then(|| format!("runs version {running}, the controller sent {sent} (lagging)"))
+    match acked {
+        Some(a) if a == sent => None,
+        Some(a) => Some(format!(
+            "runs version {a}, the controller sent {sent} (lagging)"
+        )),
+        None => Some(format!("has not acked version {sent} yet (lagging)")),
+    }
 }
 
 #[cfg(test)]
@@ -573,32 +551,34 @@ mod tests {
 
     #[test]
     fn a_proxy_off_the_controller_s_version_is_named_with_why() {
-        let record = |sent: Option<&str>, nacked: Option<&str>| ProxyRecord {
+        let record = |sent: Option<&str>, acked: Option<&str>, nacked: Option<&str>| ProxyRecord {
             namespace: "shop".into(),
             pod: "web-1".into(),
             identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
             proxy_version: "0.1.0".into(),
             connected_at: "2026-12-03T00:00:00Z".into(),
             sent_version: sent.map(str::to_owned),
-            acked_version: None,
+            acked_version: acked.map(str::to_owned),
             nacked: nacked.map(|v| crate::controller::Nacked {
                 version: v.into(),
                 reason: "bad field".into(),
             }),
         };
-        let running = r#"{"version":"aa","services":[]}"#;
-        assert_eq!(version_problem(running, &[&record(Some("aa"), None)]), None);
-        let lag = version_problem(running, &[&record(Some("bb"), None)]).unwrap();
+        assert_eq!(
+            version_problem(&[&record(Some("aa"), Some("aa"), None)]),
+            None
+        );
+        let lag = version_problem(&[&record(Some("bb"), Some("aa"), None)]).unwrap();
         assert_eq!(lag, "runs version aa, the controller sent bb (lagging)");
-        let refused = version_problem(running, &[&record(Some("bb"), Some("bb"))]).unwrap();
+        let pending = version_problem(&[&record(Some("bb"), None, None)]).unwrap();
+        assert_eq!(pending, "has not acked version bb yet (lagging)");
+        let refused = version_problem(&[&record(Some("bb"), Some("aa"), Some("bb"))]).unwrap();
         assert_eq!(refused, "refused version bb (bad field) and runs aa");
-        let alone = version_problem(running, &[]).unwrap();
+        let alone = version_problem(&[]).unwrap();
         assert!(
             alone.contains("subscribed to no controller replica"),
             "{alone}"
         );
-        let static_config = version_problem(r#"{"services":[]}"#, &[&record(Some("aa"), None)]);
-        assert!(static_config.unwrap().starts_with("runs a static config"));
     }
 
     #[test]

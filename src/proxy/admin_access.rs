@@ -10,8 +10,11 @@ use std::str::FromStr;
 
 use crate::netinit::Cidr;
 
-/// The admin paths only operators may read.
-pub const OPERATOR_PATHS: [&str; 3] = ["/config", "/identity", "/stats"];
+/// The admin paths only operators may read: the routing config. `/stats` is open like
+/// `/metrics` (the same counters, which Prometheus scrapes from anywhere) and `/identity`
+/// shows public certificates every TLS peer is shown anyway; closing them would break
+/// `meshctl stat` and `check --proxy` through the API server's pod proxy out of the box.
+pub const OPERATOR_PATHS: [&str; 1] = ["/config"];
 
 /// `--admin-operator-from`: `all`, or networks (CIDRs or addresses) besides loopback.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
