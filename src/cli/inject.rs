@@ -101,6 +101,7 @@ pub fn run(args: InjectArgs) -> anyhow::Result<ExitCode> {
         overrides: args.overrides()?,
         annotate_only: args.annotate_only,
         skip_uninjectable: args.skip_uninjectable,
+        namespace_annotations: None,
     };
     let sources = inputs::read_all(&args.inputs)?;
     inputs::process(&sources, &Operation::Inject(options))?;
