@@ -3,6 +3,7 @@
 
 pub mod config;
 mod object;
+pub mod preview;
 #[cfg(test)]
 mod proptests;
 pub mod report;

@@ -303,6 +303,34 @@ fn opt_in(
     )))
 }
 
+/// The webhook entry (templates/webhook.yaml) through which the API server calls the injector
+/// for every pod of `ns` not opted out, if one does: the selectors there and this agree.
+pub fn namespace_entry(
+    ns: &NamespaceMeta,
+    mesh_namespace: &str,
+    accept_foreign_labels: bool,
+) -> Option<&'static str> {
+    if ns.name == mesh_namespace || ns.name == "kube-system" {
+        return None;
+    }
+    let label = |key: &str| ns.labels.get(key).map(String::as_str);
+    match label(INJECT_ANNOTATION) {
+        Some("enabled") => return Some("namespace.inject.meshctl.io"),
+        Some(_) => return None,
+        None => {}
+    }
+    if !accept_foreign_labels {
+        return None;
+    }
+    if label(ISTIO_NAMESPACE_LABEL) == Some("enabled") {
+        Some("istio.inject.meshctl.io")
+    } else if label(LINKERD_ANNOTATION) == Some("enabled") {
+        Some("linkerd.inject.meshctl.io")
+    } else {
+        None
+    }
+}
+
 /// The namespace's `meshctl.io/` settings annotations, as a layer under the pod's.
 fn settings_annotations(namespace: &NamespaceMeta) -> Map<String, Value> {
     namespace
