@@ -70,7 +70,9 @@ pub async fn admission(conn: &Connection, mesh_ns: &str) -> Outcome {
     };
     let probe: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"generateName": "meshctl-check-", "labels": {"app.kubernetes.io/name": "meshctl-check"}},
-        "spec": {"containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.10"}]},
+        // The ServiceAccount admission plugin would set the name; the proxy's token needs one.
+        "spec": {"serviceAccountName": "default",
+                 "containers": [{"name": "probe", "image": "registry.k8s.io/pause:3.10"}]},
     }))
     .expect("a pod");
     let params = PostParams {

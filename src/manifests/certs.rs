@@ -152,6 +152,16 @@ pub fn generate_identity(trust_domain: &str, now: SystemTime) -> Result<Identity
 
 /// A CA and the serving certificate of the controller's webhook Service in `namespace`.
 pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts, CertError> {
+    generate_webhook_for(namespace, &[], now)
+}
+
+/// [`generate_webhook`] with more names in the certificate (host names or IP addresses), for
+/// a webhook configuration that calls a `url` instead of the Service (a local controller).
+pub fn generate_webhook_for(
+    namespace: &str,
+    extra_names: &[&str],
+    now: SystemTime,
+) -> Result<WebhookCerts, CertError> {
     let wrap = |e: rcgen::Error| CertError::Generate {
         what: "webhook certificate",
         source: CaError::Generate(e),
@@ -173,7 +183,9 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
 
     let service = format!("meshctl-controller.{namespace}.svc");
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(wrap)?;
-    let mut params = CertificateParams::new(vec![service.clone()]).map_err(wrap)?;
+    let mut names = vec![service.clone()];
+    names.extend(extra_names.iter().map(|n| (*n).to_owned()));
+    let mut params = CertificateParams::new(names).map_err(wrap)?;
     params.distinguished_name.push(DnType::CommonName, service);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
