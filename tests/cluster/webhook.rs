@@ -436,6 +436,40 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
         Duration::from_secs_f64(sum / count.max(1.0))
     );
 
+    // Rotation as `meshctl upgrade` orders it: the caBundle trusts old and new CA first, then
+    // the Secret gets the new leaf; the controller reloads it and pods are admitted throughout.
+    let rotated =
+        meshctl::manifests::certs::generate_webhook_for(NS, &["127.0.0.1"], SystemTime::now())
+            .unwrap();
+    call_url(&client, &url, &format!("{}{}", certs.ca, rotated.ca)).await;
+    // The pause upgrade makes: the API server's webhook clients follow their informer.
+    tokio::time::sleep(meshctl::manifests::certs::WEBHOOK_BUNDLE_SETTLE).await;
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .patch(
+            "meshctl-webhook-tls",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"data": {
+                "tls.crt": b64(&rotated.cert), "tls.key": b64(&rotated.key),
+            }})),
+        )
+        .await
+        .unwrap();
+    let reloads = "meshctl_controller_webhook_certificate_reloads_total";
+    let mut i = 0;
+    while controller.as_ref().unwrap().metric(reloads) < 2.0 {
+        let pod = web_pod(&format!("rotating-{i}"), json!({}), json!({}));
+        let created = create(&client, &enabled, &pod).await.unwrap();
+        assert!(has_proxy(&created));
+        i += 1;
+        assert!(i < 200, "the new certificate was never loaded");
+    }
+    let (status, body) = post_review(webhook, &rotated.ca, b"{}");
+    assert_eq!(status, 400, "the new leaf is served: {body}");
+    let created = create(&client, &enabled, &web_pod("rotated", json!({}), json!({})))
+        .await
+        .unwrap();
+    assert!(has_proxy(&created));
+
     // A pod created before its namespace opted in runs without the proxy: check names its
     // Deployment; an Istio-labelled namespace is named too (not accepted by this install).
     let late = format!("late-{suffix}");
