@@ -7,9 +7,8 @@
 //! namespaces are refused naming the webhook, and `meshctl check` says so.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,90 +20,11 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+use crate::controller_process::ControllerProcess;
 use crate::harness::Cluster;
 use crate::install::{meshctl, ok, run};
 
 const NS: &str = "meshctl-system";
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-}
-
-/// `meshctl controller` with its install's service account, webhook on `webhook`.
-struct Controller {
-    child: Child,
-    admin: SocketAddr,
-    log: PathBuf,
-}
-
-impl Controller {
-    async fn start(cluster: &Cluster, webhook: SocketAddr, log: PathBuf) -> Controller {
-        let kubeconfig = cluster
-            .kubeconfig_for_service_account(NS, "meshctl-controller")
-            .await;
-        let admin = free_port();
-        let out = std::fs::File::create(&log).expect("controller log");
-        let child = Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["controller", "--mesh-namespace", NS])
-            .args(["--grpc-addr", "127.0.0.1:0"])
-            .args(["--admin-addr", &admin.to_string()])
-            .args(["--webhook-addr", &webhook.to_string()])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("start meshctl controller");
-        let controller = Controller { child, admin, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while controller.get("/ready").0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "the controller never became ready: {:?}\n{}",
-                controller.get("/ready"),
-                controller.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        controller
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)) else {
-            return (0, String::new());
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let request = format!("GET {path} HTTP/1.1\r\nhost: c\r\nconnection: close\r\n\r\n");
-        let _ = stream.write_all(request.as_bytes());
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        parse_response(&text)
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "--- controller log:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        )
-    }
-
-    fn metric(&self, line_prefix: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix(line_prefix)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn parse_response(text: &str) -> (u16, String) {
     let status = text
@@ -307,9 +227,18 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
         )
         .await
         .unwrap();
-    let webhook = free_port();
     let log = std::env::temp_dir().join(format!("meshctl-webhook-{}.log", std::process::id()));
-    let mut controller = Some(Controller::start(cluster, webhook, log).await);
+    let kubeconfig = cluster
+        .kubeconfig_for_service_account(NS, "meshctl-controller")
+        .await;
+    let mut controller = Some(ControllerProcess::start(
+        kubeconfig,
+        NS,
+        "127.0.0.1",
+        None,
+        log,
+    ));
+    let webhook = controller.as_ref().unwrap().webhook;
     let url = format!("https://{webhook}/inject");
     call_url(&client, &url, &certs.ca).await;
 
