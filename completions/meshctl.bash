@@ -546,7 +546,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__controller)
-            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --leaf-lifetime --log-level --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --webhook-addr --accept-foreign-labels --leaf-lifetime --log-level --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -569,6 +569,10 @@ _meshctl() {
                     return 0
                     ;;
                 --admin-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-addr)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -884,7 +888,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__inject)
-            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --diff --preview --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1380,7 +1384,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__upgrade)
-            opts="-f -n -v -h -V --ha --values --set-file --set --identity-trust-anchors-file --identity-issuer-certificate-file --identity-issuer-key-file --apply --dry-run --crds --wait --timeout --kubeconfig --context --namespace --verbose --help --version"
+            opts="-f -n -v -h -V --ha --values --set-file --set --identity-trust-anchors-file --identity-issuer-certificate-file --identity-issuer-key-file --apply --dry-run --crds --wait --timeout --rotate-webhook-cert --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

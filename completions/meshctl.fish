@@ -159,6 +159,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l context -d '
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s n -l namespace -d 'The namespace to work in' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l ha -d 'High availability: 3 controller replicas, a PodDisruptionBudget, anti-affinity'
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l apply -d 'Apply to the cluster with server-side apply instead of printing the manifests'
+complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -l rotate-webhook-cert -d 'Replace the webhook\'s CA and serving certificate (done anyway within 30 days of its end); the caBundle trusts the old CA too until the next upgrade'
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand upgrade" -s V -l version -d 'Print version'
@@ -195,6 +196,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'T
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l annotate-only -d 'Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-uninjectable -d 'Pass objects that cannot be injected (hostNetwork, another mesh\'s sidecar) through unchanged with a warning instead of failing'
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l preview -l diff -d 'Print what injection would change instead of the manifests: per object, the JSON patch (RFC 6902) the admission webhook would answer, as a JSON list'
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s V -l version -d 'Print version'
@@ -279,11 +281,13 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l trust-dom
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l cluster-domain -d 'The cluster\'s DNS domain (service authorities svc.ns.svc.<domain>)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l grpc-addr -d 'Identity and discovery (gRPC over mesh TLS)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l admin-addr -d '/ready, /live, /metrics, /proxies' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l webhook-addr -d 'The proxy injector the API server calls (HTTPS, POST /inject)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l leaf-lifetime -d 'How long the proxies\' leaf certificates live (renewed at 70 %)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s n -l namespace -d 'The namespace to work in' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l accept-foreign-labels -d 'Namespaces labelled istio-injection=enabled or annotated linkerd.io/inject: enabled opt in too (migration from Istio or Linkerd)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s V -l version -d 'Print version'

@@ -1,6 +1,7 @@
 //! The control plane (`meshctl controller`): watches the cluster, translates its objects into
 //! each proxy's `model` config and streams it (discovery), signs proxies' certificates after a
-//! TokenReview (identity), and reports on an admin port. Every replica serves everything; the
+//! TokenReview (identity), injects the proxy into new pods (the admission webhook), and reports
+//! on an admin port. Every replica serves everything; the
 //! replicas share nothing but the API server.
 
 mod admin;
@@ -14,6 +15,7 @@ mod roots;
 pub mod source;
 mod token_review;
 pub mod trust;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +51,10 @@ pub struct Options {
     /// Identity and discovery (gRPC over mesh TLS).
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The proxy injector (HTTPS, called by the API server).
+    pub webhook_addr: SocketAddr,
+    /// `istio-injection=enabled` and `linkerd.io/inject: enabled` opt namespaces in too.
+    pub accept_foreign_labels: bool,
     /// How long the leaves it signs live.
     pub leaf_lifetime: Duration,
     /// Changes this close together are translated once.
@@ -63,6 +69,8 @@ impl Options {
             cluster_domain: "cluster.local".to_owned(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 8086)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT)),
+            webhook_addr: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            accept_foreign_labels: false,
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
         }
@@ -90,6 +98,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub proxies: Arc<Proxies>,
     trust: watch::Receiver<Option<Arc<Trust>>>,
+    webhook_tls: watch::Receiver<Option<Arc<rustls::ServerConfig>>>,
     published: watch::Receiver<Option<Arc<Published>>>,
 }
 
@@ -102,6 +111,8 @@ impl Shared {
             Some(
                 "the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)",
             )
+        } else if self.webhook_tls.borrow().is_none() {
+            Some("the webhook serving certificate is not loaded (Secret meshctl-webhook-tls)")
         } else if self.published.borrow().is_none() {
             Some("no config computed yet")
         } else {
@@ -115,6 +126,7 @@ pub struct Controller {
     options: Options,
     grpc: TcpListener,
     admin: TcpListener,
+    webhook: TcpListener,
 }
 
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ControllerError> {
@@ -132,6 +144,7 @@ impl Controller {
         Ok(Self {
             grpc: bind("grpc", options.grpc_addr).await?,
             admin: bind("admin", options.admin_addr).await?,
+            webhook: bind("webhook", options.webhook_addr).await?,
             options,
         })
     }
@@ -142,6 +155,12 @@ impl Controller {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.local_addr().unwrap_or(self.options.admin_addr)
+    }
+
+    pub fn webhook_addr(&self) -> SocketAddr {
+        self.webhook
+            .local_addr()
+            .unwrap_or(self.options.webhook_addr)
     }
 
     /// Serves until `shutdown` resolves.
@@ -196,11 +215,35 @@ impl Controller {
         let (tls_tx, mut tls_rx) = watch::channel(None);
         tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
 
+        let (webhook_tls_tx, webhook_tls_rx) = watch::channel(None);
+        tasks.spawn(webhook::watch_cert(
+            client.clone(),
+            options.namespace.clone(),
+            webhook_tls_tx,
+            metrics.webhook_cert_reloads.clone(),
+        ));
+        let webhook_addr = self.webhook.local_addr().unwrap_or(options.webhook_addr);
+        tasks.spawn(webhook::serve(
+            self.webhook,
+            webhook_tls_rx.clone(),
+            Arc::new(webhook::Injector {
+                source: source.clone(),
+                client: client.clone(),
+                options: crate::inject::review::ReviewOptions {
+                    mesh_namespace: options.namespace.clone(),
+                    accept_foreign_labels: options.accept_foreign_labels,
+                    overrides: crate::inject::Overrides::default(),
+                },
+                metrics: metrics.clone(),
+            }),
+        ));
+
         let shared = Arc::new(Shared {
             stores: source.clone(),
             metrics: metrics.clone(),
             proxies: Arc::new(Proxies::default()),
             trust: trust_rx,
+            webhook_tls: webhook_tls_rx,
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
@@ -248,6 +291,7 @@ impl Controller {
             )),
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
+            webhook = %webhook_addr,
             namespace = %options.namespace, "controller serving");
         let served = tonic::transport::Server::builder()
             .add_service(IdentityServer::new(identity))

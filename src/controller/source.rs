@@ -24,6 +24,8 @@ pub trait Source: Send + Sync + 'static {
     fn inputs(&self) -> Inputs;
     /// The pod `namespace/name`, if the source has it.
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>>;
+    /// The namespace `name` (its labels and annotations opt its pods in), if the source has it.
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>>;
     /// Whether the source has been read whole once.
     fn synced(&self) -> bool;
 }
@@ -93,6 +95,10 @@ impl Source for Stores {
 
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
         self.pods.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces.get(&ObjectRef::new(name))
     }
 
     fn synced(&self) -> bool {

@@ -19,3 +19,4 @@ mod inject;
 mod install;
 mod pods;
 mod stat;
+mod webhook;
