@@ -53,6 +53,9 @@ pub const CONFIG_KINDS: [(&str, &str); 15] = [
 /// after the controller started is picked up).
 const KINDS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The config kinds' stores, each with the resource it reflects.
+type ConfigStores = Vec<(ApiResource, Store<DynamicObject>)>;
+
 /// The objects the controller knows, kept current by the reflectors.
 #[derive(Clone)]
 pub struct Stores {
@@ -61,7 +64,7 @@ pub struct Stores {
     pub pods: Store<Pod>,
     pub namespaces: Store<Namespace>,
     /// One store per config kind the API server serves, added as their CRDs appear.
-    objects: Arc<std::sync::RwLock<Vec<(ApiResource, Store<DynamicObject>)>>>,
+    objects: Arc<std::sync::RwLock<ConfigStores>>,
     /// How many reflectors have finished their first list, and how many there are.
     listed: Arc<AtomicUsize>,
     reflectors: Arc<AtomicUsize>,

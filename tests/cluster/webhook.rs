@@ -222,7 +222,7 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
             "meshctl-webhook-tls",
             &PatchParams::default(),
             &Patch::Merge(&json!({"data": {
-                "tls.crt": b64(&certs.cert), "tls.key": b64(&certs.key), "ca.crt": b64(&certs.ca),
+                "tls.crt": b64(&certs.cert), "tls.key": b64(certs.key.expose()), "ca.crt": b64(&certs.ca),
             }})),
         )
         .await
@@ -378,7 +378,7 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
             "meshctl-webhook-tls",
             &PatchParams::default(),
             &Patch::Merge(&json!({"data": {
-                "tls.crt": b64(&rotated.cert), "tls.key": b64(&rotated.key),
+                "tls.crt": b64(&rotated.cert), "tls.key": b64(rotated.key.expose()),
             }})),
         )
         .await
