@@ -13,10 +13,14 @@ mod documents;
 mod endpoints;
 mod finalize;
 pub mod finding;
+mod gateway;
+pub mod grpc_route;
+pub mod http_route;
 mod inbound;
 mod names;
 pub mod precedence;
 mod protocol;
+pub mod route_status;
 mod routes;
 mod service;
 mod spec;
@@ -94,6 +98,9 @@ impl Default for Options {
 #[derive(Clone, Debug, Default)]
 pub struct Mesh {
     pub findings: Vec<Finding>,
+    /// What translation decided about each HTTPRoute and GRPCRoute, by (kind, namespace,
+    /// name): [`route_status::parents`] makes the `status.parents` to write from it.
+    pub route_outcomes: BTreeMap<(String, String, String), route_status::RouteOutcome>,
     services: BTreeMap<String, Entry>,
     inbound: inbound::InboundIndex,
 }
@@ -120,6 +127,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     findings.dedup();
     Mesh {
         findings,
+        route_outcomes: catalog.route_outcomes,
         services: entries,
         inbound,
     }

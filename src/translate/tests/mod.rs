@@ -1,6 +1,7 @@
 //! YAML in, model out: fixtures as strings, expected services and findings.
 
 mod core;
+mod gateway;
 mod kinds;
 mod quickstart;
 
