@@ -290,9 +290,12 @@ fn build_service(
                     .mirror
                     .as_ref()
                     .map(|m| (backend(Some(r), &m.backend), m.percent)),
+                // A route that keeps the service's limit shares its bucket.
                 rate_limit: match &r.policy {
-                    Some(p) => limiter(&format!("{}/{}", svc.name, r.name), p),
-                    None => service_limiter.clone(),
+                    Some(p) if p.rate_limit != svc.policy.rate_limit => {
+                        limiter(&format!("{}/{}", svc.name, r.name), p)
+                    }
+                    _ => service_limiter.clone(),
                 },
                 stats: shared
                     .stats

@@ -4,13 +4,15 @@
 //! `meshctl analyze` call the same ones.
 //!
 //! DestinationRules apply first (policies, subsets); then one route API per Service port
-//! (see [`precedence`]); the result is checked like the proxy checks its config.
+//! (see [`precedence`]); then EnvoyFilter rate limits; the result is checked like the proxy
+//! checks its config.
 
 mod backends;
 mod catalog;
 pub mod destination_rule;
 mod documents;
 mod endpoints;
+pub mod envoy_filter;
 mod finalize;
 pub mod finding;
 mod gateway;
@@ -23,6 +25,7 @@ mod protocol;
 pub mod route_status;
 mod routes;
 mod service;
+pub mod service_profile;
 mod spec;
 pub mod traffic_split;
 pub mod virtual_service;
@@ -120,6 +123,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut services = service::port_services(&mut catalog);
     destination_rule::apply_all(&mut catalog, &mut services);
     precedence::apply_routes(&mut catalog, &mut services);
+    envoy_filter::apply_all(&mut catalog, &mut services);
     let inbound = inbound::InboundIndex::new(&catalog, &services);
     let entries = finalize::finish(&mut catalog, services);
     let mut findings = catalog.findings;

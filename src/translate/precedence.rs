@@ -1,10 +1,12 @@
 //! Which route API shapes a Service port when several target it, and the dispatch of each
 //! config object to its kind.
 //!
-//! Precedence: Gateway API (HTTPRoute, GRPCRoute) > VirtualService > TrafficSplit. The
-//! Gateway API is the standard the mesh APIs converge on (Istio and Linkerd both read it),
-//! so a route written in it is the operator's latest intent; VirtualService is the richer
-//! API (faults, subsets) of the other two, and a TrafficSplit only weighs backends.
+//! Precedence: Gateway API (HTTPRoute, GRPCRoute) > VirtualService > TrafficSplit >
+//! ServiceProfile. The Gateway API is the standard the mesh APIs converge on (Istio and
+//! Linkerd both read it), so a route written in it is the operator's latest intent;
+//! VirtualService is the richer API (faults, subsets) of the next two, a TrafficSplit only
+//! weighs backends, and a ServiceProfile only sets per-route timeouts and retries: it adds
+//! them to a TrafficSplit of its Service (as Linkerd does) and yields to the others.
 //!
 //! Every Gateway API route attached to one Service port is merged, most specific match
 //! first, as the Gateway API defines for routes sharing a parent; when a GRPCRoute and an
@@ -20,12 +22,14 @@ use serde_json::Value;
 use super::catalog::{Catalog, namespace_of};
 use super::destination_rule;
 use super::documents::CONFIG_GROUPS;
+use super::envoy_filter;
 use super::finding::ObjectRef;
 use super::gateway::{self, RouteCtx};
 use super::grpc_route;
 use super::http_route;
 use super::route_status::{RouteOutcome, Verdict};
 use super::service::Table;
+use super::service_profile;
 use super::spec;
 use super::traffic_split;
 use super::virtual_service;
@@ -37,6 +41,8 @@ pub enum Api {
     GatewayApi,
     VirtualService,
     TrafficSplit,
+    /// Per-route timeouts and retries, over a TrafficSplit's weights or the Service alone.
+    ServiceProfile,
 }
 
 enum Parsed {
@@ -44,6 +50,7 @@ enum Parsed {
     Grpc(grpc_route::Spec),
     Vs(virtual_service::Spec),
     Ts(traffic_split::Spec),
+    Sp(service_profile::Spec),
 }
 
 struct Claim {
@@ -86,6 +93,10 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                 parse(catalog, &object, obj, &spec_value)
                     .map(|s| (Api::GatewayApi, Parsed::Grpc(s)))
             }
+            (service_profile::KIND, v) if service_profile::is_linkerd(v) => {
+                parse(catalog, &object, obj, &spec_value)
+                    .map(|s| (Api::ServiceProfile, Parsed::Sp(s)))
+            }
             (gateway::REFERENCE_GRANT, v) if gateway::is_gateway_api(v) => continue,
             (virtual_service::KIND, v) if destination_rule::is_istio(v) => {
                 parse(catalog, &object, obj, &spec_value)
@@ -95,7 +106,9 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                 parse(catalog, &object, obj, &spec_value)
                     .map(|s| (Api::TrafficSplit, Parsed::Ts(s)))
             }
-            (destination_rule::KIND, v) if destination_rule::is_istio(v) => continue,
+            (destination_rule::KIND | envoy_filter::KIND, v) if destination_rule::is_istio(v) => {
+                continue;
+            }
             (kind, version) => {
                 let group = version.rsplit_once('/').map_or("", |(g, _)| g);
                 if CONFIG_GROUPS.contains(&group) {
@@ -149,6 +162,10 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                 let t = traffic_split::targets(catalog, &object, s);
                 service_keys(table, t)
             }
+            Parsed::Sp(_) => {
+                let t = service_profile::targets(catalog, &object);
+                service_keys(table, t)
+            }
         };
         let created = obj
             .metadata
@@ -188,9 +205,17 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
         .flat_map(|(_, keys)| keys)
         .collect();
     let mut conflicted: BTreeMap<usize, usize> = BTreeMap::new();
+    // ServiceProfiles add per-route policy on top of a TrafficSplit, or of the Service alone.
+    let mut overlays: Vec<(String, usize)> = Vec::new();
     for i in order {
         let (claim, keys) = &claims[i];
         for key in keys {
+            if claim.api == Api::ServiceProfile {
+                if !overlays.iter().any(|(k, _)| k == key) {
+                    overlays.push((key.clone(), i));
+                }
+                continue;
+            }
             if matches!(claim.parsed, Parsed::Http(_)) && grpc_keys.contains(&key) {
                 *conflicted.entry(i).or_default() += 1;
                 catalog.report(&claim.object).warn(
@@ -211,7 +236,7 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                         "spec",
                         format!(
                             "{winner} already routes {key} (precedence: HTTPRoute/GRPCRoute > \
-                             VirtualService > TrafficSplit, then namespace and name); this \
+                             VirtualService > TrafficSplit > ServiceProfile, then namespace and name); this \
                              object is ignored for it"
                         ),
                     );
@@ -237,11 +262,13 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
             }
         }
     }
-    for (key, ids) in winners {
+    for (key, ids) in &winners {
+        let (key, ids) = (key.clone(), ids.clone());
         let first = &claims[ids[0]].0;
         match &first.parsed {
             Parsed::Vs(s) => virtual_service::apply(catalog, table, &first.object, s, &key),
             Parsed::Ts(s) => traffic_split::apply(catalog, table, &first.object, s, &key),
+            Parsed::Sp(s) => service_profile::apply(catalog, table, &first.object, s, &key),
             Parsed::Http(_) | Parsed::Grpc(_) => {
                 let mut ranked = Vec::new();
                 for i in &ids {
@@ -269,6 +296,25 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                     t.route_source = Some(first.object.clone());
                 }
             }
+        }
+    }
+    for (key, i) in overlays {
+        let claim = &claims[i].0;
+        let Parsed::Sp(spec) = &claim.parsed else {
+            continue;
+        };
+        match winners.get(&key).map(|w| &claims[w[0]].0) {
+            Some(w) if w.api != Api::TrafficSplit => {
+                let winner = w.object.clone();
+                catalog.report(&claim.object).warn(
+                    "spec.routes",
+                    format!(
+                        "{winner} already routes {key} (a ServiceProfile adds to a TrafficSplit \
+                         only); this profile is ignored for it"
+                    ),
+                );
+            }
+            _ => service_profile::apply(catalog, table, &claim.object, spec, &key),
         }
     }
 }

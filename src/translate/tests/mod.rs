@@ -3,6 +3,7 @@
 mod core;
 mod gateway;
 mod kinds;
+mod profiles;
 mod quickstart;
 
 use super::{Inputs, Mesh, Options, translate};
