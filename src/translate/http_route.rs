@@ -123,23 +123,22 @@ pub(crate) fn routes(
             route.name = format!("{}.{}.{name}", object.namespace, object.name);
             if let Some(PathRewrite::Prefix(_)) =
                 route.rewrite.as_ref().and_then(|r| r.path.as_ref())
+                && !matches!(rm.path, None | Some(PathMatch::Prefix(_)))
             {
-                if !matches!(rm.path, None | Some(PathMatch::Prefix(_))) {
-                    report.error(
-                        format!("{at}.matches[{j}].path"),
-                        "URLRewrite ReplacePrefixMatch needs a PathPrefix match; the path rewrite is \
-                         dropped for this match",
-                    );
-                    if let Some(rw) = &mut route.rewrite {
-                        rw.path = None;
-                    }
-                    if route
-                        .rewrite
-                        .as_ref()
-                        .is_some_and(|r| r.authority.is_none())
-                    {
-                        route.rewrite = None;
-                    }
+                report.error(
+                    format!("{at}.matches[{j}].path"),
+                    "URLRewrite ReplacePrefixMatch needs a PathPrefix match; the path rewrite is \
+                     dropped for this match",
+                );
+                if let Some(rw) = &mut route.rewrite {
+                    rw.path = None;
+                }
+                if route
+                    .rewrite
+                    .as_ref()
+                    .is_some_and(|r| r.authority.is_none())
+                {
+                    route.rewrite = None;
                 }
             }
             let mut rm = rm;
