@@ -145,7 +145,7 @@ fn order_is_crds_namespace_rbac_config_workloads_webhook() {
 #[test]
 fn accept_foreign_labels_adds_the_istio_and_linkerd_entries() {
     let entries = |values: &Values| {
-        let manifests = render(values, &placeholder_certs(), false).unwrap();
+        let manifests = render(values, &placeholder_certs(), CrdSet::None).unwrap();
         let hooks = manifests
             .iter()
             .find(|m| m.kind() == "MutatingWebhookConfiguration")
