@@ -2,7 +2,7 @@
 //! serves HTTP/1, HTTP/2 and opaque TCP, swaps configs on reload and drains on shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +47,9 @@ pub struct Options {
     /// The app's port for inbound connections that were not intercepted; overrides the
     /// config's `inbound.appPort` for the proxy's life (reloads keep it).
     pub app_port: Option<u16>,
+    /// Where the app listens for inbound connections: 127.0.0.1 in a pod; another loopback
+    /// address when several "pods" share one host (`meshctl demo`).
+    pub app_ip: IpAddr,
     /// How long protocol detection waits for the client's first bytes.
     pub detect_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
@@ -71,6 +74,7 @@ impl Options {
             config_path: None,
             opaque_ports: Vec::new(),
             app_port: None,
+            app_ip: IpAddr::from([127, 0, 0, 1]),
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
@@ -106,6 +110,7 @@ pub struct State {
     pub opaque_ports: Vec<u16>,
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
+    pub app_ip: IpAddr,
     pub detect_timeout: Duration,
     pub header_read_timeout: Duration,
     /// Cluster mode's stream state (None in static mode).
@@ -221,6 +226,7 @@ impl Proxy {
             ready: AtomicBool::new(false),
             opaque_ports,
             app_port: options.app_port,
+            app_ip: options.app_ip,
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
             discovery: options.discovery.as_ref().map(|_| Status::default()),
@@ -427,7 +433,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     table.inbound_stats.tcp_opened();
     let window = table.inbound_stats.clone();
     drop(table);
-    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let target = SocketAddr::new(state.app_ip, port);
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
     let mode = config.inbound.tls.mode_for(port);

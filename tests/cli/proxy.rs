@@ -266,6 +266,27 @@ fn without_a_config_file_it_serves_an_empty_config_and_forwards_inbound_to_the_a
 }
 
 #[test]
+fn inbound_goes_to_the_app_ip_given() {
+    // Two "pods" on one host: each app on its own loopback address, on the same port.
+    let app = http_server_on("127.0.0.3", "pod three", 10);
+    let port = app.port().to_string();
+    let p = start(
+        None,
+        &["--inbound-app-port", &port, "--inbound-app-ip", "127.0.0.3"],
+    );
+    let (status, text) = http_get(p.inbound, "web.test", "/").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("pod three"), "{text}");
+    // Without the flag the app is looked for on 127.0.0.1, where nothing listens on that port.
+    let q = start(None, &["--inbound-app-port", &port]);
+    let refused = http_get(q.inbound, "web.test", "/");
+    assert!(
+        refused.as_ref().is_none_or(|(status, _)| *status != 200),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn unusable_identity_files_exit_1_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, leaf) = (dir.path().join("ca"), dir.path().join("leaf"));
