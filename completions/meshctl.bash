@@ -16,6 +16,9 @@ _meshctl() {
             ",$1")
                 cmd="meshctl"
                 ;;
+            meshctl,analyze)
+                cmd="meshctl__subcmd__analyze"
+                ;;
             meshctl,certs)
                 cmd="meshctl__subcmd__certs"
                 ;;
@@ -85,6 +88,9 @@ _meshctl() {
             meshctl__subcmd__certs__subcmd__help,issue)
                 cmd="meshctl__subcmd__certs__subcmd__help__subcmd__issue"
                 ;;
+            meshctl__subcmd__help,analyze)
+                cmd="meshctl__subcmd__help__subcmd__analyze"
+                ;;
             meshctl__subcmd__help,certs)
                 cmd="meshctl__subcmd__help__subcmd__certs"
                 ;;
@@ -146,12 +152,66 @@ _meshctl() {
 
     case "${cmd}" in
         meshctl)
-            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat controller help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat controller analyze help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__analyze)
+            opts="-f -o -n -v -h -V --filename --output --cluster-domain --trust-domain --kubeconfig --context --namespace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --cluster-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -544,8 +604,22 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help)
-            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat controller help"
+            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat controller analyze help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__help__subcmd__analyze)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

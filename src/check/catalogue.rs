@@ -167,6 +167,14 @@ pub const SPECS: &[Spec] = &[
     ),
     spec(
         CONTROL,
+        "controller-proxies",
+        "the controller replicas answer and no proxy refused the config it was sent",
+        "read the refusal in the controller's log and the proxy's (`kubectl logs POD -c meshctl-proxy`)",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        CONTROL,
         "webhook-ca-bundle",
         "the injector webhook exists and its caBundle verifies the serving certificate",
         "re-apply with `meshctl upgrade --apply` to restore the webhook and its certificates",
@@ -218,8 +226,8 @@ pub const SPECS: &[Spec] = &[
     spec(
         DATA,
         "proxy-config-version",
-        "every proxy runs the controller's current config",
-        "look at the controller's log for the proxy's pod",
+        "every proxy runs the config version the controller last sent it",
+        "look at the controller's and the proxy's logs; a proxy not subscribed lacks MESHCTL_CONTROLLER_ADDR or cannot reach the controller",
         false,
         Runs::ProxyOnly,
     ),

@@ -1,6 +1,6 @@
 //! Data-plane checks (`check --proxy`): every meshed pod (in one namespace or all), its proxy
 //! reached through the API server's pod proxy on the admin port: container ready, version,
-//! identity and trust roots, config version. Finished and evicted pods are skipped by name.
+//! identity and trust roots, the config version against what the controller sent. Finished and evicted pods are skipped by name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,12 +12,15 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::OnceCell;
 
 use super::Outcome;
+use crate::controller::ProxyRecord;
 use crate::identity::inspect::{ChainStatus, Input, inspect};
 use crate::identity::pem::PemFile;
 use crate::inject::sidecar::PROXY_CONTAINER;
 use crate::install::state::TRUST_ROOTS_CONFIG_MAP;
 use crate::k8s::{Connection, pod_proxy, pods};
 use crate::proxy::tls::IdentityView;
+
+use super::control::Controllers;
 use crate::stats::{FetchError, ask_all};
 
 /// Pods asked at once, and how long one may take.
@@ -438,15 +441,92 @@ fn verify_identity(
     }
 }
 
-/// `proxy-config-version`: no controller hands out config yet.
-pub async fn config_version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
-    with_pods(conn, meshed, async |_: &Meshed| {
-        Outcome::skipped(
-            "no controller serves proxy config yet: the proxies run the static config they \
-             were given",
-        )
+/// `proxy-config-version`: every ready proxy runs the version the controller last sent it
+/// (its own `/config` says which; the controllers' `/proxies` what was sent and acked).
+pub async fn config_version(
+    conn: &Connection,
+    mesh_ns: &str,
+    meshed: &MeshedPods<'_>,
+    controllers: &Controllers,
+) -> Outcome {
+    with_pods(conn, meshed, async |m: &Meshed| {
+        let ready: Vec<&Pod> = m.pods.iter().filter(|p| is_ready(p)).collect();
+        if ready.is_empty() {
+            return Outcome::skipped("no proxy is ready (see proxy-ready)");
+        }
+        let subs = match controllers.get(conn, mesh_ns).await {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        };
+        let answers = ask_admin(conn, &ready, "/config").await;
+        let (mut unreachable, mut lagging) = (Vec::new(), Vec::new());
+        let mut denied = Denied::default();
+        for (pod, answer) in ready.iter().zip(answers) {
+            let text = match answer {
+                Ok(text) => text,
+                Err(e) => {
+                    if let Some(e) = denied.take(pod, e) {
+                        unreachable.push(format!("{}: {e}", name_of(pod)));
+                    }
+                    continue;
+                }
+            };
+            let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+            let name = pod.metadata.name.as_deref().unwrap_or("");
+            if let Some(problem) = version_problem(&text, &subs.of(ns, name)) {
+                lagging.push(format!("{}: {problem}", name_of(pod)));
+            }
+        }
+        let mut problems: Vec<String> = denied.messages().collect();
+        if !unreachable.is_empty() {
+            problems.push(format!(
+                "cannot read the admin port of {}",
+                unreachable.join("; ")
+            ));
+        }
+        problems.extend(lagging.iter().cloned());
+        let fine = ready.len() - unreachable.len() - lagging.len() - denied.count();
+        if problems.is_empty() {
+            Outcome::ok(format!(
+                "{fine} proxies run the config the controller sent them"
+            ))
+        } else {
+            Outcome::error(format!(
+                "{}; {fine} other proxies are current",
+                problems.join("; ")
+            ))
+        }
     })
     .await
+}
+
+/// Why a proxy whose `/config` is `text` is not running what the controller sent it.
+fn version_problem(text: &str, streams: &[&ProxyRecord]) -> Option<String> {
+    let config: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("/config is not its JSON: {e}")),
+    };
+    let Some(running) = config.get("version").and_then(|v| v.as_str()) else {
+        return Some(
+            "runs a static config, not the controller's (no MESHCTL_CONTROLLER_ADDR?)".into(),
+        );
+    };
+    let Some(stream) = streams.iter().find(|s| s.sent_version.is_some()) else {
+        return Some(format!(
+            "runs version {running} but is subscribed to no controller replica"
+        ));
+    };
+    let sent = stream.sent_version.as_deref().unwrap_or_default();
+    if let Some(n) = &stream.nacked
+        && n.version == sent
+    {
+        return Some(format!(
+            "refused version {sent} ({}) and runs {running}",
+            n.reason
+        ));
+    }
+    (running != sent)
+        .then(|| format!("runs version {running}, the controller sent {sent} (lagging)"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! cluster, each with its own timeout; a failed fatal check skips the ones after it.
 
 pub mod catalogue;
+mod control;
 pub mod data_plane;
 pub mod output;
 mod post;
@@ -97,13 +98,18 @@ pub struct Target<'a> {
 pub async fn run(target: &Target<'_>, mode: Mode) -> Report {
     let start = tokio::time::Instant::now();
     let meshed = data_plane::MeshedPods::new(target.pods_namespace);
+    let controllers = control::Controllers::default();
     let mut results = Vec::new();
     let mut blocked: Option<&'static str> = None;
     for spec in catalogue(mode) {
         let began = tokio::time::Instant::now();
         let outcome = match blocked {
             Some(id) => Outcome::skipped(format!("skipped: `{id}` failed")),
-            None => match tokio::time::timeout(spec.timeout, check(spec.id, target, &meshed)).await
+            None => match tokio::time::timeout(
+                spec.timeout,
+                check(spec.id, target, &meshed, &controllers),
+            )
+            .await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::error(format!("no answer within {:?}", spec.timeout)),
@@ -152,7 +158,12 @@ pub async fn run_until(
 }
 
 /// The check with this id (every id in the catalogue has an arm; a test proves it).
-async fn check(id: &str, target: &Target<'_>, meshed: &data_plane::MeshedPods<'_>) -> Outcome {
+async fn check(
+    id: &str,
+    target: &Target<'_>,
+    meshed: &data_plane::MeshedPods<'_>,
+    controllers: &control::Controllers,
+) -> Outcome {
     let conn = match &target.conn {
         Ok(conn) => *conn,
         Err(reason) => return Outcome::error(reason.clone()),
@@ -177,7 +188,8 @@ async fn check(id: &str, target: &Target<'_>, meshed: &data_plane::MeshedPods<'_
         "proxy-ready" => data_plane::ready(conn, meshed).await,
         "proxy-version" => data_plane::version(conn, meshed).await,
         "proxy-identity" => data_plane::identity(conn, ns, meshed).await,
-        "proxy-config-version" => data_plane::config_version(conn, meshed).await,
+        "proxy-config-version" => data_plane::config_version(conn, ns, meshed, controllers).await,
+        "controller-proxies" => control::proxies(conn, ns, controllers).await,
         other => Outcome::error(format!("no check is named `{other}`")),
     }
 }

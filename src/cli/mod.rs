@@ -1,6 +1,7 @@
 //! Command-line front end: clap arguments turned once into a call into the library.
 //! One file per subcommand; no business logic here.
 
+mod analyze;
 mod certs;
 mod check;
 mod completions;
@@ -92,6 +93,8 @@ pub enum Command {
     Stat(stat::StatArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
     Controller(controller::ControllerArgs),
+    /// Translate manifests offline and report what the mesh cannot apply as written
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -116,6 +119,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
+        Command::Analyze(args) => analyze::run(args),
     }
 }
 

@@ -64,6 +64,9 @@ pub struct FilesBackend {
     pub poll: Duration,
 }
 
+/// The controller's admin port (`/proxies` is read there through the API server's pod proxy).
+pub const ADMIN_PORT: u16 = 9990;
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -88,7 +91,7 @@ impl Options {
             trust_domain: trust_domain.to_owned(),
             cluster_domain: "cluster.local".to_owned(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 8086)),
-            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9990)),
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT)),
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
         }

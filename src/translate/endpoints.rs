@@ -117,7 +117,7 @@ pub(crate) fn for_port(
         }
     }
     let mut chosen = if ready.is_empty() { terminating } else { ready };
-    chosen.sort_by(|a, b| a.endpoint.addr.cmp(&b.endpoint.addr));
+    chosen.sort_by_key(|f| f.endpoint.addr);
     // One address can be in two slices while a slice is being replaced.
     let mut seen = BTreeSet::new();
     chosen.retain(|f| seen.insert(f.endpoint.addr));

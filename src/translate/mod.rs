@@ -2,6 +2,9 @@
 //! config kinds of Istio, SMI, Gateway API and Linkerd), the proxy `model` out, plus findings
 //! for what cannot be applied as written. Pure functions, no I/O: the controller and
 //! `meshctl analyze` call the same ones.
+//!
+//! DestinationRules apply first (policies, subsets); then one route API per Service port
+//! (see [`precedence`]); the result is checked like the proxy checks its config.
 
 mod backends;
 mod catalog;
@@ -12,10 +15,16 @@ mod finalize;
 pub mod finding;
 mod inbound;
 mod names;
+pub mod precedence;
 mod protocol;
+mod routes;
 mod service;
 mod spec;
+pub mod traffic_split;
+pub mod virtual_service;
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
 
@@ -103,6 +112,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut catalog = catalog::Catalog::new(inputs, options);
     let mut services = service::port_services(&mut catalog);
     destination_rule::apply_all(&mut catalog, &mut services);
+    precedence::apply_routes(&mut catalog, &mut services);
     let inbound = inbound::InboundIndex::new(&catalog, &services);
     let entries = finalize::finish(&mut catalog, services);
     let mut findings = catalog.findings;

@@ -37,7 +37,7 @@ pub(crate) fn resolve(
     field: &str,
     report_object: &super::finding::ObjectRef,
 ) -> Option<Resolved> {
-    let mut fail = |catalog: &mut Catalog<'_>, message: String| {
+    let fail = |catalog: &mut Catalog<'_>, message: String| {
         catalog.report(report_object).error(field, message);
         None
     };
@@ -99,7 +99,11 @@ pub(crate) fn resolve(
                     format!(
                         "no subset {name:?} of {ns}/{svc} in any DestinationRule (known: {}); \
                          this destination is dropped",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 );
             };
@@ -134,7 +138,10 @@ pub(crate) fn resolve(
                 subset_policy,
             })
         }
-        Err(Missing::Service(k)) => fail(catalog, format!("no Service port {k}; this destination is dropped")),
+        Err(Missing::Service(k)) => fail(
+            catalog,
+            format!("no Service port {k}; this destination is dropped"),
+        ),
     }
 }
 
@@ -169,8 +176,15 @@ pub(crate) fn base_policy(
 }
 
 /// A unique route name: `given`, else `fallback`; `-2`, `-3`... when taken.
-pub(crate) fn unique_name(given: Option<&str>, fallback: &str, used: &mut BTreeSet<String>) -> String {
-    let base = given.filter(|g| !g.is_empty()).unwrap_or(fallback).to_owned();
+pub(crate) fn unique_name(
+    given: Option<&str>,
+    fallback: &str,
+    used: &mut BTreeSet<String>,
+) -> String {
+    let base = given
+        .filter(|g| !g.is_empty())
+        .unwrap_or(fallback)
+        .to_owned();
     let mut name = base.clone();
     let mut n = 2;
     while !used.insert(name.clone()) {
@@ -190,7 +204,7 @@ pub(crate) fn header_filter(
     report: &mut Report<'_>,
 ) -> HeaderFilter {
     let mut filter = HeaderFilter::default();
-    let mut header = |kind: &str, name: &str, value: &str, report: &mut Report<'_>| {
+    let header = |kind: &str, name: &str, value: &str, report: &mut Report<'_>| {
         let ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
             && http::HeaderValue::from_str(value).is_ok();
         if !ok {
@@ -214,7 +228,10 @@ pub(crate) fn header_filter(
         if http::HeaderName::from_bytes(name.as_bytes()).is_ok() {
             filter.remove.push(name.to_ascii_lowercase());
         } else {
-            report.error(format!("{field}.remove[{i}]"), format!("{name:?} is not a header name"));
+            report.error(
+                format!("{field}.remove[{i}]"),
+                format!("{name:?} is not a header name"),
+            );
         }
     }
     filter

@@ -28,7 +28,6 @@ pub(crate) struct PortService {
     /// The Kubernetes Service's name.
     pub service: String,
     pub port: u16,
-    pub port_name: Option<String>,
     /// The Service, for findings.
     pub object: ObjectRef,
     /// Named `<svc>.<ns>:<port>`, with the authorities every namespace resolves.
@@ -136,14 +135,12 @@ fn one_service(
         let portless = Some(port) == primary;
         let found = endpoints::for_port(catalog, ns, name, p.name.as_deref(), publish);
         let protocol = port_protocol(catalog, &object, i, p, port, &opaque, &found);
-        let port_name = p.name.clone().filter(|n| !n.is_empty());
         let local = names::with_ports(&[name.to_owned()], port, portless);
         let model_key = key(name, ns, port);
         let base = PortService {
             namespace: ns.to_owned(),
             service: name.to_owned(),
             port,
-            port_name,
             object: object.clone(),
             model: Service {
                 name: model_key.clone(),

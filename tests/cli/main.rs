@@ -1,6 +1,7 @@
 //! End-to-end tests of the `meshctl` binary as an operator runs it.
 
 // `certs create` into a temporary directory, shared with the other test binary.
+mod analyze;
 #[path = "../common/cert_files.rs"]
 mod cert_files;
 mod certs;

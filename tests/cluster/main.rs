@@ -5,6 +5,9 @@
 mod cert_files;
 mod check;
 mod check_proxy;
+mod controller;
+#[path = "../common/controller_process.rs"]
+mod controller_process;
 #[path = "../common/failed.rs"]
 mod failed;
 mod harness;

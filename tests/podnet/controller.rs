@@ -4,202 +4,19 @@
 //! stream, mTLS between meshed pods, endpoints following their EndpointSlice, and no failed
 //! request while the controller is killed and restarted under load.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::cluster;
 use crate::load::paced_gets;
 use crate::meshed::{Mesh, metric};
 use crate::net::{Greeter, Says};
-use crate::registry::{Registry, cluster_available, meshctl_in_cluster};
-use crate::{meshctl, node_or_skip};
+use crate::node_or_skip;
+use crate::registry::{Registry, cluster_available};
 
 /// The address pods reach this machine at (see `Node::link_host`).
 const HOST: &str = "10.213.0.1";
-
-/// A `meshctl controller` process on this machine, restartable on the same ports.
-pub struct ControllerProcess {
-    kubeconfig: PathBuf,
-    mesh_namespace: String,
-    pub grpc: SocketAddr,
-    pub admin: SocketAddr,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-fn free_port(ip: &str) -> SocketAddr {
-    let listener = TcpListener::bind((ip, 0)).expect("a free port");
-    listener.local_addr().expect("addr")
-}
-
-impl ControllerProcess {
-    /// Starts it with the rights of its install's service account; returns once `/ready`.
-    pub fn start(kubeconfig: PathBuf, mesh_namespace: &str, log: PathBuf) -> ControllerProcess {
-        let mut controller = ControllerProcess {
-            kubeconfig,
-            mesh_namespace: mesh_namespace.to_owned(),
-            grpc: free_port(HOST),
-            admin: free_port("127.0.0.1"),
-            log,
-            child: None,
-        };
-        controller.restart();
-        controller
-    }
-
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "the controller is running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("controller log");
-        let child = Command::new(meshctl())
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["controller", "--mesh-namespace", &self.mesh_namespace])
-            .args(["--grpc-addr", &self.grpc.to_string()])
-            .args(["--admin-addr", &self.admin.to_string()])
-            .args(["--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start meshctl controller");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.get("/ready").0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "the controller never became ready: {:?}\n{}",
-                self.get("/ready"),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL, as a node loss or an OOM kill would do.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// `GET path` on the admin port: status and body (0 when nothing answers).
-    pub fn get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let Ok(mut stream) =
-            std::net::TcpStream::connect_timeout(&self.admin, Duration::from_secs(2))
-        else {
-            return (0, String::new());
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let request =
-            format!("GET {path} HTTP/1.1\r\nhost: controller\r\nconnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).is_err() {
-            return (0, String::new());
-        }
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, body.to_owned())
-    }
-
-    /// The subscribed proxies (`/proxies`).
-    pub fn proxies(&self) -> Vec<Value> {
-        let (status, body) = self.get("/proxies");
-        assert_eq!(status, 200, "/proxies: {body}");
-        serde_json::from_str(&body).expect("/proxies JSON")
-    }
-
-    /// The value of metric `name` (no labels) on the admin port.
-    pub fn metric(&self, name: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
-    }
-
-    /// Waits until every proxy in `pods` (namespace, pod) is subscribed and acked what it
-    /// was sent; returns how long that took.
-    pub fn wait_acked(&self, pods: &[(&str, &str)], within: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            let proxies = self.proxies();
-            let acked = pods.iter().all(|(ns, pod)| {
-                proxies.iter().any(|p| {
-                    p["namespace"] == *ns
-                        && p["pod"] == *pod
-                        && !p["sentVersion"].is_null()
-                        && p["sentVersion"] == p["ackedVersion"]
-                })
-            });
-            if acked {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < within,
-                "proxies {pods:?} did not ack within {within:?}: {proxies:?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn logs(&self) -> String {
-        format!(
-            "--- controller log:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        )
-    }
-}
-
-impl Drop for ControllerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `meshctl install --apply` into its own namespace (other tests share the API server: the
-/// webhook must not refuse their pods, so it is installed with failurePolicy Ignore).
-pub fn install(mesh_namespace: &str) {
-    let out = meshctl_in_cluster(&[
-        "install",
-        "-n",
-        mesh_namespace,
-        "--apply",
-        "--wait=false",
-        "--set",
-        "webhook.failurePolicy=Ignore",
-    ]);
-    assert!(
-        out.status.success(),
-        "install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The trust anchors `install` wrote, as PEM.
-pub async fn trust_anchors(mesh_namespace: &str) -> String {
-    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(cluster().admin().await, mesh_namespace);
-    let map = api
-        .get("meshctl-identity-trust-roots")
-        .await
-        .expect("the install's trust roots");
-    map.data.expect("data")["ca-bundle.crt"].clone()
-}
 
 /// The environment of a proxy in cluster mode, over what inject gave it: the pod's real name
 /// and namespace in the API server, its token and the trust roots as the kubelet mounts them.
@@ -214,7 +31,7 @@ fn cluster_env(
         ("MESHCTL_CONTROLLER_ADDR", controller.grpc.to_string()),
         (
             "MESHCTL_CONTROLLER_NAMESPACE",
-            controller.mesh_namespace.clone(),
+            controller.mesh_namespace().to_owned(),
         ),
         ("MESHCTL_POD_NAME", pod_name.to_owned()),
         ("MESHCTL_POD_NAMESPACE", namespace.to_owned()),
@@ -244,7 +61,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
     ];
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mesh_ns = format!("meshctl-ctl-{}", std::process::id());
-    install(&mesh_ns);
+    install(&cluster().kubeconfig, &mesh_ns);
     let (registry, a_pods, b_pods, cluster_ip, tokens, roots, kubeconfig) =
         runtime.block_on(async {
             let registry = Registry::new(cluster(), "ctl").await;
@@ -258,7 +75,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
                 registry.token("a", "identity.meshctl.io").await,
                 registry.token("b", "identity.meshctl.io").await,
             );
-            let roots = trust_anchors(&mesh_ns).await;
+            let roots = trust_anchors(cluster().admin().await, &mesh_ns).await;
             let kubeconfig = cluster()
                 .kubeconfig_for_service_account(&mesh_ns, "meshctl-controller")
                 .await;
@@ -268,8 +85,12 @@ fn proxies_get_identity_and_config_from_the_controller() {
         });
     let ns = registry.namespace.clone();
     let mut mesh = Mesh::new();
-    let mut controller =
-        ControllerProcess::start(kubeconfig, &mesh_ns, mesh.write_path("controller.log"));
+    let mut controller = ControllerProcess::start(
+        kubeconfig,
+        &mesh_ns,
+        HOST,
+        mesh.write_path("controller.log"),
+    );
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);

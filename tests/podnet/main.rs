@@ -5,6 +5,8 @@
 mod capture;
 mod check_cluster;
 mod controller;
+#[path = "../common/controller_process.rs"]
+mod controller_process;
 // The cluster tests' kube-apiserver + etcd, for pods registered in a real API server; this
 // binary uses only part of it.
 #[path = "../cluster/harness/mod.rs"]

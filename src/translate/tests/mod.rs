@@ -1,6 +1,8 @@
 //! YAML in, model out: fixtures as strings, expected services and findings.
 
 mod core;
+mod kinds;
+mod quickstart;
 
 use super::{Inputs, Mesh, Options, translate};
 use crate::inject::Input;

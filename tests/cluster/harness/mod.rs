@@ -199,6 +199,13 @@ impl Cluster {
         kubeconfig_yaml(&self.server, &self.pki.ca_file, &Credentials::Token(&token))
     }
 
+    /// The PKCS#8 PEM key the API server signs service-account tokens with (tests forge
+    /// tokens the API server itself would issue, e.g. already expired ones).
+    #[allow(dead_code)]
+    pub fn service_account_signing_key(&self) -> PathBuf {
+        self.dir.join("sa.key")
+    }
+
     /// Creates a namespace named `<prefix>-<n>` for one test and returns its name.
     pub async fn namespace(&self, prefix: &str) -> String {
         let name = format!("{prefix}-{}", self.unique());

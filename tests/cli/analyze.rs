@@ -1,0 +1,89 @@
+//! `meshctl analyze`: every finding with file, document and field; exit 1 on errors only.
+
+use crate::support::{fixture, run, stderr, stdout};
+
+#[test]
+fn the_quickstart_directory_prints_every_finding_with_file_and_field() {
+    let out = run(&["analyze", "-f", &fixture("translate/quickstart")], b"");
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings only: {text}{}",
+        stderr(&out)
+    );
+    for (file, field) in [
+        (
+            "21-httpbin-circuit-breaker.yaml",
+            "spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection",
+        ),
+        (
+            "22-productpage-sticky.yaml",
+            "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl",
+        ),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(file))
+            .unwrap_or_else(|| panic!("{file} missing:\n{text}"));
+        assert!(line.contains(field) && line.contains("warning"), "{line}");
+        assert!(line.contains("not enforced yet by the proxy"), "{line}");
+    }
+    let json = run(
+        &[
+            "analyze",
+            "-f",
+            &fixture("translate/quickstart"),
+            "-o",
+            "json",
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("pure JSON on stdout");
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(
+        findings.len(),
+        text.lines().count() - 1,
+        "one table row per finding"
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["object"]["document"].is_u64() && f["object"]["line"].is_u64())
+    );
+}
+
+#[test]
+fn a_clean_directory_exits_0() {
+    let out = run(&["analyze", "-f", &fixture("translate/clean")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("no findings"), "{}", stdout(&out));
+}
+
+#[test]
+fn errors_exit_1_and_name_document_and_field() {
+    let bad = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v, namespace: shop }\nspec:\n  hosts: [web]\n  http:\n  - route:\n    - destination: { host: web }\n      weight: many\n---\nkind: [\n";
+    let out = run(&["analyze", "-f", "-", "-o", "json"], bad.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["findings"].as_array().unwrap();
+    let fields: Vec<(&str, u64, &str)> = f
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap(),
+                f["object"]["document"].as_u64().unwrap_or(0),
+                f["field"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        fields.contains(&("error", 1, "spec.http[0].route[0].weight")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|(s, d, _)| *s == "error" && *d == 2),
+        "{fields:?}"
+    );
+    assert!(f.iter().all(|f| f["object"]["file"] == "<stdin>"));
+}
