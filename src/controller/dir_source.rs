@@ -20,10 +20,10 @@ use crate::translate::{Finding, Inputs};
 /// Why the directory cannot be read at all (a bad document is a finding, not this).
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
-    #[error("cannot read {path}: {source}; check that --from-dir names a readable directory")]
+    #[error("cannot read {path}: {cause}; check that --from-dir names a readable directory")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -82,9 +82,9 @@ impl DirSource {
         let files = manifests(&self.dir)?;
         let mut read = Vec::with_capacity(files.len());
         for file in &files {
-            let bytes = std::fs::read(file).map_err(|source| DirError::Read {
+            let bytes = std::fs::read(file).map_err(|cause| DirError::Read {
                 path: file.clone(),
-                source,
+                cause,
             })?;
             read.push((file.display().to_string(), bytes));
         }
@@ -154,9 +154,9 @@ fn manifests(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), DirError> {
-    let error = |source| DirError::Read {
+    let error = |cause| DirError::Read {
         path: dir.to_owned(),
-        source,
+        cause,
     };
     for entry in std::fs::read_dir(dir).map_err(error)? {
         let entry = entry.map_err(error)?;

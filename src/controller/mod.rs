@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
+pub use pod_endpoints::derive as derive_endpoints;
 pub use proxies::{Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
@@ -111,7 +112,7 @@ pub enum ControllerError {
     Identity(#[from] crate::identity::spiffe::SpiffeError),
     #[error("the gRPC server failed: {0}")]
     Serve(tonic::transport::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Dir(#[from] dir_source::DirError),
 }
 

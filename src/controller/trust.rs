@@ -45,11 +45,11 @@ pub enum TrustError {
         source: crate::identity::ca::CaError,
     },
     #[error(
-        "cannot read {path}: {source}; --identity-dir must hold what `meshctl certs create --out DIR` wrote"
+        "cannot read {path}: {cause}; --identity-dir must hold what `meshctl certs create --out DIR` wrote"
     )]
     File {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("the issuer in {issuer} does not chain to the trust anchors in {roots}: {reason}")]
     Chain {
@@ -133,7 +133,7 @@ pub const FILES: [&str; 3] = ["issuer.crt", "issuer.key", "ca.crt"];
 pub fn from_dir(dir: &Path, leaf_validity: Duration) -> Result<Trust, TrustError> {
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read(&path).map_err(|source| TrustError::File { path, source })
+        std::fs::read(&path).map_err(|cause| TrustError::File { path, cause })
     };
     let (cert, key, roots) = (read(FILES[0])?, read(FILES[1])?, read(FILES[2])?);
     let shown = |name: &str| dir.join(name).display().to_string();
