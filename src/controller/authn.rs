@@ -7,7 +7,7 @@ use crate::identity::auth::{AuthError, Authenticator, BootstrapToken, Credential
 use super::token_review::TokenReviewer;
 
 pub enum Authn {
-    TokenReview(TokenReviewer),
+    TokenReview(Box<TokenReviewer>),
     Bootstrap(BootstrapToken),
 }
 

@@ -233,7 +233,11 @@ impl Controller {
                     &options.trust_domain,
                     metrics.token_review_failures.clone(),
                 );
-                (Arc::new(stores), from, Authn::TokenReview(reviewer))
+                (
+                    Arc::new(stores),
+                    from,
+                    Authn::TokenReview(Box::new(reviewer)),
+                )
             }
             Backend::Files(files) => {
                 let dir = Arc::new(DirSource::open(&files.objects)?);

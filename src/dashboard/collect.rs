@@ -94,13 +94,16 @@ pub struct Edge {
     pub signals: EdgeSignals,
 }
 
+/// One proxy's inbound edges, cumulative, as read at an instant.
+type Reading = (Instant, BTreeMap<EdgeKey, EdgeCounts>);
+
 /// Reads the targets and keeps what it read.
 pub struct Collector {
     targets: Vec<Target>,
     client: Client<HttpConnector, Empty<Bytes>>,
     identities: BTreeMap<String, String>,
     /// Per target, its last readings of inbound edges (oldest first).
-    readings: BTreeMap<String, VecDeque<(Instant, BTreeMap<EdgeKey, EdgeCounts>)>>,
+    readings: BTreeMap<String, VecDeque<Reading>>,
 }
 
 impl Collector {

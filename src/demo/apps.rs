@@ -31,7 +31,7 @@ pub async fn echo(listener: TcpListener, version: &'static str, fail_every: Opti
         tokio::spawn(async move {
             let svc = service_fn(move |_req: Request<Incoming>| {
                 let n = served.fetch_add(1, Ordering::Relaxed) + 1;
-                let fail = fail_every.is_some_and(|every| n % every == 0);
+                let fail = fail_every.is_some_and(|every| n.is_multiple_of(every));
                 let resp = if fail {
                     let mut r = Response::new(Full::new(Bytes::from_static(b"v2 hiccup\n")));
                     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

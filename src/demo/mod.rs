@@ -362,7 +362,7 @@ fn make_identity(state: &Path) -> Result<(PathBuf, PathBuf), DemoError> {
         Duration::from_secs(24 * 3600),
         SystemTime::now(),
     )?;
-    let token: String = std::iter::repeat_with(|| fastrand::alphanumeric())
+    let token: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(32)
         .collect();
     let files = [
