@@ -46,6 +46,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests offline and report what the mesh cannot apply as written')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
+            [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -175,7 +177,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--identity-issuer-certificate-file', '--identity-issuer-certificate-file', [CompletionResultType]::ParameterName, 'PEM issuer certificate (signed by a trust anchor)')
             [CompletionResult]::new('--identity-issuer-key-file', '--identity-issuer-key-file', [CompletionResultType]::ParameterName, 'PEM private key of the issuer')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Have the API server check every object without storing anything (implies talking to the cluster)')
-            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none')
+            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which CRDs to install: auto = meshctl''s own, and other products'' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl''s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each wait may take')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
@@ -221,7 +223,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--identity-issuer-certificate-file', '--identity-issuer-certificate-file', [CompletionResultType]::ParameterName, 'PEM issuer certificate (signed by a trust anchor)')
             [CompletionResult]::new('--identity-issuer-key-file', '--identity-issuer-key-file', [CompletionResultType]::ParameterName, 'PEM private key of the issuer')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Have the API server check every object without storing anything (implies talking to the cluster)')
-            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns (printing: all), all = all (an error if another product owns one), none')
+            [CompletionResult]::new('--crds', '--crds', [CompletionResultType]::ParameterName, 'Which CRDs to install: auto = meshctl''s own, and other products'' config-API CRDs (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl''s own only: a printed copy would overwrite theirs), all = all (when applying, an error if another product owns one), none')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait for CRDs to be Established and the controller to be ready (--wait=false skips)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each wait may take')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
@@ -268,6 +270,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--opaque-ports', '--opaque-ports', [CompletionResultType]::ParameterName, 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306')
             [CompletionResult]::new('--native-sidecar', '--native-sidecar', [CompletionResultType]::ParameterName, 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready')
             [CompletionResult]::new('--iptables-mode', '--iptables-mode', [CompletionResultType]::ParameterName, 'iptables backend for the init step [default: auto]')
+            [CompletionResult]::new('--admin-operator-from', '--admin-operator-from', [CompletionResultType]::ParameterName, 'Who besides loopback may read the proxies'' /config, /identity and /stats: `all`, or networks such as the nodes the API server''s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]')
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
@@ -339,12 +343,14 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--inbound-addr', '--inbound-addr', [CompletionResultType]::ParameterName, 'Inbound listener (traffic for the app) [default: from the file, else 0.0.0.0:4143]')
             [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, 'Admin listener (/metrics, /ready, /live, /stats, /config) [default: from the file, else 0.0.0.0:4191]')
             [CompletionResult]::new('--inbound-app-port', '--inbound-app-port', [CompletionResultType]::ParameterName, 'The app''s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]')
+            [CompletionResult]::new('--inbound-app-ip', '--inbound-app-ip', [CompletionResultType]::ParameterName, 'The address the app listens on for inbound connections (another loopback address when several apps share a host, as `meshctl demo` runs them)')
             [CompletionResult]::new('--inbound-ports-opaque', '--inbound-ports-opaque', [CompletionResultType]::ParameterName, 'Inbound ports forwarded as TCP without protocol detection (comma list)')
+            [CompletionResult]::new('--admin-operator-from', '--admin-operator-from', [CompletionResultType]::ParameterName, 'Who besides loopback may read /config, /identity and /stats on the admin port: `all`, or networks such as 10.0.0.0/16 (the nodes the API server''s pod proxy comes from, for `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)')
             [CompletionResult]::new('--controller-addr', '--controller-addr', [CompletionResultType]::ParameterName, 'The controller''s gRPC address (identity and discovery); turns on cluster mode')
-            [CompletionResult]::new('--controller-namespace', '--controller-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the controller''s identity is its service account there')
+            [CompletionResult]::new('--controller-namespace', '--controller-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the controller''s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'The mesh''s trust domain')
             [CompletionResult]::new('--identity-trust-roots', '--identity-trust-roots', [CompletionResultType]::ParameterName, 'PEM trust anchors (the mesh''s trust-roots ConfigMap, mounted)')
             [CompletionResult]::new('--identity-token-file', '--identity-token-file', [CompletionResultType]::ParameterName, 'The projected service-account token sent to the CA')
@@ -397,6 +403,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--grpc-addr', '--grpc-addr', [CompletionResultType]::ParameterName, 'Identity and discovery (gRPC over mesh TLS)')
             [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, '/ready, /live, /metrics, /proxies')
             [CompletionResult]::new('--leaf-lifetime', '--leaf-lifetime', [CompletionResultType]::ParameterName, 'How long the proxies'' leaf certificates live (renewed at 70 %)')
+            [CompletionResult]::new('--from-dir', '--from-dir', [CompletionResultType]::ParameterName, 'Read the objects from this directory of Kubernetes YAML (watched for changes) instead of the API server; Pods with status.podIP give the endpoints of Services without EndpointSlices')
+            [CompletionResult]::new('--identity-dir', '--identity-dir', [CompletionResultType]::ParameterName, 'With --from-dir: the CA''s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)')
+            [CompletionResult]::new('--identity-token-file', '--identity-token-file', [CompletionResultType]::ParameterName, 'With --from-dir: a file holding the token proxies send for their first certificate (their --identity-token-file)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
@@ -429,6 +438,37 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'meshctl;demo' {
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Directory of the demo''s Kubernetes objects: written there when empty or missing, else used as it is (edit it while the demo runs)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'The dashboard''s port on 127.0.0.1 (0: any free port)')
+            [CompletionResult]::new('--rps', '--rps', [CompletionResultType]::ParameterName, 'Requests per second the client sends to web')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;dashboard' {
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'A proxy''s admin address, HOST:PORT, optionally named: NAME=HOST:PORT (the name shown; default the address). Repeat for each proxy')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'The page''s port on 127.0.0.1 (0: any free port)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'meshctl;help' {
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the client version')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Generate shell completions or the man page')
@@ -445,6 +485,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests offline and report what the mesh cannot apply as written')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
+            [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -503,6 +545,12 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;analyze' {
+            break
+        }
+        'meshctl;help;demo' {
+            break
+        }
+        'meshctl;help;dashboard' {
             break
         }
         'meshctl;help;help' {

@@ -160,7 +160,7 @@ pub const SPECS: &[Spec] = &[
     spec(
         CONTROL,
         "controller-version",
-        "the controller runs this CLI's version",
+        "the controller pods run this CLI's version (their /metrics, through the API server)",
         "upgrade the control plane with `meshctl upgrade --apply`, or use the matching CLI",
         false,
         Runs::PostOnly,

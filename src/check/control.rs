@@ -53,8 +53,8 @@ impl Controllers {
     }
 }
 
-/// The running pods of the controller Deployment in `ns`.
-async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
+/// The running pods of the controller Deployment in `ns` (`controller-version` asks them too).
+pub(super) async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
     let deployment = Api::<Deployment>::namespaced(conn.client.clone(), ns)
         .get_opt(CONTROLLER)
         .await
@@ -64,7 +64,12 @@ async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
                     .to_string(),
             )
         })?
-        .ok_or_else(|| Outcome::error(format!("no Deployment {ns}/{CONTROLLER}")))?;
+        // controller-ready says so; here it only means there is nothing to ask.
+        .ok_or_else(|| {
+            Outcome::skipped(format!(
+                "no controller is installed in {ns} (Deployment {CONTROLLER}; --mesh-namespace)"
+            ))
+        })?;
     let selector = deployment
         .spec
         .and_then(|s| s.selector.match_labels)
@@ -92,8 +97,9 @@ async fn replicas(conn: &Connection, ns: &str) -> Result<Vec<Pod>, Outcome> {
 async fn read(conn: &Connection, ns: &str) -> Result<Subscriptions, Outcome> {
     let pods = replicas(conn, ns).await?;
     if pods.is_empty() {
-        return Err(Outcome::error(format!(
-            "no controller pod runs in {ns}: see `kubectl -n {ns} get pods`"
+        // controller-ready owns the replicas' availability; here there is no one to ask.
+        return Err(Outcome::skipped(format!(
+            "no controller pod runs in {ns} (see controller-ready)"
         )));
     }
     let mut replicas = Vec::new();

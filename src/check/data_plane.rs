@@ -254,7 +254,13 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
         let mine = env!("CARGO_PKG_VERSION");
         let (mut unreachable, mut skewed) = (Vec::new(), Vec::new());
         let mut denied = Denied::default();
+        // Who may read each proxy's /config, /identity and /stats: said, and `all` warned of.
+        let mut exposed: std::collections::BTreeMap<String, usize> = Default::default();
         for (pod, answer) in ready.iter().zip(answers) {
+            if let Ok(text) = &answer {
+                let from = operator_from(text).unwrap_or_else(|| "not reported".to_owned());
+                *exposed.entry(from).or_default() += 1;
+            }
             match answer.map(|text| build_version(&text)) {
                 Err(e) => {
                     if let Some(e) = denied.take(pod, e) {
@@ -277,19 +283,51 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
             problems.push(format!("this CLI is {mine}; {}", skewed.join(", ")));
         }
         let fine = ready.len() - unreachable.len() - skewed.len() - denied.count();
+        let exposure = exposed
+            .iter()
+            .map(|(from, n)| format!("{from} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let exposure = if exposed.is_empty() {
+            String::new()
+        } else {
+            format!("/config /identity /stats served to: {exposure}")
+        };
+        let to_all = exposed.get("all").copied().unwrap_or(0);
+        if to_all > 0 {
+            problems.push(format!(
+                "{to_all} proxies serve /config, /identity and /stats to any caller \
+                 (meshctl.io/admin-operator-from: all)"
+            ));
+        }
         match (
             unreachable.is_empty() && denied.count() == 0,
-            skewed.is_empty(),
+            skewed.is_empty() && to_all == 0,
         ) {
-            (true, true) => Outcome::ok(format!("{fine} proxies run {mine}")),
-            (true, false) => Outcome::warning(problems.join("; ")),
-            (false, _) => Outcome::error(format!(
-                "{}; {fine} other proxies run {mine}",
-                problems.join("; ")
-            )),
+            (true, true) => Outcome::ok(format!("{fine} proxies run {mine}; {exposure}")),
+            (true, false) => Outcome::warning(format!("{}; {exposure}", problems.join("; "))),
+            (false, _) => {
+                if !exposure.is_empty() {
+                    problems.push(exposure);
+                }
+                Outcome::error(format!(
+                    "{}; {fine} other proxies run {mine}",
+                    problems.join("; ")
+                ))
+            }
         }
     })
     .await
+}
+
+/// The `from` label of the `proxy_admin_operator_info` line of a `/metrics` text: who besides
+/// loopback may read the proxy's operator endpoints.
+pub fn operator_from(metrics: &str) -> Option<String> {
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("proxy_admin_operator_info{"))?;
+    let rest = &line[line.find("from=\"")? + "from=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
 }
 
 /// The version label of the build-info line of a `/metrics` text.
@@ -441,8 +479,8 @@ fn verify_identity(
     }
 }
 
-/// `proxy-config-version`: every ready proxy runs the version the controller last sent it
-/// (its own `/config` says which; the controllers' `/proxies` what was sent and acked).
+/// `proxy-config-version`: every ready proxy acked the version the controller last sent it
+/// (every controller replica's `/proxies`; the proxies' own `/config` is for operators only).
 pub async fn config_version(
     conn: &Connection,
     mesh_ns: &str,
@@ -458,80 +496,98 @@ pub async fn config_version(
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let answers = ask_admin(conn, &ready, "/config").await;
-        let (mut unreachable, mut lagging) = (Vec::new(), Vec::new());
-        let mut denied = Denied::default();
-        for (pod, answer) in ready.iter().zip(answers) {
-            let text = match answer {
-                Ok(text) => text,
-                Err(e) => {
-                    if let Some(e) = denied.take(pod, e) {
-                        unreachable.push(format!("{}: {e}", name_of(pod)));
-                    }
-                    continue;
-                }
-            };
-            let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-            let name = pod.metadata.name.as_deref().unwrap_or("");
-            if let Some(problem) = version_problem(&text, &subs.of(ns, name)) {
-                lagging.push(format!("{}: {problem}", name_of(pod)));
-            }
-        }
-        let mut problems: Vec<String> = denied.messages().collect();
-        if !unreachable.is_empty() {
-            problems.push(format!(
-                "cannot read the admin port of {}",
-                unreachable.join("; ")
-            ));
-        }
-        problems.extend(lagging.iter().cloned());
-        let fine = ready.len() - unreachable.len() - lagging.len() - denied.count();
-        if problems.is_empty() {
+        let lagging: Vec<String> = ready
+            .iter()
+            .filter_map(|pod| {
+                let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+                let name = pod.metadata.name.as_deref().unwrap_or("");
+                version_problem(&subs.of(ns, name)).map(|p| format!("{}: {p}", name_of(pod)))
+            })
+            .collect();
+        let fine = ready.len() - lagging.len();
+        if lagging.is_empty() {
             Outcome::ok(format!(
                 "{fine} proxies run the config the controller sent them"
             ))
         } else {
             Outcome::error(format!(
                 "{}; {fine} other proxies are current",
-                problems.join("; ")
+                lagging.join("; ")
             ))
         }
     })
     .await
 }
 
-/// Why a proxy whose `/config` is `text` is not running what the controller sent it.
-fn version_problem(text: &str, streams: &[&ProxyRecord]) -> Option<String> {
-    let config: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Some(format!("/config is not its JSON: {e}")),
-    };
-    let Some(running) = config.get("version").and_then(|v| v.as_str()) else {
+/// Why a proxy with these streams to the controller replicas does not run what it was sent.
+fn version_problem(streams: &[&ProxyRecord]) -> Option<String> {
+    let Some(stream) = streams.iter().find(|s| s.sent_version.is_some()) else {
         return Some(
-            "runs a static config, not the controller's (no MESHCTL_CONTROLLER_ADDR?)".into(),
+            "subscribed to no controller replica (a static config, no MESHCTL_CONTROLLER_ADDR, \
+             or it cannot reach the controller)"
+                .into(),
         );
     };
-    let Some(stream) = streams.iter().find(|s| s.sent_version.is_some()) else {
-        return Some(format!(
-            "runs version {running} but is subscribed to no controller replica"
-        ));
-    };
     let sent = stream.sent_version.as_deref().unwrap_or_default();
+    let acked = stream.acked_version.as_deref();
     if let Some(n) = &stream.nacked
         && n.version == sent
     {
-        return Some(format!(
-            "refused version {sent} ({}) and runs {running}",
-            n.reason
-        ));
+        let runs = acked.map_or_else(|| "nothing yet".to_owned(), |a| format!("runs {a}"));
+        return Some(format!("refused version {sent} ({}) and {runs}", n.reason));
     }
-    (running != sent)
-        .then(|| format!("runs version {running}, the controller sent {sent} (lagging)"))
+    match acked {
+        Some(a) if a == sent => None,
+        Some(a) => Some(format!(
+            "runs version {a}, the controller sent {sent} (lagging)"
+        )),
+        None => Some(format!("has not acked version {sent} yet (lagging)")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_off_the_controller_s_version_is_named_with_why() {
+        let record = |sent: Option<&str>, acked: Option<&str>, nacked: Option<&str>| ProxyRecord {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
+            proxy_version: "0.1.0".into(),
+            connected_at: "2026-12-03T00:00:00Z".into(),
+            sent_version: sent.map(str::to_owned),
+            acked_version: acked.map(str::to_owned),
+            nacked: nacked.map(|v| crate::controller::Nacked {
+                version: v.into(),
+                reason: "bad field".into(),
+            }),
+        };
+        assert_eq!(
+            version_problem(&[&record(Some("aa"), Some("aa"), None)]),
+            None
+        );
+        let lag = version_problem(&[&record(Some("bb"), Some("aa"), None)]).unwrap();
+        assert_eq!(lag, "runs version aa, the controller sent bb (lagging)");
+        let pending = version_problem(&[&record(Some("bb"), None, None)]).unwrap();
+        assert_eq!(pending, "has not acked version bb yet (lagging)");
+        let refused = version_problem(&[&record(Some("bb"), Some("aa"), Some("bb"))]).unwrap();
+        assert_eq!(refused, "refused version bb (bad field) and runs aa");
+        let alone = version_problem(&[]).unwrap();
+        assert!(
+            alone.contains("subscribed to no controller replica"),
+            "{alone}"
+        );
+    }
+
+    #[test]
+    fn the_operator_exposure_is_read_from_its_info_line() {
+        let text = "proxy_build_info{version=\"1.2.3\"} 1\n\
+                    proxy_admin_operator_info{from=\"loopback,10.0.0.0/16\"} 1\n";
+        assert_eq!(operator_from(text).as_deref(), Some("loopback,10.0.0.0/16"));
+        assert_eq!(operator_from("proxy_build_info{version=\"1\"} 1\n"), None);
+    }
 
     #[test]
     fn the_version_is_read_from_the_build_info_line() {

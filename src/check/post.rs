@@ -16,14 +16,13 @@ use crate::install::apply::deployment_ready;
 use crate::install::read_state;
 use crate::install::state::WEBHOOK_SECRET;
 use crate::k8s::Connection;
+use crate::k8s::pod_proxy::{self, PodProxyError};
 use crate::manifests::certs::verify_serving_cert;
 use crate::manifests::render::{MANAGED_BY_LABEL, MESHCTL};
-use crate::manifests::templates::crd_names;
+use crate::manifests::templates::{crd_names, foreign_crd_names};
 
 const CONTROLLER: &str = "meshctl-controller";
 const WEBHOOK: &str = "meshctl-proxy-injector";
-const VERSION_LABEL: &str = "app.kubernetes.io/version";
-
 fn failed(conn: &Connection, action: &str, what: &str, e: &kube::Error) -> Outcome {
     Outcome::error(conn.request_error(action, what, e).to_string())
 }
@@ -81,6 +80,14 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
             (true, true) => ok += 1,
         }
     }
+    // Another product's API whose CRD is missing is not an install failure (a printed install
+    // leaves them out), but the mesh ignores that API until the CRD is there: say which.
+    let foreign_names: Vec<String> = foreign_crd_names().collect();
+    let (missing_foreign, missing): (Vec<String>, Vec<String>) =
+        missing.into_iter().partition(|m| {
+            let name = m.strip_suffix(" (being deleted)").unwrap_or(m);
+            foreign_names.iter().any(|f| f == name)
+        });
     if !missing.is_empty() || !pending.is_empty() {
         let mut parts = Vec::new();
         if !missing.is_empty() {
@@ -94,6 +101,13 @@ pub async fn crds_established(conn: &Connection) -> Outcome {
     let mut message = format!("{ok} of meshctl's CRDs Established");
     if !foreign.is_empty() {
         message.push_str(&format!("; another product's: {}", foreign.join(", ")));
+    }
+    if !missing_foreign.is_empty() {
+        return Outcome::warning(format!(
+            "{message}; not installed, so the mesh ignores these APIs: {} (install them from \
+             their project, or `meshctl install --crds all`)",
+            missing_foreign.join(", ")
+        ));
     }
     Outcome::ok(message)
 }
@@ -146,24 +160,69 @@ pub async fn controller_ready(conn: &Connection, ns: &str) -> Outcome {
     }
 }
 
+/// `controller-version`: what the controller's pods run, from each one's `/metrics` on its
+/// admin port through the API server's pod proxy (`meshctl_controller_build_info`), not the
+/// Deployment's label (a label says what was applied, not what runs).
 pub async fn controller_version(conn: &Connection, ns: &str) -> Outcome {
-    let deployment = match controller(conn, ns).await {
-        Ok(d) => d,
+    let running = match super::control::replicas(conn, ns).await {
+        Ok(pods) => pods,
         Err(outcome) => return outcome,
     };
-    let ours = env!("CARGO_PKG_VERSION");
-    match deployment
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(VERSION_LABEL))
-    {
-        Some(v) if v == ours => Outcome::ok(format!("meshctl {v}")),
-        Some(v) => Outcome::warning(format!("the controller runs {v}, this CLI is {ours}")),
-        None => Outcome::warning(format!(
-            "Deployment {ns}/{CONTROLLER} has no {VERSION_LABEL} label"
-        )),
+    if running.is_empty() {
+        return Outcome::error(format!(
+            "no pod of Deployment {ns}/{CONTROLLER} is running, so none says what it runs \
+             (see controller-ready)"
+        ));
     }
+    let ours = env!("CARGO_PKG_VERSION");
+    let (mut matching, mut skewed, mut unread) = (0, Vec::new(), Vec::new());
+    for pod in &running {
+        let name = pod.metadata.name.as_deref().unwrap_or("");
+        let answer = pod_proxy::get(&conn.once, ns, name, CONTROLLER_ADMIN_PORT, "/metrics").await;
+        match answer.map(|text| controller_build_version(&text)) {
+            Ok(Some(v)) if v == ours => matching += 1,
+            Ok(Some(v)) => skewed.push(format!("{name} runs {v}")),
+            Ok(None) => unread.push(format!(
+                "{name}: its /metrics has no {CONTROLLER_BUILD_INFO}"
+            )),
+            Err(PodProxyError::Status { code: 403, message }) => {
+                return Outcome::error(pod_proxy::denied_message(ns, 1, &message, "check"));
+            }
+            Err(e) => unread.push(format!(
+                "{name}: cannot read /metrics on port {CONTROLLER_ADMIN_PORT}: {e}"
+            )),
+        }
+    }
+    match (unread.is_empty(), skewed.is_empty()) {
+        (true, true) => Outcome::ok(format!("{matching} controller pods run meshctl {ours}")),
+        (true, false) => Outcome::warning(format!("this CLI is {ours}; {}", skewed.join(", "))),
+        (false, _) => Outcome::error(
+            unread
+                .into_iter()
+                .chain(
+                    skewed
+                        .into_iter()
+                        .map(|s| format!("{s} (this CLI is {ours})")),
+                )
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
+/// The controller's admin port (`/metrics`, with its build info).
+pub const CONTROLLER_ADMIN_PORT: u16 = crate::controller::ADMIN_PORT;
+/// The controller's version metric: `meshctl_controller_build_info{version="…"} 1`.
+pub const CONTROLLER_BUILD_INFO: &str = "meshctl_controller_build_info";
+
+/// The version label of the controller's build-info line in a `/metrics` text.
+fn controller_build_version(metrics: &str) -> Option<String> {
+    let line = metrics.lines().find(|l| {
+        l.strip_prefix(CONTROLLER_BUILD_INFO)
+            .is_some_and(|r| r.starts_with('{'))
+    })?;
+    let rest = &line[line.find("version=\"")? + "version=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
 }
 
 pub async fn webhook(conn: &Connection, ns: &str) -> Outcome {
@@ -267,5 +326,22 @@ pub async fn identity(conn: &Connection, ns: &str) -> Outcome {
             "issuer valid for {} more days, chains to the anchor",
             facts[0].expires_in_days
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_controller_version_is_read_from_its_build_info_line() {
+        let text = "# TYPE meshctl_controller_build_info gauge\n\
+                    meshctl_controller_build_info{version=\"1.2.3\"} 1\n\
+                    meshctl_controller_subscribed_proxies 4\n";
+        assert_eq!(controller_build_version(text).as_deref(), Some("1.2.3"));
+        assert_eq!(
+            controller_build_version("proxy_build_info{version=\"1\"} 1\n"),
+            None
+        );
     }
 }

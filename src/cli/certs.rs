@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -124,6 +124,16 @@ fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
     let issuer_key = pem::read_key(&args.ca_dir.join("issuer.key"))?;
     let ca = Ca::new(issuer, issuer_key, args.validity.get())
         .with_context(|| format!("{} cannot issue", issuer_path.display()))?;
+    if args.identity.trust_domain() != ca.trust_domain() {
+        bail!(
+            "cannot issue {}: it is outside trust domain `{}` of {}; ask for \
+             spiffe://{}/ns/<ns>/sa/<sa>, or use --ca-dir of that trust domain's issuer",
+            args.identity,
+            ca.trust_domain(),
+            issuer_path.display(),
+            ca.trust_domain()
+        );
+    }
     let request = LeafRequest::new(&args.identity)?;
     let leaf = ca.sign(request.csr_der(), &args.identity, SystemTime::now())?;
     let now = rustls::pki_types::UnixTime::now();
@@ -191,7 +201,9 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes one file, never following into an existing one unless `force` (keys get mode 0600).
+/// Writes one file, never following into an existing one unless `force`; the file ends with
+/// `mode` either way (an overwritten key that was 0644 becomes 0600: open's mode applies only
+/// to a file it creates).
 fn write_file(path: &Path, text: &str, mode: u32, force: bool) -> anyhow::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).mode(mode);
@@ -203,6 +215,9 @@ fn write_file(path: &Path, text: &str, mode: u32, force: bool) -> anyhow::Result
     let mut file = options
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // Before the secret goes in.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set mode {mode:o} on {}", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }

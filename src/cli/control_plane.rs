@@ -103,8 +103,10 @@ pub struct ApplyArgs {
     /// the cluster)
     #[arg(long, value_enum, value_name = "MODE")]
     pub dry_run: Option<DryRun>,
-    /// Which config-API CRDs to install: auto = those the cluster lacks or meshctl owns
-    /// (printing: all), all = all (an error if another product owns one), none
+    /// Which CRDs to install: auto = meshctl's own, and other products' config-API CRDs
+    /// (Gateway API, Istio, SMI) the cluster lacks (printing: meshctl's own only: a printed
+    /// copy would overwrite theirs), all = all (when applying, an error if another product
+    /// owns one), none
     #[arg(long, value_enum, default_value = "auto")]
     pub crds: Crds,
     /// Wait for CRDs to be Established and the controller to be ready (--wait=false skips)

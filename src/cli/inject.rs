@@ -59,6 +59,14 @@ pub struct InjectArgs {
     /// iptables backend for the init step [default: auto]
     #[arg(long, value_name = "MODE", value_parser = ["auto", "nft", "legacy"])]
     pub iptables_mode: Option<String>,
+    /// Who besides loopback may read the proxies' /config, /identity and /stats: `all`, or
+    /// networks such as the nodes the API server's pod proxy comes from (`meshctl stat`,
+    /// `check --proxy`) [default: loopback only]
+    #[arg(long, value_name = "NETWORKS")]
+    pub admin_operator_from: Option<String>,
+    /// Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]
+    #[arg(long, value_name = "NAMESPACE")]
+    pub mesh_namespace: Option<String>,
     /// Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)
     #[arg(long)]
     pub annotate_only: bool,
@@ -85,6 +93,8 @@ impl InjectArgs {
             (Key::OpaquePorts, &self.opaque_ports),
             (Key::NativeSidecar, &self.native_sidecar),
             (Key::IptablesMode, &self.iptables_mode),
+            (Key::MeshNamespace, &self.mesh_namespace),
+            (Key::AdminOperatorFrom, &self.admin_operator_from),
         ] {
             if let Some(value) = value {
                 overrides.set(key, value).map_err(|reason| {

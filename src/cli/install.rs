@@ -19,11 +19,8 @@ pub fn run(args: InstallArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if !args.apply.to_cluster() {
         // Printing works offline: fresh certificates unless the operator gave files.
         let certs = fresh_certs(&values, identity)?;
-        let manifests = manifests::render(
-            &values,
-            &certs,
-            args.apply.crds != control_plane::Crds::None,
-        )?;
+        let manifests =
+            manifests::render(&values, &certs, args.apply.options().crds.rendered(true))?;
         return print(&manifests);
     }
     control_plane::runtime()?.block_on(async {
@@ -38,11 +35,8 @@ pub fn run(args: InstallArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             (None, Some(existing)) => existing,
             (identity, None) => fresh_certs(&values, identity)?,
         };
-        let manifests = manifests::render(
-            &values,
-            &certs,
-            args.apply.crds != control_plane::Crds::None,
-        )?;
+        let manifests =
+            manifests::render(&values, &certs, args.apply.options().crds.rendered(false))?;
         let summary = apply(&conn, &manifests, &args.apply).await?;
         report("installed", &conn, &values, &summary, &args.apply)?;
         Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use meshctl::identity::SpiffeId;
 use meshctl::model::identity::{CaSource, Identity};
+use meshctl::proxy::admin_access::OperatorAccess;
 use meshctl::proxy::discovery::DiscoveryOptions;
 use meshctl::proxy::{Options, Proxy, reload_file};
 
@@ -52,6 +53,18 @@ pub struct ProxyArgs {
         hide_default_value = true
     )]
     inbound_ports_opaque: PortList,
+    /// Who besides loopback may read /config, /identity and /stats on the admin port: `all`,
+    /// or networks such as 10.0.0.0/16 (the nodes the API server's pod proxy comes from, for
+    /// `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_ADMIN_OPERATOR_FROM",
+        value_name = "NETWORKS",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = clap::value_parser!(OperatorAccess)
+    )]
+    admin_operator_from: OperatorAccess,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"
     #[arg(
         long,
@@ -92,13 +105,10 @@ struct ClusterArgs {
     #[arg(long, env = "MESHCTL_CONTROLLER_ADDR", value_name = "HOST:PORT")]
     controller_addr: Option<String>,
     /// The mesh's namespace: the controller's identity is its service account there
-    #[arg(
-        long,
-        env = "MESHCTL_CONTROLLER_NAMESPACE",
-        default_value = "meshctl-system",
-        value_name = "NS"
-    )]
-    controller_namespace: String,
+    /// [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else
+    /// meshctl-system]
+    #[arg(long, env = "MESHCTL_CONTROLLER_NAMESPACE", value_name = "NS")]
+    controller_namespace: Option<String>,
     /// The mesh's trust domain
     #[arg(
         long,
@@ -159,12 +169,13 @@ impl ClusterArgs {
         let usage = |e: meshctl::identity::spiffe::SpiffeError| super::UsageError(e.to_string());
         let me = SpiffeId::new(&self.trust_domain, &pod_namespace, &self.service_account)
             .map_err(usage)?;
-        let controller = SpiffeId::new(
-            &self.trust_domain,
-            &self.controller_namespace,
-            meshctl::identity::service::CA_SERVICE_ACCOUNT,
-        )
-        .map_err(usage)?;
+        // One source for the mesh namespace: what inject put in the address, unless told.
+        let namespace = self.controller_namespace.as_deref().unwrap_or_else(|| {
+            meshctl::mesh_namespace::of_controller_addr(addr)
+                .unwrap_or(meshctl::mesh_namespace::DEFAULT)
+        });
+        let controller = meshctl::identity::service::ca_identity(&self.trust_domain, namespace)
+            .map_err(usage)?;
         let identity = Identity {
             roots: self.identity_trust_roots.clone(),
             cert: None,
@@ -249,6 +260,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
+    options.admin_operator = args.admin_operator_from;
     options.app_port = args.inbound_app_port;
     options.app_ip = args.inbound_app_ip;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
@@ -292,6 +304,8 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .await;
         anyhow::Ok(())
     })?;
+    // The access log's thread may hold lines yet: out before the process ends.
+    meshctl::proxy::access_log::flush(std::time::Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
 }
 

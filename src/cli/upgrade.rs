@@ -9,7 +9,7 @@ use meshctl::install::{self, InstallError};
 use meshctl::manifests::{self, InstallCerts};
 
 use super::GlobalArgs;
-use super::control_plane::{self, Crds, Progress, RenderArgs};
+use super::control_plane::{self, Progress, RenderArgs};
 use super::install::{apply, print, report};
 
 /// New identity files replace the recorded trust anchors and issuer (rotation).
@@ -46,7 +46,8 @@ pub fn run(args: UpgradeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             identity: identity.unwrap_or(existing.identity),
             webhook: existing.webhook,
         };
-        let manifests = manifests::render(&values, &certs, args.apply.crds != Crds::None)?;
+        let crds = args.apply.options().crds.rendered(!args.apply.to_cluster());
+        let manifests = manifests::render(&values, &certs, crds)?;
         if !args.apply.to_cluster() {
             return print(&manifests);
         }

@@ -2,20 +2,19 @@
 //! names its pod; it gets a full snapshot of what its pod needs, then deltas after each
 //! publication, and its acks and nacks are recorded (a nack makes the next snapshot full).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::Metrics;
 use super::proxies::{Proxies, ProxyRecord, Registration};
-use super::publish::{Published, hash_bytes, version_of};
+use super::publish::{Encoded, Published, View, hash_bytes, version_of};
 use super::source::Source;
 use crate::api::discovery::discovery_server::Discovery;
 use crate::api::discovery::proxy_message::Message;
@@ -32,7 +31,14 @@ pub struct DiscoveryService {
     pub published: watch::Receiver<Option<Arc<Published>>>,
     pub proxies: Arc<Proxies>,
     pub metrics: Arc<Metrics>,
+    /// Full snapshots sent and not yet answered, at most this many at once.
+    pub full_snapshots: Arc<Semaphore>,
 }
+
+/// Full snapshots in flight at once (each is every service of a namespace), and how long
+/// one may stay unanswered before its slot goes to the next proxy.
+pub const FULL_SNAPSHOTS_IN_FLIGHT: usize = 32;
+const PERMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tonic::async_trait]
 impl Discovery for DiscoveryService {
@@ -81,6 +87,7 @@ impl Discovery for DiscoveryService {
         tracing::info!(pod = %subscribe.pod_name, namespace = %subscribe.pod_namespace,
             identity = %peer, "proxy subscribed");
         let session = Session {
+            full_snapshots: self.full_snapshots.clone(),
             stores: self.stores.clone(),
             published: self.published.clone(),
             metrics: self.metrics.clone(),
@@ -130,6 +137,7 @@ fn check_identity(peer: &SpiffeId, pod: &Pod, s: &Subscribe) -> Result<(), Statu
 
 /// One proxy's stream.
 struct Session {
+    full_snapshots: Arc<Semaphore>,
     stores: Arc<dyn Source>,
     published: watch::Receiver<Option<Arc<Published>>>,
     metrics: Arc<Metrics>,
@@ -142,7 +150,9 @@ struct Session {
 #[derive(Default)]
 struct Sent {
     version: Option<String>,
-    services: HashMap<String, u64>,
+    /// The view the last snapshot brought the proxy to (shared with every other proxy of
+    /// its namespace: no per-proxy copy of a thousand names).
+    view: Option<Arc<View>>,
     inbound: Option<u64>,
     /// Set at start and after a nack: the next snapshot replaces everything.
     full: bool,
@@ -150,6 +160,10 @@ struct Sent {
     since: Option<Instant>,
     /// The version the proxy refused: not sent again (it would refuse it again).
     refused: Option<String>,
+    /// Held from sending a full snapshot until the proxy answers it (or 10 s pass): full
+    /// snapshots in flight are bounded, so 1,000 proxies resubscribing at once do not
+    /// buffer 1,000 encodings of every service.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Session {
@@ -165,17 +179,35 @@ impl Session {
         };
         loop {
             let current = self.published.borrow_and_update().clone();
-            if let Some(published) = current
-                && let Some(snapshot) = self.next_snapshot(&published, &mut sent)
-            {
-                let version = snapshot.version.clone();
-                if tx.send(Ok(snapshot)).await.is_err() {
-                    break;
+            if let Some(published) = current {
+                if sent.full && sent.permit.is_none() {
+                    match self.full_snapshots.clone().acquire_owned().await {
+                        Ok(permit) => sent.permit = Some(permit),
+                        Err(_) => break,
+                    }
                 }
-                self.metrics.pushes.inc();
-                self.registration.sent(&version);
+                if let Some(snapshot) = self.next_snapshot(&published, &mut sent) {
+                    let version = snapshot.version.clone();
+                    let mut closed = false;
+                    for part in in_parts(snapshot) {
+                        if tx.send(Ok(part)).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    if closed {
+                        break;
+                    }
+                    self.metrics.pushes.inc();
+                    self.registration.sent(&version);
+                } else {
+                    sent.permit = None;
+                }
             }
+            // A proxy that never answers its full snapshot gives the slot back after a while.
+            let held = sent.permit.is_some();
             tokio::select! {
+                () = tokio::time::sleep(PERMIT_TIMEOUT), if held => sent.permit = None,
                 changed = self.published.changed() => if changed.is_err() { break },
                 message = messages.next() => match message {
                     Some(Ok(ProxyMessage { message: Some(m) })) => self.answer(m, &mut sent),
@@ -196,12 +228,13 @@ impl Session {
         match message {
             Message::Ack(ack) => {
                 self.metrics.acks.inc();
-                if sent.version.as_deref() == Some(ack.version.as_str())
-                    && let Some(since) = sent.since.take()
-                {
-                    self.metrics
-                        .push_latency
-                        .observe(since.elapsed().as_secs_f64());
+                if sent.version.as_deref() == Some(ack.version.as_str()) {
+                    sent.permit = None;
+                    if let Some(since) = sent.since.take() {
+                        self.metrics
+                            .push_latency
+                            .observe(since.elapsed().as_secs_f64());
+                    }
                 }
                 self.registration.acked(&ack.version);
             }
@@ -213,6 +246,7 @@ impl Session {
                 self.registration.nacked(&nack.version, &nack.reason);
                 // Its state is no longer what we sent: the next change goes as a full snapshot.
                 sent.full = true;
+                sent.permit = None;
                 sent.refused = Some(nack.version);
             }
             Message::Subscribe(_) => {}
@@ -235,41 +269,156 @@ impl Session {
         {
             return None;
         }
-        let full = sent.full;
         let mut snapshot = Snapshot {
             version: version.clone(),
-            full,
+            full: sent.full,
             ..Snapshot::default()
         };
-        for (name, encoded) in &view.services {
-            if full || sent.services.get(name) != Some(&encoded.hash) {
-                snapshot.services.push(Resource {
-                    name: name.clone(),
-                    json: encoded.json.to_vec(),
-                });
+        let resource = |(name, e): (&String, &Encoded)| Resource {
+            name: name.clone(),
+            json: e.json.clone(),
+        };
+        match sent.view.as_ref().filter(|_| !sent.full) {
+            None => snapshot.services = view.services.iter().map(resource).collect(),
+            Some(old) if Arc::ptr_eq(old, &view) => {}
+            Some(old) => {
+                let (changed, removed) = diff(old, &view);
+                snapshot.services = changed.into_iter().map(resource).collect();
+                snapshot.removed_services = removed;
             }
         }
-        if !full {
-            snapshot.removed_services = sent
-                .services
-                .keys()
-                .filter(|name| !view.services.contains_key(*name))
-                .cloned()
-                .collect();
-            snapshot.removed_services.sort();
+        if snapshot.full || sent.inbound != Some(inbound_hash) {
+            snapshot.inbound_json = inbound_json.into();
         }
-        if full || sent.inbound != Some(inbound_hash) {
-            snapshot.inbound_json = inbound_json;
-        }
-        sent.services = view
-            .services
-            .iter()
-            .map(|(name, e)| (name.clone(), e.hash))
-            .collect();
+        sent.view = Some(view);
         sent.inbound = Some(inbound_hash);
         sent.version = Some(version);
         sent.full = false;
         sent.since = Some(published.since);
         Some(snapshot)
+    }
+}
+
+/// About how many bytes of service JSON one message carries.
+const PART_BYTES: usize = 32 * 1024;
+
+/// `snapshot` cut into messages of about [`PART_BYTES`] (tonic keeps a stream's encoding
+/// buffer at the size of its largest message: 1,000 streams of whole 1.5 MB snapshots held
+/// 1.5 GB). The first part has everything but the services past its share.
+fn in_parts(mut snapshot: Snapshot) -> Vec<Snapshot> {
+    let mut services = std::mem::take(&mut snapshot.services)
+        .into_iter()
+        .peekable();
+    let mut parts = Vec::new();
+    let mut part = snapshot;
+    loop {
+        let mut size = 0;
+        while let Some(next) = services.next_if(|r| size == 0 || size + r.json.len() <= PART_BYTES)
+        {
+            size += next.json.len();
+            part.services.push(next);
+        }
+        let more = services.peek().is_some();
+        part.more = more;
+        let next = Snapshot {
+            version: part.version.clone(),
+            full: part.full,
+            ..Snapshot::default()
+        };
+        parts.push(std::mem::replace(&mut part, next));
+        if !more {
+            return parts;
+        }
+    }
+}
+
+/// Services new or changed from `old` to `new`, and the names gone: one walk of both
+/// sorted maps.
+fn diff<'a>(old: &View, new: &'a View) -> (Vec<(&'a String, &'a Encoded)>, Vec<String>) {
+    let (mut changed, mut removed) = (Vec::new(), Vec::new());
+    let mut old_iter = old.services.iter().peekable();
+    for (name, encoded) in &new.services {
+        while let Some((gone, _)) = old_iter.next_if(|(o, _)| *o < name) {
+            removed.push(gone.clone());
+        }
+        match old_iter.next_if(|(o, _)| *o == name) {
+            Some((_, before)) if before.hash == encoded.hash => {}
+            _ => changed.push((name, encoded)),
+        }
+    }
+    removed.extend(old_iter.map(|(name, _)| name.clone()));
+    (changed, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::diff;
+    use crate::controller::publish::{Encoded, View};
+
+    fn view(entries: &[(&str, u64)]) -> View {
+        View::new(
+            entries
+                .iter()
+                .map(|(name, hash)| {
+                    let encoded = Encoded {
+                        service: Arc::default(),
+                        json: bytes::Bytes::new(),
+                        hash: *hash,
+                    };
+                    ((*name).to_owned(), encoded)
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_large_snapshot_goes_in_parts_that_add_up() {
+        use crate::api::discovery::{Resource, Snapshot};
+        let resource = |i: usize| Resource {
+            name: format!("s{i}"),
+            json: vec![b'x'; 10_000].into(),
+        };
+        let snapshot = Snapshot {
+            version: "v".into(),
+            full: true,
+            inbound_json: b"{}".to_vec().into(),
+            services: (0..10).map(resource).collect(),
+            removed_services: vec!["gone".into()],
+            more: false,
+        };
+        let parts = super::in_parts(snapshot);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.services.len()).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        assert_eq!(parts.iter().filter(|p| p.more).count(), 3);
+        assert!(!parts.last().unwrap().more);
+        assert!(parts.iter().all(|p| p.version == "v" && p.full));
+        assert_eq!(parts[0].inbound_json.as_ref(), b"{}");
+        assert_eq!(parts[0].removed_services, ["gone"]);
+        let names: Vec<String> = parts
+            .iter()
+            .flat_map(|p| &p.services)
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(names, (0..10).map(|i| format!("s{i}")).collect::<Vec<_>>());
+        // Small snapshots stay one message.
+        let one = super::in_parts(Snapshot {
+            version: "w".into(),
+            ..Snapshot::default()
+        });
+        assert_eq!(one.len(), 1);
+    }
+
+    #[test]
+    fn a_delta_holds_what_changed_and_names_what_went() {
+        let old = view(&[("a", 1), ("b", 2), ("c", 3), ("e", 5)]);
+        let new = view(&[("b", 2), ("c", 30), ("d", 4), ("f", 6)]);
+        let (changed, removed) = diff(&old, &new);
+        let changed: Vec<&str> = changed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(changed, ["c", "d", "f"]);
+        assert_eq!(removed, ["a", "e"]);
+        let (changed, removed) = diff(&new, &new);
+        assert!(changed.is_empty() && removed.is_empty());
     }
 }

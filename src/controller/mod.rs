@@ -9,6 +9,8 @@ mod admin;
 mod authn;
 pub mod dir_source;
 mod discovery;
+#[cfg(test)]
+mod discovery_tests;
 mod metrics;
 mod pod_endpoints;
 mod proxies;
@@ -29,7 +31,7 @@ use tokio::sync::watch;
 
 pub use metrics::Metrics;
 pub use pod_endpoints::derive as derive_endpoints;
-pub use proxies::{Proxies, ProxyRecord};
+pub use proxies::{Nacked, Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
@@ -319,6 +321,9 @@ impl Controller {
             published: published_rx,
             proxies: shared.proxies.clone(),
             metrics: metrics.clone(),
+            full_snapshots: Arc::new(tokio::sync::Semaphore::new(
+                discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+            )),
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
             namespace = %options.namespace, "controller serving");

@@ -30,6 +30,22 @@ pub struct Published {
 #[derive(Default)]
 pub struct View {
     pub services: BTreeMap<String, Encoded>,
+    /// Of every name and service hash: a proxy's version is this and its inbound hash.
+    pub hash: u64,
+}
+
+impl View {
+    pub fn new(services: BTreeMap<String, Encoded>) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (name, encoded) in &services {
+            name.hash(&mut h);
+            encoded.hash.hash(&mut h);
+        }
+        Self {
+            services,
+            hash: h.finish(),
+        }
+    }
 }
 
 /// A service as it goes on the wire.
@@ -59,6 +75,24 @@ impl Published {
             since,
             views: Mutex::default(),
             previous,
+        }
+    }
+
+    /// A publication whose views are given, not computed (tests of what proxies do with
+    /// what they are sent).
+    #[cfg(test)]
+    pub fn with_views(
+        generation: u64,
+        mesh: Mesh,
+        since: Instant,
+        views: HashMap<String, Arc<View>>,
+    ) -> Self {
+        Self {
+            generation,
+            mesh: Arc::new(mesh),
+            since,
+            views: Mutex::new(views),
+            previous: None,
         }
     }
 
@@ -93,7 +127,7 @@ impl Published {
                 (name, encoded)
             })
             .collect();
-        let view = Arc::new(View { services });
+        let view = Arc::new(View::new(services));
         self.views
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -117,10 +151,7 @@ fn encode(service: Arc<Service>) -> Encoded {
 pub fn version_of(inbound_hash: u64, view: &View) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     inbound_hash.hash(&mut h);
-    for (name, encoded) in &view.services {
-        name.hash(&mut h);
-        encoded.hash.hash(&mut h);
-    }
+    view.hash.hash(&mut h);
     format!("{:016x}", h.finish())
 }
 

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::Resource;
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
@@ -27,6 +28,29 @@ pub trait Source: Send + Sync + 'static {
     fn synced(&self) -> bool;
 }
 
+/// The config kinds the controller reads when their CRDs exist (group, kind).
+pub const CONFIG_KINDS: [(&str, &str); 15] = [
+    ("networking.istio.io", "VirtualService"),
+    ("networking.istio.io", "DestinationRule"),
+    ("networking.istio.io", "EnvoyFilter"),
+    ("security.istio.io", "PeerAuthentication"),
+    ("security.istio.io", "AuthorizationPolicy"),
+    ("security.istio.io", "RequestAuthentication"),
+    ("split.smi-spec.io", "TrafficSplit"),
+    ("gateway.networking.k8s.io", "HTTPRoute"),
+    ("gateway.networking.k8s.io", "GRPCRoute"),
+    ("linkerd.io", "ServiceProfile"),
+    ("policy.linkerd.io", "Server"),
+    ("policy.linkerd.io", "ServerAuthorization"),
+    ("policy.linkerd.io", "AuthorizationPolicy"),
+    ("policy.linkerd.io", "MeshTLSAuthentication"),
+    ("policy.linkerd.io", "NetworkAuthentication"),
+];
+
+/// How often the API server is asked again which config kinds it serves (a CRD installed
+/// after the controller started is picked up).
+const KINDS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The objects the controller knows, kept current by the reflectors.
 #[derive(Clone)]
 pub struct Stores {
@@ -34,8 +58,11 @@ pub struct Stores {
     pub endpoint_slices: Store<EndpointSlice>,
     pub pods: Store<Pod>,
     pub namespaces: Store<Namespace>,
-    /// How many reflectors have finished their first list.
+    /// One store per config kind the API server serves, added as their CRDs appear.
+    objects: Arc<std::sync::RwLock<Vec<(ApiResource, Store<DynamicObject>)>>>,
+    /// How many reflectors have finished their first list, and how many there are.
     listed: Arc<AtomicUsize>,
+    reflectors: Arc<AtomicUsize>,
 }
 
 impl Source for Stores {
@@ -52,6 +79,14 @@ impl Source for Stores {
             endpoint_slices: owned(&self.endpoint_slices),
             pods: owned(&self.pods),
             namespaces: owned(&self.namespaces),
+            objects: self
+                .objects
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .flat_map(|(_, store)| store.state())
+                .map(|o| (*o).clone())
+                .collect(),
             ..Inputs::default()
         }
     }
@@ -61,7 +96,7 @@ impl Source for Stores {
     }
 
     fn synced(&self) -> bool {
-        self.listed.load(Ordering::Acquire) >= REFLECTORS
+        self.listed.load(Ordering::Acquire) >= self.reflectors.load(Ordering::Acquire)
     }
 }
 
@@ -104,16 +139,23 @@ pub fn watch_cluster(
         &mut tasks,
         |n: &mut Namespace| n.meta_mut().managed_fields = None,
     );
-    (
-        Stores {
-            services,
-            endpoint_slices,
-            pods,
-            namespaces,
-            listed,
-        },
-        tasks,
-    )
+    let stores = Stores {
+        services,
+        endpoint_slices,
+        pods,
+        namespaces,
+        objects: Arc::default(),
+        // The four above, and the config kinds once discovery has answered (one more until then).
+        reflectors: Arc::new(AtomicUsize::new(5)),
+        listed: listed.clone(),
+    };
+    tasks.push(tokio::spawn(watch_config_kinds(
+        client.clone(),
+        stores.clone(),
+        changes,
+        listed,
+    )));
+    (stores, tasks)
 }
 
 /// A pod as the mesh needs it: what says whether it is meshed and who it is, not its whole
@@ -144,8 +186,98 @@ fn slim_pod(pod: &mut Pod) {
     }
 }
 
-/// The reflectors `Stores::synced` waits for.
-const REFLECTORS: usize = 4;
+/// Finds which config kinds the API server serves and reflects each, now and every
+/// [`KINDS_EVERY`] (CRDs installed later).
+async fn watch_config_kinds(
+    client: kube::Client,
+    stores: Stores,
+    changes: Arc<watch::Sender<u64>>,
+    listed: Arc<AtomicUsize>,
+) {
+    let groups: Vec<&str> = CONFIG_KINDS.iter().map(|(g, _)| *g).collect();
+    let mut first = true;
+    let mut tasks = Vec::new();
+    loop {
+        match kube::discovery::Discovery::new(client.clone())
+            .filter(&groups)
+            .run()
+            .await
+        {
+            Ok(discovery) => {
+                for group in discovery.groups() {
+                    for (resource, _) in group.recommended_resources() {
+                        let wanted = CONFIG_KINDS
+                            .iter()
+                            .any(|(g, k)| *g == resource.group && *k == resource.kind);
+                        let known = stores
+                            .objects
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .iter()
+                            .any(|(r, _)| r.group == resource.group && r.kind == resource.kind);
+                        if !wanted || known {
+                            continue;
+                        }
+                        tracing::info!(kind = %resource.kind, version = %resource.version, "watching config kind");
+                        stores.reflectors.fetch_add(1, Ordering::AcqRel);
+                        let store =
+                            reflect_dynamic(&client, &resource, &changes, &listed, &mut tasks);
+                        stores
+                            .objects
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((resource, store));
+                    }
+                }
+                if std::mem::take(&mut first) {
+                    // Discovery itself counted as one reflector to wait for.
+                    listed.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot discover the config kinds; retrying"),
+        }
+        tokio::time::sleep(if first {
+            std::time::Duration::from_secs(1)
+        } else {
+            KINDS_EVERY
+        })
+        .await;
+    }
+}
+
+/// A reflector of one config kind; its objects carry their apiVersion and kind (list
+/// answers may leave them out, and translation reads them).
+fn reflect_dynamic(
+    client: &kube::Client,
+    resource: &ApiResource,
+    changes: &Arc<watch::Sender<u64>>,
+    listed: &Arc<AtomicUsize>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Store<DynamicObject> {
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let types = kube::core::TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    };
+    let stream = watcher::watcher(
+        Api::<DynamicObject>::all_with(client.clone(), resource),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(move |o: &mut DynamicObject| {
+        o.types = Some(types.clone());
+        o.metadata.managed_fields = None;
+    })
+    .reflect(writer);
+    tasks.push(tokio::spawn(count_changes(
+        stream,
+        changes.clone(),
+        listed.clone(),
+        resource.kind.clone(),
+    )));
+    store
+}
 
 fn reflect<K>(
     api: Api<K>,
@@ -165,32 +297,44 @@ where
     K::DynamicType: Default + std::hash::Hash + Eq + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
-    let changes = changes.clone();
-    let listed = listed.clone();
     let kind = K::kind(&K::DynamicType::default()).into_owned();
     let stream = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(modify)
         .reflect(writer);
-    tasks.push(tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        let mut first_list = true;
-        while let Some(event) = stream.next().await {
-            match event {
-                // A (re)list: its objects count as one change, at its end.
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(watcher::Event::InitDone) => {
-                    if std::mem::take(&mut first_list) {
-                        listed.fetch_add(1, Ordering::AcqRel);
-                    }
-                    changes.send_modify(|n| *n += 1);
-                }
-                Ok(_) => {
-                    changes.send_modify(|n| *n += 1);
-                }
-                Err(error) => tracing::warn!(kind, %error, "watch failed; retrying"),
-            }
-        }
-    }));
+    tasks.push(tokio::spawn(count_changes(
+        stream,
+        changes.clone(),
+        listed.clone(),
+        kind,
+    )));
     store
+}
+
+/// Drives a reflector's stream: each change adds one to `changes`; the end of its first
+/// list adds one to `listed`.
+async fn count_changes<K>(
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    changes: Arc<watch::Sender<u64>>,
+    listed: Arc<AtomicUsize>,
+    kind: String,
+) {
+    futures::pin_mut!(stream);
+    let mut first_list = true;
+    while let Some(event) = stream.next().await {
+        match event {
+            // A (re)list: its objects count as one change, at its end.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(watcher::Event::InitDone) => {
+                if std::mem::take(&mut first_list) {
+                    listed.fetch_add(1, Ordering::AcqRel);
+                }
+                changes.send_modify(|n| *n += 1);
+            }
+            Ok(_) => {
+                changes.send_modify(|n| *n += 1);
+            }
+            Err(error) => tracing::warn!(kind, %error, "watch failed; retrying"),
+        }
+    }
 }

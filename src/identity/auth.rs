@@ -5,9 +5,9 @@
 use std::future::Future;
 
 use super::spiffe::SpiffeId;
+use crate::secret::Secret;
 
-/// What a caller presented to the CA.
-#[derive(Debug)]
+/// What a caller presented to the CA (Debug never shows the token).
 pub struct Credentials<'a> {
     /// The identity asked for.
     pub asked: &'a SpiffeId,
@@ -15,6 +15,16 @@ pub struct Credentials<'a> {
     pub token: &'a str,
     /// The identity of the caller's verified client certificate, if it sent one.
     pub peer: Option<&'a SpiffeId>,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("asked", self.asked)
+            .field("token", &crate::secret::REDACTED)
+            .field("peer", &self.peer)
+            .finish()
+    }
 }
 
 /// Why the CA refuses to certify a caller.
@@ -45,18 +55,10 @@ pub trait Authenticator: Send + Sync + 'static {
 
 /// Static mode: whoever knows the bootstrap token may have any identity of the trust domain;
 /// a caller with a mesh certificate may renew that same identity without the token.
+#[derive(Debug)]
 pub struct BootstrapToken {
-    token: String,
+    token: Secret,
     trust_domain: String,
-}
-
-impl std::fmt::Debug for BootstrapToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the token.
-        f.debug_struct("BootstrapToken")
-            .field("trust_domain", &self.trust_domain)
-            .finish_non_exhaustive()
-    }
 }
 
 impl BootstrapToken {
@@ -64,7 +66,7 @@ impl BootstrapToken {
     /// only certificate renewals.
     pub fn new(token: &str, trust_domain: &str) -> Self {
         Self {
-            token: token.trim().to_owned(),
+            token: Secret::new(token.trim()),
             trust_domain: trust_domain.to_owned(),
         }
     }
@@ -84,7 +86,8 @@ impl Authenticator for BootstrapToken {
         {
             return Ok(peer.clone());
         }
-        if !self.token.is_empty() && constant_time_eq(credentials.token.trim(), &self.token) {
+        if !self.token.is_empty() && constant_time_eq(credentials.token.trim(), self.token.expose())
+        {
             return Ok(asked.clone());
         }
         match credentials.peer {

@@ -46,6 +46,19 @@ pub enum CaError {
     CsrKeyType(&'static str),
     #[error("the CSR asks for {asked}, but this requester may only have `{allowed}`")]
     IdentityNotAllowed { asked: String, allowed: SpiffeId },
+    #[error(
+        "`{asked}` is outside trust domain `{trust_domain}` of this CA's issuer: ask for an \
+         identity spiffe://{trust_domain}/ns/<ns>/sa/<sa>, or use that trust domain's issuer"
+    )]
+    OtherTrustDomain {
+        asked: Box<SpiffeId>,
+        trust_domain: String,
+    },
+    #[error(
+        "the issuer certificate names no trust domain: give it a URI SAN spiffe://<trust-domain> \
+         or the subject CN identity.<trust-domain> (as `meshctl certs create` does)"
+    )]
+    NoTrustDomain,
 }
 
 /// A freshly generated trust anchor and issuer, with their keys.
@@ -140,11 +153,14 @@ pub struct Ca {
     issuer_cert: CertificateDer<'static>,
     issuer_not_after: SystemTime,
     leaf_validity: Duration,
+    /// The only trust domain this CA signs identities of (read from its issuer).
+    trust_domain: String,
 }
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ca")
+            .field("trust_domain", &self.trust_domain)
             .field("issuer_not_after", &self.issuer_not_after)
             .field("leaf_validity", &self.leaf_validity)
             .finish_non_exhaustive()
@@ -171,18 +187,25 @@ impl Ca {
             return Err(CaError::KeyMismatch);
         }
         let issuer_not_after = system_time(parsed.validity().not_after.timestamp());
+        let trust_domain = trust_domain_of(&parsed).ok_or(CaError::NoTrustDomain)?;
         let issuer = Issuer::from_ca_cert_der(&issuer_cert, issuer_key)?;
         Ok(Self {
             issuer,
             issuer_cert,
             issuer_not_after,
             leaf_validity,
+            trust_domain,
         })
     }
 
     /// When the issuer expires (no leaf is signed after).
     pub fn issuer_not_after(&self) -> SystemTime {
         self.issuer_not_after
+    }
+
+    /// The trust domain this CA signs for.
+    pub fn trust_domain(&self) -> &str {
+        &self.trust_domain
     }
 
     /// Signs `csr` if it asks for exactly `allowed` (one URI SAN, nothing else) with a P-256 key.
@@ -195,6 +218,13 @@ impl Ca {
     ) -> Result<IssuedLeaf, CaError> {
         if now >= self.issuer_not_after {
             return Err(CaError::IssuerExpired);
+        }
+        // Whatever authenticated the caller, a CA never vouches for another trust domain.
+        if allowed.trust_domain() != self.trust_domain {
+            return Err(CaError::OtherTrustDomain {
+                asked: Box::new(allowed.clone()),
+                trust_domain: self.trust_domain.clone(),
+            });
         }
         let request =
             CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr))
@@ -238,6 +268,35 @@ impl Ca {
             not_after: truncate_to_secs(not_after),
         })
     }
+}
+
+/// An issuer's trust domain: its URI SAN `spiffe://<td>` (SPIFFE's signing certificates), else
+/// its subject CN `identity.<td>` (what [`generate`] writes, as Linkerd's issuers do).
+fn trust_domain_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let from_san = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .and_then(|san| {
+            san.value.general_names.iter().find_map(|name| match name {
+                GeneralName::URI(uri) => uri
+                    .strip_prefix("spiffe://")
+                    .map(|td| td.trim_end_matches('/').to_owned()),
+                _ => None,
+            })
+        });
+    let from_cn = || {
+        cert.subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .and_then(|cn| cn.strip_prefix("identity."))
+            .map(str::to_owned)
+    };
+    from_san
+        .or_else(from_cn)
+        .filter(|td| validate_trust_domain(td).is_ok())
 }
 
 fn describe_sans(sans: &[SanType]) -> String {
@@ -384,6 +443,49 @@ mod tests {
 
         let err = ca.sign(b"junk", &id("web"), now).unwrap_err().to_string();
         assert!(err.starts_with("the CSR cannot be used"), "{err}");
+    }
+
+    #[test]
+    fn identities_of_another_trust_domain_are_never_signed() {
+        let now = SystemTime::now();
+        let ca = ca(now);
+        assert_eq!(ca.trust_domain(), "cluster.local");
+        let other = SpiffeId::new("evil.example", "shop", "web").unwrap();
+        let req = LeafRequest::new(&other).unwrap();
+        // Even when the authenticator allowed exactly that identity.
+        let err = ca.sign(req.csr_der(), &other, now).unwrap_err();
+        assert!(matches!(err, CaError::OtherTrustDomain { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "`spiffe://evil.example/ns/shop/sa/web` is outside trust domain `cluster.local`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_issuer_without_a_trust_domain_is_refused() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = ca_params(
+            "some issuer",
+            BasicConstraints::Constrained(0),
+            SystemTime::now(),
+            DEFAULT_LEAF_VALIDITY,
+        );
+        let cert = params.self_signed(&key).unwrap();
+        let err = Ca::new(cert.der().clone(), key, DEFAULT_LEAF_VALIDITY).unwrap_err();
+        assert!(matches!(err, CaError::NoTrustDomain), "{err}");
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = ca_params(
+            "x",
+            BasicConstraints::Constrained(0),
+            SystemTime::now(),
+            DEFAULT_LEAF_VALIDITY,
+        );
+        params.subject_alt_names = vec![SanType::URI("spiffe://mesh.example".try_into().unwrap())];
+        let cert = params.self_signed(&key).unwrap();
+        let ca = Ca::new(cert.der().clone(), key, DEFAULT_LEAF_VALIDITY).unwrap();
+        assert_eq!(ca.trust_domain(), "mesh.example");
     }
 
     #[test]

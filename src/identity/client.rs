@@ -16,26 +16,17 @@ use super::spiffe::SpiffeId;
 use super::tls::{self, TlsError};
 use crate::api::identity::CertifyRequest;
 use crate::api::identity::identity_client::IdentityClient;
+use crate::secret::Secret;
 
-/// The proof of identity sent with each request.
-#[derive(Clone)]
+/// The proof of identity sent with each request (a literal one Debug-prints redacted).
+#[derive(Clone, Debug)]
 pub enum Token {
     /// No token: renewals authenticated by the current certificate only.
     None,
     /// A fixed token (static mode's bootstrap token).
-    Literal(String),
+    Literal(Secret),
     /// A token file read at every request (kubelet rotates projected tokens).
     File(PathBuf),
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::None => f.write_str("None"),
-            Self::Literal(_) => f.write_str("Literal(…)"),
-            Self::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +76,7 @@ impl CaClient {
     async fn token(&self) -> Result<String, ClientError> {
         match &self.token {
             Token::None => Ok(String::new()),
-            Token::Literal(token) => Ok(token.clone()),
+            Token::Literal(token) => Ok(token.expose().to_owned()),
             Token::File(path) => tokio::fs::read_to_string(path)
                 .await
                 .map(|t| t.trim().to_owned())

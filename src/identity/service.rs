@@ -18,16 +18,19 @@ use super::spiffe::{self, SpiffeId};
 use crate::api::identity::identity_server::{Identity, IdentityServer};
 use crate::api::identity::{CertifyRequest, CertifyResponse};
 
-/// Where the CA lives in a cluster: its service account is its identity.
-pub const CA_NAMESPACE: &str = "meshctl-system";
-pub const CA_SERVICE_ACCOUNT: &str = "meshctl-controller";
+/// The CA's service account (in the mesh namespace) is its identity.
+pub const CA_SERVICE_ACCOUNT: &str = crate::mesh_namespace::CONTROLLER;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The identity the CA service presents (and proxies expect) in `trust_domain`.
-pub fn ca_identity(trust_domain: &str) -> Result<SpiffeId, spiffe::SpiffeError> {
-    SpiffeId::new(trust_domain, CA_NAMESPACE, CA_SERVICE_ACCOUNT)
+/// The identity the CA service presents (and proxies expect) in `trust_domain`, when the
+/// control plane runs in `mesh_namespace`.
+pub fn ca_identity(
+    trust_domain: &str,
+    mesh_namespace: &str,
+) -> Result<SpiffeId, spiffe::SpiffeError> {
+    SpiffeId::new(trust_domain, mesh_namespace, CA_SERVICE_ACCOUNT)
 }
 
 /// The CA in force; the controller swaps it when the issuer Secret changes.
@@ -158,7 +161,9 @@ fn auth_status(e: AuthError) -> Status {
 
 fn ca_status(e: CaError) -> Status {
     match e {
-        CaError::IdentityNotAllowed { .. } => Status::permission_denied(e.to_string()),
+        CaError::IdentityNotAllowed { .. } | CaError::OtherTrustDomain { .. } => {
+            Status::permission_denied(e.to_string())
+        }
         CaError::BadCsr(_) | CaError::CsrKeyType(_) => Status::invalid_argument(e.to_string()),
         _ => Status::failed_precondition(e.to_string()),
     }

@@ -41,7 +41,7 @@ impl RunningCa {
         let ca = Arc::new(Ca::new(g.issuer.der().clone(), g.issuer_key, leaf_validity).unwrap());
         // The CA's own serving certificate comes from itself and rotates like any other.
         let own = CertStore::new();
-        let ca_id = service::ca_identity("cluster.local").unwrap();
+        let ca_id = service::ca_identity("cluster.local", crate::mesh_namespace::DEFAULT).unwrap();
         rotate::renew_once(&own, &ca_id, &ca).await.unwrap();
         let renew_own = tokio::spawn(rotate::keep_renewed(
             own.clone(),
@@ -72,7 +72,7 @@ impl RunningCa {
     }
 
     fn client(&self, store: &Arc<CertStore>, token: Token) -> CaClient {
-        let ca_id = service::ca_identity("cluster.local").unwrap();
+        let ca_id = service::ca_identity("cluster.local", crate::mesh_namespace::DEFAULT).unwrap();
         CaClient::new(
             &self.addr.to_string(),
             &ca_id,
@@ -122,7 +122,7 @@ async fn a_token_gets_the_first_leaf_and_the_certificate_renews_it() {
 async fn wrong_or_missing_credentials_are_refused() {
     let ca = RunningCa::start(DAY).await;
     let store = CertStore::new();
-    for token in [Token::Literal("guess".to_owned()), Token::None] {
+    for token in [Token::Literal("guess".into()), Token::None] {
         let client = ca.client(&store, token);
         let err = rotate::renew_once(&store, &id("web"), &client)
             .await
@@ -147,7 +147,7 @@ async fn wrong_or_missing_credentials_are_refused() {
 async fn a_certificate_cannot_be_used_to_get_another_identity() {
     let ca = RunningCa::start(DAY).await;
     let store = CertStore::new();
-    let client = ca.client(&store, Token::Literal(TOKEN.to_owned()));
+    let client = ca.client(&store, Token::Literal(TOKEN.into()));
     rotate::renew_once(&store, &id("web"), &client)
         .await
         .unwrap();
@@ -174,7 +174,7 @@ async fn the_client_refuses_a_ca_with_another_identity() {
         &impostor_id,
         ca.roots(),
         store.clone(),
-        Token::Literal(TOKEN.to_owned()),
+        Token::Literal(TOKEN.into()),
     )
     .unwrap();
     let err = rotate::renew_once(&store, &id("web"), &client)
@@ -196,7 +196,7 @@ async fn short_lived_leaves_rotate_under_steady_handshakes() {
     let (web, db) = (CertStore::new(), CertStore::new());
     let mut tasks = Vec::new();
     for (store, who) in [(&web, "web"), (&db, "db")] {
-        let client = ca.client(store, Token::Literal(TOKEN.to_owned()));
+        let client = ca.client(store, Token::Literal(TOKEN.into()));
         rotate::renew_once(store, &id(who), &client).await.unwrap();
         let backoff = Backoff {
             first: Duration::from_millis(50),

@@ -24,9 +24,11 @@ pub enum Key {
     OpaquePorts,
     NativeSidecar,
     IptablesMode,
+    MeshNamespace,
+    AdminOperatorFrom,
 }
 
-const KEY_COUNT: usize = 13;
+const KEY_COUNT: usize = 15;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -43,6 +45,8 @@ impl Key {
         Key::OpaquePorts,
         Key::NativeSidecar,
         Key::IptablesMode,
+        Key::MeshNamespace,
+        Key::AdminOperatorFrom,
     ];
 
     /// The CLI flag name, and the annotation name after `meshctl.io/`.
@@ -66,6 +70,8 @@ impl Key {
             Key::OpaquePorts => "meshctl.io/opaque-ports",
             Key::NativeSidecar => "meshctl.io/native-sidecar",
             Key::IptablesMode => "meshctl.io/iptables-mode",
+            Key::MeshNamespace => "meshctl.io/mesh-namespace",
+            Key::AdminOperatorFrom => "meshctl.io/admin-operator-from",
         }
     }
 
@@ -80,11 +86,13 @@ impl Key {
             Key::ProxyMemoryLimit => Some("256Mi"),
             Key::NativeSidecar => Some("true"),
             Key::IptablesMode => Some("auto"),
+            Key::MeshNamespace => Some(crate::mesh_namespace::DEFAULT),
             Key::ProxyCpuLimit
             | Key::SkipInboundPorts
             | Key::SkipOutboundPorts
             | Key::SkipOutboundCidrs
-            | Key::OpaquePorts => None,
+            | Key::OpaquePorts
+            | Key::AdminOperatorFrom => None,
         }
     }
 
@@ -103,6 +111,10 @@ impl Key {
             Key::SkipOutboundCidrs => cidrs(raw),
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),
+            Key::MeshNamespace => crate::mesh_namespace::validate(raw).map(|()| raw.to_owned()),
+            Key::AdminOperatorFrom => raw
+                .parse::<crate::proxy::admin_access::OperatorAccess>()
+                .map(|_| raw.split(',').map(str::trim).collect::<Vec<_>>().join(",")),
         }
     }
 }

@@ -31,7 +31,6 @@ pub const TOKEN_AUDIENCE: &str = "identity.meshctl.io";
 /// (ConfigMaps cannot be mounted across namespaces), as Istio does with its root cert.
 pub const TRUST_ROOTS_CONFIGMAP: &str = "meshctl-identity-trust-roots";
 pub const TRUST_ROOTS_DIR: &str = "/var/run/meshctl/trust-roots";
-pub const CONTROLLER_ADDR: &str = "meshctl-controller.meshctl-system.svc:8086";
 /// Where the image keeps the binary (the Dockerfile's ENTRYPOINT).
 pub const BINARY: &str = "/usr/local/bin/meshctl";
 
@@ -126,6 +125,9 @@ fn record(created: &mut Vec<String>, key: &str, found: Found) {
 /// The proxy: a native sidecar (`restartPolicy: Always` in `initContainers`) or, for clusters
 /// without native sidecars, the first app container that holds the others back until ready.
 fn proxy_container(settings: &Settings, native: bool) -> Value {
+    let mesh_namespace = settings
+        .get(Key::MeshNamespace)
+        .unwrap_or(crate::mesh_namespace::DEFAULT);
     let mut env = vec![
         env_value(
             "MESHCTL_PROXY_LOG_LEVEL",
@@ -153,10 +155,18 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
             "MESHCTL_IDENTITY_TRUST_ROOTS",
             &format!("{TRUST_ROOTS_DIR}/ca-bundle.crt"),
         ),
-        env_value("MESHCTL_CONTROLLER_ADDR", CONTROLLER_ADDR),
+        env_value(
+            "MESHCTL_CONTROLLER_ADDR",
+            &crate::mesh_namespace::controller_addr(mesh_namespace),
+        ),
+        // The CA's identity is the controller's service account there.
+        env_value("MESHCTL_CONTROLLER_NAMESPACE", mesh_namespace),
     ];
     if let Some(opaque) = settings.get(Key::OpaquePorts) {
         env.push(env_value("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE", opaque));
+    }
+    if let Some(from) = settings.get(Key::AdminOperatorFrom) {
+        env.push(env_value("MESHCTL_PROXY_ADMIN_OPERATOR_FROM", from));
     }
     let probe = |path: &str, period: u32, failures: u32| {
         json!({

@@ -9,8 +9,8 @@ use super::InstallError;
 use crate::k8s::Applier;
 use crate::k8s::Connection;
 use crate::k8s::apply::{condition_true, describe};
-use crate::manifests::Manifest;
 use crate::manifests::render::{MANAGED_BY_LABEL, MESHCTL};
+use crate::manifests::{CrdSet, Manifest};
 
 /// Which of meshctl's CRDs to install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,19 @@ pub enum CrdMode {
     All,
     /// None.
     None,
+}
+
+impl CrdMode {
+    /// The CRDs to render. Applying sees the cluster and keeps what another product owns;
+    /// a printed stream cannot, so `Auto` prints meshctl's own CRDs only (`kubectl apply` of
+    /// a Gateway API or Istio CRD would overwrite that product's).
+    pub fn rendered(self, printing: bool) -> CrdSet {
+        match self {
+            CrdMode::None => CrdSet::None,
+            CrdMode::Auto if printing => CrdSet::Owned,
+            CrdMode::Auto | CrdMode::All => CrdSet::All,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -188,19 +188,20 @@ mod tests {
         }
         .apply(&Values::default())
         .unwrap();
-        let rendered: Vec<String> = render(&Values::default(), &certs, true)
-            .unwrap()
-            .iter()
-            .filter(|m| m.is_crd())
-            .map(|m| m.name().to_owned())
-            .collect();
+        let rendered: Vec<String> =
+            render(&Values::default(), &certs, crate::manifests::CrdSet::All)
+                .unwrap()
+                .iter()
+                .filter(|m| m.is_crd())
+                .map(|m| m.name().to_owned())
+                .collect();
         let named: Vec<String> = crate::manifests::templates::crd_names().collect();
         assert_eq!(
             rendered, named,
             "CRD file names must be <group>_<plural>.yaml"
         );
         for values in [Values::default(), ha] {
-            for manifest in render(&values, &certs, true).unwrap() {
+            for manifest in render(&values, &certs, crate::manifests::CrdSet::All).unwrap() {
                 let kind = manifest.kind();
                 let listed = OWNED_KINDS
                     .iter()

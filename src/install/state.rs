@@ -76,7 +76,9 @@ pub async fn read_state(
                 .map_err(|r| bad(format!("ConfigMap {TRUST_ROOTS_CONFIG_MAP}"), r))?
                 .to_owned(),
             issuer_cert: secret_entry(&issuer, "tls.crt").map_err(|r| bad(what.clone(), r))?,
-            issuer_key: secret_entry(&issuer, "tls.key").map_err(|r| bad(what.clone(), r))?,
+            issuer_key: secret_entry(&issuer, "tls.key")
+                .map_err(|r| bad(what.clone(), r))?
+                .into(),
         });
     }
     if let Some(webhook) = get_secret(WEBHOOK_SECRET).await? {
@@ -84,7 +86,9 @@ pub async fn read_state(
         state.webhook = Some(WebhookCerts {
             ca: secret_entry(&webhook, "ca.crt").map_err(|r| bad(what.clone(), r))?,
             cert: secret_entry(&webhook, "tls.crt").map_err(|r| bad(what.clone(), r))?,
-            key: secret_entry(&webhook, "tls.key").map_err(|r| bad(what.clone(), r))?,
+            key: secret_entry(&webhook, "tls.key")
+                .map_err(|r| bad(what.clone(), r))?
+                .into(),
         });
     }
     Ok(state)

@@ -15,7 +15,14 @@ pub enum PodProxyError {
     /// The API server could not be asked at all.
     #[error("{0}")]
     Request(String),
+    /// The answer went on past [`MAX_ANSWER_BYTES`] (it was cut off there).
+    #[error("the answer is larger than {} MiB: cut off there", MAX_ANSWER_BYTES >> 20)]
+    TooLarge,
 }
+
+/// The most of an answer read: a proxy's `/stats` or `/metrics` is kilobytes; whatever
+/// answers in its place must not fill the CLI's memory.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// The path of `path_and_query` (starting with `/`) on `namespace/pod`'s `port`.
 pub fn path(namespace: &str, pod: &str, port: u16, path_and_query: &str) -> String {
@@ -30,15 +37,36 @@ pub async fn get(
     port: u16,
     path_and_query: &str,
 ) -> Result<String, PodProxyError> {
+    use http_body_util::BodyExt;
     let request = http::Request::get(path(namespace, pod, port, path_and_query))
-        .body(Vec::new())
+        .body(kube::client::Body::empty())
         .map_err(|e| PodProxyError::Request(e.to_string()))?;
-    client.request_text(request).await.map_err(|e| match e {
-        kube::Error::Api(status) => PodProxyError::Status {
-            code: status.code,
-            message: status.message.trim().to_owned(),
-        },
-        other => PodProxyError::Request(super::connect::error_chain(&other)),
+    let response = client
+        .send(request)
+        .await
+        .map_err(|e| PodProxyError::Request(super::connect::error_chain(&e)))?;
+    let status = response.status();
+    // Read at most the limit (kube's request_text reads everything).
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(
+            |e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                Some(_) => PodProxyError::TooLarge,
+                None => PodProxyError::Request(super::connect::error_chain(&*e)),
+            },
+        )?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if status.is_success() {
+        return Ok(text);
+    }
+    // The API server's own refusals are a Status object; a pod's answer is its text.
+    let message = serde_json::from_str::<kube::core::Status>(&text)
+        .map_or_else(|_| text.trim().to_owned(), |s| s.message.trim().to_owned());
+    Err(PodProxyError::Status {
+        code: status.as_u16(),
+        message,
     })
 }
 

@@ -12,6 +12,7 @@ use rcgen::{
 
 use crate::identity::ca::{self, CaError};
 use crate::identity::pem::{self, PemError};
+use crate::secret::Secret;
 
 /// The webhook CA and serving certificate live this long; `meshctl upgrade` can replace them.
 const WEBHOOK_VALIDITY: Duration = Duration::from_secs(3650 * 86_400);
@@ -43,7 +44,8 @@ pub enum CertError {
     Generate { what: &'static str, source: CaError },
 }
 
-/// PEM text of every certificate and key the manifests carry.
+/// PEM text of every certificate and key the manifests carry (keys as [`Secret`]s: a
+/// Debug print of these never shows them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallCerts {
     pub identity: IdentityCerts,
@@ -54,14 +56,14 @@ pub struct InstallCerts {
 pub struct IdentityCerts {
     pub trust_anchors: String,
     pub issuer_cert: String,
-    pub issuer_key: String,
+    pub issuer_key: Secret,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookCerts {
     pub ca: String,
     pub cert: String,
-    pub key: String,
+    pub key: Secret,
 }
 
 /// The operator's own identity files (`--identity-*-file`).
@@ -127,7 +129,7 @@ fn load_identity(
     Ok(IdentityCerts {
         trust_anchors: pem::encode_certs(&anchors),
         issuer_cert: issuer_pem,
-        issuer_key: key_pem,
+        issuer_key: key_pem.into(),
     })
 }
 
@@ -146,7 +148,7 @@ pub fn generate_identity(trust_domain: &str, now: SystemTime) -> Result<Identity
     Ok(IdentityCerts {
         trust_anchors: generated.anchor.pem(),
         issuer_cert: generated.issuer.pem(),
-        issuer_key: generated.issuer_key.serialize_pem(),
+        issuer_key: generated.issuer_key.serialize_pem().into(),
     })
 }
 
@@ -183,7 +185,7 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
     Ok(WebhookCerts {
         ca: ca_cert.pem(),
         cert: cert.pem(),
-        key: key.serialize_pem(),
+        key: key.serialize_pem().into(),
     })
 }
 
@@ -256,7 +258,7 @@ mod tests {
         let files = IdentityFiles {
             trust_anchors: Some(write(dir.path(), "ca.crt", &a.trust_anchors)),
             issuer_cert: Some(write(dir.path(), "issuer.crt", &a.issuer_cert)),
-            issuer_key: Some(write(dir.path(), "issuer.key", &a.issuer_key)),
+            issuer_key: Some(write(dir.path(), "issuer.key", a.issuer_key.expose())),
         };
         assert_eq!(
             files.load(now).unwrap().unwrap().trust_anchors,
@@ -265,7 +267,7 @@ mod tests {
 
         let mismatched = IdentityFiles {
             issuer_cert: Some(write(dir.path(), "b.crt", &b.issuer_cert)),
-            issuer_key: Some(write(dir.path(), "b.key", &b.issuer_key)),
+            issuer_key: Some(write(dir.path(), "b.key", b.issuer_key.expose())),
             ..files.clone()
         };
         let err = mismatched.load(now).unwrap_err().to_string();
@@ -275,7 +277,7 @@ mod tests {
         );
 
         let wrong_key = IdentityFiles {
-            issuer_key: Some(write(dir.path(), "b.key", &b.issuer_key)),
+            issuer_key: Some(write(dir.path(), "b.key", b.issuer_key.expose())),
             ..files.clone()
         };
         let err = wrong_key.load(now).unwrap_err().to_string();

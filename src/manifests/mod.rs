@@ -11,7 +11,7 @@ pub mod values;
 
 pub use certs::{CertError, IdentityCerts, IdentityFiles, InstallCerts, WebhookCerts};
 pub use overrides::{OverrideError, Overrides};
-pub use render::{Manifest, RenderError, render, to_yaml_stream};
+pub use render::{CrdSet, Manifest, RenderError, render, to_yaml_stream};
 pub use values::Values;
 
 #[cfg(test)]

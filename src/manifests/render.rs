@@ -8,7 +8,7 @@ use minijinja::{Environment, UndefinedBehavior, context};
 use serde_json::json;
 
 use super::certs::InstallCerts;
-use super::templates::{TEMPLATES, is_crd};
+use super::templates::{TEMPLATES, is_crd, is_foreign_crd};
 use super::values::Values;
 
 /// Every object the install makes carries this label (upgrade prunes by it).
@@ -30,6 +30,16 @@ pub enum RenderError {
         number: usize,
         reason: String,
     },
+}
+
+/// Which CRD templates to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrdSet {
+    None,
+    /// meshctl's own APIs only (`meshctl.io`): what a printed install carries by default.
+    Owned,
+    /// Also other products' APIs (the apply step then keeps a CRD another product owns).
+    All,
 }
 
 /// One rendered object.
@@ -55,11 +65,11 @@ impl Manifest {
     }
 }
 
-/// Renders every template (CRD templates only with `with_crds`), in apply order.
+/// Renders every template (of the CRD templates, those `crds` names), in apply order.
 pub fn render(
     values: &Values,
     certs: &InstallCerts,
-    with_crds: bool,
+    crds: CrdSet,
 ) -> Result<Vec<Manifest>, RenderError> {
     let env = environment();
     let version = env!("CARGO_PKG_VERSION");
@@ -68,10 +78,10 @@ pub fn render(
         certs => context! {
             trust_anchors => &certs.identity.trust_anchors,
             issuer_cert => &certs.identity.issuer_cert,
-            issuer_key => &certs.identity.issuer_key,
+            issuer_key => certs.identity.issuer_key.expose(),
             webhook_ca => &certs.webhook.ca,
             webhook_cert => &certs.webhook.cert,
-            webhook_key => &certs.webhook.key,
+            webhook_key => certs.webhook.key.expose(),
         },
         meta => JinjaValue::from(Serde(json!({
             "version": version,
@@ -90,7 +100,12 @@ pub fn render(
     };
     let mut manifests = Vec::new();
     for &(name, _) in TEMPLATES {
-        if is_crd(name) && !with_crds {
+        let skip = match crds {
+            CrdSet::None => is_crd(name),
+            CrdSet::Owned => is_foreign_crd(name),
+            CrdSet::All => false,
+        };
+        if skip {
             continue;
         }
         let text = env

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use super::certs::{IdentityCerts, IdentityFiles, InstallCerts, WebhookCerts};
 use super::overrides::Overrides;
+use super::render::CrdSet;
 use super::render::{render, to_yaml_stream};
 use super::values::Values;
 
@@ -18,7 +19,7 @@ fn placeholder_webhook() -> WebhookCerts {
     WebhookCerts {
         ca: "WEBHOOK CA PEM\n".to_owned(),
         cert: "WEBHOOK CERT PEM\n".to_owned(),
-        key: "WEBHOOK KEY PEM\n".to_owned(),
+        key: "WEBHOOK KEY PEM\n".into(),
     }
 }
 
@@ -27,14 +28,14 @@ fn placeholder_certs() -> InstallCerts {
         identity: IdentityCerts {
             trust_anchors: "TRUST ANCHORS PEM\n".to_owned(),
             issuer_cert: "ISSUER CERT PEM\n".to_owned(),
-            issuer_key: "ISSUER KEY PEM\n".to_owned(),
+            issuer_key: "ISSUER KEY PEM\n".into(),
         },
         webhook: placeholder_webhook(),
     }
 }
 
 fn check(name: &str, values: &Values, certs: &InstallCerts) {
-    let rendered = to_yaml_stream(&render(values, certs, true).unwrap());
+    let rendered = to_yaml_stream(&render(values, certs, CrdSet::All).unwrap());
     let path = fixtures().join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &rendered).unwrap();
@@ -105,7 +106,7 @@ fn custom_certificates_install() {
 
 #[test]
 fn order_is_crds_namespace_rbac_config_workloads_webhook() {
-    let kinds: Vec<String> = render(&Values::default(), &placeholder_certs(), true)
+    let kinds: Vec<String> = render(&Values::default(), &placeholder_certs(), CrdSet::All)
         .unwrap()
         .iter()
         .map(|m| m.kind().to_owned())
@@ -136,6 +137,6 @@ fn order_is_crds_namespace_rbac_config_workloads_webhook() {
             .count(),
         6
     );
-    let without = render(&Values::default(), &placeholder_certs(), false).unwrap();
+    let without = render(&Values::default(), &placeholder_certs(), CrdSet::None).unwrap();
     assert!(without.iter().all(|m| !m.is_crd()));
 }

@@ -28,22 +28,61 @@ pub fn is_crd(name: &str) -> bool {
     name.starts_with("crds/")
 }
 
+/// Whether a CRD template is for another product's API (Gateway API, Istio, SMI): meshctl
+/// ships a schema for clusters that lack one, but never owns the API (`meshctl.io` it does).
+pub fn is_foreign_crd(name: &str) -> bool {
+    is_crd(name)
+        && crd_group(name).is_some_and(|g| g != OWN_GROUP && !g.ends_with(&format!(".{OWN_GROUP}")))
+}
+
+/// The API group of meshctl's own kinds.
+pub const OWN_GROUP: &str = "meshctl.io";
+
+/// `<group>` of a `crds/<group>_<plural>.yaml` template.
+fn crd_group(name: &str) -> Option<&str> {
+    let stem = name.strip_prefix("crds/")?.strip_suffix(".yaml")?;
+    Some(stem.split_once('_')?.0)
+}
+
+/// The names of the CRDs of other products' APIs (see [`is_foreign_crd`]).
+pub fn foreign_crd_names() -> impl Iterator<Item = String> {
+    TEMPLATES
+        .iter()
+        .filter(|(n, _)| is_foreign_crd(n))
+        .filter_map(|(n, _)| crd_name(n))
+}
+
+/// `<plural>.<group>` of a `crds/<group>_<plural>.yaml` template.
+fn crd_name(name: &str) -> Option<String> {
+    let stem = name.strip_prefix("crds/")?.strip_suffix(".yaml")?;
+    let (group, plural) = stem.split_once('_')?;
+    Some(format!("{plural}.{group}"))
+}
+
 /// The names of the CRDs the templates hold: `crds/<group>_<plural>.yaml` is
 /// `<plural>.<group>` (a test checks the rendered names agree).
 pub fn crd_names() -> impl Iterator<Item = String> {
     TEMPLATES
         .iter()
         .filter(|(n, _)| is_crd(n))
-        .filter_map(|(n, _)| {
-            let stem = n.strip_prefix("crds/")?.strip_suffix(".yaml")?;
-            let (group, plural) = stem.split_once('_')?;
-            Some(format!("{plural}.{group}"))
-        })
+        .filter_map(|(n, _)| crd_name(n))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_api_crds_are_other_products_and_meshctl_io_is_ours() {
+        assert!(is_foreign_crd(
+            "crds/gateway.networking.k8s.io_httproutes.yaml"
+        ));
+        assert!(is_foreign_crd("crds/split.smi-spec.io_trafficsplits.yaml"));
+        assert!(!is_foreign_crd("crds/meshctl.io_canaries.yaml"));
+        assert!(!is_foreign_crd("crds/policy.meshctl.io_things.yaml"));
+        assert!(!is_foreign_crd("namespace.yaml"));
+        assert_eq!(foreign_crd_names().count(), crd_names().count());
+    }
 
     /// A template added to the directory but not to the list would silently not ship.
     #[test]

@@ -67,7 +67,7 @@ const FAILURE_POLICIES: &[&str] = &["Ignore", "Fail"];
 impl Default for Values {
     fn default() -> Self {
         Self {
-            namespace: "meshctl-system".to_owned(),
+            namespace: crate::mesh_namespace::DEFAULT.to_owned(),
             image: Image {
                 repository: "ghcr.io/meshctl/meshctl".to_owned(),
                 tag: env!("CARGO_PKG_VERSION").to_owned(),

@@ -107,8 +107,9 @@ fn invalid(path: String, message: impl Into<String>) -> Invalid {
 impl Config {
     /// Checks everything serde cannot; the first problem found is returned.
     pub fn validate(&self) -> Result<(), Invalid> {
-        if let Some(identity) = &self.identity {
-            identity.validate()?;
+        match &self.identity {
+            Some(identity) => identity.validate()?,
+            None => self.inbound.tls.require_no_strict()?,
         }
         self.inbound
             .authorization

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Invalid;
 use crate::identity::SpiffeId;
+use crate::secret::Secret;
 
 /// Where the proxy gets its leaf: PEM files, or a CA service it sends CSRs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,9 +34,9 @@ pub struct CaSource {
     pub addr: String,
     /// The identity to ask for (`spiffe://<trust-domain>/ns/<ns>/sa/<sa>`).
     pub identity: SpiffeId,
-    /// Bootstrap token sent with each request.
+    /// Bootstrap token sent with each request (shown as `<redacted>` on `/config`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// A file holding the token, read at each request (projected service-account tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
@@ -71,6 +72,27 @@ pub struct InboundTls {
 }
 
 impl InboundTls {
+    /// Fails when a port is STRICT: for a proxy without an identity (it could not terminate
+    /// mesh TLS, so STRICT would mean plaintext or nothing).
+    pub fn require_no_strict(&self) -> Result<(), Invalid> {
+        let strict = std::iter::once(("inbound.tls.mode".to_owned(), self.mode)).chain(
+            self.ports
+                .iter()
+                .map(|(port, mode)| (format!("inbound.tls.ports.{port}"), *mode)),
+        );
+        match strict
+            .into_iter()
+            .find(|(_, mode)| *mode == TlsMode::Strict)
+        {
+            Some((at, _)) => Err(Invalid::at(
+                &at,
+                "STRICT needs the proxy's own mesh identity: add an identity section \
+                 (cert + key, or ca), or use PERMISSIVE or DISABLE",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The mode of connections for app port `port`.
     pub fn mode_for(&self, port: u16) -> TlsMode {
         self.ports.get(&port).copied().unwrap_or(self.mode)

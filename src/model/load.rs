@@ -326,6 +326,34 @@ services:
     }
 
     #[test]
+    fn strict_mtls_without_an_identity_is_refused() {
+        // Without an identity the proxy cannot terminate mesh TLS: STRICT would be plaintext.
+        let e = parse("m.yaml", "inbound:\n  tls:\n    mode: STRICT\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "m.yaml:3: inbound.tls.mode: STRICT needs the proxy's own mesh identity: add an \
+             identity section (cert + key, or ca), or use PERMISSIVE or DISABLE"
+        );
+        let e = parse(
+            "m.yaml",
+            "inbound:\n  tls:\n    ports:\n      5432: STRICT\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("m.yaml:4: inbound.tls.ports.5432: STRICT needs"),
+            "{e}"
+        );
+        parse(
+            "m.yaml",
+            "inbound:\n  tls: { mode: DISABLE, ports: { 80: PERMISSIVE } }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn a_missing_file_says_so() {
         let e = load_file(Path::new("/nonexistent/mesh.yaml"))
             .unwrap_err()

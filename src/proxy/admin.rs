@@ -1,6 +1,7 @@
 //! The admin listener: `/ready`, `/live`, `/metrics`, `/stats?window=1m`, `/config`,
 //! `/identity` (the proxy's certificate chain and trust roots, PEM; never the key).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Body;
+use super::admin_access::OPERATOR_PATHS;
 use super::server::State;
 use super::stats::{MAX_WINDOW, SLOT};
 
@@ -57,11 +59,24 @@ fn window_of(query: Option<&str>) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
+fn handle(state: &State, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "use GET\n");
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if OPERATOR_PATHS.contains(&path) && !state.admin_operator.allows(peer) {
+        return respond(
+            StatusCode::FORBIDDEN,
+            TEXT,
+            format!(
+                "{path} is served to loopback and the operator networks only ({}), not to \
+                 {peer}: add the API server's nodes with the proxy's --admin-operator-from \
+                 (annotation meshctl.io/admin-operator-from)\n",
+                state.admin_operator
+            ),
+        );
+    }
+    match path {
         "/live" => respond(StatusCode::OK, TEXT, "live\n"),
         "/ready" => match state.not_ready() {
             None => respond(StatusCode::OK, TEXT, "ready\n"),
@@ -100,12 +115,15 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// The config in force; in cluster mode with the controller's version of it beside.
+/// The config in force: the listeners as bound (flags override the file's), secrets
+/// serialized redacted, and in cluster mode the version it came with.
 fn config(state: &State) -> Response<Body> {
-    let table = state.table();
+    let mut config = (*state.table().config).clone();
+    config.listeners = state.listeners;
     let Some(discovery) = state.discovery() else {
-        return json(&*table.config);
+        return json(&config);
     };
-    let mut value = match serde_json::to_value(&*table.config) {
+    let mut value = match serde_json::to_value(&config) {
         Ok(value) => value,
         Err(e) => return respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
     };
@@ -127,14 +145,14 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, drain: watch::Recei
     // The admin side must not hold up draining.
     drop(drain);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let state = state.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let resp = handle(&state, &req);
+                let resp = handle(&state, &req, peer.ip());
                 async move { Ok::<_, std::convert::Infallible>(resp) }
             });
             let _ = hyper::server::conn::http1::Builder::new()

@@ -190,8 +190,23 @@ async fn subscribe(
         .await
         .map_err(|s| format!("{}: {}", s.code(), s.message()))?
         .into_inner();
-    while let Some(snapshot) = snapshots.next().await {
-        let snapshot = snapshot.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+    let mut parts: Option<Snapshot> = None;
+    while let Some(part) = snapshots.next().await {
+        let part = part.map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+        let snapshot = match parts.take() {
+            Some(mut first) if first.version == part.version => {
+                first.services.extend(part.services);
+                first.removed_services.extend(part.removed_services);
+                first.more = part.more;
+                first
+            }
+            // A new version cuts an unfinished one short: only whole versions are applied.
+            _ => part,
+        };
+        if snapshot.more {
+            parts = Some(snapshot);
+            continue;
+        }
         let answer = match received.apply(&snapshot, base) {
             Ok((next, config)) => {
                 *received = next;
@@ -242,7 +257,7 @@ mod tests {
         });
         Resource {
             name: name.to_owned(),
-            json: serde_json::to_vec(&svc).unwrap(),
+            json: serde_json::to_vec(&svc).unwrap().into(),
         }
     }
 
@@ -268,7 +283,7 @@ mod tests {
             version: "v2".into(),
             services: vec![resource("api", "10.0.0.3:80")],
             removed_services: vec!["db".into()],
-            inbound_json: br#"{"opaquePorts":[3306]}"#.to_vec(),
+            inbound_json: br#"{"opaquePorts":[3306]}"#.to_vec().into(),
             ..Snapshot::default()
         };
         let (r2, c2) = r1.apply(&delta, &base).unwrap();
@@ -316,7 +331,8 @@ mod tests {
             "name": "web2", "authorities": ["web.shop:80"],
             "backends": [{"name": "b", "endpoints": []}],
         }))
-        .unwrap();
+        .unwrap()
+        .into();
         let bad = Snapshot {
             version: "v2".into(),
             services: vec![clash],
@@ -331,7 +347,7 @@ mod tests {
             version: "v3".into(),
             services: vec![Resource {
                 name: "x".into(),
-                json: b"{".to_vec(),
+                json: b"{".to_vec().into(),
             }],
             ..Snapshot::default()
         };

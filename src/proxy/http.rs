@@ -16,7 +16,7 @@ use super::forward::{Answer, Dest, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, classify, mirror, trace, tunnel};
+use super::{Body, BoxError, access_log, classify, mirror, normalize, trace, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -245,11 +245,12 @@ impl InboundConn {
     }
 }
 
-/// Handles one request received on the inbound listener: authorize, forward to the app.
+/// Handles one request received on the inbound listener: normalize the path, authorize
+/// it, forward it (with the path that was authorized) to the app.
 pub async fn inbound(
     state: Arc<State>,
     conn: Arc<InboundConn>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     let table = state.table();
@@ -257,6 +258,40 @@ pub async fn inbound(
     metrics.request();
     let line = req_line(&table, &req);
     let port = conn.target.addr.port();
+    // Answers the proxy gives itself (400, 403) are counted and logged like the app's.
+    let refuse = |mut resp: Response<Body>, line: Option<ReqLine>| {
+        let latency = start.elapsed();
+        let windows = [Some(&table.inbound_stats), None, None];
+        classify::record(&mut resp, metrics, None, windows, latency);
+        if let Some(line) = line {
+            let (authority, peer) = (metrics.authority(), metrics.peer());
+            let status = resp.status().as_u16();
+            line.log(
+                Direction::Inbound,
+                authority,
+                peer,
+                (status, latency),
+                None,
+                None,
+            );
+        }
+        resp
+    };
+    let normalized = match normalize::normalize(req.uri().path()) {
+        Ok(std::borrow::Cow::Borrowed(_)) => None,
+        Ok(std::borrow::Cow::Owned(path)) => Some(path),
+        Err(e) => {
+            tracing::info!(port, path = req.uri().path(), error = %e, "request refused: path");
+            let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
+            return refuse(resp, line);
+        }
+    };
+    if let Some(path) = &normalized
+        && let Err(e) = set_path(&mut req, path)
+    {
+        let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
+        return refuse(resp, line);
+    }
     if !table.authz.allows_all() {
         let subject = Subject {
             port,
@@ -273,22 +308,8 @@ pub async fn inbound(
                 "request denied by authorization policy"
             );
             state.shared.metrics.authz_denied(true, port, rule);
-            let mut resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
-            let latency = start.elapsed();
-            let windows = [Some(&table.inbound_stats), None, None];
-            classify::record(&mut resp, metrics, None, windows, latency);
-            if let Some(line) = line {
-                let (authority, peer) = (metrics.authority(), metrics.peer());
-                line.log(
-                    Direction::Inbound,
-                    authority,
-                    peer,
-                    (403, latency),
-                    None,
-                    None,
-                );
-            }
-            return resp;
+            let resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
+            return refuse(resp, line);
         }
     }
     let mut req = boxed(req);
@@ -320,9 +341,33 @@ pub async fn inbound(
     resp
 }
 
+/// Replaces the request's path, keeping its query (and scheme and authority, if any).
+fn set_path<B>(req: &mut Request<B>, path: &str) -> Result<(), http::Error> {
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    let query = parts
+        .path_and_query
+        .as_ref()
+        .and_then(|pq| pq.query())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    parts.path_and_query = Some(format!("{path}{query}").parse()?);
+    *req.uri_mut() = http::Uri::from_parts(parts)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_path_keeps_the_query() {
+        let mut req = Request::get("/a//b?x=1&y").body(()).unwrap();
+        set_path(&mut req, "/a/b").unwrap();
+        assert_eq!(req.uri(), "/a/b?x=1&y");
+        let mut req = Request::get("http://web:80/./a").body(()).unwrap();
+        set_path(&mut req, "/a").unwrap();
+        assert_eq!(req.uri(), "http://web:80/a");
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs

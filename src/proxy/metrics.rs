@@ -131,15 +131,53 @@ struct TcpLabels {
 /// Labels of connections the proxy refused for TLS reasons.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusedLabels {
-    port: u16,
+    port: PortLabel,
     reason: &'static str,
 }
 
 /// Labels of authorization denials.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DenyLabels {
-    port: u16,
+    port: PortLabel,
     rule: Arc<str>,
+}
+
+/// Distinct `port` label values kept; later ports count under `other`, so a port scan of a
+/// STRICT pod cannot grow `/metrics` by a series per port.
+pub const MAX_PORT_LABELS: usize = 100;
+
+/// A `port` label: the port, or `other` once [`MAX_PORT_LABELS`] ports have one.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum PortLabel {
+    Port(u16),
+    Other,
+}
+
+impl EncodeLabelValue for PortLabel {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        match self {
+            PortLabel::Port(p) => EncodeLabelValue::encode(p, encoder),
+            PortLabel::Other => EncodeLabelValue::encode(&"other", encoder),
+        }
+    }
+}
+
+/// The ports that have a label of their own (the first [`MAX_PORT_LABELS`] seen).
+#[derive(Debug, Default)]
+struct PortLabels(Mutex<std::collections::HashSet<u16>>);
+
+impl PortLabels {
+    fn label(&self, port: u16) -> PortLabel {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&port) || (seen.len() < MAX_PORT_LABELS && seen.insert(port)) {
+            PortLabel::Port(port)
+        } else {
+            PortLabel::Other
+        }
+    }
 }
 
 /// Every family the pipeline writes; clones share them.
@@ -154,8 +192,10 @@ pub struct Metrics {
     tcp_read: Family<TcpLabels, Counter>,
     tcp_write: Family<TcpLabels, Counter>,
     tls_refused: Family<RefusedLabels, Counter>,
+    inbound_refused: Family<RefusedLabels, Counter>,
     http_authz_deny: Family<DenyLabels, Counter>,
     tcp_authz_deny: Family<DenyLabels, Counter>,
+    ports: Arc<PortLabels>,
 }
 
 impl Default for Metrics {
@@ -170,8 +210,10 @@ impl Default for Metrics {
             tcp_read: Family::default(),
             tcp_write: Family::default(),
             tls_refused: Family::default(),
+            inbound_refused: Family::default(),
             http_authz_deny: Family::default(),
             tcp_authz_deny: Family::default(),
+            ports: Arc::default(),
         }
     }
 }
@@ -218,6 +260,16 @@ impl Metrics {
             self.tls_refused.clone(),
         );
         r.register(
+            "access_log_dropped",
+            "Access log lines dropped because stdout did not keep up",
+            super::access_log::dropped(),
+        );
+        r.register(
+            "inbound_connection_refused",
+            "Inbound connections refused before TLS: for one of the proxy's own ports",
+            self.inbound_refused.clone(),
+        );
+        r.register(
             "inbound_http_authz_deny",
             "Inbound HTTP requests denied by authorization policy",
             self.http_authz_deny.clone(),
@@ -231,7 +283,16 @@ impl Metrics {
 
     /// Counts an inbound connection refused for `reason` (`plaintext`, `handshake`).
     pub fn tls_refused(&self, port: u16, reason: &'static str) {
+        let port = self.ports.label(port);
         self.tls_refused
+            .get_or_create(&RefusedLabels { port, reason })
+            .inc();
+    }
+
+    /// Counts an inbound connection refused for `reason` (`proxy_port`) before any TLS.
+    pub fn inbound_refused(&self, port: u16, reason: &'static str) {
+        let port = self.ports.label(port);
+        self.inbound_refused
             .get_or_create(&RefusedLabels { port, reason })
             .inc();
     }
@@ -244,6 +305,7 @@ impl Metrics {
         } else {
             &self.tcp_authz_deny
         };
+        let port = self.ports.label(port);
         family.get_or_create(&DenyLabels { port, rule }).inc();
     }
 
@@ -437,6 +499,35 @@ mod tests {
             r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="true",client_id="spiffe://td/ns/c/sa/d"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_port_scan_folds_ports_beyond_the_limit_into_other() {
+        let m = Metrics::default();
+        let mut r = Registry::default();
+        m.register(&mut r);
+        for port in 1..=20_000u16 {
+            m.tls_refused(port, "plaintext");
+            m.authz_denied(true, port, Arc::from("r"));
+        }
+        // A port seen before the limit keeps its own series.
+        m.tls_refused(1, "plaintext");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("inbound_tls_refused_total{"), MAX_PORT_LABELS + 1);
+        assert_eq!(
+            series("inbound_http_authz_deny_total{"),
+            MAX_PORT_LABELS + 1
+        );
+        let other = 20_000 - MAX_PORT_LABELS;
+        for want in [
+            format!(r#"inbound_tls_refused_total{{port="other",reason="plaintext"}} {other}"#),
+            r#"inbound_tls_refused_total{port="1",reason="plaintext"} 2"#.to_owned(),
+            format!(r#"inbound_http_authz_deny_total{{port="other",rule="r"}} {other}"#),
+        ] {
+            assert!(text.contains(&want), "missing {want}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Read it as one pipeline; each stage is a small module named for what it does.
 
-mod access_log;
+pub mod access_log;
 mod admin;
+pub mod admin_access;
 mod authz;
 mod classify;
 mod detect;
@@ -14,6 +15,7 @@ mod intercept;
 mod io;
 mod metrics;
 mod mirror;
+mod normalize;
 mod observe;
 pub mod orig_dst;
 pub mod ratelimit;

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::admin_access::OperatorAccess;
 use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::discovery::{DiscoveryOptions, Status};
@@ -28,6 +29,7 @@ use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::upstream::Pool;
 use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
+use crate::model::config::Listeners;
 
 /// Labels every connection uses, allocated once (per-connection `Arc::from` would allocate).
 static APP_LABEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("app"));
@@ -57,6 +59,10 @@ pub struct Options {
     /// How long an HTTP/1 connection may take to send a request head, counted from the
     /// previous response on a kept-alive one (so it is also the idle timeout).
     pub header_read_timeout: Duration,
+    /// How long an HTTP/2 connection may have no stream open before it is closed (GOAWAY).
+    pub h2_idle_timeout: Duration,
+    /// Who besides loopback may read `/config`, `/identity` and `/stats`.
+    pub admin_operator: OperatorAccess,
     /// How often the config file is checked for changes.
     pub watch_interval: Duration,
     /// Cluster mode: the config comes from the controller's discovery stream.
@@ -79,6 +85,8 @@ impl Options {
             drain_timeout: Duration::from_secs(30),
             // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
             header_read_timeout: Duration::from_secs(60),
+            h2_idle_timeout: Duration::from_secs(60),
+            admin_operator: OperatorAccess::default(),
             watch_interval: Duration::from_secs(1),
             discovery: None,
         }
@@ -115,6 +123,11 @@ pub struct State {
     pub header_read_timeout: Duration,
     /// Cluster mode's stream state (None in static mode).
     discovery: Option<Status>,
+    pub h2_idle_timeout: Duration,
+    pub admin_operator: OperatorAccess,
+    /// Where the listeners really are (the file's, overridden by flags, ports bound): what
+    /// `/config` reports, and the ports inbound traffic must never be forwarded to.
+    pub listeners: Listeners,
 }
 
 impl State {
@@ -149,6 +162,17 @@ impl State {
     /// Cluster mode's stream state: the config version in force.
     pub fn discovery(&self) -> Option<&Status> {
         self.discovery.as_ref()
+    }
+
+    /// Whether `target` is one of the proxy's own listeners: never an inbound destination (a
+    /// peer would reach the outbound side as if it were this pod, or the admin port as a
+    /// local caller). A listener on the unspecified address takes every address of its port;
+    /// an app on another address (`--inbound-app-ip`) may share a listener's port.
+    pub fn is_own_listener(&self, target: SocketAddr) -> bool {
+        let l = &self.listeners;
+        [l.outbound, l.inbound, l.admin].iter().any(|a| {
+            a.port() == target.port() && (a.ip().is_unspecified() || a.ip() == target.ip())
+        })
     }
 
     /// The proxy's mesh TLS, when it has an identity.
@@ -194,6 +218,12 @@ impl Proxy {
         let outbound = bind("outbound", options.outbound_addr).await?;
         let inbound = bind("inbound", options.inbound_addr).await?;
         let admin = bind("admin", options.admin_addr).await?;
+        let bound = |l: &TcpListener, asked: SocketAddr| l.local_addr().unwrap_or(asked);
+        let listeners = Listeners {
+            outbound: bound(&outbound, options.outbound_addr),
+            inbound: bound(&inbound, options.inbound_addr),
+            admin: bound(&admin, options.admin_addr),
+        };
         let ipv6_twins = [
             options.outbound_addr,
             options.inbound_addr,
@@ -217,6 +247,15 @@ impl Proxy {
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
         shared.forward_metrics.register(&mut registry);
+        // What `check --proxy` reports as exposed.
+        registry.register(
+            "proxy_admin_operator",
+            "Who may read /config, /identity and /stats on the admin port",
+            prometheus_client::metrics::info::Info::new(vec![(
+                "from",
+                options.admin_operator.to_string(),
+            )]),
+        );
         let table = Table::build(Arc::new(options.config.clone()), &shared, None);
         let opaque_ports = options.opaque_ports.clone();
         let state = Arc::new(State {
@@ -230,6 +269,9 @@ impl Proxy {
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
             discovery: options.discovery.as_ref().map(|_| Status::default()),
+            h2_idle_timeout: options.h2_idle_timeout,
+            admin_operator: options.admin_operator.clone(),
+            listeners,
         });
         Ok(Self {
             state,
@@ -430,10 +472,20 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         );
         return;
     };
+    let target = SocketAddr::new(state.app_ip, port);
+    if state.is_own_listener(target) {
+        tracing::warn!(
+            port,
+            %dst,
+            "inbound connection for one of the proxy's own ports: closed (peers must not reach \
+             the proxy's listeners through the inbound side)"
+        );
+        state.shared.metrics.inbound_refused(port, "proxy_port");
+        return;
+    }
     table.inbound_stats.tcp_opened();
     let window = table.inbound_stats.clone();
     drop(table);
-    let target = SocketAddr::new(state.app_ip, port);
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
     let mode = config.inbound.tls.mode_for(port);
@@ -528,11 +580,34 @@ async fn serve_requests<C, F, Fut>(
     Fut: Future<Output = hyper::Response<super::Body>> + Send + 'static,
 {
     let header_timeout = state.header_read_timeout;
+    if protocol == Protocol::Http2 {
+        let idle_timeout = state.h2_idle_timeout;
+        let streams = Arc::new(Streams::default());
+        let open = streams.clone();
+        let svc = service_fn(move |req| {
+            let stream = open.opened();
+            let fut = handler(state.clone(), ctx.clone(), req);
+            async move {
+                let resp = fut.await;
+                // The stream stays open until its response body is done or dropped.
+                Ok::<_, std::convert::Infallible>(resp.map(|body| stream.hold(body)))
+            }
+        });
+        let io = TokioIo::new(io);
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, svc);
+        drive_h2(conn, drain, &streams, idle_timeout, |c| {
+            c.graceful_shutdown()
+        })
+        .await;
+        return;
+    }
     let svc = service_fn(move |req| {
         let fut = handler(state.clone(), ctx.clone(), req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
-    serve_http(io, protocol, svc, header_timeout, drain).await;
+    serve_http1(io, svc, header_timeout, drain).await;
 }
 
 /// Runs `conn` to its end; when the drain signal comes, asks it to finish gracefully.
@@ -554,11 +629,131 @@ where
     }
 }
 
-/// Serves one HTTP connection; an HTTP/1 one is closed when a request head takes longer than
+/// The streams open on one HTTP/2 connection, and since when none is.
+#[derive(Debug)]
+struct Streams {
+    open: std::sync::atomic::AtomicUsize,
+    idle_since: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Self {
+            open: std::sync::atomic::AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+}
+
+impl Streams {
+    fn opened(self: &Arc<Self>) -> OpenStream {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        OpenStream(self.clone())
+    }
+
+    /// When the connection has had no stream open since (None: one is open).
+    fn idle_since(&self) -> Option<tokio::time::Instant> {
+        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        (self.open.load(Ordering::Acquire) == 0).then_some(since)
+    }
+}
+
+/// One open stream; dropping it (with its response body) closes it.
+struct OpenStream(Arc<Streams>);
+
+impl OpenStream {
+    fn hold(self, body: super::Body) -> super::Body {
+        use http_body_util::BodyExt;
+        Held {
+            body,
+            _stream: self,
+        }
+        .boxed()
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its stream counted as open until it is done or dropped.
+struct Held {
+    body: super::Body,
+    _stream: OpenStream,
+}
+
+impl hyper::body::Body for Held {
+    type Data = bytes::Bytes;
+    type Error = super::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Runs an HTTP/2 connection to its end; on drain, or once it has had no stream open for
+/// `idle`, it is asked to finish (GOAWAY: open streams complete, no new ones).
+async fn drive_h2<C, E>(
+    conn: C,
+    mut drain: watch::Receiver<bool>,
+    streams: &Streams,
+    idle: Duration,
+    graceful: fn(Pin<&mut C>),
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
+    let res = loop {
+        let deadline = streams.idle_since().map(|since| since + idle);
+        let idle_out = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                // A stream is open: look again a while later.
+                None => tokio::time::sleep(idle).await,
+            }
+        };
+        tokio::select! {
+            res = conn.as_mut() => break res,
+            _ = drain.changed() => {
+                graceful(conn.as_mut());
+                break conn.await;
+            }
+            () = idle_out => {
+                if streams
+                    .idle_since()
+                    .is_some_and(|since| since.elapsed() >= idle)
+                {
+                    tracing::debug!(?idle, "HTTP/2 connection idle: closed");
+                    graceful(conn.as_mut());
+                    break conn.await;
+                }
+            }
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves one HTTP/1 connection; it is closed when a request head takes longer than
 /// `header_timeout` (slow clients, and idle kept-alive connections, cannot hold it forever).
-async fn serve_http<S>(
+async fn serve_http1<S>(
     io: Prefixed<Io>,
-    protocol: Protocol,
     svc: S,
     header_timeout: Duration,
     drain: watch::Receiver<bool>,
@@ -567,18 +762,10 @@ async fn serve_http<S>(
     S::Future: Send + 'static,
     S::Error: Into<super::BoxError>,
 {
-    let io = TokioIo::new(io);
-    if protocol == Protocol::Http2 {
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(io, svc);
-        drive(conn, drain, |c| c.graceful_shutdown()).await;
-    } else {
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(io, svc)
-            .with_upgrades();
-        drive(conn, drain, |c| c.graceful_shutdown()).await;
-    }
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    drive(conn, drain, |c| c.graceful_shutdown()).await;
 }

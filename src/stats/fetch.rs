@@ -26,6 +26,12 @@ pub enum FetchError {
     #[error("bad address {0:?}: expected HOST:PORT")]
     Address(String),
     #[error(
+        "the answer is larger than {} MiB: cut off there (a proxy's /stats is a few kB; \
+         is this a meshctl proxy's admin port?)",
+        crate::k8s::pod_proxy::MAX_ANSWER_BYTES >> 20
+    )]
+    TooLarge,
+    #[error(
         "answered for a {answered} s window instead of the {asked} s asked (a proxy that \
          ignores ?window=: upgrade it)"
     )]
@@ -54,6 +60,7 @@ impl From<PodProxyError> for FetchError {
                 body: message,
             },
             PodProxyError::Request(why) => FetchError::Request(why),
+            PodProxyError::TooLarge => FetchError::TooLarge,
         }
     }
 }
@@ -127,11 +134,16 @@ async fn fetch_one(
         .await
         .map_err(|e| FetchError::Request(error_chain(&e)))?;
     let status = response.status();
-    let body = response
-        .into_body()
+    let limit = crate::k8s::pod_proxy::MAX_ANSWER_BYTES;
+    let body = http_body_util::Limited::new(response.into_body(), limit)
         .collect()
         .await
-        .map_err(|e| FetchError::Request(error_chain(&e)))?
+        .map_err(
+            |e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                Some(_) => FetchError::TooLarge,
+                None => FetchError::Request(error_chain(&*e)),
+            },
+        )?
         .to_bytes();
     if !status.is_success() {
         return Err(FetchError::Status {

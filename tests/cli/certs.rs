@@ -345,3 +345,63 @@ fn issue_refuses_bad_identities_and_missing_ca_files() {
     failed(&out, 2, &["spiffe://"]);
     assert!(!dir.path().join("out").exists(), "nothing written");
 }
+
+#[test]
+fn issue_refuses_identities_outside_the_issuers_trust_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    assert!(create(&ca_dir, &[]).status.success());
+    let (ca_dir, out_dir) = (ca_dir.display().to_string(), path(dir.path(), "out"));
+    let out = run(
+        &[
+            "certs",
+            "issue",
+            "--identity",
+            "spiffe://evil.example/ns/shop/sa/web",
+            "--ca-dir",
+            &ca_dir,
+            "--out",
+            &out_dir,
+        ],
+        b"",
+    );
+    failed(
+        &out,
+        1,
+        &[
+            "spiffe://evil.example/ns/shop/sa/web",
+            "outside trust domain `cluster.local`",
+        ],
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+}
+
+#[test]
+fn issue_force_leaves_an_existing_key_file_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    assert!(create(&ca_dir, &[]).status.success());
+    let out_dir = dir.path().join("web");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // A key file someone left world-readable.
+    let key = out_dir.join("key.pem");
+    std::fs::write(&key, "old").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(
+        &[
+            "certs",
+            "issue",
+            "--identity",
+            "spiffe://cluster.local/ns/shop/sa/web",
+            "--ca-dir",
+            &ca_dir.display().to_string(),
+            "--out",
+            &out_dir.display().to_string(),
+            "--force",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

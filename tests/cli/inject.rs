@@ -351,3 +351,60 @@ fn strict_validation_catches_misspelled_and_mistyped_fields() {
     let err = check_kubernetes(&mistyped).unwrap_err();
     assert!(err.contains("not a valid"), "{err}");
 }
+
+/// The proxy container's env value `name` in an injected document.
+fn proxy_env(doc: &Value, name: &str) -> Option<String> {
+    let spec = &doc["spec"]["template"]["spec"];
+    let containers = spec["initContainers"].as_array()?.iter();
+    let proxy = containers
+        .chain(spec["containers"].as_array()?.iter())
+        .find(|c| c["name"] == "meshctl-proxy")?;
+    let env = proxy["env"].as_array()?;
+    let var = env.iter().find(|e| e["name"] == name)?;
+    var["value"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn a_mesh_installed_elsewhere_gets_proxies_that_look_there() {
+    // install -n X puts the controller (the CA and discovery) in X ...
+    let installed = stdout(&run(&["install", "-n", "mesh-x"], b""));
+    let service = documents(&installed)
+        .into_iter()
+        .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "meshctl-controller")
+        .expect("the controller's Service");
+    assert_eq!(service["metadata"]["namespace"], "mesh-x");
+    // ... and inject --mesh-namespace X (what the webhook in X passes) points proxies at it.
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n\
+                  spec:\n  template:\n    spec:\n      containers: [{name: app, image: app}]\n";
+    let out = run(
+        &["inject", "-", "--mesh-namespace", "mesh-x"],
+        deploy.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = documents(&stdout(&out)).remove(0);
+    let addr = proxy_env(&doc, "MESHCTL_CONTROLLER_ADDR").expect("controller address");
+    assert_eq!(addr, "meshctl-controller.mesh-x.svc:8086");
+    assert_eq!(
+        proxy_env(&doc, "MESHCTL_CONTROLLER_NAMESPACE").as_deref(),
+        Some("mesh-x")
+    );
+    // The CA identity proxies expect is the controller's in that namespace.
+    let ns = meshctl::mesh_namespace::of_controller_addr(&addr).unwrap();
+    let ca = meshctl::identity::service::ca_identity("cluster.local", ns).unwrap();
+    assert_eq!(
+        ca.to_string(),
+        "spiffe://cluster.local/ns/mesh-x/sa/meshctl-controller"
+    );
+    // The default stays meshctl-system; a bad name is a usage error.
+    let out = run(&["inject", "-"], deploy.as_bytes());
+    let doc = documents(&stdout(&out)).remove(0);
+    assert_eq!(
+        proxy_env(&doc, "MESHCTL_CONTROLLER_ADDR").as_deref(),
+        Some("meshctl-controller.meshctl-system.svc:8086")
+    );
+    let out = run(
+        &["inject", "-", "--mesh-namespace", "Mesh X"],
+        deploy.as_bytes(),
+    );
+    failed(&out, 2, &["--mesh-namespace"]);
+}

@@ -16,8 +16,29 @@ fn fails(args: &[&str], code: i32) -> String {
 }
 
 #[test]
+fn printing_leaves_other_products_crds_out_unless_asked() {
+    // Gateway API, Istio and SMI CRDs belong to those projects: `kubectl apply` of a printed
+    // copy would overwrite theirs, so only --crds all prints them.
+    let text = stdout(&run(&["install"], b""));
+    for foreign in [
+        "httproutes.gateway.networking.k8s.io",
+        "virtualservices.networking.istio.io",
+        "trafficsplits.split.smi-spec.io",
+    ] {
+        assert!(
+            !text.contains(&format!("name: {foreign}")),
+            "{foreign} printed"
+        );
+    }
+    assert!(!text.contains("kind: CustomResourceDefinition"), "{text}");
+    assert!(text.contains("kind: Namespace"));
+    let all = stdout(&run(&["install", "--crds", "all"], b""));
+    assert!(all.contains("name: httproutes.gateway.networking.k8s.io"));
+}
+
+#[test]
 fn prints_crds_first_and_the_webhook_last() {
-    let out = run(&["install"], b"");
+    let out = run(&["install", "--crds", "all"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let kinds: Vec<&str> = text

@@ -277,6 +277,38 @@ fn inbound_goes_to_the_app_ip_given() {
     let (status, text) = http_get(p.inbound, "web.test", "/").unwrap();
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with("pod three"), "{text}");
+    // The inbound listener on the app's port at the pod's own address (as `meshctl demo`
+    // runs it): the app is another socket, not the proxy's own listener.
+    let pod_addr = format!("127.0.0.4:{port}");
+    let mut cmd = meshctl();
+    let mut child = cmd
+        .env_remove("MESHCTL_PROXY_CONFIG")
+        .args([
+            "proxy",
+            "--inbound-addr",
+            &pod_addr,
+            "--inbound-app-port",
+            &port,
+        ])
+        .args(["--inbound-app-ip", "127.0.0.3"])
+        .args(["--outbound-addr", &free_addr().to_string()])
+        .args(["--admin-addr", &free_addr().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        if let Some(answer) = http_get(pod_addr.parse().unwrap(), "web.test", "/") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no answer on {pod_addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert!(answer.1.ends_with("pod three"), "{}", answer.1);
     // Without the flag the app is looked for on 127.0.0.1, where nothing listens on that port.
     let q = start(None, &["--inbound-app-port", &port]);
     let refused = http_get(q.inbound, "web.test", "/");
@@ -329,4 +361,74 @@ fn unusable_identity_files_exit_1_naming_the_file() {
     failed(&out, 1, &[&format!("{leaf_s}/key.pem")]);
     let out = with("missing.pem", "roots.pem");
     failed(&out, 1, &[&format!("{leaf_s}/missing.pem")]);
+}
+
+#[test]
+fn the_ca_token_never_shows_on_config_or_in_the_logs_and_config_has_the_real_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.yaml");
+    let log_path = dir.path().join("proxy.log");
+    let marker = "tok-MARKER-5f3a9c";
+    // A CA nobody answers on: the proxy keeps asking (and logging why it failed).
+    let ca = free_addr();
+    let roots = fixture("install/certs/ca.crt");
+    std::fs::write(
+        &path,
+        format!(
+            "identity: {{ roots: \"{roots}\", ca: {{ addr: \"{ca}\", \
+             identity: \"spiffe://example.org/ns/shop/sa/web\", token: \"{marker}\" }} }}\n\
+             listeners: {{ admin: \"127.0.0.1:1\" }}\n"
+        ),
+    )
+    .unwrap();
+    let admin = free_addr();
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = meshctl()
+        .env_remove("MESHCTL_PROXY_CONFIG")
+        .args(["proxy", "--config", path.to_str().unwrap()])
+        .args([
+            "--outbound-addr",
+            "127.0.0.1:0",
+            "--inbound-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin-addr", &admin.to_string(), "--log-level", "trace"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut p = Running {
+        child,
+        outbound: admin,
+        inbound: admin,
+        admin,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let config = loop {
+        if let Some((200, text)) = http_get(p.admin, "admin", "/config") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no /config");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!config.contains(marker), "{config}");
+    assert!(config.contains("<redacted>"), "{config}");
+    let body: serde_json::Value =
+        serde_json::from_str(&config[config.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let listeners = &body["listeners"];
+    assert_eq!(listeners["admin"], admin.to_string(), "{body}");
+    for side in ["outbound", "inbound"] {
+        let addr: SocketAddr = listeners[side].as_str().unwrap().parse().unwrap();
+        assert!(addr.port() != 0, "{side} listener is bound: {body}");
+    }
+    // Give the CA client time to fail and log a few times.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains(&ca.to_string()),
+        "the CA failures are logged: {logs}"
+    );
+    assert!(!logs.contains(marker), "{logs}");
 }

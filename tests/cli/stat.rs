@@ -279,3 +279,61 @@ fn watch_on_a_terminal_clears_the_screen_for_each_table() {
     assert!(lines[at[1] - 2].starts_with(&warning), "{text:?}");
     assert!(lines[at[1]].starts_with('│'), "{text:?}");
 }
+
+/// A fake admin port whose `/stats` answer claims and streams 1 GB (the bytes are made as
+/// they are read, so the test never holds them).
+fn huge_admin() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten().take(4) {
+            std::thread::spawn(move || {
+                let mut head = [0u8; 1024];
+                let _ = stream.read(&mut head);
+                let total: usize = 1 << 30;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {total}\r\n\r\n"
+                );
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                while sent < total && stream.write_all(&chunk).is_ok() {
+                    sent += chunk.len();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_answer_over_16_mib_is_cut_off_with_a_warning() {
+    let (fast, huge) = (admin(FAST), huge_admin());
+    let started = std::time::Instant::now();
+    let out = run(
+        &[
+            "stat",
+            "--proxy",
+            &fast,
+            "--proxy",
+            &huge,
+            "--timeout",
+            "60s",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("warning: proxy {huge}")) && err.contains("larger than 16 MiB"),
+        "{err}"
+    );
+    // Cut off at the limit, not read to the end.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stdout(&out).contains("1/2"), "{}", stdout(&out));
+}

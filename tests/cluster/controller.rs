@@ -101,7 +101,8 @@ async fn the_ca_certifies_only_the_token_s_own_service_account() {
         .kubeconfig_for_service_account(&mesh_ns, "meshctl-controller")
         .await;
     let log = tempfile::NamedTempFile::new().expect("log file");
-    let controller = ControllerProcess::start(kubeconfig, &mesh_ns, "127.0.0.1", log.path().into());
+    let controller =
+        ControllerProcess::start(kubeconfig, &mesh_ns, "127.0.0.1", None, log.path().into());
     let roots_pem = trust_anchors(admin.clone(), &mesh_ns).await;
     let roots = PemFile::parse("roots".as_ref(), roots_pem.as_bytes())
         .expect("PEM")
@@ -123,7 +124,7 @@ async fn the_ca_certifies_only_the_token_s_own_service_account() {
                 &ca_id,
                 roots,
                 store.clone(),
-                Token::Literal(token),
+                Token::Literal(token.into()),
             )
             .expect("client");
             rotate::renew_once(&store, &web, &client)

@@ -6,6 +6,9 @@ mod cert_files;
 mod check;
 mod check_proxy;
 mod controller;
+mod controller_bench;
+// The pod-network tests use more of it.
+#[allow(dead_code)]
 #[path = "../common/controller_process.rs"]
 mod controller_process;
 #[path = "../common/failed.rs"]

@@ -26,23 +26,34 @@ fn free_port(ip: &str) -> SocketAddr {
 
 impl ControllerProcess {
     /// Starts it with the rights of its install's service account; returns once `/ready`.
-    /// `grpc_ip`: where proxies reach it (the pods' host address, or 127.0.0.1).
+    /// `ip`: where proxies reach it (the pods' host address, or 127.0.0.1); `admin_port`:
+    /// its admin port there (the API server's pod proxy asks 9990), else a free one.
     pub fn start(
         kubeconfig: PathBuf,
         mesh_namespace: &str,
-        grpc_ip: &str,
+        ip: &str,
+        admin_port: Option<u16>,
         log: PathBuf,
     ) -> ControllerProcess {
+        let admin = match admin_port {
+            Some(port) => SocketAddr::new(ip.parse().expect("an IP"), port),
+            None => free_port(ip),
+        };
         let mut controller = ControllerProcess {
             kubeconfig,
             mesh_namespace: mesh_namespace.to_owned(),
-            grpc: free_port(grpc_ip),
-            admin: free_port("127.0.0.1"),
+            grpc: free_port(ip),
+            admin,
             log,
             child: None,
         };
         controller.restart();
         controller
+    }
+
+    /// The process id (for RSS and CPU readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn mesh_namespace(&self) -> &str {

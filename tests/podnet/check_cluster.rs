@@ -80,6 +80,9 @@ fn check_proxy_reads_versions_and_identities_through_the_api_server() {
     // a and c answered with this build's version (else they would be named as skewed).
     let fine = format!("; 2 other proxies run {}", env!("CARGO_PKG_VERSION"));
     assert!(message.ends_with(&fine), "{message}");
+    // And who may read their operator endpoints (the fixtures' meshctl.io/admin-operator-from).
+    let exposed = "/config /identity /stats served to: loopback,10.213.0.1/32 (2)";
+    assert!(message.contains(exposed), "{message}");
 
     let identity = check("proxy-identity");
     assert_eq!(identity["status"], "error", "{doc}");

@@ -13,7 +13,7 @@ use crate::load::paced_gets;
 use crate::meshed::{Mesh, metric};
 use crate::net::{Greeter, Says};
 use crate::node_or_skip;
-use crate::registry::{Registry, cluster_available};
+use crate::registry::{Registry, cluster_available, meshctl_in_cluster};
 
 /// The address pods reach this machine at (see `Node::link_host`).
 const HOST: &str = "10.213.0.1";
@@ -85,10 +85,13 @@ fn proxies_get_identity_and_config_from_the_controller() {
         });
     let ns = registry.namespace.clone();
     let mut mesh = Mesh::new();
+    // The admin port on 9990 at the pods' host address: registered below as the controller's
+    // pod, the API server's pod proxy reaches it there, as `meshctl check` asks it.
     let mut controller = ControllerProcess::start(
         kubeconfig,
         &mesh_ns,
         HOST,
+        Some(9990),
         mesh.write_path("controller.log"),
     );
     let roots_file = mesh.write_file("roots.pem", &roots);
@@ -114,7 +117,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
 
     // a's app dials b's cluster IP by its DNS name; a route sends the cluster IP range out of
     // eth0, where a's proxy intercepts it (there is no kube-proxy).
-    a.run("ip", &["route", "add", "10.96.0.0/24", "dev", "eth0"]);
+    a.run("ip", &["route", "add", "10.96.0.0/20", "dev", "eth0"]);
     let b_service = SocketAddr::new(cluster_ip.into(), 80);
     let host = format!("b.{ns}.svc.cluster.local");
     let tally = paced_gets(a, b_service, &host, 50, Duration::from_secs(1));
@@ -180,6 +183,24 @@ fn proxies_get_identity_and_config_from_the_controller() {
     tally.assert_all_answered(100, &context(&controller));
     assert_eq!(answered_by(&tally, "c"), 100, "{tally:?}");
 
+    // An Istio VirtualService written to the API server reaches the proxies through the
+    // controller: requests with `x-test: abort` get the fault's 418 from a's proxy.
+    runtime.block_on(apply_virtual_service(&ns));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = get_with_header(a, b_service, &host, "x-test: abort");
+        if status == 418 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the VirtualService never applied (last {status})\n{}",
+            context(&controller)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get_with_header(a, b_service, &host, "x-test: pass"), 200);
+
     // Under constant load the controller dies and comes back: not one request fails, and
     // every proxy subscribes again.
     runtime.block_on(registry.endpoint_slice("b", &[(&b_pods[0], b), (&b_pods[1], c)]));
@@ -208,4 +229,136 @@ fn proxies_get_identity_and_config_from_the_controller() {
     );
     // This process saw each of the three resubscribe and ack.
     assert!(controller.metric("meshctl_controller_discovery_acks_total") >= 3.0);
+
+    // `meshctl check` reads the same through the API server: the controller's pod (this
+    // process, registered as its Deployment's pod) and each proxy's /config.
+    runtime.block_on(register_controller_pod(&mesh_ns));
+    let out = meshctl_in_cluster(&["check", "-n", &mesh_ns, "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let proxies = result_in(&report, "controller-proxies");
+    assert_eq!(proxies["status"], "ok", "{proxies}");
+    assert!(
+        proxies["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3 proxies subscribed to 1 of 1 replicas"),
+        "{proxies}"
+    );
+    let out = meshctl_in_cluster(&[
+        "check",
+        "--proxy",
+        "-n",
+        &ns,
+        "--mesh-namespace",
+        &mesh_ns,
+        "-o",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let version = result_in(&report, "proxy-config-version");
+    assert_eq!(
+        version["status"],
+        "ok",
+        "{version}\n{}",
+        context(&controller)
+    );
+    assert_eq!(
+        version["message"], "3 proxies run the config the controller sent them",
+        "{version}"
+    );
+}
+
+/// A VirtualService for Service `b`: a 418 fault for requests with `x-test: abort`.
+async fn apply_virtual_service(ns: &str) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+    ));
+    let api: Api<DynamicObject> = Api::namespaced_with(cluster().admin().await, ns, &resource);
+    let vs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "b", "namespace": ns},
+        "spec": {
+            "hosts": ["b"],
+            "http": [
+                {"match": [{"headers": {"x-test": {"exact": "abort"}}}],
+                 "fault": {"abort": {"httpStatus": 418, "percentage": {"value": 100}}},
+                 "route": [{"destination": {"host": "b"}}]},
+                {"route": [{"destination": {"host": "b"}}]},
+            ],
+        },
+    }))
+    .expect("virtual service");
+    api.patch("b", &PatchParams::apply("test").force(), &Patch::Apply(&vs))
+        .await
+        .expect("apply the VirtualService");
+}
+
+/// The status of one `GET /` from `pod` to `addr` with `host` and one extra header line.
+fn get_with_header(pod: &crate::node::Pod, addr: SocketAddr, host: &str, header: &str) -> u16 {
+    use std::io::{Read, Write};
+    pod.enter(|| {
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        else {
+            return 0;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request =
+            format!("GET / HTTP/1.1\r\nhost: {host}\r\n{header}\r\nconnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return 0;
+        }
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// The check result `id` of a `check -o json` report.
+fn result_in(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    let categories = report["categories"].as_array();
+    categories
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["checks"].as_array().into_iter().flatten())
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} in {report}"))
+}
+
+/// A Pod of the controller Deployment in `mesh_ns`, Running at the pods' host address, where
+/// the test's controller process listens: no kubelet runs here to start the real one.
+async fn register_controller_pod(mesh_ns: &str) {
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster().admin().await, mesh_ns);
+    let pod = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": "meshctl-controller-test",
+            "labels": {"app.kubernetes.io/name": "meshctl", "app.kubernetes.io/component": "controller"},
+        },
+        "spec": {"containers": [{"name": "controller", "image": "meshctl"}]},
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create the controller pod");
+    let status = serde_json::json!({"status": {
+        "phase": "Running", "podIP": HOST, "podIPs": [{"ip": HOST}], "hostIP": HOST,
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }});
+    pods.patch_status(
+        "meshctl-controller-test",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("the controller pod's status");
 }

@@ -2,6 +2,7 @@
 //! installing real iptables rules, real interception. They need root, iproute2 and
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
+mod admin_access;
 mod capture;
 mod check_cluster;
 mod controller;
@@ -12,6 +13,7 @@ mod controller_process;
 #[path = "../cluster/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
+mod inbound_guard;
 mod injected;
 mod interception;
 mod load;

@@ -176,3 +176,63 @@ async fn policy_and_tls_mode_changes_apply_on_reload() {
     })
     .await;
 }
+
+/// One raw HTTP/1.1 request line sent as written (no client library tidies the path):
+/// (status, body).
+async fn raw_get(addr: std::net::SocketAddr, target: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {target} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut text))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+#[tokio::test]
+async fn paths_are_normalized_before_authorization_and_the_app_gets_the_authorized_one() {
+    // The app answers with the request target it received.
+    let app = serve(|req: http::Request<hyper::body::Incoming>| async move {
+        http::Response::new(full(req.uri().to_string()))
+    })
+    .await;
+    let yaml = format!(
+        "inbound:\n  appPort: {}\n  authorization:\n    rules:\n      \
+         - {{ name: no-admin, action: DENY, to: [{{ paths: [\"/admin*\"] }}] }}\n",
+        app.port()
+    );
+    let p = TestProxy::start(&yaml).await;
+    for bypass in [
+        "/admin",
+        "//admin",
+        "/./admin",
+        "/%61dmin",
+        "/api/../admin",
+        "/%2e%2e/admin/x",
+    ] {
+        let (status, body) = raw_get(p.inbound, bypass).await;
+        assert_eq!(status, 403, "{bypass}: {body}");
+    }
+    for ambiguous in ["/admin%2f", "/admin%2Fx", "/x%5cadmin", "/x\\admin"] {
+        let (status, body) = raw_get(p.inbound, ambiguous).await;
+        assert_eq!(status, 400, "{ambiguous}: {body}");
+    }
+    // What passes reaches the app exactly as it was authorized.
+    for (sent, seen) in [
+        ("/api//orders/./7?x=%2F", "/api/orders/7?x=%2F"),
+        ("/api/%6frders", "/api/orders"),
+        ("/api/orders", "/api/orders"),
+    ] {
+        let (status, body) = raw_get(p.inbound, sent).await;
+        assert_eq!((status, body.as_str()), (200, seen), "{sent}");
+    }
+    let line = format!(
+        r#"inbound_http_authz_deny_total{{port="{}",rule="no-admin"}}"#,
+        app.port()
+    );
+    assert!(metric_reaches(&p, &line, 6.0).await >= 6.0, "{line}");
+}

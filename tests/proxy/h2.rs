@@ -105,3 +105,39 @@ async fn many_concurrent_h2_streams_share_one_connection_on_each_side() {
     // And one multiplexed upstream connection.
     assert_eq!(upstream_conns.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_and_a_busy_one_is_not() {
+    // The app streams its answer over 1 s: longer than the idle timeout.
+    let app = serve(|_req: Request<Incoming>| async move {
+        let frames = futures::stream::unfold(0, |i| async move {
+            if i == 5 {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let frame = Frame::data(Bytes::from_static(b"tick\n"));
+            Some((
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(frame),
+                i + 1,
+            ))
+        });
+        Response::new(BodyExt::boxed(StreamBody::new(frames)))
+    })
+    .await;
+    let yaml = format!("inbound:\n  appPort: {}\n", app.port());
+    let p = TestProxy::start_with(&yaml, |o| {
+        o.h2_idle_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut send = h2_connect(p.inbound).await;
+    let req = Request::get("http://app.test/").body(full("")).unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        body,
+        "tick\n".repeat(5),
+        "a stream open past the idle timeout completes"
+    );
+    // Then nothing is open: the proxy says GOAWAY and closes.
+    poll_until("the idle connection closed", async || send.is_closed()).await;
+}

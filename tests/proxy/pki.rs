@@ -21,7 +21,7 @@ impl Pki {
     /// Serves this CA over gRPC on `listener` (bootstrap token [`TOKEN`]) until dropped.
     pub async fn serve_on(&self, listener: TcpListener) -> RunningCa {
         let own = CertStore::new();
-        let ca_id = service::ca_identity(TD).unwrap();
+        let ca_id = service::ca_identity(TD, meshctl::mesh_namespace::DEFAULT).unwrap();
         rotate::renew_once(&own, &ca_id, &self.ca).await.unwrap();
         let renew = tokio::spawn(rotate::keep_renewed(
             own.clone(),

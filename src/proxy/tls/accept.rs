@@ -59,6 +59,13 @@ pub async fn negotiate(
     stream: TcpStream,
     timeout: Duration,
 ) -> Result<Accepted, Refused> {
+    if tls.is_none() && mode == TlsMode::Strict {
+        // Config checks refuse this; a config applied without them still fails closed.
+        return Err(Refused {
+            reason: "no_identity",
+            detail: "STRICT port on a proxy without a mesh identity".into(),
+        });
+    }
     let Some(tls) = tls.filter(|_| mode != TlsMode::Disable) else {
         return Ok(plain(stream));
     };

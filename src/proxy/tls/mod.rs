@@ -199,9 +199,15 @@ impl MeshTls {
             (None, Some(path)) => Token::File(path.clone()),
             (None, None) => Token::None,
         };
+        // The CA is the controller: named in the config, else its namespace is in its address
+        // (`meshctl-controller.<ns>.svc`), else the default one.
         let ca_id = match &ca.server {
             Some(id) => id.clone(),
-            None => ca_identity(ca.identity.trust_domain())?,
+            None => {
+                let namespace = crate::mesh_namespace::of_controller_addr(&ca.addr)
+                    .unwrap_or(crate::mesh_namespace::DEFAULT);
+                ca_identity(ca.identity.trust_domain(), namespace)?
+            }
         };
         let client = CaClient::new(&ca.addr, &ca_id, roots.clone(), store.clone(), token)?;
         let renewal = rotate::keep_renewed(

@@ -107,7 +107,7 @@ impl Cluster {
             format!("--tls-cert-file={}", path(&serving.cert)),
             format!("--tls-private-key-file={}", path(&serving.key)),
             format!("--client-ca-file={}", path(&pki.ca_file)),
-            "--service-cluster-ip-range=10.96.0.0/24".to_owned(),
+            "--service-cluster-ip-range=10.96.0.0/20".to_owned(),
             "--allow-privileged=true".to_owned(),
             "--authorization-mode=RBAC".to_owned(),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
