@@ -6,6 +6,8 @@
 pub mod api;
 pub mod check;
 pub mod controller;
+pub mod dashboard;
+pub mod demo;
 pub mod identity;
 pub mod inject;
 pub mod install;

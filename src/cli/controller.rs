@@ -1,12 +1,14 @@
 //! `meshctl controller`: the control plane (what the install's Deployment runs): discovery and
 //! identity on the gRPC port, the proxy injector on the webhook port, health and metrics on the
-//! admin port.
+//! admin port. `--from-dir` runs it without a cluster: objects from a directory, the CA from
+//! files, a bootstrap token.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use meshctl::controller::{Controller, Options};
+use meshctl::controller::{Backend, Controller, FilesBackend, Options};
 use meshctl::k8s::{Connection, Target};
 use meshctl::model::duration::Duration;
 
@@ -16,7 +18,10 @@ use super::GlobalArgs;
 #[command(after_help = "Examples:\n  \
     meshctl controller                                  # in the cluster (in-cluster config)\n  \
     meshctl controller --kubeconfig ~/.kube/config \\\n      \
-      --mesh-namespace meshctl-system --grpc-addr 127.0.0.1:8086   # as a local process")]
+      --mesh-namespace meshctl-system --grpc-addr 127.0.0.1:8086   # as a local process\n  \
+    meshctl certs create --trust-domain cluster.local --out ca/ && echo s3cret > token\n  \
+    meshctl controller --from-dir k8s/ --identity-dir ca/ --identity-token-file token \\\n      \
+      --grpc-addr 127.0.0.1:8086 --admin-addr 127.0.0.1:9990        # no cluster: YAML files")]
 pub struct ControllerArgs {
     /// The mesh's namespace: the issuer Secret and trust roots are read there
     #[arg(
@@ -73,6 +78,19 @@ pub struct ControllerArgs {
     /// How long the proxies' leaf certificates live (renewed at 70 %)
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     leaf_lifetime: Duration,
+    /// Read the objects from this directory of Kubernetes YAML (watched for changes) instead
+    /// of the API server; Pods with status.podIP give the endpoints of Services without
+    /// EndpointSlices
+    #[arg(long, value_name = "DIR", requires_all = ["identity_dir", "identity_token_file"])]
+    from_dir: Option<PathBuf>,
+    /// With --from-dir: the CA's files, as `meshctl certs create --out DIR` wrote them
+    /// (issuer.crt, issuer.key, ca.crt; reloaded when they change)
+    #[arg(long, value_name = "DIR", requires = "from_dir")]
+    identity_dir: Option<PathBuf>,
+    /// With --from-dir: a file holding the token proxies send for their first certificate
+    /// (their --identity-token-file)
+    #[arg(long, value_name = "FILE", requires = "from_dir")]
+    identity_token_file: Option<PathBuf>,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter
     #[arg(
         long,
@@ -107,13 +125,41 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let files = match (
+        &args.from_dir,
+        &args.identity_dir,
+        &args.identity_token_file,
+    ) {
+        (Some(objects), Some(identity), Some(token_file)) => {
+            let token = std::fs::read_to_string(token_file).with_context(|| {
+                format!("cannot read --identity-token-file {}", token_file.display())
+            })?;
+            if token.trim().is_empty() {
+                return Err(super::UsageError(format!(
+                    "--identity-token-file {} is empty: write the proxies' bootstrap token in it",
+                    token_file.display()
+                ))
+                .into());
+            }
+            Some(FilesBackend {
+                objects: objects.clone(),
+                identity: identity.clone(),
+                token,
+                poll: std::time::Duration::from_millis(250),
+            })
+        }
+        _ => None,
+    };
     runtime.block_on(async move {
-        let client = client(global).await?;
+        let backend = match files {
+            Some(files) => Backend::Files(files),
+            None => Backend::Cluster(client(global).await?),
+        };
         let controller = Controller::bind(options).await?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot install a signal handler")?;
         controller
-            .run(client, async move {
+            .run(backend, async move {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = tokio::signal::ctrl_c() => {}

@@ -7,6 +7,8 @@ mod check;
 mod completions;
 mod control_plane;
 mod controller;
+mod dashboard;
+mod demo;
 mod inject;
 mod inputs;
 mod install;
@@ -95,6 +97,10 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Translate manifests offline and report what the mesh cannot apply as written
     Analyze(analyze::AnalyzeArgs),
+    /// A whole mesh on this machine (loopback, no root, no cluster) and its dashboard
+    Demo(demo::DemoArgs),
+    /// A web page of proxies' topology and golden signals, live
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -119,6 +125,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
+        Command::Demo(args) => demo::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Analyze(args) => analyze::run(args),
     }
 }

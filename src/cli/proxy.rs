@@ -34,6 +34,15 @@ pub struct ProxyArgs {
     #[arg(long, env = "MESHCTL_PROXY_INBOUND_APP_PORT", value_name = "PORT",
           value_parser = clap::value_parser!(u16).range(1..))]
     inbound_app_port: Option<u16>,
+    /// The address the app listens on for inbound connections (another loopback address
+    /// when several apps share a host, as `meshctl demo` runs them)
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_INBOUND_APP_IP",
+        value_name = "IP",
+        default_value = "127.0.0.1"
+    )]
+    inbound_app_ip: std::net::IpAddr,
     /// Inbound ports forwarded as TCP without protocol detection (comma list)
     #[arg(
         long,
@@ -253,6 +262,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.opaque_ports = args.inbound_ports_opaque.0;
     options.admin_operator = args.admin_operator_from;
     options.app_port = args.inbound_app_port;
+    options.app_ip = args.inbound_app_ip;
     options.drain_timeout = std::time::Duration::from_secs(args.drain_seconds);
     options.config_path.clone_from(&args.config);
     let runtime = if args.workers == 1 {

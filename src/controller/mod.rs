@@ -1,14 +1,19 @@
 //! The control plane (`meshctl controller`): watches the cluster, translates its objects into
 //! each proxy's `model` config and streams it (discovery), signs proxies' certificates after a
 //! TokenReview (identity), injects the proxy into new pods (the admission webhook), and reports
-//! on an admin port. Every replica serves everything; the
-//! replicas share nothing but the API server.
+//! on an admin port. Every replica serves everything; the replicas share nothing but the API
+//! server. Without a cluster ([`Backend::Files`]) the objects come from a directory, the CA
+//! from files and proxies show a bootstrap token (and there is no webhook); the rest is the
+//! same code.
 
 mod admin;
+mod authn;
+pub mod dir_source;
 mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 mod metrics;
+mod pod_endpoints;
 mod proxies;
 mod publish;
 mod roots;
@@ -19,6 +24,7 @@ pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,16 +32,42 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use metrics::Metrics;
+pub use pod_endpoints::derive as derive_endpoints;
 pub use proxies::{Nacked, Proxies, ProxyRecord};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
 use crate::identity::SpiffeId;
+use crate::identity::auth::BootstrapToken;
 use crate::identity::service::{CA_SERVICE_ACCOUNT, CaService, CaSlot, tls_incoming};
+use authn::Authn;
+use dir_source::DirSource;
 use publish::Published;
 use source::Source;
 use token_review::TokenReviewer;
 use trust::Trust;
+
+/// Where the objects, the CA and the proxies' credentials come from.
+pub enum Backend {
+    /// The API server: reflectors, the issuer Secret and trust-roots ConfigMap (roots copied
+    /// into every namespace), TokenReview of projected tokens.
+    Cluster(kube::Client),
+    /// No cluster: a directory of YAML, the CA from files, proxies show a bootstrap token.
+    Files(FilesBackend),
+}
+
+/// [`Backend::Files`]: what `meshctl controller --from-dir` reads.
+#[derive(Clone, Debug)]
+pub struct FilesBackend {
+    /// Kubernetes YAML, watched for changes.
+    pub objects: PathBuf,
+    /// What `meshctl certs create --out DIR` wrote (issuer.crt, issuer.key, ca.crt).
+    pub identity: PathBuf,
+    /// The token proxies send to get their first certificate.
+    pub token: String,
+    /// How often the files are checked for changes.
+    pub poll: Duration,
+}
 
 /// The controller's admin port (`/proxies` is read there through the API server's pod proxy).
 pub const ADMIN_PORT: u16 = 9990;
@@ -90,6 +122,8 @@ pub enum ControllerError {
     Identity(#[from] crate::identity::spiffe::SpiffeError),
     #[error("the gRPC server failed: {0}")]
     Serve(tonic::transport::Error),
+    #[error(transparent)]
+    Dir(#[from] dir_source::DirError),
 }
 
 /// What the servers share.
@@ -98,23 +132,37 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub proxies: Arc<Proxies>,
     trust: watch::Receiver<Option<Arc<Trust>>>,
-    webhook_tls: watch::Receiver<Option<Arc<rustls::ServerConfig>>>,
+    /// The webhook's serving certificate (None: no webhook, in files mode).
+    webhook_tls: Option<watch::Receiver<Option<Arc<rustls::ServerConfig>>>>,
+    /// Where the CA comes from, for `/ready`'s message.
+    trust_from: String,
     published: watch::Receiver<Option<Arc<Published>>>,
 }
 
 impl Shared {
     /// What `/ready` still waits for.
-    pub fn not_ready(&self) -> Option<&'static str> {
+    pub fn not_ready(&self) -> Option<String> {
         if !self.stores.synced() {
-            Some("the caches of Services, EndpointSlices, Pods and Namespaces are not synced yet")
-        } else if self.trust.borrow().is_none() {
             Some(
-                "the identity issuer and trust roots are not loaded (Secret meshctl-identity-issuer, ConfigMap meshctl-identity-trust-roots)",
+                "the caches of Services, EndpointSlices, Pods and Namespaces are not synced yet"
+                    .to_owned(),
             )
-        } else if self.webhook_tls.borrow().is_none() {
-            Some("the webhook serving certificate is not loaded (Secret meshctl-webhook-tls)")
+        } else if self.trust.borrow().is_none() {
+            Some(format!(
+                "the identity issuer and trust roots are not loaded ({})",
+                self.trust_from
+            ))
+        } else if self
+            .webhook_tls
+            .as_ref()
+            .is_some_and(|tls| tls.borrow().is_none())
+        {
+            Some(
+                "the webhook serving certificate is not loaded (Secret meshctl-webhook-tls)"
+                    .to_owned(),
+            )
         } else if self.published.borrow().is_none() {
-            Some("no config computed yet")
+            Some("no config computed yet".to_owned())
         } else {
             None
         }
@@ -163,10 +211,11 @@ impl Controller {
             .unwrap_or(self.options.webhook_addr)
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves. Both backends run the same servers; they differ in
+    /// the source, where the CA is loaded from and how a proxy's first request is checked.
     pub async fn run(
         self,
-        client: kube::Client,
+        backend: Backend,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ControllerError> {
         let mut shutdown = std::pin::pin!(shutdown);
@@ -180,8 +229,66 @@ impl Controller {
         let mut tasks = tokio::task::JoinSet::new();
 
         let (changes_tx, changes_rx) = watch::channel(0u64);
-        let (stores, reflectors) = source::watch_cluster(&client, changes_tx);
-        let source: Arc<dyn Source> = Arc::new(stores.clone());
+        let (trust_tx, trust_rx) = watch::channel(None);
+        let reloads = metrics.trust_reloads.clone();
+        let mut reflectors = Vec::new();
+        let (source, trust_from, authn, client): (Arc<dyn Source>, String, Authn, _) = match backend
+        {
+            Backend::Cluster(client) => {
+                let (stores, spawned) = source::watch_cluster(&client, changes_tx);
+                reflectors = spawned;
+                tasks.spawn(trust::watch_trust(
+                    client.clone(),
+                    options.namespace.clone(),
+                    options.leaf_lifetime,
+                    trust_tx,
+                    reloads,
+                ));
+                // Roots are copied into every namespace only where pods mount them.
+                tasks.spawn(roots::distribute(
+                    client.clone(),
+                    stores.clone(),
+                    options.namespace.clone(),
+                    trust_rx.clone(),
+                    Duration::from_secs(2),
+                ));
+                let from = format!(
+                    "Secret {ns}/{}, ConfigMap {ns}/{}",
+                    trust::ISSUER_SECRET,
+                    trust::TRUST_ROOTS_CONFIGMAP,
+                    ns = options.namespace
+                );
+                let reviewer = TokenReviewer::new(
+                    client.clone(),
+                    &options.trust_domain,
+                    metrics.token_review_failures.clone(),
+                );
+                (
+                    Arc::new(stores),
+                    from,
+                    Authn::TokenReview(Box::new(reviewer)),
+                    Some(client),
+                )
+            }
+            Backend::Files(files) => {
+                let dir = Arc::new(DirSource::open(&files.objects)?);
+                tasks.spawn(dir.clone().watch(files.poll, changes_tx));
+                tasks.spawn(trust::watch_trust_dir(
+                    files.identity.clone(),
+                    options.leaf_lifetime,
+                    files.poll,
+                    trust_tx,
+                    reloads,
+                ));
+                let from = format!(
+                    "files {} in {}",
+                    trust::FILES.join(", "),
+                    files.identity.display()
+                );
+                let token = BootstrapToken::new(&files.token, &options.trust_domain);
+                (dir, from, Authn::Bootstrap(token), None)
+            }
+        };
         let (published_tx, published_rx) = watch::channel(None);
         tasks.spawn(publish::translate_loop(
             source.clone(),
@@ -196,47 +303,36 @@ impl Controller {
             options.debounce,
         ));
 
-        let (trust_tx, trust_rx) = watch::channel(None);
-        tasks.spawn(trust::watch_trust(
-            client.clone(),
-            options.namespace.clone(),
-            options.leaf_lifetime,
-            trust_tx,
-            metrics.trust_reloads.clone(),
-        ));
-        tasks.spawn(roots::distribute(
-            client.clone(),
-            stores.clone(),
-            options.namespace.clone(),
-            trust_rx.clone(),
-            Duration::from_secs(2),
-        ));
         let (slot_tx, mut slot_rx) = watch::channel::<Option<CaSlot>>(None);
         let (tls_tx, mut tls_rx) = watch::channel(None);
         tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
 
-        let (webhook_tls_tx, webhook_tls_rx) = watch::channel(None);
-        tasks.spawn(webhook::watch_cert(
-            client.clone(),
-            options.namespace.clone(),
-            webhook_tls_tx,
-            metrics.webhook_cert_reloads.clone(),
-        ));
+        // The proxy injector: the API server calls it, so only with a cluster.
         let webhook_addr = self.webhook.local_addr().unwrap_or(options.webhook_addr);
-        tasks.spawn(webhook::serve(
-            self.webhook,
-            webhook_tls_rx.clone(),
-            Arc::new(webhook::Injector {
-                source: source.clone(),
-                client: client.clone(),
-                options: crate::inject::review::ReviewOptions {
-                    mesh_namespace: options.namespace.clone(),
-                    accept_foreign_labels: options.accept_foreign_labels,
-                    overrides: crate::inject::Overrides::default(),
-                },
-                metrics: metrics.clone(),
-            }),
-        ));
+        let webhook_tls_rx = client.map(|client| {
+            let (webhook_tls_tx, webhook_tls_rx) = watch::channel(None);
+            tasks.spawn(webhook::watch_cert(
+                client.clone(),
+                options.namespace.clone(),
+                webhook_tls_tx,
+                metrics.webhook_cert_reloads.clone(),
+            ));
+            tasks.spawn(webhook::serve(
+                self.webhook,
+                webhook_tls_rx.clone(),
+                Arc::new(webhook::Injector {
+                    source: source.clone(),
+                    client,
+                    options: crate::inject::review::ReviewOptions {
+                        mesh_namespace: options.namespace.clone(),
+                        accept_foreign_labels: options.accept_foreign_labels,
+                        overrides: crate::inject::Overrides::default(),
+                    },
+                    metrics: metrics.clone(),
+                }),
+            ));
+            webhook_tls_rx
+        });
 
         let shared = Arc::new(Shared {
             stores: source.clone(),
@@ -244,6 +340,7 @@ impl Controller {
             proxies: Arc::new(Proxies::default()),
             trust: trust_rx,
             webhook_tls: webhook_tls_rx,
+            trust_from,
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
@@ -275,12 +372,7 @@ impl Controller {
                 }
             }
         });
-        let reviewer = TokenReviewer::new(
-            client,
-            &options.trust_domain,
-            metrics.token_review_failures.clone(),
-        );
-        let identity = CaService::new(slot, reviewer).counting(metrics.issued.clone());
+        let identity = CaService::new(slot, authn).counting(metrics.issued.clone());
         let discovery = discovery::DiscoveryService {
             stores: source,
             published: published_rx,

@@ -44,6 +44,13 @@ pub enum TrustError {
         what: String,
         source: crate::identity::ca::CaError,
     },
+    #[error(
+        "cannot read {path}: {cause}; --identity-dir must hold what `meshctl certs create --out DIR` wrote"
+    )]
+    File {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
     #[error("the issuer in {issuer} does not chain to the trust anchors in {roots}: {reason}")]
     Chain {
         issuer: String,
@@ -79,27 +86,103 @@ pub fn build(
             what: map.clone(),
             key: TRUST_ROOTS_KEY,
         })?;
-    let path = |key: &str, what: &str| format!("{what} {key}");
-    let certs = PemFile::parse(Path::new(&path("tls.crt", &secret)), &cert_pem)?.into_certs()?;
-    let key = PemFile::parse(Path::new(&path("tls.key", &secret)), &key_pem)?.into_key()?;
-    let anchors = PemFile::parse(
-        Path::new(&path(TRUST_ROOTS_KEY, &map)),
-        roots_pem.as_bytes(),
-    )?
-    .into_certs()?;
+    let material = Material {
+        issuer: &secret,
+        cert: (format!("{secret} tls.crt"), &cert_pem),
+        key: (format!("{secret} tls.key"), &key_pem),
+        roots_what: &map,
+        roots: (format!("{map} {TRUST_ROOTS_KEY}"), roots_pem.as_bytes()),
+    };
+    from_pem(&material, leaf_validity)
+}
+
+/// The issuer's certificate chain and key and the trust anchors, as PEM, each with the name
+/// messages give it.
+struct Material<'a> {
+    issuer: &'a str,
+    cert: (String, &'a [u8]),
+    key: (String, &'a [u8]),
+    roots_what: &'a str,
+    roots: (String, &'a [u8]),
+}
+
+fn from_pem(m: &Material<'_>, leaf_validity: Duration) -> Result<Trust, TrustError> {
+    let certs = PemFile::parse(Path::new(&m.cert.0), m.cert.1)?.into_certs()?;
+    let key = PemFile::parse(Path::new(&m.key.0), m.key.1)?.into_key()?;
+    let anchors = PemFile::parse(Path::new(&m.roots.0), m.roots.1)?.into_certs()?;
     signed_by_an_anchor(&certs, &anchors).map_err(|reason| TrustError::Chain {
-        issuer: secret.clone(),
-        roots: map.clone(),
+        issuer: m.issuer.to_owned(),
+        roots: m.roots_what.to_owned(),
         reason,
     })?;
     let ca = Ca::new(certs[0].clone(), key, leaf_validity).map_err(|source| TrustError::Ca {
-        what: secret,
+        what: m.issuer.to_owned(),
         source,
     })?;
     Ok(Trust {
         ca: Arc::new(ca),
         roots: anchors,
     })
+}
+
+/// The files `meshctl certs create --out DIR` writes that the CA needs: the issuer's
+/// certificate and key, and the trust anchor (its key stays offline).
+pub const FILES: [&str; 3] = ["issuer.crt", "issuer.key", "ca.crt"];
+
+/// Builds the CA from the files of `certs create --out DIR`.
+pub fn from_dir(dir: &Path, leaf_validity: Duration) -> Result<Trust, TrustError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|cause| TrustError::File { path, cause })
+    };
+    let (cert, key, roots) = (read(FILES[0])?, read(FILES[1])?, read(FILES[2])?);
+    let shown = |name: &str| dir.join(name).display().to_string();
+    let material = Material {
+        issuer: &shown(FILES[0]),
+        cert: (shown(FILES[0]), &cert),
+        key: (shown(FILES[1]), &key),
+        roots_what: &shown(FILES[2]),
+        roots: (shown(FILES[2]), &roots),
+    };
+    from_pem(&material, leaf_validity)
+}
+
+/// Loads the CA from `dir` and again whenever one of its files changes (polled every
+/// `interval`); a bad set is logged and the last good one stays.
+pub async fn watch_trust_dir(
+    dir: std::path::PathBuf,
+    leaf_validity: Duration,
+    interval: Duration,
+    tx: watch::Sender<Option<Arc<Trust>>>,
+    reloads: prometheus_client::metrics::counter::Counter,
+) {
+    let stamp = |dir: &Path| {
+        FILES.map(|name| {
+            let meta = std::fs::metadata(dir.join(name)).ok();
+            meta.map(|m| (m.modified().ok(), m.len()))
+        })
+    };
+    let mut last = None;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = Some(stamp(&dir));
+        if now == last {
+            continue;
+        }
+        last = now;
+        match from_dir(&dir, leaf_validity) {
+            Ok(trust) => {
+                tracing::info!(dir = %dir.display(), "identity issuer and trust roots loaded");
+                reloads.inc();
+                tx.send_replace(Some(Arc::new(trust)));
+            }
+            Err(error) => {
+                tracing::error!(%error, "identity issuer refused; keeping the last good one")
+            }
+        }
+    }
 }
 
 /// The issuer (or the last certificate of its chain) must be signed by one of the anchors

@@ -2,7 +2,7 @@
 //! serves HTTP/1, HTTP/2 and opaque TCP, swaps configs on reload and drains on shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +49,9 @@ pub struct Options {
     /// The app's port for inbound connections that were not intercepted; overrides the
     /// config's `inbound.appPort` for the proxy's life (reloads keep it).
     pub app_port: Option<u16>,
+    /// Where the app listens for inbound connections: 127.0.0.1 in a pod; another loopback
+    /// address when several "pods" share one host (`meshctl demo`).
+    pub app_ip: IpAddr,
     /// How long protocol detection waits for the client's first bytes.
     pub detect_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
@@ -77,6 +80,7 @@ impl Options {
             config_path: None,
             opaque_ports: Vec::new(),
             app_port: None,
+            app_ip: IpAddr::from([127, 0, 0, 1]),
             detect_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             // Above the 30 s our own pools keep idle connections, so a peer proxy closes first.
@@ -114,6 +118,7 @@ pub struct State {
     pub opaque_ports: Vec<u16>,
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
+    pub app_ip: IpAddr,
     pub detect_timeout: Duration,
     pub header_read_timeout: Duration,
     /// Cluster mode's stream state (None in static mode).
@@ -159,14 +164,15 @@ impl State {
         self.discovery.as_ref()
     }
 
-    /// Whether `port` is one of the proxy's own listeners: never an inbound destination (a
+    /// Whether `target` is one of the proxy's own listeners: never an inbound destination (a
     /// peer would reach the outbound side as if it were this pod, or the admin port as a
-    /// local caller).
-    pub fn is_own_port(&self, port: u16) -> bool {
+    /// local caller). A listener on the unspecified address takes every address of its port;
+    /// an app on another address (`--inbound-app-ip`) may share a listener's port.
+    pub fn is_own_listener(&self, target: SocketAddr) -> bool {
         let l = &self.listeners;
-        [l.outbound, l.inbound, l.admin]
-            .iter()
-            .any(|a| a.port() == port)
+        [l.outbound, l.inbound, l.admin].iter().any(|a| {
+            a.port() == target.port() && (a.ip().is_unspecified() || a.ip() == target.ip())
+        })
     }
 
     /// The proxy's mesh TLS, when it has an identity.
@@ -259,6 +265,7 @@ impl Proxy {
             ready: AtomicBool::new(false),
             opaque_ports,
             app_port: options.app_port,
+            app_ip: options.app_ip,
             detect_timeout: options.detect_timeout,
             header_read_timeout: options.header_read_timeout,
             discovery: options.discovery.as_ref().map(|_| Status::default()),
@@ -465,7 +472,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
         );
         return;
     };
-    if state.is_own_port(port) {
+    let target = SocketAddr::new(state.app_ip, port);
+    if state.is_own_listener(target) {
         tracing::warn!(
             port,
             %dst,
@@ -478,7 +486,6 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     table.inbound_stats.tcp_opened();
     let window = table.inbound_stats.clone();
     drop(table);
-    let target = SocketAddr::from(([127, 0, 0, 1], port));
     // Flags give opaque ports for the pod's life; the config's may change on reload.
     let opaque = state.opaque_ports.contains(&port) || config.inbound.opaque_ports.contains(&port);
     let mode = config.inbound.tls.mode_for(port);

@@ -7,6 +7,9 @@ mod cert_files;
 mod certs;
 mod check;
 mod completions;
+mod demo;
+mod demo_dashboard;
+mod demo_support;
 #[path = "../common/failed.rs"]
 mod failed;
 mod inject;

@@ -266,6 +266,59 @@ fn without_a_config_file_it_serves_an_empty_config_and_forwards_inbound_to_the_a
 }
 
 #[test]
+fn inbound_goes_to_the_app_ip_given() {
+    // Two "pods" on one host: each app on its own loopback address, on the same port.
+    let app = http_server_on("127.0.0.3", "pod three", 10);
+    let port = app.port().to_string();
+    let p = start(
+        None,
+        &["--inbound-app-port", &port, "--inbound-app-ip", "127.0.0.3"],
+    );
+    let (status, text) = http_get(p.inbound, "web.test", "/").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("pod three"), "{text}");
+    // The inbound listener on the app's port at the pod's own address (as `meshctl demo`
+    // runs it): the app is another socket, not the proxy's own listener.
+    let pod_addr = format!("127.0.0.4:{port}");
+    let mut cmd = meshctl();
+    let mut child = cmd
+        .env_remove("MESHCTL_PROXY_CONFIG")
+        .args([
+            "proxy",
+            "--inbound-addr",
+            &pod_addr,
+            "--inbound-app-port",
+            &port,
+        ])
+        .args(["--inbound-app-ip", "127.0.0.3"])
+        .args(["--outbound-addr", &free_addr().to_string()])
+        .args(["--admin-addr", &free_addr().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        if let Some(answer) = http_get(pod_addr.parse().unwrap(), "web.test", "/") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no answer on {pod_addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert!(answer.1.ends_with("pod three"), "{}", answer.1);
+    // Without the flag the app is looked for on 127.0.0.1, where nothing listens on that port.
+    let q = start(None, &["--inbound-app-port", &port]);
+    let refused = http_get(q.inbound, "web.test", "/");
+    assert!(
+        refused.as_ref().is_none_or(|(status, _)| *status != 200),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn unusable_identity_files_exit_1_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, leaf) = (dir.path().join("ca"), dir.path().join("leaf"));
@@ -302,8 +355,20 @@ fn unusable_identity_files_exit_1_naming_the_file() {
         );
         std::fs::write(&path, yaml).unwrap();
         // Every listener on a free port: the defaults may be taken by other tests' proxies.
-        let any = ["--outbound-addr", "127.0.0.1:0", "--inbound-addr", "127.0.0.1:0"];
-        run(&[&["proxy", "--config", file, "--admin-addr", &addr], &any[..]].concat(), b"")
+        let any = [
+            "--outbound-addr",
+            "127.0.0.1:0",
+            "--inbound-addr",
+            "127.0.0.1:0",
+        ];
+        run(
+            &[
+                &["proxy", "--config", file, "--admin-addr", &addr],
+                &any[..],
+            ]
+            .concat(),
+            b"",
+        )
     };
     // Roots that are not certificates, then a leaf file that does not exist.
     let out = with("cert.pem", "key.pem");

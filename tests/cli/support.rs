@@ -42,7 +42,12 @@ pub fn stderr(out: &Output) -> String {
 /// A loopback HTTP server (threads, so no runtime is needed) answering each of the first
 /// `answers` connections, once its request head has arrived, with 200 and `body`.
 pub fn http_server(body: &'static str, answers: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    http_server_on("127.0.0.1", body, answers)
+}
+
+/// [`http_server`] on another loopback address (127.0.0.0/8 is all local).
+pub fn http_server_on(ip: &str, body: &'static str, answers: usize) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for mut conn in listener.incoming().take(answers).flatten() {

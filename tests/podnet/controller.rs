@@ -204,7 +204,11 @@ fn proxies_get_identity_and_config_from_the_controller() {
     let statuses: Vec<u16> = (0..2)
         .map(|_| get_with_header(a, b_service, &host, "x-test: pass"))
         .collect();
-    assert!(statuses.contains(&200), "{statuses:?}\n{}", context(&controller));
+    assert!(
+        statuses.contains(&200),
+        "{statuses:?}\n{}",
+        context(&controller)
+    );
 
     // Under constant load the controller dies and comes back: not one request fails, and
     // every proxy subscribes again.
