@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy: from a static config file, or from the controller (the data plane)')
             [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
+            [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests offline and report what the mesh cannot apply as written')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
@@ -399,6 +400,48 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'meshctl;canary' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'meshctl;canary;set-weight' {
+            [CompletionResult]::new('--create', '--create', [CompletionResultType]::ParameterName, 'When no object routes the Service, write one of this kind (to the Service and the canary)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;help' {
+            [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'meshctl;canary;help;set-weight' {
+            break
+        }
+        'meshctl;canary;help;help' {
+            break
+        }
         'meshctl;controller' {
             [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the issuer Secret and trust roots are read there')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'The mesh''s trust domain (the SPIFFE ids it issues)')
@@ -488,6 +531,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('proxy-init', 'proxy-init', [CompletionResultType]::ParameterValue, 'Install the pod''s iptables rules that send its TCP through the proxy (init container)')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Run the sidecar proxy: from a static config file, or from the controller (the data plane)')
             [CompletionResult]::new('stat', 'stat', [CompletionResultType]::ParameterValue, 'Golden signals (success, RPS, latency percentiles) read from proxies'' admin ports')
+            [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests offline and report what the mesh cannot apply as written')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
@@ -544,6 +588,13 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;stat' {
+            break
+        }
+        'meshctl;help;canary' {
+            [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            break
+        }
+        'meshctl;help;canary;set-weight' {
             break
         }
         'meshctl;help;controller' {
