@@ -17,7 +17,8 @@ use crate::install::{ok, run};
 
 /// Applies the routing CRDs `meshctl install` prints and waits until they serve.
 fn install_crds(cluster: &Cluster) {
-    let printed = ok(&run(cluster, &["install"]));
+    // Printed installs carry other products' CRDs only when asked for.
+    let printed = ok(&run(cluster, &["install", "--crds", "all"]));
     let crds: Vec<&str> = printed
         .split("\n---")
         .filter(|doc| doc.contains("kind: CustomResourceDefinition"))
