@@ -18,8 +18,8 @@ fn the_quickstart_directory_prints_every_finding_with_file_and_field() {
             "spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection",
         ),
         (
-            "22-productpage-sticky.yaml",
-            "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl",
+            "40-web-service-profile.yaml",
+            "spec.routes[1].responseClasses",
         ),
     ] {
         let line = text
