@@ -4,6 +4,7 @@
 //! `src/cli/` only parse arguments, call in here and print.
 #![forbid(unsafe_code)]
 pub mod api;
+pub mod canary;
 pub mod check;
 pub mod controller;
 pub mod dashboard;

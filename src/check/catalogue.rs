@@ -66,6 +66,7 @@ const PRE: &str = "pre-install";
 const CONTROL: &str = "control-plane";
 const IDENTITY: &str = "identity";
 const DATA: &str = "data-plane";
+const INJECTION: &str = "injection";
 
 pub const SPECS: &[Spec] = &[
     spec(
@@ -178,6 +179,34 @@ pub const SPECS: &[Spec] = &[
         "webhook-ca-bundle",
         "the injector webhook exists and its caBundle verifies the serving certificate",
         "re-apply with `meshctl upgrade --apply` to restore the webhook and its certificates",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        INJECTION,
+        "webhook-admission",
+        "the API server can call the injector: a dry-run pod in an injection-enabled namespace \
+          gets the proxy",
+        "while the injector is down, pods in injection-enabled namespaces are refused \
+          (failurePolicy Fail): look at `kubectl -n meshctl-system logs deploy/meshctl-controller` \
+          and `kubectl get endpoints -n meshctl-system meshctl-controller`",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        INJECTION,
+        "injection-unmeshed-pods",
+        "every pod in an injection-enabled namespace runs with the proxy",
+        "the injector sees pods only when they are created: `kubectl rollout restart <owner>`",
+        false,
+        Runs::PostOnly,
+    ),
+    spec(
+        INJECTION,
+        "injection-foreign-labels",
+        "namespaces opting in with Istio's or Linkerd's key, or by annotation only",
+        "label them meshctl.io/inject=enabled, or accept the foreign keys with \
+          `meshctl upgrade --apply --set injection.acceptForeignLabels=true`",
         false,
         Runs::PostOnly,
     ),

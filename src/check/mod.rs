@@ -4,6 +4,7 @@
 pub mod catalogue;
 mod control;
 pub mod data_plane;
+mod injection;
 pub mod output;
 mod post;
 mod pre;
@@ -183,6 +184,9 @@ async fn check(
         "controller-ready" => post::controller_ready(conn, ns).await,
         "controller-version" => post::controller_version(conn, ns).await,
         "webhook-ca-bundle" => post::webhook(conn, ns).await,
+        "webhook-admission" => injection::admission(conn, ns).await,
+        "injection-unmeshed-pods" => injection::unmeshed_pods(conn, ns).await,
+        "injection-foreign-labels" => injection::foreign_labels(conn, ns).await,
         "identity-certs" => post::identity(conn, ns).await,
         "data-plane-pods" => data_plane::pods(conn, meshed).await,
         "proxy-ready" => data_plane::ready(conn, meshed).await,

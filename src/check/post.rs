@@ -1,6 +1,7 @@
 //! Checks of an install: namespace, CRDs, values, controller readiness and version, the
 //! injector webhook's caBundle, and the identity trust anchor and issuer.
 
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -241,21 +242,12 @@ pub async fn webhook(conn: &Connection, ns: &str) -> Outcome {
             );
         }
     };
-    let Some(hook) = config.webhooks.as_ref().and_then(|w| w.first()) else {
+    let hooks = config.webhooks.unwrap_or_default();
+    if hooks.is_empty() {
         return Outcome::error(format!(
             "MutatingWebhookConfiguration {WEBHOOK} has no webhooks"
         ));
-    };
-    let Some(bundle) = hook.client_config.ca_bundle.as_ref() else {
-        return Outcome::error(format!(
-            "MutatingWebhookConfiguration {WEBHOOK} has no caBundle"
-        ));
-    };
-    let Some(service) = hook.client_config.service.as_ref() else {
-        return Outcome::error(format!(
-            "MutatingWebhookConfiguration {WEBHOOK} calls no Service"
-        ));
-    };
+    }
     let state = match read_state(conn, ns).await {
         Ok(state) => state,
         Err(e) => return Outcome::error(e.to_string()),
@@ -265,11 +257,50 @@ pub async fn webhook(conn: &Connection, ns: &str) -> Outcome {
             "no Secret {ns}/{WEBHOOK_SECRET} with the serving certificate"
         ));
     };
-    let name = format!("{}.{}.svc", service.name, service.namespace);
-    let bundle = String::from_utf8_lossy(&bundle.0);
-    match verify_serving_cert(&bundle, &served.cert, &name, SystemTime::now()) {
-        Ok(()) => Outcome::ok(format!("the caBundle verifies the certificate for {name}")),
-        Err(e) => Outcome::error(e),
+    let mut names = BTreeSet::new();
+    for hook in &hooks {
+        let Some(bundle) = hook.client_config.ca_bundle.as_ref() else {
+            return Outcome::error(format!(
+                "MutatingWebhookConfiguration {WEBHOOK}, webhook {}: no caBundle",
+                hook.name
+            ));
+        };
+        // The name the API server checks the certificate for: the Service's DNS name, or
+        // the host of a `url` (set by hand, e.g. for a controller outside the cluster).
+        let name = match (&hook.client_config.service, &hook.client_config.url) {
+            (Some(service), _) => format!("{}.{}.svc", service.name, service.namespace),
+            (None, Some(url)) => url_host(url),
+            (None, None) => {
+                return Outcome::error(format!(
+                    "MutatingWebhookConfiguration {WEBHOOK}, webhook {}: calls no Service or URL",
+                    hook.name
+                ));
+            }
+        };
+        let bundle = String::from_utf8_lossy(&bundle.0);
+        if let Err(e) = verify_serving_cert(&bundle, &served.cert, &name, SystemTime::now()) {
+            return Outcome::error(format!("webhook {}: {e}", hook.name));
+        }
+        names.insert(name);
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    Outcome::ok(format!(
+        "the caBundle of its {} webhook(s) verifies the certificate for {}",
+        hooks.len(),
+        names.join(", ")
+    ))
+}
+
+/// `https://127.0.0.1:8443/inject` → `127.0.0.1`.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6).to_owned(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+            .to_owned(),
     }
 }
 
@@ -343,5 +374,18 @@ mod tests {
             controller_build_version("proxy_build_info{version=\"1\"} 1\n"),
             None
         );
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            super::url_host("https://127.0.0.1:8443/inject"),
+            "127.0.0.1"
+        );
+        assert_eq!(
+            super::url_host("https://hooks.example.com/inject?x=1"),
+            "hooks.example.com"
+        );
+        assert_eq!(super::url_host("https://[::1]:8443/inject"), "::1");
     }
 }

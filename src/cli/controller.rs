@@ -1,6 +1,7 @@
 //! `meshctl controller`: the control plane (what the install's Deployment runs): discovery and
-//! identity on the gRPC port, health and metrics on the admin port. `--from-dir` runs it
-//! without a cluster: objects from a directory, the CA from files, a bootstrap token.
+//! identity on the gRPC port, the proxy injector on the webhook port, health and metrics on the
+//! admin port. `--from-dir` runs it without a cluster: objects from a directory, the CA from
+//! files, a bootstrap token.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,18 @@ pub struct ControllerArgs {
         value_name = "ADDR"
     )]
     admin_addr: SocketAddr,
+    /// The proxy injector the API server calls (HTTPS, POST /inject)
+    #[arg(
+        long,
+        env = "MESHCTL_CONTROLLER_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:8443",
+        value_name = "ADDR"
+    )]
+    webhook_addr: SocketAddr,
+    /// Namespaces labelled istio-injection=enabled or annotated linkerd.io/inject: enabled
+    /// opt in too (migration from Istio or Linkerd)
+    #[arg(long, env = "MESHCTL_ACCEPT_FOREIGN_LABELS")]
+    accept_foreign_labels: bool,
     /// How long the proxies' leaf certificates live (renewed at 70 %)
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     leaf_lifetime: Duration,
@@ -105,6 +118,8 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     options.cluster_domain = args.cluster_domain;
     options.grpc_addr = args.grpc_addr;
     options.admin_addr = args.admin_addr;
+    options.webhook_addr = args.webhook_addr;
+    options.accept_foreign_labels = args.accept_foreign_labels;
     options.leaf_lifetime = args.leaf_lifetime.get();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -74,6 +74,10 @@ pub struct InjectArgs {
     /// unchanged with a warning instead of failing
     #[arg(long)]
     pub skip_uninjectable: bool,
+    /// Print what injection would change instead of the manifests: per object, the JSON patch
+    /// (RFC 6902) the admission webhook would answer, as a JSON list
+    #[arg(long, visible_alias = "diff")]
+    pub preview: bool,
 }
 
 impl InjectArgs {
@@ -111,8 +115,28 @@ pub fn run(args: InjectArgs) -> anyhow::Result<ExitCode> {
         overrides: args.overrides()?,
         annotate_only: args.annotate_only,
         skip_uninjectable: args.skip_uninjectable,
+        namespace_annotations: None,
     };
     let sources = inputs::read_all(&args.inputs)?;
+    if args.preview {
+        return preview(&sources, &options);
+    }
     inputs::process(&sources, &Operation::Inject(options))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn preview(sources: &[inputs::Source], options: &InjectOptions) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let inputs: Vec<meshctl::inject::Input<'_>> = sources
+        .iter()
+        .map(|s| meshctl::inject::Input {
+            name: &s.name,
+            bytes: &s.bytes,
+        })
+        .collect();
+    let previews = meshctl::inject::preview::preview(&inputs, options)?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &previews)?;
+    writeln!(stdout)?;
     Ok(ExitCode::SUCCESS)
 }

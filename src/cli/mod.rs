@@ -2,6 +2,7 @@
 //! One file per subcommand; no business logic here.
 
 mod analyze;
+mod canary;
 mod certs;
 mod check;
 mod completions;
@@ -93,6 +94,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Golden signals (success, RPS, latency percentiles) read from proxies' admin ports
     Stat(stat::StatArgs),
+    /// Canary releases: set the weights of the object that routes a Service
+    Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
     Controller(controller::ControllerArgs),
     /// Translate manifests offline and report what the mesh cannot apply as written
@@ -124,6 +127,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
+        Command::Canary(args) => canary::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),
         Command::Dashboard(args) => dashboard::run(args),

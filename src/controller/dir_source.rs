@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use tokio::sync::watch;
 
 use super::pod_endpoints;
@@ -48,6 +48,16 @@ impl Source for DirSource {
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
         let key = (namespace.to_owned(), name.to_owned());
         self.current().pods.get(&key).cloned()
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        let current = self.current();
+        let found = current
+            .inputs
+            .namespaces
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name));
+        found.cloned().map(Arc::new)
     }
 
     fn synced(&self) -> bool {

@@ -42,6 +42,9 @@ impl Source for OnePod {
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
         (namespace == "shop" && name == "web-1").then(|| self.0.clone())
     }
+    fn namespace(&self, _: &str) -> Option<Arc<k8s_openapi::api::core::v1::Namespace>> {
+        None
+    }
     fn synced(&self) -> bool {
         true
     }

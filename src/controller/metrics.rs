@@ -11,6 +11,13 @@ use prometheus_client::registry::Registry;
 
 use super::token_review::FailureLabels;
 
+/// How the webhook answered one review.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// `injected`, `skipped`, `refused` or `malformed`.
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
@@ -30,6 +37,10 @@ pub struct Metrics {
     pub translations: Counter,
     pub translation_seconds: Histogram,
     pub findings: Gauge,
+    pub webhook_reviews: Family<ReviewLabels, Counter>,
+    /// From the review's body read to its answer written.
+    pub webhook_seconds: Histogram,
+    pub webhook_cert_reloads: Counter,
 }
 
 impl Default for Metrics {
@@ -59,6 +70,9 @@ impl Default for Metrics {
             translations: Counter::default(),
             translation_seconds: seconds(),
             findings: Gauge::default(),
+            webhook_reviews: Family::default(),
+            webhook_seconds: seconds(),
+            webhook_cert_reloads: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -115,6 +129,21 @@ impl Default for Metrics {
             "translation_findings",
             "Findings of the last translation (unsupported fields, conflicts, dangling references)",
             m.findings.clone(),
+        );
+        registry.register(
+            "webhook_reviews",
+            "AdmissionReviews the injector answered, by result",
+            m.webhook_reviews.clone(),
+        );
+        registry.register(
+            "webhook_review_seconds",
+            "Time the injector took to answer one AdmissionReview",
+            m.webhook_seconds.clone(),
+        );
+        registry.register(
+            "webhook_certificate_reloads",
+            "Serving certificates (re)loaded from the webhook Secret",
+            m.webhook_cert_reloads.clone(),
         );
         Self { registry, ..m }
     }

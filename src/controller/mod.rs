@@ -1,9 +1,10 @@
 //! The control plane (`meshctl controller`): watches the cluster, translates its objects into
 //! each proxy's `model` config and streams it (discovery), signs proxies' certificates after a
-//! TokenReview (identity), and reports on an admin port. Every replica serves everything; the
-//! replicas share nothing but the API server. Without a cluster ([`Backend::Files`]) the
-//! objects come from a directory, the CA from files and proxies show a bootstrap token; the
-//! rest is the same code.
+//! TokenReview (identity), injects the proxy into new pods (the admission webhook), and reports
+//! on an admin port. Every replica serves everything; the replicas share nothing but the API
+//! server. Without a cluster ([`Backend::Files`]) the objects come from a directory, the CA
+//! from files and proxies show a bootstrap token (and there is no webhook); the rest is the
+//! same code.
 
 mod admin;
 mod authn;
@@ -19,6 +20,7 @@ mod roots;
 pub mod source;
 mod token_review;
 pub mod trust;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -81,6 +83,10 @@ pub struct Options {
     /// Identity and discovery (gRPC over mesh TLS).
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The proxy injector (HTTPS, called by the API server).
+    pub webhook_addr: SocketAddr,
+    /// `istio-injection=enabled` and `linkerd.io/inject: enabled` opt namespaces in too.
+    pub accept_foreign_labels: bool,
     /// How long the leaves it signs live.
     pub leaf_lifetime: Duration,
     /// Changes this close together are translated once.
@@ -95,6 +101,8 @@ impl Options {
             cluster_domain: "cluster.local".to_owned(),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 8086)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT)),
+            webhook_addr: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            accept_foreign_labels: false,
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
         }
@@ -124,6 +132,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub proxies: Arc<Proxies>,
     trust: watch::Receiver<Option<Arc<Trust>>>,
+    /// The webhook's serving certificate (None: no webhook, in files mode).
+    webhook_tls: Option<watch::Receiver<Option<Arc<rustls::ServerConfig>>>>,
     /// Where the CA comes from, for `/ready`'s message.
     trust_from: String,
     published: watch::Receiver<Option<Arc<Published>>>,
@@ -142,6 +152,15 @@ impl Shared {
                 "the identity issuer and trust roots are not loaded ({})",
                 self.trust_from
             ))
+        } else if self
+            .webhook_tls
+            .as_ref()
+            .is_some_and(|tls| tls.borrow().is_none())
+        {
+            Some(
+                "the webhook serving certificate is not loaded (Secret meshctl-webhook-tls)"
+                    .to_owned(),
+            )
         } else if self.published.borrow().is_none() {
             Some("no config computed yet".to_owned())
         } else {
@@ -155,6 +174,7 @@ pub struct Controller {
     options: Options,
     grpc: TcpListener,
     admin: TcpListener,
+    webhook: TcpListener,
 }
 
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ControllerError> {
@@ -172,6 +192,7 @@ impl Controller {
         Ok(Self {
             grpc: bind("grpc", options.grpc_addr).await?,
             admin: bind("admin", options.admin_addr).await?,
+            webhook: bind("webhook", options.webhook_addr).await?,
             options,
         })
     }
@@ -182,6 +203,12 @@ impl Controller {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.local_addr().unwrap_or(self.options.admin_addr)
+    }
+
+    pub fn webhook_addr(&self) -> SocketAddr {
+        self.webhook
+            .local_addr()
+            .unwrap_or(self.options.webhook_addr)
     }
 
     /// Serves until `shutdown` resolves. Both backends run the same servers; they differ in
@@ -205,7 +232,8 @@ impl Controller {
         let (trust_tx, trust_rx) = watch::channel(None);
         let reloads = metrics.trust_reloads.clone();
         let mut reflectors = Vec::new();
-        let (source, trust_from, authn): (Arc<dyn Source>, String, Authn) = match backend {
+        let (source, trust_from, authn, client): (Arc<dyn Source>, String, Authn, _) = match backend
+        {
             Backend::Cluster(client) => {
                 let (stores, spawned) = source::watch_cluster(&client, changes_tx);
                 reflectors = spawned;
@@ -231,7 +259,7 @@ impl Controller {
                     ns = options.namespace
                 );
                 let reviewer = TokenReviewer::new(
-                    client,
+                    client.clone(),
                     &options.trust_domain,
                     metrics.token_review_failures.clone(),
                 );
@@ -239,6 +267,7 @@ impl Controller {
                     Arc::new(stores),
                     from,
                     Authn::TokenReview(Box::new(reviewer)),
+                    Some(client),
                 )
             }
             Backend::Files(files) => {
@@ -257,7 +286,7 @@ impl Controller {
                     files.identity.display()
                 );
                 let token = BootstrapToken::new(&files.token, &options.trust_domain);
-                (dir, from, Authn::Bootstrap(token))
+                (dir, from, Authn::Bootstrap(token), None)
             }
         };
         let (published_tx, published_rx) = watch::channel(None);
@@ -278,11 +307,39 @@ impl Controller {
         let (tls_tx, mut tls_rx) = watch::channel(None);
         tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
 
+        // The proxy injector: the API server calls it, so only with a cluster.
+        let webhook_addr = self.webhook.local_addr().unwrap_or(options.webhook_addr);
+        let webhook_tls_rx = client.map(|client| {
+            let (webhook_tls_tx, webhook_tls_rx) = watch::channel(None);
+            tasks.spawn(webhook::watch_cert(
+                client.clone(),
+                options.namespace.clone(),
+                webhook_tls_tx,
+                metrics.webhook_cert_reloads.clone(),
+            ));
+            tasks.spawn(webhook::serve(
+                self.webhook,
+                webhook_tls_rx.clone(),
+                Arc::new(webhook::Injector {
+                    source: source.clone(),
+                    client,
+                    options: crate::inject::review::ReviewOptions {
+                        mesh_namespace: options.namespace.clone(),
+                        accept_foreign_labels: options.accept_foreign_labels,
+                        overrides: crate::inject::Overrides::default(),
+                    },
+                    metrics: metrics.clone(),
+                }),
+            ));
+            webhook_tls_rx
+        });
+
         let shared = Arc::new(Shared {
             stores: source.clone(),
             metrics: metrics.clone(),
             proxies: Arc::new(Proxies::default()),
             trust: trust_rx,
+            webhook_tls: webhook_tls_rx,
             trust_from,
             published: published_rx.clone(),
         });
@@ -326,6 +383,7 @@ impl Controller {
             )),
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
+            webhook = %webhook_addr,
             namespace = %options.namespace, "controller serving");
         let served = tonic::transport::Server::builder()
             .add_service(IdentityServer::new(identity))

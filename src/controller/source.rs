@@ -24,6 +24,8 @@ pub trait Source: Send + Sync + 'static {
     fn inputs(&self) -> Inputs;
     /// The pod `namespace/name`, if the source has it.
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>>;
+    /// The namespace `name` (its labels and annotations opt its pods in), if the source has it.
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>>;
     /// Whether the source has been read whole once.
     fn synced(&self) -> bool;
 }
@@ -51,6 +53,9 @@ pub const CONFIG_KINDS: [(&str, &str); 15] = [
 /// after the controller started is picked up).
 const KINDS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The config kinds' stores, each with the resource it reflects.
+type ConfigStores = Vec<(ApiResource, Store<DynamicObject>)>;
+
 /// The objects the controller knows, kept current by the reflectors.
 #[derive(Clone)]
 pub struct Stores {
@@ -59,7 +64,7 @@ pub struct Stores {
     pub pods: Store<Pod>,
     pub namespaces: Store<Namespace>,
     /// One store per config kind the API server serves, added as their CRDs appear.
-    objects: Arc<std::sync::RwLock<Vec<(ApiResource, Store<DynamicObject>)>>>,
+    objects: Arc<std::sync::RwLock<ConfigStores>>,
     /// How many reflectors have finished their first list, and how many there are.
     listed: Arc<AtomicUsize>,
     reflectors: Arc<AtomicUsize>,
@@ -93,6 +98,10 @@ impl Source for Stores {
 
     fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
         self.pods.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces.get(&ObjectRef::new(name))
     }
 
     fn synced(&self) -> bool {

@@ -3,15 +3,17 @@
 
 pub mod config;
 mod object;
+pub mod preview;
 #[cfg(test)]
 mod proptests;
 pub mod report;
+pub mod review;
 pub mod sidecar;
 pub mod stream;
 mod uninject;
 pub mod workload;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use config::{Key, Overrides};
 pub use object::{ObjectError, Problem};
@@ -27,6 +29,9 @@ pub struct InjectOptions {
     pub annotate_only: bool,
     /// Pass objects that cannot be injected through unchanged, with a warning, instead of failing.
     pub skip_uninjectable: bool,
+    /// The namespace's `meshctl.io/` annotations, the least specific layer of settings (the
+    /// webhook knows the namespace; the CLI reads manifests and does not).
+    pub namespace_annotations: Option<Map<String, Value>>,
 }
 
 /// What to do to every object.
@@ -36,8 +41,9 @@ pub enum Operation {
     Uninject,
 }
 
-/// The admission webhook's entry: one object (a workload or a Pod) in, the injected object out
-/// (`None` when it is left as it is; the report entry says why).
+/// One object (a workload or a Pod) in, the injected object out (`None` when it is left as it
+/// is; the report entry says why). The admission webhook and `meshctl inject --preview` call
+/// this; `meshctl inject` runs the same [`object::apply`] on every document of its stream.
 pub fn inject_object(
     object: &Value,
     options: &InjectOptions,

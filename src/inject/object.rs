@@ -89,6 +89,9 @@ pub fn apply(
                 workload::annotations(object),
                 workload::annotations(template),
             ];
+            // The namespace's annotations configure, but only the object's opt it in or out
+            // here: the webhook decided from the namespace before calling.
+            let settings_layers = [options.namespace_annotations.as_ref(), layers[0], layers[1]];
             match config::inject_mode(&layers).map_err(|e| fail(Problem::BadAnnotation(e)))? {
                 InjectMode::Disabled => {
                     Action::Skipped(format!("{}: disabled", config::INJECT_ANNOTATION))
@@ -107,7 +110,7 @@ pub fn apply(
                     if options.annotate_only {
                         annotate(object, path, mode)
                     } else {
-                        let settings = Settings::resolve(&options.overrides, &layers)
+                        let settings = Settings::resolve(&options.overrides, &settings_layers)
                             .map_err(|e| fail(Problem::BadAnnotation(e)))?;
                         inject_template(object, path, &settings)
                     }

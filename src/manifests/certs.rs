@@ -154,6 +154,16 @@ pub fn generate_identity(trust_domain: &str, now: SystemTime) -> Result<Identity
 
 /// A CA and the serving certificate of the controller's webhook Service in `namespace`.
 pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts, CertError> {
+    generate_webhook_for(namespace, &[], now)
+}
+
+/// [`generate_webhook`] with more names in the certificate (host names or IP addresses), for
+/// a webhook configuration that calls a `url` instead of the Service (a local controller).
+pub fn generate_webhook_for(
+    namespace: &str,
+    extra_names: &[&str],
+    now: SystemTime,
+) -> Result<WebhookCerts, CertError> {
     let wrap = |e: rcgen::Error| CertError::Generate {
         what: "webhook certificate",
         source: CaError::Generate(e),
@@ -175,7 +185,9 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
 
     let service = format!("meshctl-controller.{namespace}.svc");
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(wrap)?;
-    let mut params = CertificateParams::new(vec![service.clone()]).map_err(wrap)?;
+    let mut names = vec![service.clone()];
+    names.extend(extra_names.iter().map(|n| (*n).to_owned()));
+    let mut params = CertificateParams::new(names).map_err(wrap)?;
     params.distinguished_name.push(DnType::CommonName, service);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -186,6 +198,83 @@ pub fn generate_webhook(namespace: &str, now: SystemTime) -> Result<WebhookCerts
         ca: ca_cert.pem(),
         cert: cert.pem(),
         key: key.serialize_pem().into(),
+    })
+}
+
+/// Rotate the webhook certificate at an upgrade when it has less than this left.
+pub const WEBHOOK_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+
+/// How long an upgrade waits between the caBundle that trusts the new CA and the Secret with
+/// the new leaf: the API server's webhook clients pick configuration changes up from an
+/// informer, a moment later.
+pub const WEBHOOK_BUNDLE_SETTLE: Duration = Duration::from_secs(2);
+
+/// The webhook certificates an upgrade writes, and whether the webhook configuration must
+/// trust the new CA before the Secret changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookPlan {
+    pub certs: WebhookCerts,
+    /// Set when rotating: apply the webhook configuration (whose caBundle holds the old and
+    /// new CA) first, so no controller serves a leaf the API server does not trust yet.
+    pub bundle_first: bool,
+}
+
+/// What `meshctl upgrade` does with the recorded webhook certificates. Rotating (asked, or the
+/// leaf ends within [`WEBHOOK_RENEW_BEFORE`]) makes a new CA and leaf, and the caBundle keeps
+/// the CA of the old leaf beside the new one: controllers still serving the old leaf stay
+/// trusted. Without rotation, CAs that did not sign the current leaf are dropped: the old leaf
+/// is gone from the Secret since the last upgrade, so its CA is no longer needed.
+pub fn plan_webhook(
+    existing: &WebhookCerts,
+    namespace: &str,
+    rotate: bool,
+    now: SystemTime,
+) -> Result<WebhookPlan, CertError> {
+    let bundle =
+        pem::PemFile::parse(Path::new("webhook caBundle"), existing.ca.as_bytes())?.into_certs()?;
+    let leaf = pem::PemFile::parse(Path::new("webhook certificate"), existing.cert.as_bytes())?
+        .into_certs()?;
+    let (_, parsed_leaf) =
+        x509_parser::parse_x509_certificate(&leaf[0]).map_err(|_| PemError::NoCertificate {
+            path: PathBuf::from("webhook certificate"),
+        })?;
+    let signers: Vec<_> = bundle
+        .iter()
+        .filter(|ca| {
+            x509_parser::parse_x509_certificate(ca)
+                .is_ok_and(|(_, ca)| parsed_leaf.verify_signature(Some(ca.public_key())).is_ok())
+        })
+        .cloned()
+        .collect();
+    // A bundle that signs nothing is left as it is for `meshctl check` to report; one that
+    // drops nothing keeps its text (an upgrade that changes nothing rewrites nothing).
+    let unchanged = signers.is_empty() || signers.len() == bundle.len();
+    let current = if signers.is_empty() { bundle } else { signers };
+    let ends = ca::system_time(parsed_leaf.validity().not_after.timestamp());
+    if !(rotate || ends <= now + WEBHOOK_RENEW_BEFORE) {
+        return Ok(WebhookPlan {
+            certs: WebhookCerts {
+                ca: if unchanged {
+                    existing.ca.clone()
+                } else {
+                    pem::encode_certs(&current)
+                },
+                ..existing.clone()
+            },
+            bundle_first: false,
+        });
+    }
+    let fresh = generate_webhook(namespace, now)?;
+    let mut both = current;
+    both.extend(
+        pem::PemFile::parse(Path::new("new webhook CA"), fresh.ca.as_bytes())?.into_certs()?,
+    );
+    Ok(WebhookPlan {
+        certs: WebhookCerts {
+            ca: pem::encode_certs(&both),
+            ..fresh
+        },
+        bundle_first: true,
     })
 }
 
@@ -234,6 +323,42 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn rotation_trusts_old_and_new_until_the_next_upgrade_drops_the_old() {
+        let now = SystemTime::now();
+        let name = "meshctl-controller.mesh.svc";
+        let old = generate_webhook("mesh", now).unwrap();
+        let kept = plan_webhook(&old, "mesh", false, now).unwrap();
+        assert_eq!(
+            kept,
+            WebhookPlan {
+                certs: old.clone(),
+                bundle_first: false
+            }
+        );
+
+        let rotated = plan_webhook(&old, "mesh", true, now).unwrap();
+        assert!(rotated.bundle_first);
+        assert_ne!(rotated.certs.cert, old.cert);
+        // The one bundle verifies the leaf still served and the new one.
+        verify_serving_cert(&rotated.certs.ca, &old.cert, name, now).unwrap();
+        verify_serving_cert(&rotated.certs.ca, &rotated.certs.cert, name, now).unwrap();
+
+        let settled = plan_webhook(&rotated.certs, "mesh", false, now).unwrap();
+        assert!(!settled.bundle_first);
+        assert_eq!(settled.certs.cert, rotated.certs.cert);
+        verify_serving_cert(&settled.certs.ca, &rotated.certs.cert, name, now).unwrap();
+        assert!(verify_serving_cert(&settled.certs.ca, &old.cert, name, now).is_err());
+
+        // A leaf about to end is rotated without being asked.
+        let later = now + WEBHOOK_VALIDITY - Duration::from_secs(86_400);
+        assert!(
+            plan_webhook(&old, "mesh", false, later)
+                .unwrap()
+                .bundle_first
+        );
     }
 
     #[test]

@@ -271,13 +271,15 @@ mod tests {
         let v = sets(&[
             "controller.replicas=2",
             "controller.resources.cpuLimit=2",
-            "webhook.failurePolicy=Fail",
+            "webhook.failurePolicy=Ignore",
+            "injection.acceptForeignLabels=true",
         ])
         .apply(&Values::default())
         .unwrap();
         assert_eq!(v.controller.replicas, 2);
         assert_eq!(v.controller.resources.cpu_limit, "2");
-        assert_eq!(v.webhook.failure_policy, "Fail");
+        assert_eq!(v.webhook.failure_policy, "Ignore");
+        assert!(v.injection.accept_foreign_labels);
     }
 
     #[test]
@@ -290,7 +292,7 @@ mod tests {
         assert_eq!(
             err(&sets(&["nope=1"])),
             "--set: unknown key `nope`; valid keys: namespace, image, controller, \
-             highAvailability, identity, webhook"
+             highAvailability, identity, webhook, injection"
         );
         assert!(err(&sets(&["controller=1"])).contains("`controller` is a group of settings"));
         assert!(err(&sets(&["namespace.x=1"])).contains("`namespace` is a single value"));

@@ -135,8 +135,70 @@ fn order_is_crds_namespace_rbac_config_workloads_webhook() {
             .iter()
             .filter(|k| *k == "CustomResourceDefinition")
             .count(),
-        6
+        7
     );
     let without = render(&Values::default(), &placeholder_certs(), CrdSet::None).unwrap();
     assert!(without.iter().all(|m| !m.is_crd()));
+}
+
+/// The injector's entries and what the controller is told, with and without the migration value.
+#[test]
+fn accept_foreign_labels_adds_the_istio_and_linkerd_entries() {
+    let entries = |values: &Values| {
+        let manifests = render(values, &placeholder_certs(), CrdSet::None).unwrap();
+        let hooks = manifests
+            .iter()
+            .find(|m| m.kind() == "MutatingWebhookConfiguration")
+            .unwrap();
+        let env = manifests
+            .iter()
+            .find(|m| m.kind() == "Deployment")
+            .unwrap()
+            .object
+            .data["spec"]["template"]["spec"]["containers"][0]["env"]
+            .clone();
+        let flag = env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "MESHCTL_ACCEPT_FOREIGN_LABELS")
+            .map(|e| e["value"].clone());
+        let names: Vec<String> = hooks.object.data["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                // Every entry keeps kube-system and the mesh's namespace out.
+                let never = &w["namespaceSelector"]["matchExpressions"];
+                assert!(
+                    never.as_array().unwrap().iter().any(|e| {
+                        e["key"] == "kubernetes.io/metadata.name"
+                            && e["operator"] == "NotIn"
+                            && e["values"] == serde_json::json!(["kube-system", "meshctl-system"])
+                    }),
+                    "{w}"
+                );
+                assert_eq!(w["failurePolicy"], "Fail");
+                w["name"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        (names, flag)
+    };
+    assert_eq!(
+        entries(&Values::default()),
+        (
+            vec![
+                "namespace.inject.meshctl.io".into(),
+                "pod.inject.meshctl.io".into()
+            ],
+            Some(serde_json::json!("false"))
+        )
+    );
+    let mut migrating = Values::default();
+    migrating.injection.accept_foreign_labels = true;
+    let (names, flag) = entries(&migrating);
+    assert_eq!(names.len(), 4);
+    assert_eq!(names[2], "istio.inject.meshctl.io");
+    assert_eq!(names[3], "linkerd.inject.meshctl.io");
+    assert_eq!(flag, Some(serde_json::json!("true")));
 }

@@ -11,6 +11,7 @@ macro_rules! template {
 /// `(name under templates/, source)`, in apply order.
 pub const TEMPLATES: &[(&str, &str)] = &[
     template!("crds/gateway.networking.k8s.io_httproutes.yaml"),
+    template!("crds/gateway.networking.k8s.io_grpcroutes.yaml"),
     template!("crds/split.smi-spec.io_trafficsplits.yaml"),
     template!("crds/networking.istio.io_virtualservices.yaml"),
     template!("crds/networking.istio.io_destinationrules.yaml"),

@@ -17,6 +17,9 @@ pub struct Values {
     pub high_availability: bool,
     pub identity: Identity,
     pub webhook: Webhook,
+    /// Which namespaces the injector serves. Absent from installs made before it existed.
+    #[serde(default)]
+    pub injection: Injection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +60,14 @@ pub struct Webhook {
     pub timeout_seconds: u32,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Injection {
+    /// Namespaces labelled `istio-injection=enabled` or annotated `linkerd.io/inject: enabled`
+    /// are injected too (migration from Istio or Linkerd).
+    pub accept_foreign_labels: bool,
+}
+
 /// Replicas `--ha` asks for unless the values set another number.
 pub const HA_REPLICAS: u32 = 3;
 
@@ -88,10 +99,12 @@ impl Default for Values {
                 trust_domain: "cluster.local".to_owned(),
             },
             webhook: Webhook {
-                // A controller outage must not stop pods from being created.
-                failure_policy: "Ignore".to_owned(),
+                // A meshed namespace's pod never starts without its proxy; the selectors keep
+                // every other namespace from calling the webhook, so an outage stops only those.
+                failure_policy: "Fail".to_owned(),
                 timeout_seconds: 10,
             },
+            injection: Injection::default(),
         }
     }
 }

@@ -390,6 +390,10 @@ pub struct RateLimit {
     /// Bucket size; defaults to `requestsPerSecond`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// The period `requestsPerSecond` tokens are refilled over when it is not a second
+    /// (100 every 60s: `requestsPerSecond: 100, per: 60s`); refill is smooth over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<Duration>,
 }
 
 impl RateLimit {
@@ -512,6 +516,11 @@ impl Policy {
                 "rateLimit",
                 "requestsPerSecond and burst must be at least 1",
             );
+        }
+        if let Some(rl) = &self.rate_limit
+            && rl.per.is_some_and(|p| p.get().is_zero())
+        {
+            return fail("rateLimit.per", "must be more than 0s");
         }
         Ok(())
     }

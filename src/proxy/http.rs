@@ -159,10 +159,13 @@ async fn route_request(
     {
         return (Answer::proxy(retry_after.into_response()), None);
     }
-    if let Some((status, p)) = route.abort
-        && percent_hit(p)
+    if let Some(abort) = route.abort
+        && percent_hit(abort.percent)
     {
-        let resp = proxy_error(status, "fault injected", &svc.name);
+        let resp = match abort.grpc_status {
+            Some(code) => grpc_error(code, "fault injected"),
+            None => proxy_error(abort.status, "fault injected", &svc.name),
+        };
         return (Answer::proxy(resp), None);
     }
     if let Some((delay, p)) = route.delay
@@ -173,6 +176,9 @@ async fn route_request(
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     route.request_headers.apply(req.headers_mut());
+    if let Some(rw) = &route.rewrite {
+        rw.apply(&mut req);
+    }
     if let Some((shadow, p)) = &route.mirror
         && percent_hit(*p)
     {
@@ -191,6 +197,23 @@ async fn route_request(
     strip_hop_by_hop(resp.headers_mut());
     route.response_headers.apply(resp.headers_mut());
     (answer, Some(backend))
+}
+
+/// A gRPC error the proxy answers itself: a trailers-only response (HTTP 200, the status in
+/// the headers, no body), which gRPC clients read as that status.
+fn grpc_error(code: u32, message: &'static str) -> Response<Body> {
+    let mut resp = proxy_error(StatusCode::OK, message, "");
+    *resp.body_mut() = http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", http::HeaderValue::from(code));
+    headers.insert("grpc-message", http::HeaderValue::from_static(message));
+    resp
 }
 
 fn finish(

@@ -20,6 +20,7 @@ mod observe;
 pub mod orig_dst;
 pub mod ratelimit;
 mod reload;
+mod rewrite;
 mod routing;
 mod server;
 pub(crate) mod stats;

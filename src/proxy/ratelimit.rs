@@ -48,7 +48,10 @@ impl RetryAfter {
 impl RateLimiter {
     /// A full bucket; `limited` counts refusals (see `ForwardMetrics::rate_limited`).
     pub fn new(policy: &RateLimit, limited: Counter) -> Self {
-        let interval_ns = 1_000_000_000 / u64::from(policy.requests_per_second.max(1));
+        let per_ns = policy.per.map_or(1_000_000_000, |p| {
+            u64::try_from(p.get().as_nanos()).unwrap_or(u64::MAX)
+        });
+        let interval_ns = (per_ns / u64::from(policy.requests_per_second.max(1))).max(1);
         Self {
             epoch: Instant::now(),
             interval_ns,
@@ -90,6 +93,7 @@ mod tests {
             &RateLimit {
                 requests_per_second: rps,
                 burst: Some(burst),
+                per: None,
             },
             Counter::default(),
         )
@@ -109,6 +113,24 @@ mod tests {
             5,
             "refills up to burst only"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refill_period_longer_than_a_second() {
+        // 100 per minute: a burst of 100, then one every 600 ms.
+        let l = RateLimiter::new(
+            &RateLimit {
+                requests_per_second: 100,
+                burst: None,
+                per: Some(crate::model::duration::Duration::from_secs(60)),
+            },
+            Counter::default(),
+        );
+        assert_eq!((0..150).filter(|_| l.check().is_ok()).count(), 100);
+        tokio::time::advance(Duration::from_millis(599)).await;
+        assert!(l.check().is_err());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(l.check().is_ok());
     }
 
     #[tokio::test(start_paused = true)]

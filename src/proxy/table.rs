@@ -11,6 +11,7 @@ use super::authz::Authz;
 use super::forward::{Backend as Forward, ForwardMetrics};
 use super::metrics::{Direction, HttpMetrics, Metrics, PeerLabels};
 use super::ratelimit::RateLimiter;
+use super::rewrite::Rewrite;
 use super::routing::{Filter, Matcher, Split};
 use super::stats::{Stats, Window};
 use super::tls::{MeshPeer, MeshTls};
@@ -41,6 +42,15 @@ pub struct BackendRt {
     pub stats: Arc<Window>,
 }
 
+/// An injected abort: answer `status` (or, for gRPC, HTTP 200 with `grpc-status`) to
+/// `percent` % of the requests.
+#[derive(Clone, Copy, Debug)]
+pub struct Abort {
+    pub status: http::StatusCode,
+    pub percent: f64,
+    pub grpc_status: Option<u32>,
+}
+
 /// A compiled route.
 pub struct RouteRt {
     pub name: Arc<str>,
@@ -49,8 +59,9 @@ pub struct RouteRt {
     pub request_headers: Filter,
     pub response_headers: Filter,
     pub delay: Option<(Duration, f64)>,
-    pub abort: Option<(http::StatusCode, f64)>,
+    pub abort: Option<Abort>,
     pub mirror: Option<(Arc<BackendRt>, f64)>,
+    pub rewrite: Option<Rewrite>,
     /// The route's own limiter, or the service's shared one.
     pub rate_limit: Option<Arc<RateLimiter>>,
     pub stats: Arc<Window>,
@@ -283,16 +294,24 @@ fn build_service(
                 delay: fault
                     .and_then(|f| f.delay.as_ref())
                     .map(|d| (d.fixed.get(), d.percent)),
-                abort: fault
-                    .and_then(|f| f.abort.as_ref())
-                    .and_then(|a| Some((http::StatusCode::from_u16(a.status).ok()?, a.percent))),
+                abort: fault.and_then(|f| f.abort.as_ref()).and_then(|a| {
+                    Some(Abort {
+                        status: http::StatusCode::from_u16(a.status).ok()?,
+                        percent: a.percent,
+                        grpc_status: a.grpc_status,
+                    })
+                }),
+                rewrite: Rewrite::compile(r),
                 mirror: r
                     .mirror
                     .as_ref()
                     .map(|m| (backend(Some(r), &m.backend), m.percent)),
+                // A route that keeps the service's limit shares its bucket.
                 rate_limit: match &r.policy {
-                    Some(p) => limiter(&format!("{}/{}", svc.name, r.name), p),
-                    None => service_limiter.clone(),
+                    Some(p) if p.rate_limit != svc.policy.rate_limit => {
+                        limiter(&format!("{}/{}", svc.name, r.name), p)
+                    }
+                    _ => service_limiter.clone(),
                 },
                 stats: shared
                     .stats

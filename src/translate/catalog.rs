@@ -23,6 +23,8 @@ pub(crate) struct Catalog<'a> {
     pub findings: Vec<Finding>,
     /// DestinationRule subsets by (namespace, Service): the route APIs send to them.
     pub subsets: BTreeMap<(String, String), super::destination_rule::Subsets>,
+    /// Gateway API routes' status, by (kind, namespace, name).
+    pub route_outcomes: BTreeMap<(String, String, String), super::route_status::RouteOutcome>,
 }
 
 /// Where a namespaced object lives: objects read from files without one are in `default`,
@@ -47,6 +49,7 @@ impl<'a> Catalog<'a> {
             slices: BTreeMap::new(),
             findings: Vec::new(),
             subsets: BTreeMap::new(),
+            route_outcomes: BTreeMap::new(),
         };
         for pod in &inputs.pods {
             if let Some(name) = &pod.metadata.name {

@@ -514,10 +514,6 @@ fn load_balancer(policy: &mut Policy, lb: &LoadBalancerSpec, at: &str, report: &
                         );
                     }
                     policy.sticky_cookie = Some(StickyCookie { path, ttl });
-                    report.not_enforced(
-                        format!("{at}.httpCookie.ttl"),
-                        "generating the affinity cookie for requests without it (stickyCookie)",
-                    );
                 }
                 Err(e) => report.error(format!("{at}.httpCookie.ttl"), e),
             }

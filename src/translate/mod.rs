@@ -4,21 +4,28 @@
 //! `meshctl analyze` call the same ones.
 //!
 //! DestinationRules apply first (policies, subsets); then one route API per Service port
-//! (see [`precedence`]); the result is checked like the proxy checks its config.
+//! (see [`precedence`]); then EnvoyFilter rate limits; the result is checked like the proxy
+//! checks its config.
 
 mod backends;
 mod catalog;
 pub mod destination_rule;
 mod documents;
 mod endpoints;
+pub mod envoy_filter;
 mod finalize;
 pub mod finding;
+mod gateway;
+pub mod grpc_route;
+pub mod http_route;
 mod inbound;
 mod names;
 pub mod precedence;
 mod protocol;
+pub mod route_status;
 mod routes;
 mod service;
+pub mod service_profile;
 mod spec;
 pub mod traffic_split;
 pub mod virtual_service;
@@ -94,6 +101,9 @@ impl Default for Options {
 #[derive(Clone, Debug, Default)]
 pub struct Mesh {
     pub findings: Vec<Finding>,
+    /// What translation decided about each HTTPRoute and GRPCRoute, by (kind, namespace,
+    /// name): [`route_status::parents`] makes the `status.parents` to write from it.
+    pub route_outcomes: BTreeMap<(String, String, String), route_status::RouteOutcome>,
     services: BTreeMap<String, Entry>,
     inbound: inbound::InboundIndex,
 }
@@ -113,6 +123,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut services = service::port_services(&mut catalog);
     destination_rule::apply_all(&mut catalog, &mut services);
     precedence::apply_routes(&mut catalog, &mut services);
+    envoy_filter::apply_all(&mut catalog, &mut services);
     let inbound = inbound::InboundIndex::new(&catalog, &services);
     let entries = finalize::finish(&mut catalog, services);
     let mut findings = catalog.findings;
@@ -120,6 +131,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     findings.dedup();
     Mesh {
         findings,
+        route_outcomes: catalog.route_outcomes,
         services: entries,
         inbound,
     }

@@ -1,10 +1,18 @@
 //! Which route API shapes a Service port when several target it, and the dispatch of each
 //! config object to its kind.
 //!
-//! Precedence: VirtualService > TrafficSplit. VirtualService is the richer API (matches,
-//! retries, faults) and an operator who wrote one for a host means it to decide; a
-//! TrafficSplit only weighs backends. Within one API, the first object by namespace and name
-//! wins. Each object that loses on a port gets a Warning naming the winner.
+//! Precedence: Gateway API (HTTPRoute, GRPCRoute) > VirtualService > TrafficSplit >
+//! ServiceProfile. The Gateway API is the standard the mesh APIs converge on (Istio and
+//! Linkerd both read it), so a route written in it is the operator's latest intent;
+//! VirtualService is the richer API (faults, subsets) of the next two, a TrafficSplit only
+//! weighs backends, and a ServiceProfile only sets per-route timeouts and retries: it adds
+//! them to a TrafficSplit of its Service (as Linkerd does) and yields to the others.
+//!
+//! Every Gateway API route attached to one Service port is merged, most specific match
+//! first, as the Gateway API defines for routes sharing a parent; when a GRPCRoute and an
+//! HTTPRoute share one, the HTTPRoute is not accepted (reason `Conflicted`, GEP-1426). With
+//! the other APIs, the first object by namespace and name wins. Each object that loses on a
+//! port gets a Warning naming the winner.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +22,14 @@ use serde_json::Value;
 use super::catalog::{Catalog, namespace_of};
 use super::destination_rule;
 use super::documents::CONFIG_GROUPS;
+use super::envoy_filter;
 use super::finding::ObjectRef;
+use super::gateway::{self, RouteCtx};
+use super::grpc_route;
+use super::http_route;
+use super::route_status::{RouteOutcome, Verdict};
 use super::service::Table;
+use super::service_profile;
 use super::spec;
 use super::traffic_split;
 use super::virtual_service;
@@ -23,19 +37,36 @@ use super::virtual_service;
 /// The route APIs, highest precedence first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Api {
+    /// HTTPRoute and GRPCRoute: several merge on one port.
+    GatewayApi,
     VirtualService,
     TrafficSplit,
+    /// Per-route timeouts and retries, over a TrafficSplit's weights or the Service alone.
+    ServiceProfile,
 }
 
 enum Parsed {
+    Http(http_route::Spec),
+    Grpc(grpc_route::Spec),
     Vs(virtual_service::Spec),
     Ts(traffic_split::Spec),
+    Sp(service_profile::Spec),
 }
 
 struct Claim {
     api: Api,
     object: ObjectRef,
     parsed: Parsed,
+    /// `metadata.creationTimestamp` (RFC 3339 sorts as text): older Gateway API routes win ties.
+    created: String,
+}
+
+fn outcome_key(object: &ObjectRef) -> (String, String, String) {
+    (
+        object.kind.clone(),
+        object.namespace.clone(),
+        object.name.clone(),
+    )
 }
 
 /// Reads every route object, picks one per Service port, and writes its routes.
@@ -45,7 +76,8 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
         let t = o.types.clone().unwrap_or_default();
         (t.kind, namespace_of(&o.metadata), o.metadata.name.clone())
     });
-    let mut claims: Vec<(Claim, Vec<(String, String)>)> = Vec::new();
+    // Each claim and the port service keys it targets.
+    let mut claims: Vec<(Claim, Vec<String>)> = Vec::new();
     for obj in objects {
         let t = obj.types.clone().unwrap_or_default();
         let ns = namespace_of(&obj.metadata);
@@ -53,6 +85,19 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
         let object = catalog.object(&t.kind, &ns, &name);
         let spec_value = obj.data.get("spec").cloned().unwrap_or(Value::Null);
         let parsed = match (t.kind.as_str(), t.api_version.as_str()) {
+            (http_route::KIND, v) if gateway::is_gateway_api(v) => {
+                parse(catalog, &object, obj, &spec_value)
+                    .map(|s| (Api::GatewayApi, Parsed::Http(s)))
+            }
+            (grpc_route::KIND, v) if gateway::is_gateway_api(v) => {
+                parse(catalog, &object, obj, &spec_value)
+                    .map(|s| (Api::GatewayApi, Parsed::Grpc(s)))
+            }
+            (service_profile::KIND, v) if service_profile::is_linkerd(v) => {
+                parse(catalog, &object, obj, &spec_value)
+                    .map(|s| (Api::ServiceProfile, Parsed::Sp(s)))
+            }
+            (gateway::REFERENCE_GRANT, v) if gateway::is_gateway_api(v) => continue,
             (virtual_service::KIND, v) if destination_rule::is_istio(v) => {
                 parse(catalog, &object, obj, &spec_value)
                     .map(|s| (Api::VirtualService, Parsed::Vs(s)))
@@ -61,7 +106,9 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                 parse(catalog, &object, obj, &spec_value)
                     .map(|s| (Api::TrafficSplit, Parsed::Ts(s)))
             }
-            (destination_rule::KIND, v) if destination_rule::is_istio(v) => continue,
+            (destination_rule::KIND | envoy_filter::KIND, v) if destination_rule::is_istio(v) => {
+                continue;
+            }
             (kind, version) => {
                 let group = version.rsplit_once('/').map_or("", |(g, _)| g);
                 if CONFIG_GROUPS.contains(&group) {
@@ -78,58 +125,219 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
         let Some((api, parsed)) = parsed else {
             continue;
         };
-        let targets = match &parsed {
-            Parsed::Vs(s) => virtual_service::targets(catalog, &object, s),
-            Parsed::Ts(s) => traffic_split::targets(catalog, &object, s),
+        let service_keys = |table: &Table, targets: Vec<(String, String)>| -> Vec<String> {
+            targets
+                .iter()
+                .flat_map(|(ns, svc)| {
+                    table
+                        .iter()
+                        .filter(|(_, p)| p.namespace == *ns && p.service == *svc && !p.per_pod)
+                        .map(|(k, _)| k.clone())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
         };
+        let keys = match &parsed {
+            Parsed::Http(s) => gateway_keys(
+                catalog,
+                table,
+                &object,
+                obj,
+                http_route::parents(s),
+                http_route::has_hostnames(s),
+            ),
+            Parsed::Grpc(s) => gateway_keys(
+                catalog,
+                table,
+                &object,
+                obj,
+                grpc_route::parents(s),
+                grpc_route::has_hostnames(s),
+            ),
+            Parsed::Vs(s) => {
+                let t = virtual_service::targets(catalog, &object, s);
+                service_keys(table, t)
+            }
+            Parsed::Ts(s) => {
+                let t = traffic_split::targets(catalog, &object, s);
+                service_keys(table, t)
+            }
+            Parsed::Sp(_) => {
+                let t = service_profile::targets(catalog, &object);
+                service_keys(table, t)
+            }
+        };
+        let created = obj
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         claims.push((
             Claim {
                 api,
                 object,
                 parsed,
+                created,
             },
-            targets,
+            keys,
         ));
     }
-    // Port service key -> index of the winning claim.
-    let mut winners: BTreeMap<String, usize> = BTreeMap::new();
+    // Port service key -> the winning claims (several only for the Gateway API).
+    let mut winners: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut order: Vec<usize> = (0..claims.len()).collect();
-    order.sort_by_key(|i| claims[*i].0.api);
+    order.sort_by(|a, b| {
+        let (a, b) = (&claims[*a].0, &claims[*b].0);
+        // Oldest first among Gateway API routes; namespace and name order otherwise.
+        let age = |c: &Claim| {
+            if c.api == Api::GatewayApi {
+                c.created.clone()
+            } else {
+                String::new()
+            }
+        };
+        (a.api, age(a)).cmp(&(b.api, age(b)))
+    });
+    let grpc_keys: Vec<&String> = claims
+        .iter()
+        .filter(|(c, _)| matches!(c.parsed, Parsed::Grpc(_)))
+        .flat_map(|(_, keys)| keys)
+        .collect();
+    let mut conflicted: BTreeMap<usize, usize> = BTreeMap::new();
+    // ServiceProfiles add per-route policy on top of a TrafficSplit, or of the Service alone.
+    let mut overlays: Vec<(String, usize)> = Vec::new();
     for i in order {
-        let (claim, targets) = &claims[i];
-        for (ns, svc) in targets {
-            let keys: Vec<String> = table
-                .iter()
-                .filter(|(_, p)| p.namespace == *ns && p.service == *svc && !p.per_pod)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in keys {
-                match winners.get(&key) {
-                    Some(w) => {
-                        let winner = claims[*w].0.object.clone();
-                        catalog.report(&claim.object).warn(
-                            "spec",
-                            format!(
-                                "{winner} already routes {key} (precedence: VirtualService > \
-                                 TrafficSplit, then namespace and name); this object is ignored \
-                                 for it"
-                            ),
-                        );
-                    }
-                    None => {
-                        winners.insert(key, i);
-                    }
+        let (claim, keys) = &claims[i];
+        for key in keys {
+            if claim.api == Api::ServiceProfile {
+                if !overlays.iter().any(|(k, _)| k == key) {
+                    overlays.push((key.clone(), i));
+                }
+                continue;
+            }
+            if matches!(claim.parsed, Parsed::Http(_)) && grpc_keys.contains(&key) {
+                *conflicted.entry(i).or_default() += 1;
+                catalog.report(&claim.object).warn(
+                    "spec.parentRefs",
+                    format!("a GRPCRoute also routes {key}: this HTTPRoute is not applied to it (Gateway API: GRPCRoute wins, GEP-1426)"),
+                );
+                continue;
+            }
+            match winners.get_mut(key) {
+                Some(w)
+                    if claim.api == Api::GatewayApi && claims[w[0]].0.api == Api::GatewayApi =>
+                {
+                    w.push(i);
+                }
+                Some(w) => {
+                    let winner = claims[w[0]].0.object.clone();
+                    catalog.report(&claim.object).warn(
+                        "spec",
+                        format!(
+                            "{winner} already routes {key} (precedence: HTTPRoute/GRPCRoute > \
+                             VirtualService > TrafficSplit > ServiceProfile, then namespace and name); this \
+                             object is ignored for it"
+                        ),
+                    );
+                }
+                None => {
+                    winners.insert(key.clone(), vec![i]);
                 }
             }
         }
     }
-    for (key, i) in winners {
-        let claim = &claims[i].0;
-        match &claim.parsed {
-            Parsed::Vs(s) => virtual_service::apply(catalog, table, &claim.object, s, &key),
-            Parsed::Ts(s) => traffic_split::apply(catalog, table, &claim.object, s, &key),
+    for (i, n) in conflicted {
+        let (claim, keys) = &claims[i];
+        if n == keys.len()
+            && let Some(outcome) = catalog.route_outcomes.get_mut(&outcome_key(&claim.object))
+        {
+            for (_, verdict) in &mut outcome.parents {
+                if verdict.is_ok() {
+                    *verdict = Err(Verdict::new(
+                        "Conflicted",
+                        "a GRPCRoute is attached to the same Service port (GEP-1426)",
+                    ));
+                }
+            }
         }
     }
+    for (key, ids) in &winners {
+        let (key, ids) = (key.clone(), ids.clone());
+        let first = &claims[ids[0]].0;
+        match &first.parsed {
+            Parsed::Vs(s) => virtual_service::apply(catalog, table, &first.object, s, &key),
+            Parsed::Ts(s) => traffic_split::apply(catalog, table, &first.object, s, &key),
+            Parsed::Sp(s) => service_profile::apply(catalog, table, &first.object, s, &key),
+            Parsed::Http(_) | Parsed::Grpc(_) => {
+                let mut ranked = Vec::new();
+                for i in &ids {
+                    let claim = &claims[*i].0;
+                    let okey = outcome_key(&claim.object);
+                    let mut outcome = catalog.route_outcomes.remove(&okey).unwrap_or_default();
+                    let mut ctx = RouteCtx {
+                        object: &claim.object,
+                        outcome: &mut outcome,
+                    };
+                    ranked.extend(match &claim.parsed {
+                        Parsed::Http(s) => http_route::routes(catalog, table, &mut ctx, s, &key),
+                        Parsed::Grpc(s) => grpc_route::routes(catalog, table, &mut ctx, s, &key),
+                        _ => Vec::new(),
+                    });
+                    catalog.route_outcomes.insert(okey, outcome);
+                }
+                let mut used = std::collections::BTreeSet::new();
+                let mut out = gateway::order(ranked);
+                for r in &mut out {
+                    r.name = super::routes::unique_name(Some(&r.name), "route", &mut used);
+                }
+                if let Some(t) = table.get_mut(&key) {
+                    t.model.routes = out;
+                    t.route_source = Some(first.object.clone());
+                }
+            }
+        }
+    }
+    for (key, i) in overlays {
+        let claim = &claims[i].0;
+        let Parsed::Sp(spec) = &claim.parsed else {
+            continue;
+        };
+        match winners.get(&key).map(|w| &claims[w[0]].0) {
+            Some(w) if w.api != Api::TrafficSplit => {
+                let winner = w.object.clone();
+                catalog.report(&claim.object).warn(
+                    "spec.routes",
+                    format!(
+                        "{winner} already routes {key} (a ServiceProfile adds to a TrafficSplit \
+                         only); this profile is ignored for it"
+                    ),
+                );
+            }
+            _ => service_profile::apply(catalog, table, &claim.object, spec, &key),
+        }
+    }
+}
+
+/// The ports a Gateway API route attaches to; records its outcome for the status.
+fn gateway_keys(
+    catalog: &mut Catalog<'_>,
+    table: &Table,
+    object: &ObjectRef,
+    obj: &DynamicObject,
+    parents: &[gateway::ParentRef],
+    hostnames: bool,
+) -> Vec<String> {
+    let mut outcome = RouteOutcome {
+        generation: obj.metadata.generation,
+        ..RouteOutcome::default()
+    };
+    let attached = gateway::attachments(catalog, table, object, parents, hostnames, &mut outcome);
+    catalog.route_outcomes.insert(outcome_key(object), outcome);
+    let mut keys = attached;
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 fn parse<T: serde::de::DeserializeOwned + serde::Serialize>(

@@ -1,4 +1,4 @@
-//! Fuzzing translation: the quickstart objects with one field replaced by an odd value or
+//! Fuzzing translation: the quickstart objects (and Gateway API routes on them) with one field replaced by an odd value or
 //! removed never make it panic, and every config built from the result validates.
 
 use proptest::prelude::*;
@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use super::tests::assert_valid;
 use super::{Inputs, ObjectRef, Options, translate};
 
-/// Every quickstart document, parsed once.
+/// Every quickstart document, and the Gateway API routes on its Services, parsed once.
 fn seeds() -> Vec<Value> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/translate/quickstart");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/translate");
+    let mut files: Vec<_> = ["quickstart", "gateway"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();

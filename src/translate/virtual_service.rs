@@ -799,13 +799,7 @@ fn fault(f: &FaultSpec, at: &str, report: &mut Report<'_>) -> Option<Fault> {
                 }
             },
             (None, Some(g)) => match grpc_code(g) {
-                Some((code, status)) => {
-                    report.not_enforced(
-                        format!("{at}.abort.grpcStatus"),
-                        &format!("answering with grpc-status {code}: until then the answer is HTTP {status}, which gRPC clients read as a close code"),
-                    );
-                    Some((status, Some(code)))
-                }
+                Some((code, status)) => Some((status, Some(code))),
                 None => {
                     report.error(
                         format!("{at}.abort.grpcStatus"),
@@ -883,13 +877,11 @@ fn rewrite(rw: &RewriteSpec, route: &Route, at: &str, report: &mut Report<'_>) -
             } else {
                 PathRewrite::Full(uri.clone())
             });
-            report.not_enforced(format!("{at}.uri"), "rewriting the path");
         }
     }
     if let Some(a) = &rw.authority {
         if a.parse::<http::uri::Authority>().is_ok() && !a.contains('@') {
             out.authority = Some(a.clone());
-            report.not_enforced(format!("{at}.authority"), "rewriting the authority");
         } else {
             report.error(
                 format!("{at}.authority"),

@@ -354,7 +354,21 @@ fn unusable_identity_files_exit_1_naming_the_file() {
             "identity: {{ roots: {leaf_s}/{roots}, cert: {leaf_s}/{cert}, key: {leaf_s}/key.pem }}\n"
         );
         std::fs::write(&path, yaml).unwrap();
-        run(&["proxy", "--config", file, "--admin-addr", &addr], b"")
+        // Every listener on a free port: the defaults may be taken by other tests' proxies.
+        let any = [
+            "--outbound-addr",
+            "127.0.0.1:0",
+            "--inbound-addr",
+            "127.0.0.1:0",
+        ];
+        run(
+            &[
+                &["proxy", "--config", file, "--admin-addr", &addr],
+                &any[..],
+            ]
+            .concat(),
+            b"",
+        )
     };
     // Roots that are not certificates, then a leaf file that does not exist.
     let out = with("cert.pem", "key.pem");

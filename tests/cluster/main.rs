@@ -1,6 +1,7 @@
 //! Tests against a real kube-apiserver + etcd (built by `tests/cluster/build-testbin.sh`).
 
 // `certs create` into a temporary directory, shared with the other test binary.
+mod canary;
 #[path = "../common/cert_files.rs"]
 mod cert_files;
 mod check;
@@ -19,3 +20,4 @@ mod inject;
 mod install;
 mod pods;
 mod stat;
+mod webhook;

@@ -15,6 +15,9 @@ pub struct ControllerProcess {
     mesh_namespace: String,
     pub grpc: SocketAddr,
     pub admin: SocketAddr,
+    /// The proxy injector (HTTPS), on 127.0.0.1: not the default 8443, which another test
+    /// on this machine may hold.
+    pub webhook: SocketAddr,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -44,6 +47,7 @@ impl ControllerProcess {
             mesh_namespace: mesh_namespace.to_owned(),
             grpc: free_port(ip),
             admin,
+            webhook: free_port("127.0.0.1"),
             log,
             child: None,
         };
@@ -73,6 +77,7 @@ impl ControllerProcess {
             .args(["controller", "--mesh-namespace", &self.mesh_namespace])
             .args(["--grpc-addr", &self.grpc.to_string()])
             .args(["--admin-addr", &self.admin.to_string()])
+            .args(["--webhook-addr", &self.webhook.to_string()])
             .args(["--log-level", "info"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -6,6 +6,8 @@ mod admin_access;
 mod capture;
 mod check_cluster;
 mod controller;
+// The cluster test binary's benchmark uses more of it.
+#[allow(dead_code)]
 #[path = "../common/controller_process.rs"]
 mod controller_process;
 // The cluster tests' kube-apiserver + etcd, for pods registered in a real API server; this

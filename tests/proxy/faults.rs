@@ -217,3 +217,29 @@ async fn mirrored_bodies_are_teed_and_a_slow_mirror_never_holds_up_the_request()
         "a cut-off copy must not arrive as a complete body"
     );
 }
+
+#[tokio::test]
+async fn a_grpc_abort_is_a_trailers_only_answer_with_the_grpc_status() {
+    let main = named("main").await;
+    let routes = r#"      - name: grpc-abort
+        backends: [{ name: main }]
+        fault: { abort: { status: 503, grpcStatus: 14, percent: 100 } }
+"#;
+    let proxy = TestProxy::start(&web_service(&[("main", main)], routes)).await;
+    let mut h2 = h2_connect(proxy.outbound).await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("http://web.test/shop.Cart/Add")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(full(""))
+        .unwrap();
+    let resp = h2.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["grpc-status"], "14");
+    assert_eq!(resp.headers()["grpc-message"], "fault injected");
+    assert_eq!(resp.headers()["content-type"], "application/grpc");
+    use http_body_util::BodyExt;
+    let body = resp.into_body().collect().await.unwrap();
+    assert!(body.to_bytes().is_empty(), "trailers-only: no message");
+}

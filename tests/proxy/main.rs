@@ -13,6 +13,7 @@ mod pki;
 mod resilience;
 mod routing;
 mod stat;
+mod sticky;
 mod streams;
 mod tcp;
 // Helpers shared by every module here (and by other engineers' proxy tests); not every

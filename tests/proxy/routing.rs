@@ -94,3 +94,35 @@ async fn header_filters_change_requests_and_responses_and_traceparent_gets_a_new
     assert_eq!(&seen[..36], &parent[..36], "same trace id");
     assert_ne!(seen, parent, "a new span id for this hop");
 }
+
+#[tokio::test]
+async fn rewrites_change_the_path_by_prefix_or_whole_and_the_authority() {
+    let app = serve(|req: http::Request<hyper::body::Incoming>| async move {
+        let host = req
+            .headers()
+            .get("host")
+            .map(|h| h.to_str().unwrap().to_owned());
+        http::Response::new(full(format!("{} {}", req.uri(), host.unwrap_or_default())))
+    })
+    .await;
+    let routes = r#"      - name: prefix
+        matches: [{ path: { prefix: /api } }]
+        backends: [{ name: app }]
+        rewrite: { path: { prefix: /v2 }, authority: api.internal }
+      - name: full
+        matches: [{ path: { exact: /old } }]
+        backends: [{ name: app }]
+        rewrite: { path: { full: /new } }
+"#;
+    let proxy = TestProxy::start(&web_service(&[("app", app)], routes)).await;
+    let c = http1_client();
+    let (status, _, body) = send(&c, proxy.outbound, "web.test", "/api/items?page=2", &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "/v2/items?page=2 api.internal")
+    );
+    let (_, _, body) = send(&c, proxy.outbound, "web.test", "/api", &[]).await;
+    assert_eq!(body, "/v2 api.internal");
+    let (_, _, body) = send(&c, proxy.outbound, "web.test", "/old?x=1", &[]).await;
+    assert_eq!(body, "/new?x=1 web.test");
+}

@@ -21,6 +21,7 @@ use super::outlier::{Detector, Outcome};
 use super::replay;
 use super::respond::proxy_error;
 use super::retry::{RetryPolicy, Try, is_grpc};
+use super::sticky::Sticky;
 use super::{Upstream, UpstreamError};
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::Policy;
@@ -45,6 +46,8 @@ pub struct Backend<U: Upstream> {
     per_try_timeout: Option<Duration>,
     circuit: Circuit,
     outlier: Option<Detector>,
+    /// The affinity cookie handed to clients that lack it.
+    sticky: Option<Sticky>,
     counters: BackendCounters,
     /// The backend's `/stats` row: retries, timeouts and ejections are also counted there.
     window: Arc<Window>,
@@ -138,6 +141,7 @@ impl<U: Upstream> Backend<U> {
             per_try_timeout: policy.timeouts.per_try.map(|d| d.get()),
             circuit: Circuit::new(&policy.circuit_breaker),
             outlier: policy.outlier_detection.as_ref().map(Detector::new),
+            sticky: Sticky::new(policy),
             counters: metrics.backend(name),
             window,
         }
@@ -155,7 +159,22 @@ impl<U: Upstream> Backend<U> {
     }
 
     /// Forwards `req`; failures are answered with 5xx responses made by the proxy.
-    pub async fn call(&self, req: Request<Body>) -> Answer {
+    pub async fn call(&self, mut req: Request<Body>) -> Answer {
+        let set_cookie = self
+            .sticky
+            .as_ref()
+            .and_then(|s| s.assign(req.headers_mut()));
+        let mut answer = self.call_timed(req).await;
+        if let Some(cookie) = set_cookie {
+            answer
+                .response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, cookie);
+        }
+        answer
+    }
+
+    async fn call_timed(&self, req: Request<Body>) -> Answer {
         let Some(timeout) = self.request_timeout else {
             return self.call_with_retries(req, None).await;
         };

@@ -17,6 +17,7 @@ mod outlier;
 mod replay;
 mod respond;
 mod retry;
+mod sticky;
 
 use std::future::Future;
 use std::net::SocketAddr;

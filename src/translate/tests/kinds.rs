@@ -66,13 +66,17 @@ spec:
         ("spec.http[0].retries.attempts", "10 are used"),
         ("spec.http[0].retries.retryOn", "bogus"),
         ("spec.http[0].retries.retryRemoteLocalities", "no effect"),
-        ("spec.http[0].fault.abort.grpcStatus", "not enforced yet"),
-        ("spec.http[0].rewrite.uri", "not enforced yet"),
         ("spec.http[0].match[1].uri", "regular expression"),
         ("spec.http[1].route[0].destination", "nowhere"),
     ] {
         assert!(has_finding(&m, field, needle), "{field}: {:#?}", m.findings);
     }
+    // The proxy enforces rewrites and gRPC aborts: nothing to report about them.
+    assert!(
+        !m.findings
+            .iter()
+            .any(|f| f.field.contains("rewrite") || f.field.contains("grpcStatus"))
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! YAML in, model out: fixtures as strings, expected services and findings.
 
 mod core;
+mod gateway;
 mod kinds;
+mod profiles;
 mod quickstart;
 
 use super::{Inputs, Mesh, Options, translate};

@@ -11,11 +11,14 @@ use crate::model::route::{PathMatch, ValueMatch};
 use crate::translate::{Inputs, Mesh, Options, translate};
 
 fn load(dir: &str) -> (Inputs, Mesh) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/translate")
-        .join(dir);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
+    load_dirs(&[dir])
+}
+
+fn load_dirs(dirs: &[&str]) -> (Inputs, Mesh) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/translate");
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
@@ -228,4 +231,72 @@ fn the_quickstart_findings_name_object_and_field() {
 fn the_clean_directory_has_no_findings() {
     let (_, m) = load("clean");
     assert!(m.findings.is_empty(), "{:#?}", m.findings);
+}
+
+#[test]
+fn web_service_profile_routes_over_the_canary_split() {
+    let (_, m) = load("quickstart");
+    let s = service(&m, "shop", "web.shop:80");
+    let names: Vec<&str> = s.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["GET /api/items", "POST /api/orders", "default"]);
+    let get = &s.routes[0];
+    assert_eq!(get.matches[0].method.as_deref(), Some("GET"));
+    assert_eq!(
+        get.matches[0].path,
+        Some(PathMatch::Regex("/api/items".into()))
+    );
+    // The TrafficSplit's weights stay on every profile route.
+    let weights: Vec<(&str, u32)> = get
+        .backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.weight))
+        .collect();
+    assert_eq!(weights, [("web-v1", 900), ("web-v2", 100)]);
+    assert_eq!(s.routes[2].backends, get.backends);
+    let p = get.policy.as_ref().unwrap();
+    assert_eq!(p.timeouts.request, Some(Duration::from_millis(300)));
+    let retries = p.retries.as_ref().unwrap();
+    assert_eq!(retries.retry_on[0], RetryOn::Status5xx);
+    assert_eq!(
+        (retries.budget.ratio, retries.budget.min_per_second),
+        (0.2, 10)
+    );
+    // Not retryable, Linkerd's default timeout.
+    let post = s.routes[1].policy.as_ref().unwrap();
+    assert!(post.retries.is_none());
+    assert_eq!(post.timeouts.request, Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn ratings_envoy_filter_is_a_100_per_minute_bucket() {
+    let (_, m) = load("quickstart");
+    let s = service(&m, "shop", "ratings.shop:9080");
+    let rl = s.policy.rate_limit.as_ref().unwrap();
+    assert_eq!((rl.requests_per_second, rl.burst), (100, Some(100)));
+    assert_eq!(rl.per, Some(Duration::from_secs(60)));
+    // Routes with their own policy (the fault route's) carry the same limit.
+    for r in &s.routes {
+        if let Some(p) = &r.policy {
+            assert_eq!(p.rate_limit.as_ref(), Some(rl));
+        }
+    }
+    assert!(
+        service(&m, "shop", "web.shop:80")
+            .policy
+            .rate_limit
+            .is_none()
+    );
+}
+
+#[test]
+fn the_gateway_seeds_route_httpbin_and_api_without_errors() {
+    let (_, m) = load_dirs(&["quickstart", "gateway"]);
+    assert!(!m.has_errors(), "{:#?}", m.findings);
+    let httpbin = service(&m, "shop", "httpbin.shop:8000");
+    assert_eq!(httpbin.routes[0].name, "shop.httpbin.rule-1");
+    assert!(httpbin.routes[1].rewrite.is_some() && httpbin.routes[1].mirror.is_some());
+    let api = service(&m, "shop", "api.shop:80");
+    assert_eq!(api.routes.len(), 2);
+    assert!(m.findings.iter().any(|f| f.object.kind == "TrafficSplit"
+        && f.message.contains("HTTPRoute/GRPCRoute > VirtualService")));
 }
