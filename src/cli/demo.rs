@@ -178,7 +178,7 @@ fn describe(info: &Info, dashboard: SocketAddr) -> String {
     );
     let _ = writeln!(
         out,
-        "  meshctl analyze {}   # what the mesh makes of the objects, and what it cannot enforce yet",
+        "  meshctl analyze -f {}   # what the mesh makes of the objects, and what it cannot enforce yet",
         info.objects.display()
     );
     let _ = writeln!(

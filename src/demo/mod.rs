@@ -22,11 +22,13 @@ use manifests::{Addresses, CLIENT, Layout, NAMESPACE, WEB_V1, WEB_V2, Workload};
 pub const TRUST_DOMAIN: &str = "cluster.local";
 /// The controller's namespace: the proxies expect its identity there.
 const MESH_NAMESPACE: &str = "meshctl-system";
-const GRPC_PORT: u16 = 8086;
-const CONTROLLER_ADMIN_PORT: u16 = 9990;
-const OUTBOUND_PORT: u16 = 4140;
-const INBOUND_PORT: u16 = 4143;
-const ADMIN_PORT: u16 = 4191;
+// The usual ports plus 10000: a socket on 127.77.0.x:4143 would keep a real proxy (or a
+// test) from binding 0.0.0.0:4143 on the same machine.
+const GRPC_PORT: u16 = 18086;
+const CONTROLLER_ADMIN_PORT: u16 = 19990;
+const OUTBOUND_PORT: u16 = 14140;
+const INBOUND_PORT: u16 = 14143;
+const ADMIN_PORT: u16 = 14191;
 /// How long a process may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -395,7 +397,7 @@ mod tests {
         assert_eq!(web.app.unwrap().to_string(), "127.90.1.11:8080");
         let args = proxy_args(
             &web,
-            "127.90.0.1:8086".parse().unwrap(),
+            "127.90.0.1:18086".parse().unwrap(),
             Path::new("/ca"),
             Path::new("/t"),
         );
@@ -414,7 +416,7 @@ mod tests {
         assert!(
             !proxy_args(
                 &client,
-                "127.90.0.1:8086".parse().unwrap(),
+                "127.90.0.1:18086".parse().unwrap(),
                 Path::new("/ca"),
                 Path::new("/t")
             )
