@@ -34,7 +34,8 @@ pub struct CertFacts {
     pub serial: String,
     pub not_before: String,
     pub not_after: String,
-    /// Whole days left (negative once expired).
+    /// Days left to the nearest whole day, so a one-year certificate read a few seconds
+    /// after it was made still says 365 (negative once long expired).
     pub expires_in_days: i64,
     pub chain: ChainStatus,
     /// Soon-to-expire notes: the certificate still works.
@@ -105,7 +106,7 @@ fn facts(
                 .as_secs(),
         )
         .unwrap_or(i64::MAX);
-    let expires_in_days = left.div_euclid(86_400);
+    let expires_in_days = (left + 43_200).div_euclid(86_400);
     let subject = cert.subject().to_string();
     let key = key_type(cert);
     let chain = chain_status(cert, all);
