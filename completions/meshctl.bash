@@ -1183,7 +1183,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__inject)
-            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --annotate-only --skip-uninjectable --diff --preview --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --localhost-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --trust-domain --annotate-only --skip-uninjectable --diff --preview --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1233,6 +1233,10 @@ _meshctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --localhost-ports)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --native-sidecar)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
@@ -1246,6 +1250,10 @@ _meshctl() {
                     return 0
                     ;;
                 --mesh-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-domain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1347,7 +1355,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__proxy)
-            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-app-ip --inbound-ports-opaque --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-app-ip --inbound-ports-opaque --inbound-ports-localhost --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1378,6 +1386,10 @@ _meshctl() {
                     return 0
                     ;;
                 --inbound-ports-opaque)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inbound-ports-localhost)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

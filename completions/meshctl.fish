@@ -187,6 +187,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-inbound-
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-ports -d 'Outbound ports that bypass the proxy, e.g. 3306,6379,8000-8100' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l skip-outbound-cidrs -d 'Outbound CIDRs that bypass the proxy, e.g. 10.0.0.0/8' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l opaque-ports -d 'Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l localhost-ports -d 'Ports the app listens on at localhost only that peers may still reach, e.g. 9000 (other localhost-only ports stay private to the pod)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l native-sidecar -d 'Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in `containers` and holds the app back until it is ready' -r -f -a "true\t''
 false\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l iptables-mode -d 'iptables backend for the init step [default: auto]' -r -f -a "auto\t''
@@ -194,6 +195,7 @@ nft\t''
 legacy\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l admin-operator-from -d 'Who besides loopback may read the proxies\' /config, /identity and /stats: `all`, or networks such as the nodes the API server\'s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l mesh-namespace -d 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l trust-domain -d 'Trust domain of the mesh\'s identities (`install --set identity.trustDomain`) [default: cluster.local]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
@@ -242,6 +244,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-addr -d 
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-port -d 'The app\'s port on 127.0.0.1 for inbound connections that were not intercepted [default: from the file, else none: such connections are closed]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-app-ip -d 'The address the app listens on for inbound connections (another loopback address when several apps share a host, as `meshctl demo` runs them)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-opaque -d 'Inbound ports forwarded as TCP without protocol detection (comma list)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l inbound-ports-localhost -d 'Ports the app listens on at localhost only that peers may still reach (comma list); intercepted connections for other such ports are closed, as they would be without a proxy' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l admin-operator-from -d 'Who besides loopback may read /config, /identity and /stats on the admin port: `all`, or networks such as 10.0.0.0/16 (the nodes the API server\'s pod proxy comes from, for `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''

@@ -24,7 +24,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
     /// SPIFFE trust domain of the mesh
-    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    #[arg(long, value_name = "DOMAIN", default_value = meshctl::identity::DEFAULT_TRUST_DOMAIN)]
     trust_domain: String,
 }
 

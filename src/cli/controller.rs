@@ -35,7 +35,7 @@ pub struct ControllerArgs {
     #[arg(
         long,
         env = "MESHCTL_TRUST_DOMAIN",
-        default_value = "cluster.local",
+        default_value = meshctl::identity::DEFAULT_TRUST_DOMAIN,
         value_name = "DOMAIN"
     )]
     trust_domain: String,

@@ -51,6 +51,10 @@ pub struct InjectArgs {
     /// Inbound ports proxied as opaque TCP (no protocol detection), e.g. 3306
     #[arg(long, value_name = "PORTS")]
     pub opaque_ports: Option<String>,
+    /// Ports the app listens on at localhost only that peers may still reach, e.g. 9000
+    /// (other localhost-only ports stay private to the pod)
+    #[arg(long, value_name = "PORTS")]
+    pub localhost_ports: Option<String>,
     /// Run the proxy as a native sidecar (Kubernetes 1.29+); =false puts it first in
     /// `containers` and holds the app back until it is ready
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
@@ -67,6 +71,10 @@ pub struct InjectArgs {
     /// Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]
     #[arg(long, value_name = "NAMESPACE")]
     pub mesh_namespace: Option<String>,
+    /// Trust domain of the mesh's identities (`install --set identity.trustDomain`)
+    /// [default: cluster.local]
+    #[arg(long, value_name = "DOMAIN")]
+    pub trust_domain: Option<String>,
     /// Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)
     #[arg(long)]
     pub annotate_only: bool,
@@ -95,9 +103,11 @@ impl InjectArgs {
             (Key::SkipOutboundPorts, &self.skip_outbound_ports),
             (Key::SkipOutboundCidrs, &self.skip_outbound_cidrs),
             (Key::OpaquePorts, &self.opaque_ports),
+            (Key::LocalhostPorts, &self.localhost_ports),
             (Key::NativeSidecar, &self.native_sidecar),
             (Key::IptablesMode, &self.iptables_mode),
             (Key::MeshNamespace, &self.mesh_namespace),
+            (Key::TrustDomain, &self.trust_domain),
             (Key::AdminOperatorFrom, &self.admin_operator_from),
         ] {
             if let Some(value) = value {

@@ -53,6 +53,18 @@ pub struct ProxyArgs {
         hide_default_value = true
     )]
     inbound_ports_opaque: PortList,
+    /// Ports the app listens on at localhost only that peers may still reach (comma list);
+    /// intercepted connections for other such ports are closed, as they would be without a
+    /// proxy
+    #[arg(
+        long,
+        env = "MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST",
+        value_name = "PORTS",
+        value_parser = port_list,
+        default_value = "",
+        hide_default_value = true
+    )]
+    inbound_ports_localhost: PortList,
     /// Who besides loopback may read /config, /identity and /stats on the admin port: `all`,
     /// or networks such as 10.0.0.0/16 (the nodes the API server's pod proxy comes from, for
     /// `meshctl stat` and `check --proxy`); /ready, /live and /metrics stay open to all
@@ -113,7 +125,7 @@ struct ClusterArgs {
     #[arg(
         long,
         env = "MESHCTL_TRUST_DOMAIN",
-        default_value = "cluster.local",
+        default_value = meshctl::identity::DEFAULT_TRUST_DOMAIN,
         value_name = "DOMAIN"
     )]
     trust_domain: String,
@@ -260,6 +272,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);
     options.admin_addr = args.admin_addr.unwrap_or(options.admin_addr);
     options.opaque_ports = args.inbound_ports_opaque.0;
+    options.localhost_ports = args.inbound_ports_localhost.0;
     options.admin_operator = args.admin_operator_from;
     options.app_port = args.inbound_app_port;
     options.app_ip = args.inbound_app_ip;

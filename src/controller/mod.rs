@@ -124,6 +124,39 @@ pub enum ControllerError {
     Serve(tonic::transport::Error),
     #[error(transparent)]
     Dir(#[from] dir_source::DirError),
+    #[error("--{key}: {reason}")]
+    Setting { key: &'static str, reason: String },
+}
+
+/// The webhook injects proxies for this controller: its namespace and its trust domain
+/// (annotations still override them, as they override `meshctl inject`'s flags). Defaults are
+/// left unset, so a default install's pods equal `meshctl inject`'s output.
+fn webhook_overrides(options: &Options) -> Result<crate::inject::Overrides, ControllerError> {
+    use crate::inject::Key;
+    let mut overrides = crate::inject::Overrides::default();
+    for (key, value, default) in [
+        (
+            Key::MeshNamespace,
+            &options.namespace,
+            crate::mesh_namespace::DEFAULT,
+        ),
+        (
+            Key::TrustDomain,
+            &options.trust_domain,
+            crate::identity::DEFAULT_TRUST_DOMAIN,
+        ),
+    ] {
+        if value == default {
+            continue;
+        }
+        overrides
+            .set(key, value)
+            .map_err(|reason| ControllerError::Setting {
+                key: key.name(),
+                reason,
+            })?;
+    }
+    Ok(overrides)
 }
 
 /// What the servers share.
@@ -309,6 +342,7 @@ impl Controller {
 
         // The proxy injector: the API server calls it, so only with a cluster.
         let webhook_addr = self.webhook.local_addr().unwrap_or(options.webhook_addr);
+        let overrides = webhook_overrides(&options)?;
         let webhook_tls_rx = client.map(|client| {
             let (webhook_tls_tx, webhook_tls_rx) = watch::channel(None);
             tasks.spawn(webhook::watch_cert(
@@ -326,7 +360,7 @@ impl Controller {
                     options: crate::inject::review::ReviewOptions {
                         mesh_namespace: options.namespace.clone(),
                         accept_foreign_labels: options.accept_foreign_labels,
-                        overrides: crate::inject::Overrides::default(),
+                        overrides: overrides.clone(),
                     },
                     metrics: metrics.clone(),
                 }),
@@ -402,4 +436,24 @@ fn self_grpc_addr(listener: &TcpListener) -> String {
     listener
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inject::Key;
+
+    #[test]
+    fn the_webhook_injects_for_this_controllers_namespace_and_trust_domain() {
+        let defaults = webhook_overrides(&Options::new("meshctl-system", "cluster.local")).unwrap();
+        assert_eq!(defaults.get(Key::MeshNamespace), None);
+        assert_eq!(defaults.get(Key::TrustDomain), None);
+
+        let other = webhook_overrides(&Options::new("mesh-x", "example.org")).unwrap();
+        assert_eq!(other.get(Key::MeshNamespace), Some("mesh-x"));
+        assert_eq!(other.get(Key::TrustDomain), Some("example.org"));
+
+        let err = webhook_overrides(&Options::new("meshctl-system", "Not A Domain")).unwrap_err();
+        assert!(err.to_string().starts_with("--trust-domain: "), "{err}");
+    }
 }

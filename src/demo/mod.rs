@@ -19,7 +19,7 @@ use crate::identity::SpiffeId;
 use children::{ChildError, Children};
 use manifests::{Addresses, CLIENT, Layout, NAMESPACE, WEB_V1, WEB_V2, Workload};
 
-pub const TRUST_DOMAIN: &str = "cluster.local";
+pub const TRUST_DOMAIN: &str = crate::identity::DEFAULT_TRUST_DOMAIN;
 /// The controller's namespace: the proxies expect its identity there.
 const MESH_NAMESPACE: &str = "meshctl-system";
 // The usual ports plus 10000: a socket on 127.77.0.x:4143 would keep a real proxy (or a

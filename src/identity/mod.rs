@@ -18,6 +18,10 @@ pub mod tls;
 
 pub use spiffe::SpiffeId;
 
+/// The trust domain of an install that does not set `identity.trustDomain`, as Kubernetes'
+/// own cluster domain.
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]

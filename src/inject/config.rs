@@ -22,13 +22,15 @@ pub enum Key {
     SkipOutboundPorts,
     SkipOutboundCidrs,
     OpaquePorts,
+    LocalhostPorts,
     NativeSidecar,
     IptablesMode,
     MeshNamespace,
+    TrustDomain,
     AdminOperatorFrom,
 }
 
-const KEY_COUNT: usize = 15;
+const KEY_COUNT: usize = 17;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -43,9 +45,11 @@ impl Key {
         Key::SkipOutboundPorts,
         Key::SkipOutboundCidrs,
         Key::OpaquePorts,
+        Key::LocalhostPorts,
         Key::NativeSidecar,
         Key::IptablesMode,
         Key::MeshNamespace,
+        Key::TrustDomain,
         Key::AdminOperatorFrom,
     ];
 
@@ -68,9 +72,11 @@ impl Key {
             Key::SkipOutboundPorts => "meshctl.io/skip-outbound-ports",
             Key::SkipOutboundCidrs => "meshctl.io/skip-outbound-cidrs",
             Key::OpaquePorts => "meshctl.io/opaque-ports",
+            Key::LocalhostPorts => "meshctl.io/localhost-ports",
             Key::NativeSidecar => "meshctl.io/native-sidecar",
             Key::IptablesMode => "meshctl.io/iptables-mode",
             Key::MeshNamespace => "meshctl.io/mesh-namespace",
+            Key::TrustDomain => "meshctl.io/trust-domain",
             Key::AdminOperatorFrom => "meshctl.io/admin-operator-from",
         }
     }
@@ -92,6 +98,8 @@ impl Key {
             | Key::SkipOutboundPorts
             | Key::SkipOutboundCidrs
             | Key::OpaquePorts
+            | Key::LocalhostPorts
+            | Key::TrustDomain
             | Key::AdminOperatorFrom => None,
         }
     }
@@ -107,11 +115,14 @@ impl Key {
             Key::ProxyMemoryRequest | Key::ProxyMemoryLimit => quantity(raw, "64Mi or 1Gi"),
             // proxy-init takes ranges; the proxy's opaque list is single ports.
             Key::SkipInboundPorts | Key::SkipOutboundPorts => ports(raw, true),
-            Key::OpaquePorts => ports(raw, false),
+            Key::OpaquePorts | Key::LocalhostPorts => ports(raw, false),
             Key::SkipOutboundCidrs => cidrs(raw),
             Key::NativeSidecar => one_of(raw, &["true", "false"]),
             Key::IptablesMode => one_of(raw, &["auto", "nft", "legacy"]),
             Key::MeshNamespace => crate::mesh_namespace::validate(raw).map(|()| raw.to_owned()),
+            Key::TrustDomain => crate::identity::spiffe::validate_trust_domain(raw)
+                .map(|()| raw.to_owned())
+                .map_err(|e| e.to_string()),
             Key::AdminOperatorFrom => raw
                 .parse::<crate::proxy::admin_access::OperatorAccess>()
                 .map(|_| raw.split(',').map(str::trim).collect::<Vec<_>>().join(",")),

@@ -162,8 +162,17 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
         // The CA's identity is the controller's service account there.
         env_value("MESHCTL_CONTROLLER_NAMESPACE", mesh_namespace),
     ];
+    if let Some(domain) = settings.get(Key::TrustDomain) {
+        env.push(env_value("MESHCTL_TRUST_DOMAIN", domain));
+    }
     if let Some(opaque) = settings.get(Key::OpaquePorts) {
         env.push(env_value("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE", opaque));
+    }
+    if let Some(localhost) = settings.get(Key::LocalhostPorts) {
+        env.push(env_value(
+            "MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST",
+            localhost,
+        ));
     }
     if let Some(from) = settings.get(Key::AdminOperatorFrom) {
         env.push(env_value("MESHCTL_PROXY_ADMIN_OPERATOR_FROM", from));

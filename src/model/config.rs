@@ -74,6 +74,10 @@ pub struct Inbound {
     /// Ports forwarded as TCP without protocol detection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opaque_ports: Vec<u16>,
+    /// Ports an app opened on localhost only that peers may still reach (opt-in: an
+    /// intercepted connection for a port whose listeners are all loopback is refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub localhost_ports: Vec<u16>,
     /// mTLS modes (STRICT / PERMISSIVE / DISABLE) for connections to the app.
     #[serde(default)]
     pub tls: InboundTls,
@@ -126,6 +130,13 @@ impl Config {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| (format!("inbound.opaquePorts[{i}]"), *p)),
+        )
+        .chain(
+            inbound
+                .localhost_ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("inbound.localhostPorts[{i}]"), *p)),
         )
         .chain(
             inbound

@@ -5,6 +5,7 @@
 pub mod access_log;
 mod admin;
 pub mod admin_access;
+mod app_listeners;
 mod authz;
 mod classify;
 mod detect;

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::admin_access::OperatorAccess;
+use super::app_listeners::{AppListeners, Exposure};
 use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::discovery::{DiscoveryOptions, Status};
@@ -46,6 +47,8 @@ pub struct Options {
     pub admin_addr: SocketAddr,
     /// Inbound ports forwarded as TCP without detection, besides the config's.
     pub opaque_ports: Vec<u16>,
+    /// Localhost-only app ports peers may reach, besides the config's.
+    pub localhost_ports: Vec<u16>,
     /// The app's port for inbound connections that were not intercepted; overrides the
     /// config's `inbound.appPort` for the proxy's life (reloads keep it).
     pub app_port: Option<u16>,
@@ -79,6 +82,7 @@ impl Options {
             config,
             config_path: None,
             opaque_ports: Vec::new(),
+            localhost_ports: Vec::new(),
             app_port: None,
             app_ip: IpAddr::from([127, 0, 0, 1]),
             detect_timeout: Duration::from_secs(1),
@@ -116,6 +120,10 @@ pub struct State {
     pub ready: AtomicBool,
     /// Inbound opaque ports from the command line (the config's are read per connection).
     pub opaque_ports: Vec<u16>,
+    /// Localhost-only app ports peers may reach, from the command line.
+    pub localhost_ports: Vec<u16>,
+    /// What the pod's apps listen on: localhost-only ports are not exposed to peers.
+    pub app_listeners: AppListeners,
     /// The app's port from the command line; overrides the config's `inbound.appPort`.
     pub app_port: Option<u16>,
     pub app_ip: IpAddr,
@@ -264,6 +272,8 @@ impl Proxy {
             registry,
             ready: AtomicBool::new(false),
             opaque_ports,
+            localhost_ports: options.localhost_ports.clone(),
+            app_listeners: AppListeners::default(),
             app_port: options.app_port,
             app_ip: options.app_ip,
             detect_timeout: options.detect_timeout,
@@ -481,6 +491,23 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
              the proxy's listeners through the inbound side)"
         );
         state.shared.metrics.inbound_refused(port, "proxy_port");
+        return;
+    }
+    // Forwarding to 127.0.0.1 would reach what the app opened on localhost only: unless the
+    // port is declared for it, such a port stays the pod's own, as it is without a proxy.
+    if intercepted
+        && !state.localhost_ports.contains(&port)
+        && !config.inbound.localhost_ports.contains(&port)
+        && state.app_listeners.exposure(port) == Exposure::LocalhostOnly
+    {
+        tracing::warn!(
+            port,
+            %dst,
+            "inbound connection for a port the app listens on at localhost only: closed (to \
+             let peers reach it, list it in meshctl.io/localhost-ports or \
+             --inbound-ports-localhost)"
+        );
+        state.shared.metrics.inbound_refused(port, "localhost_only");
         return;
     }
     table.inbound_stats.tcp_opened();

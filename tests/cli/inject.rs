@@ -147,6 +147,8 @@ fn every_flag_is_honoured_and_recorded() {
         "--skip-outbound-ports=443",
         "--skip-outbound-cidrs=169.254.169.254/32",
         "--opaque-ports=6379,11211",
+        "--localhost-ports=9000",
+        "--trust-domain=example.org",
         "--iptables-mode=legacy",
         "--native-sidecar",
     ];
@@ -169,6 +171,8 @@ fn every_flag_is_honoured_and_recorded() {
         ("skip-outbound-ports", "443"),
         ("skip-outbound-cidrs", "169.254.169.254/32"),
         ("opaque-ports", "6379,11211"),
+        ("localhost-ports", "9000"),
+        ("trust-domain", "example.org"),
         ("iptables-mode", "legacy"),
         ("native-sidecar", "true"),
     ] {
@@ -194,6 +198,11 @@ fn every_flag_is_honoured_and_recorded() {
         env("MESHCTL_PROXY_INBOUND_PORTS_OPAQUE")["value"],
         "6379,11211"
     );
+    assert_eq!(
+        env("MESHCTL_PROXY_INBOUND_PORTS_LOCALHOST")["value"],
+        "9000"
+    );
+    assert_eq!(env("MESHCTL_TRUST_DOMAIN")["value"], "example.org");
     assert_eq!(proxy["resources"]["limits"]["memory"], "1Gi");
 }
 
