@@ -35,6 +35,9 @@ pub struct Outcome {
     pub created: bool,
     /// The weights changed (none when they already were as asked).
     pub changes: Vec<Change>,
+    /// The object's resourceVersion after the write (what a canary waits for proxies to run).
+    #[serde(skip)]
+    pub resource_version: String,
 }
 
 /// Writes attempted before giving up on an object others keep changing.
@@ -93,6 +96,7 @@ fn outcome(served: &Served, obj: &Value, created: bool, changes: Vec<Change>) ->
         name: s("/metadata/name"),
         created,
         changes,
+        resource_version: s("/metadata/resourceVersion"),
     }
 }
 
@@ -120,7 +124,10 @@ async fn update(conn: &Connection, found: Routing, want: &Want) -> Result<Outcom
         // over is what setting a weight means. The resourceVersion keeps it to this read.
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match api.patch(&name, &params, &Patch::Apply(&patch)).await {
-            Ok(_) => return Ok(outcome(&served, &object, false, changes)),
+            Ok(written) => {
+                let written = typed_value(&served, &written);
+                return Ok(outcome(&served, &written, false, changes));
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 let fresh = api
                     .get(&name)

@@ -38,7 +38,7 @@ pub enum PlanError {
     Step(u32),
     #[error("--steps {0}: the weights must rise, each 1 to 100, and none above --max-weight {1}")]
     Steps(String, u32),
-    #[error("--interval {0}s: the analysis window is 10s to 10m (what proxies keep)")]
+    #[error("--interval {0}s: the interval is 1s to 10m (proxies keep 10 minutes of figures)")]
     Interval(u64),
     #[error("--success-rate {0}: give a percentage, 0 to 100")]
     SuccessRate(f64),
@@ -79,7 +79,7 @@ impl Plan {
             }
         };
         let secs = interval.as_secs();
-        if !(10..=600).contains(&secs) {
+        if !(1..=600).contains(&secs) {
             return Err(PlanError::Interval(secs));
         }
         if !(0.0..=100.0).contains(&thresholds.success_rate) {
@@ -97,6 +97,13 @@ impl Plan {
 
     fn interval_ms(&self) -> u64 {
         self.interval_seconds * 1000
+    }
+
+    /// The window the proxies are asked about: the interval, in their whole 10 s slots (a
+    /// shorter interval is judged on the last 10 s, all at the same canary version or
+    /// earlier steps of it).
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.interval_seconds.div_ceil(10).max(1) * 10)
     }
 }
 
@@ -237,7 +244,7 @@ impl State {
         }
         match self.next_check_ms {
             Some(due) if self.phase == Phase::Progressing && now >= due => Need::Figures {
-                window: Duration::from_secs(plan.interval_seconds),
+                window: plan.window(),
             },
             Some(due) => Need::WaitUntil(due),
             None => Need::Nothing,
@@ -486,8 +493,8 @@ mod tests {
         assert!(explicit(vec![1, 5, 75], Some(50)).is_err());
         assert!(explicit(vec![5, 5], None).is_err());
         assert_eq!(
-            Plan::new(None, None, None, Duration::from_secs(5), t.clone()),
-            Err(PlanError::Interval(5))
+            Plan::new(None, None, None, Duration::from_secs(0), t.clone()),
+            Err(PlanError::Interval(0))
         );
         let none = Thresholds {
             failed_checks: 0,

@@ -1,0 +1,82 @@
+//! A canary's analysis: the inbound figures of its pods' proxies and of the stable pods',
+//! asked of their admin ports (`/stats?window=`) and merged exactly as `meshctl stat` merges
+//! them.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::Api;
+use kube::api::ListParams;
+
+use super::resource::VersionFigures;
+use crate::inject::sidecar::ADMIN_PORT;
+use crate::stats::Merged;
+use crate::stats::fetch::fetch_each;
+
+/// The running pods a Service selects: (name, admin address).
+pub async fn service_pods(
+    client: &kube::Client,
+    namespace: &str,
+    service: &str,
+) -> Result<Vec<(String, String)>, kube::Error> {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let Some(selector) = services
+        .get_opt(service)
+        .await?
+        .and_then(|s| s.spec?.selector)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&labels.join(",")))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|p| {
+            let status = p.status?;
+            if status.phase.as_deref() != Some("Running") {
+                return None;
+            }
+            let ip: std::net::IpAddr = status.pod_ip?.parse().ok()?;
+            let address = std::net::SocketAddr::new(ip, ADMIN_PORT).to_string();
+            Some((p.metadata.name?, address))
+        })
+        .collect())
+}
+
+/// The merged inbound figures of `pods` over the last `window`.
+pub async fn figures(pods: &[(String, String)], window: Duration) -> VersionFigures {
+    let addresses: Vec<String> = pods.iter().map(|p| p.1.clone()).collect();
+    let answers: Vec<_> = fetch_each(&addresses, window, Duration::from_secs(3))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let signals = Merged::from_answers(&answers)
+        .ok()
+        .flatten()
+        .and_then(|m| m.sum(crate::stats::cluster::whole_inbound));
+    VersionFigures {
+        requests: signals.as_ref().map_or(0, |s| s.requests),
+        success_rate: signals
+            .as_ref()
+            .and_then(|s| s.success_rate)
+            .map(|r| r * 100.0),
+        p99_ms: signals.as_ref().and_then(|s| s.latency_p99_ms),
+        pods_answered: answers.len(),
+        pods: pods.len(),
+    }
+}
+
+/// `all` without the pods in `minus` (the stable pods: the Service's, less the canary's).
+pub fn without(all: Vec<(String, String)>, minus: &[(String, String)]) -> Vec<(String, String)> {
+    let names: BTreeSet<&str> = minus.iter().map(|p| p.0.as_str()).collect();
+    all.into_iter()
+        .filter(|p| !names.contains(p.0.as_str()))
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! The rollout driver: while this replica leads, every Canary object is fed to the rollout
+//! state machine. Its weights are set with `set-weight`'s code, a shift is done when every
+//! client proxy acked a config carrying it, and each step is judged on the canary pods'
+//! proxies' figures. The state lives in the Canary's status, so a restarted (or new) leader
+//! resumes at the recorded step.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use tokio::sync::watch;
+
+use super::acks::{self, RouteWrite};
+use super::proxies::Proxies;
+use super::publish::Published;
+use super::source::Source;
+use crate::canary::analysis::{figures, service_pods, without};
+use crate::canary::resource::{AnalysisRecord, Canary, CanaryStatus, WrittenRoute};
+use crate::canary::rollout::{Input, Need, Plan, State};
+use crate::canary::{SetWeight, Want, set_weight};
+use crate::k8s::Connection;
+
+/// What the driver reads and writes.
+pub struct Driver {
+    pub client: kube::Client,
+    pub proxies: Arc<Proxies>,
+    pub published: watch::Receiver<Option<Arc<Published>>>,
+    pub stores: Arc<dyn Source>,
+    pub leading: watch::Receiver<bool>,
+    /// How often Canary objects are looked at.
+    pub tick: Duration,
+}
+
+/// State machine steps taken in one look at a Canary (a write, its acks, a check...).
+const STEPS_PER_LOOK: usize = 8;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Driver {
+    /// Runs for the controller's life.
+    pub async fn run(mut self) {
+        let conn = Connection {
+            client: self.client.clone(),
+            server: String::new(),
+            context: "controller".to_owned(),
+            namespace: "default".to_owned(),
+            once: self.client.clone(),
+        };
+        let api: Api<Canary> = Api::all(self.client.clone());
+        loop {
+            while !*self.leading.borrow_and_update() {
+                if self.leading.changed().await.is_err() {
+                    return;
+                }
+            }
+            match api.list(&ListParams::default()).await {
+                Ok(list) => {
+                    for canary in list.items {
+                        self.look(&conn, canary).await;
+                    }
+                }
+                // No CRD yet, or no rights: said once a tick at debug, the install has both.
+                Err(e) => tracing::debug!(error = %e, "cannot list Canary objects"),
+            }
+            tokio::time::sleep(self.tick).await;
+        }
+    }
+
+    /// One look at one Canary: apply what was asked, step the state machine as far as it
+    /// goes now, write the status if it changed.
+    async fn look(&self, conn: &Connection, canary: Canary) {
+        let ns = canary.metadata.namespace.clone().unwrap_or_default();
+        let name = canary.metadata.name.clone().unwrap_or_default();
+        let before = canary.status.clone().unwrap_or_default();
+        if before.state.as_ref().is_some_and(|s| s.phase.is_done()) {
+            return;
+        }
+        let mut status = before.clone();
+        status.observed_generation = canary.metadata.generation;
+        match canary.spec.plan() {
+            Ok(plan) => self.advance(conn, &canary, &plan, &mut status).await,
+            Err(e) => {
+                status.phase = Some("Invalid".to_owned());
+                status.message = Some(format!("the spec cannot run: {e}"));
+            }
+        }
+        if status != before {
+            let api: Api<Canary> = Api::namespaced(self.client.clone(), &ns);
+            let mut updated = canary;
+            updated.status = Some(status);
+            // A replace, not a merge: fields the state machine cleared must go. Its
+            // resourceVersion makes a spec changed meanwhile (a CLI command) a conflict,
+            // looked at again on the next tick.
+            if let Err(e) = api
+                .replace_status(&name, &PostParams::default(), &updated)
+                .await
+            {
+                tracing::warn!(canary = %format!("{ns}/{name}"), error = %e, "cannot write the Canary's status");
+            }
+        }
+    }
+
+    async fn advance(
+        &self,
+        conn: &Connection,
+        canary: &Canary,
+        plan: &Plan,
+        status: &mut CanaryStatus,
+    ) {
+        let spec = &canary.spec;
+        let ns = canary.metadata.namespace.clone().unwrap_or_default();
+        let now = now_ms();
+        let mut state = match status.state.clone() {
+            Some(state) => state,
+            None => {
+                status.event(now, &format!("started: steps {:?}, then 100%", plan.steps));
+                State::start(plan, now)
+            }
+        };
+        // What was asked through the spec (the CLI writes these).
+        let mut asked = Vec::new();
+        if spec.aborted {
+            asked.push(Input::Abort);
+        } else if spec.paused {
+            asked.push(Input::Pause);
+        } else {
+            asked.push(Input::Resume);
+        }
+        if let Some(p) = &spec.promotion
+            && status.promotion_handled != Some(p.requested_ms)
+        {
+            status.promotion_handled = Some(p.requested_ms);
+            asked.push(Input::Promote { full: p.full });
+        }
+        for input in asked {
+            let was = state.clone();
+            state = state.on(plan, input, now);
+            if state != was {
+                status.last_decision = Some(state.message.clone());
+            }
+        }
+        for _ in 0..STEPS_PER_LOOK {
+            if !*self.leading.borrow() {
+                break;
+            }
+            let now = now_ms();
+            let input = match state.next(plan, now) {
+                Need::Write(weight) => match self.write(conn, &ns, spec, weight).await {
+                    Ok(written) => {
+                        status.route = Some(format!("{} {}/{}", written.kind, ns, written.name));
+                        status.written = Some(written);
+                        status.weight = Some(weight);
+                        Input::Written { weight }
+                    }
+                    Err(e) => {
+                        status.message = Some(format!("cannot set weight {weight}%: {e}"));
+                        status.event(now, status.message.clone().unwrap_or_default().as_str());
+                        return;
+                    }
+                },
+                Need::Acks(weight) => {
+                    let Some(written) = &status.written else {
+                        break;
+                    };
+                    let write = RouteWrite {
+                        kind: written.kind.clone(),
+                        namespace: ns.clone(),
+                        name: written.name.clone(),
+                        resource_version: written.resource_version.clone(),
+                        service: spec.service.clone(),
+                    };
+                    let published = self.published.borrow().clone();
+                    let count =
+                        acks::count(&self.proxies, published.as_deref(), &*self.stores, &write);
+                    status.acks = Some(count);
+                    Input::Acks {
+                        weight,
+                        acked: count.acked,
+                        total: count.total,
+                    }
+                }
+                Need::Figures { window } => {
+                    let record = self.analyse(&ns, spec, window, state.weight, now).await;
+                    let input = Input::Figures(record.canary.figures());
+                    status.analysis = Some(record);
+                    input
+                }
+                Need::WaitUntil(_) | Need::Nothing => break,
+            };
+            let checked = matches!(input, Input::Figures(_));
+            let was = state.clone();
+            state = state.on(plan, input, now);
+            if state == was {
+                break;
+            }
+            if checked {
+                status.last_decision = Some(state.message.clone());
+            }
+            status.event(now, &state.message);
+        }
+        status.weight_acked = state.acked.then_some(state.weight);
+        status.phase = Some(format!("{:?}", state.phase));
+        status.message = Some(state.message.clone());
+        status.state = Some(state);
+    }
+
+    async fn write(
+        &self,
+        conn: &Connection,
+        ns: &str,
+        spec: &crate::canary::resource::CanarySpec,
+        weight: u32,
+    ) -> Result<WrittenRoute, crate::canary::CanaryError> {
+        let outcome = set_weight(
+            conn,
+            &SetWeight {
+                namespace: ns.to_owned(),
+                service: spec.service.clone(),
+                want: Want::one(&spec.canary, weight),
+                create: None,
+            },
+        )
+        .await?;
+        Ok(WrittenRoute {
+            kind: outcome.kind.kind().to_owned(),
+            name: outcome.name,
+            resource_version: outcome.resource_version,
+        })
+    }
+
+    /// The canary's and the stable pods' figures over `window`.
+    async fn analyse(
+        &self,
+        ns: &str,
+        spec: &crate::canary::resource::CanarySpec,
+        window: Duration,
+        weight: u32,
+        now: u64,
+    ) -> AnalysisRecord {
+        let canary = service_pods(&self.client, ns, &spec.canary)
+            .await
+            .unwrap_or_default();
+        let all = service_pods(&self.client, ns, &spec.service)
+            .await
+            .unwrap_or_default();
+        let stable = without(all, &canary);
+        let canary_figures = figures(&canary, window).await;
+        let stable_figures = if stable.is_empty() {
+            None
+        } else {
+            Some(figures(&stable, window).await)
+        };
+        AnalysisRecord {
+            at_ms: now,
+            window_seconds: window.as_secs(),
+            weight,
+            canary: canary_figures,
+            stable: stable_figures,
+        }
+    }
+}
