@@ -1,0 +1,337 @@
+//! `meshctl canary start|status|pause|resume|abort|list` and the controller driving them, on a
+//! cluster of its own (its controllers drive every Canary they see): two replicas elect one
+//! leader on the Lease, a rollout waits for traffic, pauses, survives its leader's death at
+//! the same step, then promotes; a second one is aborted back to the stable Service.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+
+use crate::controller_process::{ControllerProcess, install};
+use crate::harness::Cluster;
+use crate::install::{ok, run};
+
+const LEASE_SECONDS: u64 = 3;
+
+fn canary(cluster: &Cluster, ns: &str, args: &[&str]) -> Output {
+    let mut all = vec!["canary"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-n", ns]);
+    run(cluster, &all)
+}
+
+/// `canary status web -o json`: the Canary object and the exit code.
+fn status(cluster: &Cluster, ns: &str) -> (Value, Option<i32>) {
+    let out = canary(cluster, ns, &["status", "web", "-o", "json"]);
+    let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status JSON: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (value, out.status.code())
+}
+
+/// Polls `status` until `done` holds (at most `within`); returns the last Canary.
+fn wait_for(
+    cluster: &Cluster,
+    ns: &str,
+    within: Duration,
+    what: &str,
+    logs: &dyn Fn() -> String,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (c, _) = status(cluster, ns);
+        if done(&c) {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {within:?}: {:#}\n{}",
+            c["status"],
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn leaders(controllers: &[&ControllerProcess]) -> Vec<usize> {
+    (0..controllers.len())
+        .filter(|&i| controllers[i].metric("meshctl_controller_leader") == 1.0)
+        .collect()
+}
+
+fn route_api(client: &Client, ns: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
+    )
+}
+
+/// The (web, web-v2) weights of the route.
+async fn weights(routes: &Api<DynamicObject>) -> (u64, u64) {
+    let route = serde_json::to_value(routes.get("web").await.unwrap()).unwrap();
+    let refs = &route["spec"]["rules"][0]["backendRefs"];
+    (
+        refs[0]["weight"].as_u64().unwrap(),
+        refs[1]["weight"].as_u64().unwrap(),
+    )
+}
+
+async fn setup(client: &Client, ns: &str) -> Api<DynamicObject> {
+    use k8s_openapi::api::core::v1::{Namespace, Service};
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    for name in ["web", "web-v2"] {
+        let svc: Service = serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 8080}]}}))
+        .unwrap();
+        Api::<Service>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &svc)
+            .await
+            .unwrap();
+    }
+    let routes = route_api(client, ns);
+    let route: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": "web", "port": 8080}],
+            "rules": [{"backendRefs": [
+                {"name": "web", "port": 8080, "weight": 100},
+                {"name": "web-v2", "port": 8080, "weight": 0},
+            ]}],
+        },
+    }))
+    .unwrap();
+    routes.create(&PostParams::default(), &route).await.unwrap();
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
+    let cluster = &Cluster::start().await.expect("a test cluster of its own");
+    let mesh_ns = "meshctl-canary";
+    install(&cluster.kubeconfig, mesh_ns);
+    let client = cluster.admin().await;
+    let ns = "shop";
+    let routes = setup(&client, ns).await;
+    let kubeconfig = cluster
+        .kubeconfig_for_service_account(mesh_ns, "meshctl-controller")
+        .await;
+    let lease = format!("{LEASE_SECONDS}s");
+    let dir = tempfile::tempdir().unwrap();
+    let start = |n: usize| {
+        ControllerProcess::start_with(
+            kubeconfig.clone(),
+            mesh_ns,
+            "127.0.0.1",
+            None,
+            dir.path().join(format!("controller-{n}.log")),
+            &["--lease-duration", &lease],
+        )
+    };
+    let mut replicas = vec![start(0), start(1)];
+    let logs = || {
+        let a = std::fs::read_to_string(dir.path().join("controller-0.log")).unwrap_or_default();
+        let b = std::fs::read_to_string(dir.path().join("controller-1.log")).unwrap_or_default();
+        format!("--- controller 0:\n{a}\n--- controller 1:\n{b}")
+    };
+
+    // One leader, and only one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        let now = leaders(&replicas.iter().collect::<Vec<_>>());
+        if now.len() == 1 {
+            break now[0];
+        }
+        assert!(Instant::now() < deadline, "leaders {now:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        leaders(&replicas.iter().collect::<Vec<_>>()),
+        [leader],
+        "{}",
+        logs()
+    );
+
+    // Bad input: exit 2 for a plan that cannot run, 1 for a Service nothing routes.
+    let bad = canary(
+        cluster,
+        ns,
+        &["start", "web", "--canary", "web-v2", "--threshold", "0"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(bad.stdout.is_empty());
+    let unrouted = canary(cluster, ns, &["start", "web-v2", "--canary", "web"]);
+    assert_eq!(unrouted.status.code(), Some(1), "{unrouted:?}");
+    assert!(
+        String::from_utf8_lossy(&unrouted.stderr)
+            .contains("no HTTPRoute, TrafficSplit or VirtualService routes service shop/web-v2"),
+        "{unrouted:?}"
+    );
+
+    // No pods send anything: the first step waits for traffic instead of passing.
+    let started = canary(
+        cluster,
+        ns,
+        &[
+            "start",
+            "web",
+            "--canary",
+            "web-v2",
+            "--steps",
+            "10,20,50",
+            "--interval",
+            "1s",
+            "--min-requests",
+            "50",
+            "-o",
+            "json",
+        ],
+    );
+    let created: Value = serde_json::from_str(&ok(&started)).unwrap();
+    assert_eq!(created["spec"]["steps"], json!([10, 20, 50]));
+    let waiting = wait_for(
+        cluster,
+        ns,
+        Duration::from_secs(15),
+        "waiting for traffic",
+        &logs,
+        |c| c["status"]["message"] == "waiting for traffic (0/50 requests)",
+    );
+    assert_eq!(waiting["status"]["weightAcked"], 10, "{waiting:#}");
+    assert_eq!(waiting["status"]["route"], "HTTPRoute shop/web");
+    assert_eq!(weights(&routes).await, (90, 10));
+
+    // Paused, then the leader dies: the other replica takes over within the lease and the
+    // rollout is where it was.
+    ok(&canary(cluster, ns, &["pause", "web"]));
+    wait_for(cluster, ns, Duration::from_secs(5), "paused", &logs, |c| {
+        c["status"]["phase"] == "Paused"
+    });
+    replicas[leader].kill();
+    let killed = Instant::now();
+    let other = 1 - leader;
+    while replicas[other].metric("meshctl_controller_leader") != 1.0 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(LEASE_SECONDS + 2),
+            "no takeover\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "the second replica led {:?} after the first was killed (lease {LEASE_SECONDS}s)",
+        killed.elapsed()
+    );
+    let (after, code) = status(cluster, ns);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (&after["status"]["phase"], &after["status"]["state"]["step"]),
+        (&json!("Paused"), &json!(0)),
+        "{after:#}"
+    );
+
+    // Traffic is no longer required; resumed, it steps on and promotes.
+    let canaries: Api<meshctl::canary::resource::Canary> = Api::namespaced(client.clone(), ns);
+    canaries
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"analysis": {"minRequests": 0}}})),
+        )
+        .await
+        .unwrap();
+    ok(&canary(cluster, ns, &["resume", "web"]));
+    let promoted = wait_for(
+        cluster,
+        ns,
+        Duration::from_secs(20),
+        "promoted",
+        &logs,
+        |c| c["status"]["phase"] == "Succeeded",
+    );
+    assert_eq!(weights(&routes).await, (0, 100));
+    let events: Vec<&str> = promoted["status"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    for step in [
+        "setting the canary weight to 20%",
+        "setting the canary weight to 50%",
+    ] {
+        assert!(events.contains(&step), "{events:#?}");
+    }
+    assert_eq!(
+        status(cluster, ns).1,
+        Some(0),
+        "a promoted rollout is a success"
+    );
+    let list: Value =
+        serde_json::from_str(&ok(&canary(cluster, ns, &["list", "-o", "json"]))).unwrap();
+    assert_eq!(list[0]["status"]["phase"], "Succeeded");
+    let table = ok(&canary(cluster, ns, &["status", "web"]));
+    assert!(
+        table.starts_with("Canary shop/web: Succeeded, weight 100% to web-v2"),
+        "{table}"
+    );
+
+    // A new rollout replaces the finished one; aborted, all traffic goes back to web and
+    // `status` exits 1.
+    ok(&canary(
+        cluster,
+        ns,
+        &[
+            "start",
+            "web",
+            "--canary",
+            "web-v2",
+            "--steps",
+            "10,20",
+            "--interval",
+            "1s",
+            "--min-requests",
+            "50",
+        ],
+    ));
+    wait_for(
+        cluster,
+        ns,
+        Duration::from_secs(15),
+        "the new rollout at 10%",
+        &logs,
+        |c| c["status"]["weightAcked"] == 10,
+    );
+    assert_eq!(weights(&routes).await, (90, 10));
+    ok(&canary(cluster, ns, &["abort", "web"]));
+    wait_for(
+        cluster,
+        ns,
+        Duration::from_secs(10),
+        "aborted",
+        &logs,
+        |c| c["status"]["phase"] == "Aborted",
+    );
+    assert_eq!(weights(&routes).await, (100, 0));
+    let (_, code) = status(cluster, ns);
+    assert_eq!(code, Some(1), "an aborted rollout fails `status`");
+    let refused = canary(cluster, ns, &["resume", "web"]);
+    assert_eq!(refused.status.code(), Some(1));
+}
