@@ -144,7 +144,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
             &["--lease-duration", &lease],
         )
     };
-    let mut replicas = vec![start(0), start(1)];
+    let mut replicas = [start(0), start(1)];
     let logs = || {
         let a = std::fs::read_to_string(dir.path().join("controller-0.log")).unwrap_or_default();
         let b = std::fs::read_to_string(dir.path().join("controller-1.log")).unwrap_or_default();
