@@ -20,7 +20,7 @@ const HOST: &str = "10.213.0.1";
 
 /// The environment of a proxy in cluster mode, over what inject gave it: the pod's real name
 /// and namespace in the API server, its token and the trust roots as the kubelet mounts them.
-fn cluster_env(
+pub(crate) fn cluster_env(
     controller: &ControllerProcess,
     namespace: &str,
     pod_name: &str,
@@ -40,7 +40,7 @@ fn cluster_env(
     ]
 }
 
-fn answered_by(tally: &crate::load::Tally, app: &str) -> u64 {
+pub(crate) fn answered_by(tally: &crate::load::Tally, app: &str) -> u64 {
     tally.answered_by.get(app).copied().unwrap_or_default()
 }
 

@@ -1,0 +1,290 @@
+//! Progressive rollouts end to end: `meshctl canary start` against a real API server (a
+//! cluster of its own: its controller drives every Canary it sees), the controller as a
+//! local process, proxies in cluster mode in pod network namespaces, an HTTPRoute splitting
+//! Service b between b (pod b) and b-v2 (pod c), and constant load from pod a throughout. A
+//! healthy canary promotes with no failed request; one answering 20 % 500s rolls back
+//! within interval × threshold; an abort sends everything back to b at once.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::controller::{answered_by, cluster_env};
+use crate::controller_process::{ControllerProcess, install, trust_anchors};
+use crate::harness::Cluster;
+use crate::load::{Tally, paced_gets};
+use crate::meshed::Mesh;
+use crate::net::{Greeter, Says};
+use crate::node_or_skip;
+use crate::registry::{Registry, cluster_available};
+
+/// The address pods reach this machine at (see `Node::link_host`).
+const HOST: &str = "10.213.0.1";
+const INTERVAL: u64 = 2;
+const THRESHOLD: u64 = 2;
+
+struct Rollouts<'a> {
+    kubeconfig: String,
+    ns: String,
+    controller: &'a ControllerProcess,
+    mesh: &'a Mesh,
+}
+
+impl Rollouts<'_> {
+    fn canary(&self, args: &[&str]) -> Output {
+        std::process::Command::new(crate::meshctl())
+            .args(["--kubeconfig", &self.kubeconfig, "canary"])
+            .args(args)
+            .args(["-n", &self.ns])
+            .output()
+            .expect("run meshctl canary")
+    }
+
+    fn start(&self, steps: &str, min_requests: &str) {
+        let interval = format!("{INTERVAL}s");
+        let threshold = THRESHOLD.to_string();
+        let out = self.canary(&[
+            "start",
+            "b",
+            "--canary",
+            "b-v2",
+            "--steps",
+            steps,
+            "--interval",
+            &interval,
+            "--threshold",
+            &threshold,
+            "--min-requests",
+            min_requests,
+            "--success-rate",
+            "95",
+        ]);
+        assert!(out.status.success(), "start: {out:?}");
+    }
+
+    /// The Canary (`status -o json`) and `status`'s exit code.
+    fn status(&self) -> (Value, Option<i32>) {
+        let out = self.canary(&["status", "b", "-o", "json"]);
+        let value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        (value, out.status.code())
+    }
+
+    fn context(&self) -> String {
+        format!("{}\n{}", self.mesh.logs(), self.controller.logs())
+    }
+
+    /// Polls until the status's phase is `phase`; returns the Canary.
+    fn wait_phase(&self, phase: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (c, _) = self.status();
+            if c["status"]["phase"] == phase {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {phase} within {within:?}: {:#}\n{}",
+                c["status"],
+                self.context()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Failures that are not the canary's own 500s.
+fn not_injected(tally: &Tally) -> Vec<&String> {
+    tally
+        .failures
+        .iter()
+        .filter(|f| !f.contains("HTTP/1.1 500 "))
+        .collect()
+}
+
+#[test]
+fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_requests() {
+    if !cluster_available("canary rollouts") {
+        return;
+    }
+    let Some(mut node) = node_or_skip("canary rollouts", &["a", "b", "c"]) else {
+        return;
+    };
+    node.link_host();
+    let (a, b, c) = (node.pod("a"), node.pod("b"), node.pod("c"));
+    let any: SocketAddr = "[::]:8080".parse().expect("addr");
+    let stable = Greeter::start(b, any, Says::Http("b"));
+    let mut canary_app = Some(Greeter::start(c, any, Says::Http("c")));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let cluster = runtime
+        .block_on(Cluster::start())
+        .expect("a test cluster of its own");
+    let mesh_ns = "meshctl-canary";
+    install(&cluster.kubeconfig, mesh_ns);
+    let (registry, pods, cluster_ip, tokens, roots, kubeconfig) = runtime.block_on(async {
+        let registry = Registry::new(&cluster, "canary").await;
+        let a_pods = registry.deployment("a.yaml", &[a]).await;
+        let b_pods = registry.deployment("b.yaml", &[b]).await;
+        let c_pods = registry.deployment("b-v2.yaml", &[c]).await;
+        registry.service("b", "b").await;
+        registry.service("b-v2", "b-v2").await;
+        registry.endpoint_slice("b", &[(&b_pods[0], b)]).await;
+        registry.endpoint_slice("b-v2", &[(&c_pods[0], c)]).await;
+        http_route(&cluster, &registry.namespace).await;
+        let cluster_ip = registry.cluster_ip("b").await;
+        let tokens = (
+            registry.token("a", "identity.meshctl.io").await,
+            registry.token("b", "identity.meshctl.io").await,
+        );
+        let roots = trust_anchors(cluster.admin().await, mesh_ns).await;
+        let kubeconfig = cluster
+            .kubeconfig_for_service_account(mesh_ns, "meshctl-controller")
+            .await;
+        let pods = [a_pods[0].clone(), b_pods[0].clone(), c_pods[0].clone()];
+        (registry, pods, cluster_ip, tokens, roots, kubeconfig)
+    });
+    let ns = registry.namespace.clone();
+    let mut mesh = Mesh::new();
+    let controller = ControllerProcess::start_with(
+        kubeconfig,
+        mesh_ns,
+        HOST,
+        None,
+        mesh.write_path("controller.log"),
+        &["--lease-duration", "3s"],
+    );
+    let roots_file = mesh.write_file("roots.pem", &roots);
+    let a_token = mesh.write_file("a.token", &tokens.0);
+    let b_token = mesh.write_file("b.token", &tokens.1);
+    for (pod, fixture, name, token) in [
+        (a, "a.yaml", &pods[0], &a_token),
+        (b, "b.yaml", &pods[1], &b_token),
+        (c, "b-v2.yaml", &pods[2], &b_token),
+    ] {
+        let env = cluster_env(&controller, &ns, name, token, &roots_file);
+        mesh.start_with_env(pod, fixture, &env);
+    }
+    let all: Vec<(&str, &str)> = pods.iter().map(|p| (ns.as_str(), p.as_str())).collect();
+    controller.wait_acked(&all, Duration::from_secs(20));
+    a.run("ip", &["route", "add", "10.96.0.0/20", "dev", "eth0"]);
+    let service = SocketAddr::new(cluster_ip.into(), 80);
+    let host = format!("b.{ns}.svc.cluster.local");
+    let rollouts = Rollouts {
+        kubeconfig: cluster.kubeconfig.to_string_lossy().into_owned(),
+        ns: ns.clone(),
+        controller: &controller,
+        mesh: &mesh,
+    };
+    let before = paced_gets(a, service, &host, 50, Duration::from_secs(1));
+    before.assert_all_answered(50, &rollouts.context());
+    assert_eq!(answered_by(&before, "b"), 50, "{before:?}");
+
+    // A healthy canary under constant load: promoted, and not one request failed on the way.
+    let started = Instant::now();
+    let tally = std::thread::scope(|scope| {
+        let load = scope.spawn(|| paced_gets(a, service, &host, 50, Duration::from_secs(12)));
+        std::thread::sleep(Duration::from_millis(500));
+        rollouts.start("20,50", "10");
+        rollouts.wait_phase("Succeeded", Duration::from_secs(30));
+        eprintln!(
+            "the healthy canary was promoted {:?} after its start",
+            started.elapsed()
+        );
+        load.join().expect("load")
+    });
+    tally.assert_all_answered(600, &rollouts.context());
+    assert!(answered_by(&tally, "c") > 0, "{tally:?}");
+    let after = paced_gets(a, service, &host, 50, Duration::from_secs(1));
+    assert_eq!(answered_by(&after, "c"), 50, "{after:?}");
+    let (promoted, code) = rollouts.status();
+    assert_eq!(code, Some(0));
+    let analysis = &promoted["status"]["analysis"]["canary"];
+    assert!(
+        analysis["requests"].as_u64().unwrap_or(0) >= 10,
+        "{promoted:#}"
+    );
+
+    // The canary now answers one request in five with 500. Its figures from before must
+    // leave the proxies' window (10 s slots) first.
+    drop(canary_app.take());
+    let _failing = Greeter::start(c, any, Says::HttpFailingEvery("c", 5));
+    std::thread::sleep(Duration::from_secs(11));
+    let tally = std::thread::scope(|scope| {
+        let load = scope.spawn(|| paced_gets(a, service, &host, 50, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(500));
+        rollouts.start("20,50", "10");
+        let first_ack = Instant::now();
+        let failed = rollouts.wait_phase("Failed", Duration::from_secs(30));
+        let took = first_ack.elapsed();
+        eprintln!(
+            "the failing canary was rolled back {took:?} after its start (interval {INTERVAL}s x threshold {THRESHOLD}): {}",
+            failed["status"]["lastDecision"]
+        );
+        // interval × threshold, plus the first shift's acks and the rollback's.
+        assert!(
+            took < Duration::from_secs(INTERVAL * THRESHOLD + 3),
+            "{took:?}: {failed:#}"
+        );
+        load.join().expect("load")
+    });
+    assert!(
+        not_injected(&tally).is_empty(),
+        "failures other than the canary's 500s: {:?}\n{}",
+        not_injected(&tally),
+        rollouts.context()
+    );
+    let (failed, code) = rollouts.status();
+    assert_eq!(code, Some(1), "a rolled back rollout fails `status`");
+    let rate = failed["status"]["analysis"]["canary"]["successRate"]
+        .as_f64()
+        .unwrap_or(100.0);
+    assert!((70.0..90.0).contains(&rate), "{failed:#}");
+    let back = paced_gets(a, service, &host, 50, Duration::from_secs(1));
+    back.assert_all_answered(50, &rollouts.context());
+    assert_eq!(answered_by(&back, "b"), 50, "{back:?}");
+
+    // An abort mid-rollout: at 20 % (waiting for more traffic than comes), all back to b.
+    rollouts.start("20,50", "100000");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while rollouts.status().0["status"]["weightAcked"] != 20 {
+        assert!(Instant::now() < deadline, "{}", rollouts.context());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let split = paced_gets(a, service, &host, 50, Duration::from_secs(2));
+    assert!(answered_by(&split, "c") > 0, "{split:?}");
+    let out = rollouts.canary(&["abort", "b"]);
+    assert!(out.status.success(), "{out:?}");
+    rollouts.wait_phase("Aborted", Duration::from_secs(10));
+    let aborted = paced_gets(a, service, &host, 50, Duration::from_secs(1));
+    assert_eq!(answered_by(&aborted, "b"), 50, "{aborted:?}");
+    assert_eq!(rollouts.status().1, Some(1));
+    drop(stable);
+}
+
+/// The HTTPRoute (GAMMA) splitting Service b: all to b, none to b-v2 yet.
+async fn http_route(cluster: &Cluster, ns: &str) {
+    use kube::api::{Api, DynamicObject, PostParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        cluster.admin().await,
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
+    );
+    let route: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "b", "namespace": ns},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": "b", "port": 80}],
+            "rules": [{"backendRefs": [
+                {"name": "b", "port": 80, "weight": 100},
+                {"name": "b-v2", "port": 80, "weight": 0},
+            ]}],
+        },
+    }))
+    .expect("route");
+    api.create(&PostParams::default(), &route)
+        .await
+        .expect("create the HTTPRoute");
+}
