@@ -99,11 +99,13 @@ impl Plan {
         self.interval_seconds * 1000
     }
 
-    /// The window the proxies are asked about: the interval, in their whole 10 s slots (a
-    /// shorter interval is judged on the last 10 s, all at the same canary version or
-    /// earlier steps of it).
+    /// The window the proxies are asked about. They keep 10 s slots and a window is the
+    /// current, partly filled slot plus whole ones before it, so one slot more than the
+    /// interval needs always covers the whole interval (a 2 s interval is judged on 10 to
+    /// 20 s: earlier steps of the same canary, never an empty slot just begun).
     pub fn window(&self) -> Duration {
-        Duration::from_secs(self.interval_seconds.div_ceil(10).max(1) * 10)
+        let slots = self.interval_seconds.div_ceil(10) + 1;
+        Duration::from_secs((slots * 10).min(600))
     }
 }
 
@@ -507,6 +509,19 @@ mod tests {
     }
 
     #[test]
+    fn the_window_asked_always_covers_the_interval() {
+        let window = |secs| {
+            let t = plan().thresholds;
+            let p = Plan::new(None, None, None, Duration::from_secs(secs), t).unwrap();
+            p.window().as_secs()
+        };
+        assert_eq!(
+            [window(1), window(10), window(11), window(30), window(600)],
+            [20, 20, 30, 40, 600]
+        );
+    }
+
+    #[test]
     fn a_healthy_canary_steps_on_acks_and_is_promoted() {
         let p = plan();
         let s = State::start(&p, 0);
@@ -535,10 +550,11 @@ mod tests {
             7 * S,
         );
         assert_eq!(s.next(&p, 36 * S), Need::WaitUntil(37 * S));
+        // Four 10 s slots: the current one may have just begun.
         assert_eq!(
             s.next(&p, 37 * S),
             Need::Figures {
-                window: Duration::from_secs(30)
+                window: Duration::from_secs(40)
             }
         );
         let s = s.on(&p, Input::Figures(good()), 37 * S);

@@ -17,6 +17,7 @@ use crate::harness::Cluster;
 use crate::load::{Tally, paced_gets};
 use crate::meshed::Mesh;
 use crate::net::{Greeter, Says};
+use crate::node::Pod;
 use crate::node_or_skip;
 use crate::registry::{Registry, cluster_available};
 
@@ -94,6 +95,114 @@ impl Rollouts<'_> {
     }
 }
 
+/// Where pod a sends its load.
+struct Client<'a> {
+    a: &'a Pod,
+    service: SocketAddr,
+    host: &'a str,
+}
+
+impl Client<'_> {
+    fn gets(&self, rps: u32, duration: Duration) -> Tally {
+        paced_gets(self.a, self.service, self.host, rps, duration)
+    }
+}
+
+impl Rollouts<'_> {
+    /// A healthy canary under load: promoted with every request answered.
+    fn promotes_under_load(&self, client: &Client, kind: &str) {
+        let started = Instant::now();
+        let tally = std::thread::scope(|scope| {
+            let load = scope.spawn(|| client.gets(50, Duration::from_secs(12)));
+            std::thread::sleep(Duration::from_millis(500));
+            self.start("20,50", "10");
+            let promoted = self.wait_phase("Succeeded", Duration::from_secs(30));
+            assert_eq!(promoted["status"]["route"], format!("{kind} {}/b", self.ns));
+            eprintln!(
+                "{kind}: the healthy canary was promoted {:?} after its start",
+                started.elapsed()
+            );
+            load.join().expect("load")
+        });
+        tally.assert_all_answered(600, &self.context());
+        assert!(answered_by(&tally, "c") > 0, "{tally:?}");
+        let after = client.gets(50, Duration::from_secs(1));
+        assert_eq!(answered_by(&after, "c"), 50, "{kind}: {after:?}");
+        let (promoted, code) = self.status();
+        assert_eq!(code, Some(0));
+        let analysis = &promoted["status"]["analysis"]["canary"];
+        assert!(
+            analysis["requests"].as_u64().unwrap_or(0) >= 10,
+            "{promoted:#}"
+        );
+    }
+
+    /// An abort mid-rollout: at 20 % (waiting for more traffic than comes), all back to b.
+    fn aborts(&self, client: &Client) {
+        self.start("20,50", "100000");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.status().0["status"]["weightAcked"] != 20 {
+            assert!(Instant::now() < deadline, "{}", self.context());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let split = client.gets(50, Duration::from_secs(2));
+        assert!(answered_by(&split, "c") > 0, "{split:?}");
+        let out = self.canary(&["abort", "b"]);
+        assert!(out.status.success(), "{out:?}");
+        self.wait_phase("Aborted", Duration::from_secs(10));
+        let aborted = client.gets(50, Duration::from_secs(1));
+        assert_eq!(answered_by(&aborted, "b"), 50, "{aborted:?}");
+        assert_eq!(self.status().1, Some(1));
+    }
+
+    /// A canary failing one request in five under load: rolled back within interval ×
+    /// threshold of its first shift, and the only failures are its own 500s.
+    fn rolls_back_under_load(&self, client: &Client) {
+        let tally = std::thread::scope(|scope| {
+            let load = scope.spawn(|| client.gets(50, Duration::from_secs(10)));
+            std::thread::sleep(Duration::from_millis(500));
+            self.start("20,50", "10");
+            self.wait_phase("Failed", Duration::from_secs(30));
+            load.join().expect("load")
+        });
+        assert!(
+            not_injected(&tally).is_empty(),
+            "failures other than the canary's 500s: {:?}\n{}",
+            not_injected(&tally),
+            self.context()
+        );
+        let (failed, code) = self.status();
+        assert_eq!(code, Some(1), "a rolled back rollout fails `status`");
+        // From the first shift's acks (its window's start) to the decision and to all the
+        // traffic back on b (the rollback's acks).
+        let at = |prefix: &str| {
+            failed["status"]["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+                .and_then(|e| e["atMs"].as_u64())
+                .unwrap_or_else(|| panic!("no event {prefix:?}: {failed:#}"))
+        };
+        let window = at("analysing weight 20%");
+        let decided = at("rolling back: ") - window;
+        let back = at("rolled back: ") - window;
+        eprintln!(
+            "the failing canary: rollback decided {decided} ms and all traffic back {back} ms after its first shift was acked (interval {INTERVAL}s x threshold {THRESHOLD}): {}",
+            failed["status"]["lastDecision"]
+        );
+        assert!(decided <= INTERVAL * THRESHOLD * 1000 + 500, "{failed:#}");
+        assert!(back <= INTERVAL * THRESHOLD * 1000 + 2000, "{failed:#}");
+        let rate = failed["status"]["analysis"]["canary"]["successRate"]
+            .as_f64()
+            .unwrap_or(100.0);
+        assert!((70.0..90.0).contains(&rate), "{failed:#}");
+        let back = client.gets(50, Duration::from_secs(1));
+        back.assert_all_answered(50, &self.context());
+        assert_eq!(answered_by(&back, "b"), 50, "{back:?}");
+    }
+}
+
 /// Failures that are not the canary's own 500s.
 fn not_injected(tally: &Tally) -> Vec<&String> {
     tally
@@ -131,7 +240,7 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
         registry.service("b-v2", "b-v2").await;
         registry.endpoint_slice("b", &[(&b_pods[0], b)]).await;
         registry.endpoint_slice("b-v2", &[(&c_pods[0], c)]).await;
-        http_route(&cluster, &registry.namespace).await;
+        set_route(&cluster, "HTTPRoute", &registry.namespace, true).await;
         let cluster_ip = registry.cluster_ip("b").await;
         let tokens = (
             registry.token("a", "identity.meshctl.io").await,
@@ -180,111 +289,98 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
     before.assert_all_answered(50, &rollouts.context());
     assert_eq!(answered_by(&before, "b"), 50, "{before:?}");
 
-    // A healthy canary under constant load: promoted, and not one request failed on the way.
-    let started = Instant::now();
-    let tally = std::thread::scope(|scope| {
-        let load = scope.spawn(|| paced_gets(a, service, &host, 50, Duration::from_secs(12)));
-        std::thread::sleep(Duration::from_millis(500));
-        rollouts.start("20,50", "10");
-        rollouts.wait_phase("Succeeded", Duration::from_secs(30));
-        eprintln!(
-            "the healthy canary was promoted {:?} after its start",
-            started.elapsed()
-        );
-        load.join().expect("load")
-    });
-    tally.assert_all_answered(600, &rollouts.context());
-    assert!(answered_by(&tally, "c") > 0, "{tally:?}");
-    let after = paced_gets(a, service, &host, 50, Duration::from_secs(1));
-    assert_eq!(answered_by(&after, "c"), 50, "{after:?}");
-    let (promoted, code) = rollouts.status();
-    assert_eq!(code, Some(0));
-    let analysis = &promoted["status"]["analysis"]["canary"];
-    assert!(
-        analysis["requests"].as_u64().unwrap_or(0) >= 10,
-        "{promoted:#}"
-    );
+    // On each routing API, a healthy canary under constant load is promoted, and not one
+    // request fails on the way.
+    let client = Client {
+        a,
+        service,
+        host: &host,
+    };
+    for (kind, previous) in [
+        ("HTTPRoute", None),
+        ("TrafficSplit", Some("HTTPRoute")),
+        ("VirtualService", Some("TrafficSplit")),
+    ] {
+        if let Some(previous) = previous {
+            runtime.block_on(set_route(&cluster, previous, &ns, false));
+            runtime.block_on(set_route(&cluster, kind, &ns, true));
+            controller.wait_acked(&all, Duration::from_secs(10));
+        }
+        rollouts.promotes_under_load(&client, kind);
+        if kind == "HTTPRoute" {
+            rollouts.aborts(&client);
+        }
+    }
 
     // The canary now answers one request in five with 500. Its figures from before must
-    // leave the proxies' window (10 s slots) first.
+    // leave the proxies' window first (two 10 s slots for a 2 s interval).
     drop(canary_app.take());
     let _failing = Greeter::start(c, any, Says::HttpFailingEvery("c", 5));
-    std::thread::sleep(Duration::from_secs(11));
-    let tally = std::thread::scope(|scope| {
-        let load = scope.spawn(|| paced_gets(a, service, &host, 50, Duration::from_secs(10)));
-        std::thread::sleep(Duration::from_millis(500));
-        rollouts.start("20,50", "10");
-        let first_ack = Instant::now();
-        let failed = rollouts.wait_phase("Failed", Duration::from_secs(30));
-        let took = first_ack.elapsed();
-        eprintln!(
-            "the failing canary was rolled back {took:?} after its start (interval {INTERVAL}s x threshold {THRESHOLD}): {}",
-            failed["status"]["lastDecision"]
-        );
-        // interval × threshold, plus the first shift's acks and the rollback's.
-        assert!(
-            took < Duration::from_secs(INTERVAL * THRESHOLD + 3),
-            "{took:?}: {failed:#}"
-        );
-        load.join().expect("load")
-    });
-    assert!(
-        not_injected(&tally).is_empty(),
-        "failures other than the canary's 500s: {:?}\n{}",
-        not_injected(&tally),
-        rollouts.context()
-    );
-    let (failed, code) = rollouts.status();
-    assert_eq!(code, Some(1), "a rolled back rollout fails `status`");
-    let rate = failed["status"]["analysis"]["canary"]["successRate"]
-        .as_f64()
-        .unwrap_or(100.0);
-    assert!((70.0..90.0).contains(&rate), "{failed:#}");
-    let back = paced_gets(a, service, &host, 50, Duration::from_secs(1));
-    back.assert_all_answered(50, &rollouts.context());
-    assert_eq!(answered_by(&back, "b"), 50, "{back:?}");
-
-    // An abort mid-rollout: at 20 % (waiting for more traffic than comes), all back to b.
-    rollouts.start("20,50", "100000");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while rollouts.status().0["status"]["weightAcked"] != 20 {
-        assert!(Instant::now() < deadline, "{}", rollouts.context());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let split = paced_gets(a, service, &host, 50, Duration::from_secs(2));
-    assert!(answered_by(&split, "c") > 0, "{split:?}");
-    let out = rollouts.canary(&["abort", "b"]);
-    assert!(out.status.success(), "{out:?}");
-    rollouts.wait_phase("Aborted", Duration::from_secs(10));
-    let aborted = paced_gets(a, service, &host, 50, Duration::from_secs(1));
-    assert_eq!(answered_by(&aborted, "b"), 50, "{aborted:?}");
-    assert_eq!(rollouts.status().1, Some(1));
+    std::thread::sleep(Duration::from_secs(21));
+    rollouts.rolls_back_under_load(&client);
     drop(stable);
 }
 
-/// The HTTPRoute (GAMMA) splitting Service b: all to b, none to b-v2 yet.
-async fn http_route(cluster: &Cluster, ns: &str) {
-    use kube::api::{Api, DynamicObject, PostParams};
+/// The object of `kind` splitting Service b: all to b, none to b-v2 yet.
+fn route(kind: &str, ns: &str) -> Value {
+    let meta = json!({"name": "b", "namespace": ns});
+    match kind {
+        "HTTPRoute" => json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": kind, "metadata": meta,
+            "spec": {
+                "parentRefs": [{"group": "", "kind": "Service", "name": "b", "port": 80}],
+                "rules": [{"backendRefs": [
+                    {"name": "b", "port": 80, "weight": 100},
+                    {"name": "b-v2", "port": 80, "weight": 0},
+                ]}],
+            },
+        }),
+        "TrafficSplit" => json!({
+            "apiVersion": "split.smi-spec.io/v1alpha4", "kind": kind, "metadata": meta,
+            "spec": {"service": "b", "backends": [
+                {"service": "b", "weight": 100},
+                {"service": "b-v2", "weight": 0},
+            ]},
+        }),
+        _ => json!({
+            "apiVersion": "networking.istio.io/v1", "kind": kind, "metadata": meta,
+            "spec": {"hosts": ["b"], "http": [{"route": [
+                {"destination": {"host": "b"}, "weight": 100},
+                {"destination": {"host": "b-v2"}, "weight": 0},
+            ]}]},
+        }),
+    }
+}
+
+fn route_api(client: kube::Client, object: &Value) -> kube::Api<kube::api::DynamicObject> {
     use kube::core::{ApiResource, GroupVersionKind};
-    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        cluster.admin().await,
+    let (group, version) = object["apiVersion"]
+        .as_str()
+        .and_then(|v| v.split_once('/'))
+        .expect("apiVersion");
+    let kind = object["kind"].as_str().expect("kind");
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let plural = format!("{}s", kind.to_lowercase());
+    let ns = object["metadata"]["namespace"].as_str().expect("namespace");
+    kube::Api::namespaced_with(
+        client,
         ns,
-        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
-    );
-    let route: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "b", "namespace": ns},
-        "spec": {
-            "parentRefs": [{"group": "", "kind": "Service", "name": "b", "port": 80}],
-            "rules": [{"backendRefs": [
-                {"name": "b", "port": 80, "weight": 100},
-                {"name": "b-v2", "port": 80, "weight": 0},
-            ]}],
-        },
-    }))
-    .expect("route");
-    api.create(&PostParams::default(), &route)
-        .await
-        .expect("create the HTTPRoute");
+        &ApiResource::from_gvk_with_plural(&gvk, &plural),
+    )
+}
+
+/// Creates the route of `kind` for Service b, or deletes it (`create` false).
+async fn set_route(cluster: &Cluster, kind: &str, ns: &str, create: bool) {
+    let object = route(kind, ns);
+    let api = route_api(cluster.admin().await, &object);
+    if create {
+        let typed = serde_json::from_value(object).expect("route");
+        api.create(&kube::api::PostParams::default(), &typed)
+            .await
+            .unwrap_or_else(|e| panic!("create the {kind}: {e}"));
+    } else {
+        api.delete("b", &kube::api::DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("delete the {kind}: {e}"));
+    }
 }

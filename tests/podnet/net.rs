@@ -66,7 +66,7 @@ fn greet(stream: TcpStream, says: Says, n: usize) {
     let line = match says {
         Says::Http(name) => return answer_http(stream, name, 200),
         Says::HttpFailingEvery(name, every) => {
-            let status = if n % every == 0 { 500 } else { 200 };
+            let status = if n.is_multiple_of(every) { 500 } else { 200 };
             return answer_http(stream, name, status);
         }
         Says::Name(name) => format!("{name}\n"),
