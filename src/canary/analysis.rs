@@ -30,10 +30,18 @@ pub async fn service_pods(
         return Ok(Vec::new());
     };
     let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    running_pods(client, namespace, &labels.join(","), ADMIN_PORT).await
+}
+
+/// The running pods `selector` picks in `namespace`: (name, `podIP:port`).
+pub async fn running_pods(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+    port: u16,
+) -> Result<Vec<(String, String)>, kube::Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&labels.join(",")))
-        .await?;
+    let list = pods.list(&ListParams::default().labels(selector)).await?;
     Ok(list
         .items
         .into_iter()
@@ -43,7 +51,7 @@ pub async fn service_pods(
                 return None;
             }
             let ip: std::net::IpAddr = status.pod_ip?.parse().ok()?;
-            let address = std::net::SocketAddr::new(ip, ADMIN_PORT).to_string();
+            let address = std::net::SocketAddr::new(ip, port).to_string();
             Some((p.metadata.name?, address))
         })
         .collect())

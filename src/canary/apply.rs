@@ -7,7 +7,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::find::{Routing, Served, api, routing, served};
+use super::find::{Routing, Served, api, routing, served, the_one};
 use super::owned::apply_patch;
 use super::{
     CanaryError, Change, RouteKind, Want, describe, http_route, traffic_split, virtual_service,
@@ -59,26 +59,10 @@ pub fn set_weights(
 pub async fn set_weight(conn: &Connection, plan: &SetWeight) -> Result<Outcome, CanaryError> {
     let (ns, service) = (&plan.namespace, &plan.service);
     let served = served(conn).await?;
-    let mut found = routing(conn, &served, ns, service).await?;
-    match found.len() {
-        0 => match plan.create {
-            Some(kind) => create(conn, &served, plan, kind).await,
-            None => Err(CanaryError::NoRoute {
-                namespace: ns.clone(),
-                service: service.clone(),
-            }),
-        },
-        1 => update(conn, found.remove(0), &plan.want).await,
-        count => Err(CanaryError::Ambiguous {
-            namespace: ns.clone(),
-            service: service.clone(),
-            count,
-            names: found
-                .iter()
-                .map(|r| describe(&r.object))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+    let found = routing(conn, &served, ns, service).await?;
+    match (found.is_empty(), plan.create) {
+        (true, Some(kind)) => create(conn, &served, plan, kind).await,
+        _ => update(conn, the_one(found, ns, service)?, &plan.want).await,
     }
 }
 

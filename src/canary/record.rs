@@ -5,9 +5,9 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use super::find::{routing, served};
+use super::CanaryError;
+use super::find::{routing, served, the_one};
 use super::resource::{Canary, CanarySpec};
-use super::{CanaryError, describe};
 use crate::k8s::{Connection, FIELD_MANAGER};
 
 /// A command to a running rollout.
@@ -47,27 +47,7 @@ pub async fn start(
 ) -> Result<Canary, CanaryError> {
     let kinds = served(conn).await?;
     let found = routing(conn, &kinds, namespace, &spec.service).await?;
-    match found.len() {
-        1 => {}
-        0 => {
-            return Err(CanaryError::NoRoute {
-                namespace: namespace.to_owned(),
-                service: spec.service.clone(),
-            });
-        }
-        count => {
-            return Err(CanaryError::Ambiguous {
-                namespace: namespace.to_owned(),
-                service: spec.service.clone(),
-                count,
-                names: found
-                    .iter()
-                    .map(|r| describe(&r.object))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
+    the_one(found, namespace, &spec.service)?;
     let api = api(conn, namespace);
     let name = spec.service.clone();
     let what = format!("Canary {namespace}/{name}");

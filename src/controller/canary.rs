@@ -12,6 +12,7 @@ use kube::api::{ListParams, PostParams};
 use tokio::sync::watch;
 
 use super::acks::{self, RouteWrite};
+use super::peers;
 use super::proxies::Proxies;
 use super::publish::Published;
 use super::source::Source;
@@ -28,6 +29,8 @@ pub struct Driver {
     pub published: watch::Receiver<Option<Arc<Published>>>,
     pub stores: Arc<dyn Source>,
     pub leading: watch::Receiver<bool>,
+    /// Where the other replicas run (their `/proxies` count too).
+    pub mesh_namespace: String,
     /// How often Canary objects are looked at.
     pub tick: Duration,
 }
@@ -144,6 +147,7 @@ impl Driver {
                 status.last_decision = Some(state.message.clone());
             }
         }
+        let mut note = None;
         for _ in 0..STEPS_PER_LOOK {
             if !*self.leading.borrow() {
                 break;
@@ -174,9 +178,16 @@ impl Driver {
                         resource_version: written.resource_version.clone(),
                         service: spec.service.clone(),
                     };
+                    let mut records = self.proxies.list();
+                    match peers::records(&self.client, &self.mesh_namespace).await {
+                        Ok(theirs) => records.extend(theirs),
+                        Err(e) => {
+                            note = Some(format!("waiting for the acks of weight {weight}%: {e}"));
+                            break;
+                        }
+                    }
                     let published = self.published.borrow().clone();
-                    let count =
-                        acks::count(&self.proxies, published.as_deref(), &*self.stores, &write);
+                    let count = acks::count(&records, published.as_deref(), &*self.stores, &write);
                     status.acks = Some(count);
                     Input::Acks {
                         weight,
@@ -205,7 +216,7 @@ impl Driver {
         }
         status.weight_acked = state.acked.then_some(state.weight);
         status.phase = Some(format!("{:?}", state.phase));
-        status.message = Some(state.message.clone());
+        status.message = Some(note.unwrap_or_else(|| state.message.clone()));
         status.state = Some(state);
     }
 

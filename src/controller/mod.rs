@@ -16,6 +16,7 @@ mod discovery;
 mod discovery_tests;
 pub mod leader;
 mod metrics;
+mod peers;
 mod pod_endpoints;
 mod proxies;
 mod publish;
@@ -373,6 +374,7 @@ impl Controller {
                     published: published_rx.clone(),
                     stores: source.clone(),
                     leading: leading_rx,
+                    mesh_namespace: options.namespace.clone(),
                     tick: Duration::from_millis(200),
                 }
                 .run(),

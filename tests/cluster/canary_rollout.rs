@@ -25,6 +25,14 @@ fn canary(cluster: &Cluster, ns: &str, args: &[&str]) -> Output {
     run(cluster, &all)
 }
 
+/// `canary start web --canary web-v2` of `steps`, 1 s each, waiting for 50 requests.
+fn start(cluster: &Cluster, ns: &str, steps: &str, more: &[&str]) -> Output {
+    let mut args = vec!["start", "web", "--canary", "web-v2", "--steps", steps];
+    args.extend_from_slice(&["--interval", "1s", "--min-requests", "50"]);
+    args.extend_from_slice(more);
+    canary(cluster, ns, &args)
+}
+
 /// `canary status web -o json`: the Canary object and the exit code.
 fn status(cluster: &Cluster, ns: &str) -> (Value, Option<i32>) {
     let out = canary(cluster, ns, &["status", "web", "-o", "json"]);
@@ -88,21 +96,37 @@ async fn weights(routes: &Api<DynamicObject>) -> (u64, u64) {
     )
 }
 
+/// A Running controller pod whose admin port nobody answers (127.0.0.2).
+async fn gone_replica(client: &Client, mesh_ns: &str) -> Api<k8s_openapi::api::core::v1::Pod> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), mesh_ns);
+    let pod = serde_json::from_value(json!({
+        "metadata": {"name": "meshctl-controller-gone", "labels": {
+            "app.kubernetes.io/name": "meshctl", "app.kubernetes.io/component": "controller"}},
+        "spec": {"containers": [{"name": "controller", "image": "meshctl"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let status = json!({"status": {"phase": "Running", "podIP": "127.0.0.2",
+        "podIPs": [{"ip": "127.0.0.2"}]}});
+    pods.patch_status(
+        "meshctl-controller-gone",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .unwrap();
+    pods
+}
+
 async fn setup(client: &Client, ns: &str) -> Api<DynamicObject> {
-    use k8s_openapi::api::core::v1::{Namespace, Service};
+    use k8s_openapi::api::core::v1::Namespace;
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)
         .await
         .unwrap();
     for name in ["web", "web-v2"] {
-        let svc: Service = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": [{"port": 8080}]}}))
-        .unwrap();
-        Api::<Service>::namespaced(client.clone(), ns)
-            .create(&PostParams::default(), &svc)
-            .await
-            .unwrap();
+        crate::canary::service(client, ns, name).await;
     }
     let routes = route_api(client, ns);
     let route: DynamicObject = serde_json::from_value(json!({
@@ -134,7 +158,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         .await;
     let lease = format!("{LEASE_SECONDS}s");
     let dir = tempfile::tempdir().unwrap();
-    let start = |n: usize| {
+    let replica = |n: usize| {
         ControllerProcess::start_with(
             kubeconfig.clone(),
             mesh_ns,
@@ -144,7 +168,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
             &["--lease-duration", &lease],
         )
     };
-    let mut replicas = [start(0), start(1)];
+    let mut replicas = [replica(0), replica(1)];
     let logs = || {
         let a = std::fs::read_to_string(dir.path().join("controller-0.log")).unwrap_or_default();
         let b = std::fs::read_to_string(dir.path().join("controller-1.log")).unwrap_or_default();
@@ -186,24 +210,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
     );
 
     // No pods send anything: the first step waits for traffic instead of passing.
-    let started = canary(
-        cluster,
-        ns,
-        &[
-            "start",
-            "web",
-            "--canary",
-            "web-v2",
-            "--steps",
-            "10,20,50",
-            "--interval",
-            "1s",
-            "--min-requests",
-            "50",
-            "-o",
-            "json",
-        ],
-    );
+    let started = start(cluster, ns, "10,20,50", &["-o", "json"]);
     let created: Value = serde_json::from_str(&ok(&started)).unwrap();
     assert_eq!(created["spec"]["steps"], json!([10, 20, 50]));
     let waiting = wait_for(
@@ -295,22 +302,26 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
 
     // A new rollout replaces the finished one; aborted, all traffic goes back to web and
     // `status` exits 1.
-    ok(&canary(
+    // A controller replica that does not answer: its proxies' acks are unknown, so the
+    // shift is not done until it answers or is gone.
+    let gone = gone_replica(&client, mesh_ns).await;
+    ok(&start(cluster, ns, "10,20", &[]));
+    let blocked = wait_for(
         cluster,
         ns,
-        &[
-            "start",
-            "web",
-            "--canary",
-            "web-v2",
-            "--steps",
-            "10,20",
-            "--interval",
-            "1s",
-            "--min-requests",
-            "50",
-        ],
-    ));
+        Duration::from_secs(15),
+        "blocked on the replica",
+        &logs,
+        |c| {
+            c["status"]["message"].as_str().is_some_and(|m| {
+            m.starts_with("waiting for the acks of weight 10%: controller replica meshctl-canary/meshctl-controller-gone")
+        })
+        },
+    );
+    assert!(blocked["status"]["weightAcked"].is_null(), "{blocked:#}");
+    gone.delete("meshctl-controller-gone", &Default::default())
+        .await
+        .unwrap();
     wait_for(
         cluster,
         ns,

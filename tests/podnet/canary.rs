@@ -1,9 +1,11 @@
 //! Progressive rollouts end to end: `meshctl canary start` against a real API server (a
-//! cluster of its own: its controller drives every Canary it sees), the controller as a
-//! local process, proxies in cluster mode in pod network namespaces, an HTTPRoute splitting
-//! Service b between b (pod b) and b-v2 (pod c), and constant load from pod a throughout. A
-//! healthy canary promotes with no failed request; one answering 20 % 500s rolls back
-//! within interval × threshold; an abort sends everything back to b at once.
+//! cluster of its own: its controllers drive every Canary they see), two controller replicas
+//! as local processes (the leader has no proxies: it counts the acks of those subscribed to
+//! the other, registered as a controller pod), proxies in cluster mode in pod network
+//! namespaces, a route splitting Service b between b (pod b) and b-v2 (pod c), and constant
+//! load from pod a. On HTTPRoute, TrafficSplit and VirtualService a healthy canary promotes
+//! with no failed request; one answering 20 % 500s rolls back within interval × threshold;
+//! an abort sends everything back to b at once.
 
 use std::net::SocketAddr;
 use std::process::Output;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::controller::{answered_by, cluster_env};
+use crate::controller::{answered_by, cluster_env, register_controller_pod_with};
 use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::Cluster;
 use crate::load::{Tally, paced_gets};
@@ -29,7 +31,10 @@ const THRESHOLD: u64 = 2;
 struct Rollouts<'a> {
     kubeconfig: String,
     ns: String,
+    /// The replica the proxies subscribe to.
     controller: &'a ControllerProcess,
+    /// The replica leading (driving canaries).
+    leader: &'a ControllerProcess,
     mesh: &'a Mesh,
 }
 
@@ -73,7 +78,12 @@ impl Rollouts<'_> {
     }
 
     fn context(&self) -> String {
-        format!("{}\n{}", self.mesh.logs(), self.controller.logs())
+        format!(
+            "{}\n{}\n(leader) {}",
+            self.mesh.logs(),
+            self.controller.logs(),
+            self.leader.logs()
+        )
     }
 
     /// Polls until the status's phase is `phase`; returns the Canary.
@@ -118,6 +128,12 @@ impl Rollouts<'_> {
             self.start("20,50", "10");
             let promoted = self.wait_phase("Succeeded", Duration::from_secs(30));
             assert_eq!(promoted["status"]["route"], format!("{kind} {}/b", self.ns));
+            // Every client proxy, all subscribed to the other replica, acked each shift.
+            assert_eq!(
+                promoted["status"]["acks"],
+                json!({"acked": 3, "total": 3}),
+                "{promoted:#}"
+            );
             eprintln!(
                 "{kind}: the healthy canary was promoted {:?} after its start",
                 started.elapsed()
@@ -255,14 +271,31 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
     });
     let ns = registry.namespace.clone();
     let mut mesh = Mesh::new();
+    // The leader first (it takes the Lease), then the replica the proxies use, at the
+    // controller pod's address and admin port, where the leader reads its `/proxies`.
+    let lease = ["--lease-duration", "3s"];
+    let leader = ControllerProcess::start_with(
+        kubeconfig.clone(),
+        mesh_ns,
+        HOST,
+        None,
+        mesh.write_path("leader.log"),
+        &lease,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leader.metric("meshctl_controller_leader") != 1.0 {
+        assert!(Instant::now() < deadline, "no leader\n{}", leader.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let controller = ControllerProcess::start_with(
         kubeconfig,
         mesh_ns,
         HOST,
-        None,
+        Some(9990),
         mesh.write_path("controller.log"),
-        &["--lease-duration", "3s"],
+        &lease,
     );
+    runtime.block_on(async { register_controller_pod_with(cluster.admin().await, mesh_ns).await });
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);
@@ -283,6 +316,7 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
         kubeconfig: cluster.kubeconfig.to_string_lossy().into_owned(),
         ns: ns.clone(),
         controller: &controller,
+        leader: &leader,
         mesh: &mesh,
     };
     let before = paced_gets(a, service, &host, 50, Duration::from_secs(1));
