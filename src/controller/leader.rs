@@ -149,6 +149,31 @@ async fn attempt(
     )
 }
 
+/// Gives the lease up if this replica holds it (on a graceful shutdown: another replica
+/// takes over at its next try instead of after the lease duration).
+pub async fn release(client: kube::Client, election: &Election) {
+    let api: Api<Lease> = Api::namespaced(client, &election.namespace);
+    let Ok(Some(mut lease)) = api.get_opt(LEASE_NAME).await else {
+        return;
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return;
+    };
+    if spec.holder_identity.as_deref() != Some(election.identity.as_str()) {
+        return;
+    }
+    spec.holder_identity = None;
+    match api
+        .replace(LEASE_NAME, &PostParams::default(), &lease)
+        .await
+    {
+        Ok(_) => tracing::info!(identity = %election.identity, "released the leader lease"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot release the leader lease; another replica takes over when it expires")
+        }
+    }
+}
+
 /// A conflict means another replica wrote first: not leading, not an error.
 fn lost_race(result: Result<Lease, kube::Error>) -> Result<bool, kube::Error> {
     match result {

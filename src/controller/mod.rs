@@ -353,9 +353,11 @@ impl Controller {
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
         // Canaries are driven by one replica, the Lease's holder.
+        let mut elected = None;
         if let Some(client) = canary_client {
             let (leading_tx, leading_rx) = watch::channel(false);
             let election = leader::Election::new(&options.namespace, options.lease_duration);
+            elected = Some((client.clone(), election.clone()));
             tasks.spawn(leader::run(client.clone(), election, leading_tx));
             let gauge = metrics.leader.clone();
             let mut watched = leading_rx.clone();
@@ -429,6 +431,11 @@ impl Controller {
         tasks.abort_all();
         for task in reflectors {
             task.abort();
+        }
+        if let Some((client, election)) = elected {
+            // Every task stopped first: no renewal of the lease may land after its release.
+            while tasks.join_next().await.is_some() {}
+            leader::release(client, &election).await;
         }
         served.map_err(ControllerError::Serve)
     }

@@ -345,4 +345,22 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
     assert_eq!(code, Some(1), "an aborted rollout fails `status`");
     let refused = canary(cluster, ns, &["resume", "web"]);
     assert_eq!(refused.status.code(), Some(1));
+
+    // A leader stopped gracefully (SIGTERM, as in a rolling update) gives the lease up: the
+    // restarted replica leads at its next try, well before the lease would expire.
+    replicas[leader].restart();
+    replicas[other].terminate();
+    let stopped = Instant::now();
+    while replicas[leader].metric("meshctl_controller_leader") != 1.0 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(LEASE_SECONDS - 1),
+            "the lease was not released\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "after a graceful stop the other replica led {:?} later",
+        stopped.elapsed()
+    );
 }

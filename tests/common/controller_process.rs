@@ -121,6 +121,15 @@ impl ControllerProcess {
         }
     }
 
+    /// SIGTERM, as Kubernetes stops a pod, and waits for it to exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let _ = child.wait();
+        }
+    }
+
     /// `GET path` on the admin port: status and body (0 when nothing answers).
     pub fn get(&self, path: &str) -> (u16, String) {
         use std::io::{Read, Write};
