@@ -145,6 +145,7 @@ impl Driver {
             state = state.on(plan, input, now);
             if state != was {
                 status.last_decision = Some(state.message.clone());
+                status.event(now, &state.message);
             }
         }
         let mut note = None;
@@ -197,6 +198,23 @@ impl Driver {
                 }
                 Need::Figures { window } => {
                     let record = self.analyse(&ns, spec, window, state.weight, now).await;
+                    // No figures at all is no verdict, even when no traffic is required.
+                    let (pods, answered) = (record.canary.pods, record.canary.pods_answered);
+                    if answered == 0 {
+                        note = Some(if pods == 0 {
+                            format!(
+                                "cannot analyse weight {}%: Service {ns}/{} selects no running pod",
+                                state.weight, spec.canary
+                            )
+                        } else {
+                            format!(
+                                "cannot analyse weight {}%: none of the {pods} canary pods' proxies answered on their admin port",
+                                state.weight
+                            )
+                        });
+                        status.analysis = Some(record);
+                        break;
+                    }
                     let input = Input::Figures(record.canary.figures());
                     status.analysis = Some(record);
                     input

@@ -1,7 +1,9 @@
-//! `meshctl canary start|status|pause|resume|abort|list` and the controller driving them, on a
+//! `meshctl canary start|status|pause|resume|promote|abort|list` and the controller driving them, on a
 //! cluster of its own (its controllers drive every Canary they see): two replicas elect one
-//! leader on the Lease, a rollout waits for traffic, pauses, survives its leader's death at
-//! the same step, then promotes; a second one is aborted back to the stable Service.
+//! leader on the Lease, a rollout with no canary pod to judge holds its first step, pauses,
+//! survives its leader's death at the same step, is promoted by hand a step and then fully;
+//! a second one waits on a controller replica that does not answer, then is aborted back to
+//! the stable Service; a leader stopped gracefully hands the Lease over at once.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -209,7 +211,8 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         "{unrouted:?}"
     );
 
-    // No pods send anything: the first step waits for traffic instead of passing.
+    // The canary Service has no pods: the first step is acked (no proxy to wait for), but
+    // without figures nothing passes.
     let started = start(cluster, ns, "10,20,50", &["-o", "json"]);
     let created: Value = serde_json::from_str(&ok(&started)).unwrap();
     assert_eq!(created["spec"]["steps"], json!([10, 20, 50]));
@@ -217,9 +220,12 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         cluster,
         ns,
         Duration::from_secs(15),
-        "waiting for traffic",
+        "no pods to analyse",
         &logs,
-        |c| c["status"]["message"] == "waiting for traffic (0/50 requests)",
+        |c| {
+            c["status"]["message"]
+                == "cannot analyse weight 10%: Service shop/web-v2 selects no running pod"
+        },
     );
     assert_eq!(waiting["status"]["weightAcked"], 10, "{waiting:#}");
     assert_eq!(waiting["status"]["route"], "HTTPRoute shop/web");
@@ -254,17 +260,19 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         "{after:#}"
     );
 
-    // Traffic is no longer required; resumed, it steps on and promotes.
-    let canaries: Api<meshctl::canary::resource::Canary> = Api::namespaced(client.clone(), ns);
-    canaries
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"analysis": {"minRequests": 0}}})),
-        )
-        .await
-        .unwrap();
+    // Resumed, promoted by hand a step, then all the way.
     ok(&canary(cluster, ns, &["resume", "web"]));
+    ok(&canary(cluster, ns, &["promote", "web"]));
+    wait_for(
+        cluster,
+        ns,
+        Duration::from_secs(10),
+        "promoted a step",
+        &logs,
+        |c| c["status"]["weightAcked"] == 20,
+    );
+    assert_eq!(weights(&routes).await, (80, 20));
+    ok(&canary(cluster, ns, &["promote", "web", "--full"]));
     let promoted = wait_for(
         cluster,
         ns,
@@ -282,7 +290,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         .collect();
     for step in [
         "setting the canary weight to 20%",
-        "setting the canary weight to 50%",
+        "promoting: all traffic to the canary (promoted by hand)",
     ] {
         assert!(events.contains(&step), "{events:#?}");
     }

@@ -163,6 +163,11 @@ impl Rollouts<'_> {
         }
         let split = client.gets(50, Duration::from_secs(2));
         assert!(answered_by(&split, "c") > 0, "{split:?}");
+        // Too little traffic is no verdict: it says so and waits.
+        let (waiting, _) = self.status();
+        let message = waiting["status"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("waiting for traffic ("), "{waiting:#}");
+        assert!(message.ends_with("/100000 requests)"), "{waiting:#}");
         let out = self.canary(&["abort", "b"]);
         assert!(out.status.success(), "{out:?}");
         self.wait_phase("Aborted", Duration::from_secs(10));
