@@ -168,6 +168,15 @@ pub struct VersionFigures {
 }
 
 impl VersionFigures {
+    /// `150 requests, 99.33% success, p99 12ms`.
+    pub fn summary(&self) -> String {
+        let rate = self
+            .success_rate
+            .map_or("-".to_owned(), |r| format!("{r:.2}%"));
+        let p99 = self.p99_ms.map_or("-".to_owned(), |p| format!("{p:.0}ms"));
+        format!("{} requests, {rate} success, p99 {p99}", self.requests)
+    }
+
     pub fn figures(&self) -> Figures {
         Figures {
             requests: self.requests,

@@ -290,13 +290,11 @@ fn details(c: &Canary) -> String {
 }
 
 fn figures(f: &VersionFigures, window: u64) -> String {
-    let rate = f
-        .success_rate
-        .map_or("-".to_owned(), |r| format!("{r:.2}%"));
-    let p99 = f.p99_ms.map_or("-".to_owned(), |p| format!("{p:.0}ms"));
     format!(
-        "{} requests in {window}s, success {rate}, p99 {p99} ({}/{} pods answered)",
-        f.requests, f.pods_answered, f.pods
+        "{} in {window}s ({}/{} pods answered)",
+        f.summary(),
+        f.pods_answered,
+        f.pods
     )
 }
 

@@ -228,7 +228,11 @@ impl Driver {
                 break;
             }
             if checked {
-                status.last_decision = Some(state.message.clone());
+                // The stable version's figures of the same window, beside the verdict.
+                let stable = status.analysis.as_ref().and_then(|a| a.stable.as_ref());
+                let versus =
+                    stable.map_or(String::new(), |f| format!(" (stable: {})", f.summary()));
+                status.last_decision = Some(format!("{}{versus}", state.message));
             }
             status.event(now, &state.message);
         }

@@ -214,6 +214,11 @@ impl Rollouts<'_> {
         );
         assert!(decided <= INTERVAL * THRESHOLD * 1000 + 500, "{failed:#}");
         assert!(back <= INTERVAL * THRESHOLD * 1000 + 2000, "{failed:#}");
+        let decision = failed["status"]["lastDecision"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(decision.contains(" (stable: "), "{failed:#}");
+        assert!(decision.contains("100.00% success"), "{failed:#}");
         let rate = failed["status"]["analysis"]["canary"]["successRate"]
             .as_f64()
             .unwrap_or(100.0);
