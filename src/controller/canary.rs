@@ -35,6 +35,9 @@ pub struct Driver {
     pub tick: Duration,
 }
 
+/// Status writes tried when the spec keeps changing under them.
+const SAVE_ATTEMPTS: usize = 5;
+
 /// State machine steps taken in one look at a Canary (a write, its acks, a check...).
 const STEPS_PER_LOOK: usize = 8;
 
@@ -93,19 +96,38 @@ impl Driver {
             }
         }
         if status != before {
-            let api: Api<Canary> = Api::namespaced(self.client.clone(), &ns);
-            let mut updated = canary;
-            updated.status = Some(status);
-            // A replace, not a merge: fields the state machine cleared must go. Its
-            // resourceVersion makes a spec changed meanwhile (a CLI command) a conflict,
-            // looked at again on the next tick.
-            if let Err(e) = api
-                .replace_status(&name, &PostParams::default(), &updated)
+            self.save(&ns, &name, canary, status).await;
+        }
+    }
+
+    /// Writes `status` (a replace, not a merge: fields the state machine cleared must go).
+    /// It records what was done, so a conflict (the CLI changed the spec meanwhile) is
+    /// retried on the fresh object: the new spec is acted on at the next look.
+    async fn save(&self, ns: &str, name: &str, mut canary: Canary, status: CanaryStatus) {
+        let api: Api<Canary> = Api::namespaced(self.client.clone(), ns);
+        for _ in 0..SAVE_ATTEMPTS {
+            canary.status = Some(status.clone());
+            match api
+                .replace_status(name, &PostParams::default(), &canary)
                 .await
             {
-                tracing::warn!(canary = %format!("{ns}/{name}"), error = %e, "cannot write the Canary's status");
+                Ok(_) => return,
+                Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(name).await {
+                    Ok(Some(fresh)) => canary = fresh,
+                    // Deleted meanwhile: nothing to record.
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(canary = %format!("{ns}/{name}"), error = %e, "cannot read the Canary again");
+                        return;
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(canary = %format!("{ns}/{name}"), error = %e, "cannot write the Canary's status");
+                    return;
+                }
             }
         }
+        tracing::warn!(canary = %format!("{ns}/{name}"), "the Canary changed under every status write");
     }
 
     async fn advance(
