@@ -448,6 +448,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--p99', '--p99', [CompletionResultType]::ParameterName, 'Highest p99 latency that passes')
             [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'Failed checks that roll the canary back')
             [CompletionResult]::new('--min-requests', '--min-requests', [CompletionResultType]::ParameterName, 'Fewer requests in a window is no verdict (the check waits for traffic)')
+            [CompletionResult]::new('--load', '--load', [CompletionResultType]::ParameterName, 'Send synthetic GETs to this http:// URL (reaching the canary) while the rollout runs')
+            [CompletionResult]::new('--load-rps', '--load-rps', [CompletionResultType]::ParameterName, 'Requests per second with --load')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')

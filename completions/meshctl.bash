@@ -734,7 +734,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__canary__subcmd__start)
-            opts="-o -n -v -h -V --canary --step --steps --interval --max-weight --success-rate --p99 --threshold --min-requests --output --kubeconfig --context --namespace --verbose --help --version"
+            opts="-o -n -v -h -V --canary --step --steps --interval --max-weight --success-rate --p99 --threshold --min-requests --load --load-rps --output --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -773,6 +773,14 @@ _meshctl() {
                     return 0
                     ;;
                 --min-requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --load)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --load-rps)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -52,6 +52,10 @@ pub struct CanarySpec {
     /// Send all traffic back to the stable backends and stop.
     #[serde(default)]
     pub aborted: bool,
+    /// Synthetic requests the leader sends while the rollout runs (when real traffic is too
+    /// little to judge on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<Load>,
     /// A promotion asked by hand, done once (`status.promotionHandled` records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<Promotion>,
@@ -70,6 +74,14 @@ pub struct Analysis {
     pub threshold: u32,
     /// Fewer requests in a window is no verdict: the check waits for traffic.
     pub min_requests: u64,
+}
+
+/// `GET url` at `rps` requests per second.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Load {
+    /// An `http://` URL that reaches the canary (e.g. its Service's DNS name).
+    pub url: String,
+    pub rps: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 
 use clap::Args;
 use meshctl::canary::record::{self, Command};
-use meshctl::canary::resource::{Analysis, Canary, CanarySpec, VersionFigures};
+use meshctl::canary::resource::{Analysis, Canary, CanarySpec, Load, VersionFigures};
 use meshctl::model::duration::Duration;
 
 use super::{GlobalArgs, TableOrJson, UsageError, control_plane};
@@ -53,6 +53,12 @@ pub struct StartArgs {
     /// Fewer requests in a window is no verdict (the check waits for traffic)
     #[arg(long, default_value_t = 50, value_name = "N")]
     min_requests: u64,
+    /// Send synthetic GETs to this http:// URL (reaching the canary) while the rollout runs
+    #[arg(long, value_name = "URL")]
+    load: Option<String>,
+    /// Requests per second with --load
+    #[arg(long, default_value_t = 10, value_name = "N", requires = "load")]
+    load_rps: u32,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: TableOrJson,
 }
@@ -112,9 +118,26 @@ pub fn start(args: StartArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             threshold: args.threshold,
             min_requests: args.min_requests,
         },
+        load: args.load.map(|url| Load {
+            url,
+            rps: args.load_rps,
+        }),
         ..CanarySpec::default()
     };
     let plan = spec.plan().map_err(|e| UsageError(e.to_string()))?;
+    if let Some(load) = &spec.load {
+        let http = load
+            .url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some());
+        if !http || load.rps == 0 {
+            return Err(UsageError(format!(
+                "--load {} --load-rps {}: give an http:// URL that reaches the canary (e.g. http://web-v2.shop:8080/) and at least 1 request per second",
+                load.url, load.rps
+            ))
+            .into());
+        }
+    }
     let (runtime, conn, ns) = connect(global)?;
     let canary = runtime.block_on(record::start(&conn, &ns, spec))?;
     match args.output {

@@ -16,9 +16,10 @@ use super::peers;
 use super::proxies::Proxies;
 use super::publish::Published;
 use super::source::Source;
+use super::synthetic::Loads;
 use crate::canary::analysis::{figures, service_pods, without};
 use crate::canary::resource::{AnalysisRecord, Canary, CanaryStatus, WrittenRoute};
-use crate::canary::rollout::{Input, Need, Plan, State};
+use crate::canary::rollout::{Input, Need, Phase, Plan, State};
 use crate::canary::{SetWeight, Want, set_weight};
 use crate::k8s::Connection;
 
@@ -33,6 +34,16 @@ pub struct Driver {
     pub mesh_namespace: String,
     /// How often Canary objects are looked at.
     pub tick: Duration,
+    pub loads: Loads,
+}
+
+/// `namespace/name` of a Canary.
+fn key(canary: &Canary) -> String {
+    format!(
+        "{}/{}",
+        canary.metadata.namespace.as_deref().unwrap_or(""),
+        canary.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 /// Status writes tried when the spec keeps changing under them.
@@ -60,12 +71,16 @@ impl Driver {
         let api: Api<Canary> = Api::all(self.client.clone());
         loop {
             while !*self.leading.borrow_and_update() {
+                // Only the leader sends synthetic load.
+                self.loads.retain(|_| false);
                 if self.leading.changed().await.is_err() {
                     return;
                 }
             }
             match api.list(&ListParams::default()).await {
                 Ok(list) => {
+                    let keys: Vec<String> = list.items.iter().map(key).collect();
+                    self.loads.retain(|k| keys.iter().any(|x| x == k));
                     for canary in list.items {
                         self.look(&conn, canary).await;
                     }
@@ -84,6 +99,7 @@ impl Driver {
         let name = canary.metadata.name.clone().unwrap_or_default();
         let before = canary.status.clone().unwrap_or_default();
         if before.state.as_ref().is_some_and(|s| s.phase.is_done()) {
+            self.loads.set(&key(&canary), None);
             return;
         }
         let mut status = before.clone();
@@ -94,6 +110,21 @@ impl Driver {
                 status.phase = Some("Invalid".to_owned());
                 status.message = Some(format!("the spec cannot run: {e}"));
             }
+        }
+        // Synthetic load while the rollout runs (not paused, not finished).
+        let running = status
+            .state
+            .as_ref()
+            .is_some_and(|s| !s.phase.is_done() && s.phase != Phase::Paused);
+        let load = canary.spec.load.as_ref().filter(|_| running);
+        if self.loads.set(&key(&canary), load)
+            && let Some(l) = load
+        {
+            let now = now_ms();
+            status.event(
+                now,
+                &format!("sending {} requests per second to {}", l.rps, l.url),
+            );
         }
         if status != before {
             self.save(&ns, &name, canary, status).await;

@@ -22,6 +22,7 @@ mod proxies;
 mod publish;
 mod roots;
 pub mod source;
+mod synthetic;
 mod token_review;
 pub mod trust;
 pub mod webhook;
@@ -378,6 +379,7 @@ impl Controller {
                     leading: leading_rx,
                     mesh_namespace: options.namespace.clone(),
                     tick: Duration::from_millis(200),
+                    loads: synthetic::Loads::default(),
                 }
                 .run(),
             );

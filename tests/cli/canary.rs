@@ -25,6 +25,12 @@ fn plans_that_cannot_run_are_usage_errors() {
         &["--success-rate 120"],
     );
     failed(&start(&["--step", "10", "--steps", "1,5"]), 2, &["--steps"]);
+    failed(
+        &start(&["--load", "web-v2:8080"]),
+        2,
+        &["--load web-v2:8080", "http://"],
+    );
+    failed(&start(&["--load-rps", "5"]), 2, &["--load"]);
 }
 
 #[test]

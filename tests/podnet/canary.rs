@@ -5,7 +5,7 @@
 //! namespaces, a route splitting Service b between b (pod b) and b-v2 (pod c), and constant
 //! load from pod a. On HTTPRoute, TrafficSplit and VirtualService a healthy canary promotes
 //! with no failed request; one answering 20 % 500s rolls back within interval × threshold;
-//! an abort sends everything back to b at once.
+//! an abort sends everything back to b at once; without clients, `--load` is judged on.
 
 use std::net::SocketAddr;
 use std::process::Output;
@@ -49,25 +49,30 @@ impl Rollouts<'_> {
     }
 
     fn start(&self, steps: &str, min_requests: &str) {
+        self.start_with(steps, min_requests, &[]);
+    }
+
+    fn start_with(&self, steps: &str, min_requests: &str, more: &[&str]) {
         let interval = format!("{INTERVAL}s");
         let threshold = THRESHOLD.to_string();
-        let out = self.canary(&[
-            "start",
-            "b",
-            "--canary",
-            "b-v2",
-            "--steps",
-            steps,
-            "--interval",
-            &interval,
-            "--threshold",
-            &threshold,
-            "--min-requests",
-            min_requests,
-            "--success-rate",
-            "95",
-        ]);
+        let mut args = vec!["start", "b", "--canary", "b-v2", "--steps", steps];
+        args.extend_from_slice(&["--interval", &interval, "--threshold", &threshold]);
+        args.extend_from_slice(&["--min-requests", min_requests, "--success-rate", "95"]);
+        args.extend_from_slice(more);
+        let out = self.canary(&args);
         assert!(out.status.success(), "start: {out:?}");
+    }
+
+    /// No client sends anything: the leader's synthetic load to the canary pod is what it
+    /// is judged on.
+    fn promotes_on_synthetic_load(&self, canary_url: &str) {
+        self.start_with("20,50", "10", &["--load", canary_url, "--load-rps", "20"]);
+        let promoted = self.wait_phase("Succeeded", Duration::from_secs(30));
+        let events = promoted["status"]["events"].to_string();
+        let sending = format!("sending 20 requests per second to {canary_url}");
+        assert!(events.contains(&sending), "{promoted:#}");
+        let requests = promoted["status"]["analysis"]["canary"]["requests"].as_u64();
+        assert!(requests.unwrap_or(0) >= 10, "{promoted:#}");
     }
 
     /// The Canary (`status -o json`) and `status`'s exit code.
@@ -163,11 +168,19 @@ impl Rollouts<'_> {
         }
         let split = client.gets(50, Duration::from_secs(2));
         assert!(answered_by(&split, "c") > 0, "{split:?}");
-        // Too little traffic is no verdict: it says so and waits.
-        let (waiting, _) = self.status();
-        let message = waiting["status"]["message"].as_str().unwrap_or_default();
-        assert!(message.starts_with("waiting for traffic ("), "{waiting:#}");
-        assert!(message.ends_with("/100000 requests)"), "{waiting:#}");
+        // Too little traffic is no verdict: at the first check it says so and waits.
+        let deadline = Instant::now() + Duration::from_secs(INTERVAL + 3);
+        loop {
+            let (waiting, _) = self.status();
+            let message = waiting["status"]["message"].as_str().unwrap_or_default();
+            if message.starts_with("waiting for traffic (") {
+                assert!(message.ends_with("/100000 requests)"), "{waiting:#}");
+                assert_eq!(waiting["status"]["phase"], "Progressing");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{waiting:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let out = self.canary(&["abort", "b"]);
         assert!(out.status.success(), "{out:?}");
         self.wait_phase("Aborted", Duration::from_secs(10));
@@ -332,6 +345,9 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
     let before = paced_gets(a, service, &host, 50, Duration::from_secs(1));
     before.assert_all_answered(50, &rollouts.context());
     assert_eq!(answered_by(&before, "b"), 50, "{before:?}");
+
+    // Before any client reached the canary: judged on the leader's synthetic load alone.
+    rollouts.promotes_on_synthetic_load(&format!("http://{}:8080/", c.ip));
 
     // On each routing API, a healthy canary under constant load is promoted, and not one
     // request fails on the way.
