@@ -29,14 +29,17 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Whether the rollout has ended (a finished one may be replaced by a new start).
+/// Whether the rollout has ended, or cannot run (either may be replaced by a new start).
 pub fn finished(canary: &Canary) -> bool {
-    canary
-        .status
-        .as_ref()
+    let status = canary.status.as_ref();
+    status
         .and_then(|s| s.state.as_ref())
         .is_some_and(|s| s.phase.is_done())
+        || status.and_then(|s| s.phase.as_deref()) == Some(INVALID)
 }
+
+/// The phase of a Canary whose spec cannot run.
+pub const INVALID: &str = "Invalid";
 
 /// Records a rollout named after its Service. The Service must be routed by exactly one
 /// object (what the controller will set the weights of); a rollout still running is refused.

@@ -268,7 +268,7 @@ fn failed(canary: &Canary) -> bool {
     status
         .and_then(|s| s.state.as_ref())
         .is_some_and(|s| s.phase.is_failure())
-        || status.and_then(|s| s.phase.as_deref()) == Some("Invalid")
+        || status.and_then(|s| s.phase.as_deref()) == Some(record::INVALID)
 }
 
 /// One rollout, for `status`.

@@ -107,7 +107,7 @@ impl Driver {
         match canary.spec.plan() {
             Ok(plan) => self.advance(conn, &canary, &plan, &mut status).await,
             Err(e) => {
-                status.phase = Some("Invalid".to_owned());
+                status.phase = Some(crate::canary::record::INVALID.to_owned());
                 status.message = Some(format!("the spec cannot run: {e}"));
             }
         }

@@ -354,6 +354,37 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
     let refused = canary(cluster, ns, &["resume", "web"]);
     assert_eq!(refused.status.code(), Some(1));
 
+    // A Canary written by hand that cannot run is Invalid, and `status` fails on it.
+    let mut broken = meshctl::canary::resource::Canary::new(
+        "broken",
+        meshctl::canary::resource::CanarySpec {
+            service: "broken".into(),
+            canary: "broken-v2".into(),
+            interval_seconds: 1,
+            ..Default::default()
+        },
+    );
+    broken.metadata.namespace = Some(ns.to_owned());
+    Api::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &broken)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = canary(cluster, ns, &["status", "broken", "-o", "json"]);
+        let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if c["status"]["phase"] == "Invalid" {
+            assert_eq!(
+                c["status"]["message"],
+                "the spec cannot run: --threshold 0: at least one failed check must roll back"
+            );
+            break out;
+        }
+        assert!(Instant::now() < deadline, "{c:#}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(out.status.code(), Some(1));
+
     // A leader stopped gracefully (SIGTERM, as in a rolling update) gives the lease up: the
     // restarted replica leads at its next try, well before the lease would expire.
     replicas[leader].restart();
