@@ -17,7 +17,7 @@ use super::proxies::Proxies;
 use super::publish::Published;
 use super::source::Source;
 use super::synthetic::Loads;
-use crate::canary::analysis::{figures, service_pods, without};
+use crate::canary::analysis::{canary_pods, figures, service_pods, without};
 use crate::canary::resource::{AnalysisRecord, Canary, CanaryStatus, WrittenRoute};
 use crate::canary::rollout::{Input, Need, Phase, Plan, State};
 use crate::canary::{SetWeight, Want, set_weight};
@@ -250,14 +250,14 @@ impl Driver {
                     }
                 }
                 Need::Figures { window } => {
-                    let record = self.analyse(&ns, spec, window, state.weight, now).await;
+                    let (record, what) = self.analyse(&ns, spec, window, state.weight, now).await;
                     // No figures at all is no verdict, even when no traffic is required.
                     let (pods, answered) = (record.canary.pods, record.canary.pods_answered);
                     if answered == 0 {
                         note = Some(if pods == 0 {
                             format!(
-                                "cannot analyse weight {}%: Service {ns}/{} selects no running pod",
-                                state.weight, spec.canary
+                                "cannot analyse weight {}%: the {what} has no running pod",
+                                state.weight
                             )
                         } else {
                             format!(
@@ -319,7 +319,8 @@ impl Driver {
         })
     }
 
-    /// The canary's and the stable pods' figures over `window`.
+    /// The canary's and the stable pods' figures over `window`, and what the canary's pods
+    /// are (for messages).
     async fn analyse(
         &self,
         ns: &str,
@@ -327,10 +328,10 @@ impl Driver {
         window: Duration,
         weight: u32,
         now: u64,
-    ) -> AnalysisRecord {
-        let canary = service_pods(&self.client, ns, &spec.canary)
+    ) -> (AnalysisRecord, String) {
+        let (canary, what) = canary_pods(&self.client, ns, &spec.service, &spec.canary)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| (Vec::new(), format!("canary {} ({e})", spec.canary)));
         let all = service_pods(&self.client, ns, &spec.service)
             .await
             .unwrap_or_default();
@@ -341,12 +342,13 @@ impl Driver {
         } else {
             Some(figures(&stable, window).await)
         };
-        AnalysisRecord {
+        let record = AnalysisRecord {
             at_ms: now,
             window_seconds: window.as_secs(),
             weight,
             canary: canary_figures,
             stable: stable_figures,
-        }
+        };
+        (record, what)
     }
 }

@@ -3,7 +3,9 @@
 //! leader on the Lease, a rollout with no canary pod to judge holds its first step, pauses,
 //! survives its leader's death at the same step, is promoted by hand a step and then fully;
 //! a second one waits on a controller replica that does not answer, then is aborted back to
-//! the stable Service; a leader stopped gracefully hands the Lease over at once.
+//! the stable Service; a hand-written Canary that cannot run is Invalid; a VirtualService
+//! subset canary is analysed on its DestinationRule subset's pods; a leader stopped
+//! gracefully hands the Lease over at once.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -96,6 +98,58 @@ async fn weights(routes: &Api<DynamicObject>) -> (u64, u64) {
         refs[0]["weight"].as_u64().unwrap(),
         refs[1]["weight"].as_u64().unwrap(),
     )
+}
+
+/// Service reviews with pods in subsets v1 and v2 (Running at addresses nobody answers on),
+/// its DestinationRule and a VirtualService sending everything to v1.
+async fn subsets(client: &Client, ns: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    crate::canary::service(client, ns, "reviews").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    for (version, ip) in [("v1", "127.0.0.3"), ("v2", "127.0.0.4")] {
+        let name = format!("reviews-{version}");
+        let pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "reviews", "version": version}},
+            "spec": {"containers": [{"name": "app", "image": "reviews"}]},
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}});
+        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap();
+    }
+    for (kind, plural, spec) in [
+        (
+            "DestinationRule",
+            "destinationrules",
+            json!({"host": "reviews", "subsets": [
+                {"name": "v1", "labels": {"version": "v1"}},
+                {"name": "v2", "labels": {"version": "v2"}},
+            ]}),
+        ),
+        (
+            "VirtualService",
+            "virtualservices",
+            json!({"hosts": ["reviews"], "http": [{"route": [
+                {"destination": {"host": "reviews", "subset": "v1"}, "weight": 100},
+                {"destination": {"host": "reviews", "subset": "v2"}, "weight": 0},
+            ]}]}),
+        ),
+    ] {
+        let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        );
+        let object = serde_json::from_value(json!({
+            "apiVersion": "networking.istio.io/v1", "kind": kind,
+            "metadata": {"name": "reviews", "namespace": ns}, "spec": spec,
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
 }
 
 /// A Running controller pod whose admin port nobody answers (127.0.0.2).
@@ -224,7 +278,7 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         &logs,
         |c| {
             c["status"]["message"]
-                == "cannot analyse weight 10%: Service shop/web-v2 selects no running pod"
+                == "cannot analyse weight 10%: the Service shop/web-v2 has no running pod"
         },
     );
     assert_eq!(waiting["status"]["weightAcked"], 10, "{waiting:#}");
@@ -384,6 +438,39 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(out.status.code(), Some(1));
+
+    // A VirtualService subset canary: its pods are the Service's in the DestinationRule
+    // subset, the stable ones the rest (none of their proxies answers here).
+    subsets(&client, ns).await;
+    ok(&canary(
+        cluster,
+        ns,
+        &[
+            "start",
+            "reviews",
+            "--canary",
+            "v2",
+            "--steps",
+            "10",
+            "--interval",
+            "1s",
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = canary(cluster, ns, &["status", "reviews", "-o", "json"]);
+        let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let status = &c["status"];
+        let message = "cannot analyse weight 10%: none of the 1 canary pods' proxies answered on their admin port";
+        if status["message"] == message {
+            assert_eq!(status["route"], "VirtualService shop/reviews");
+            assert_eq!(status["analysis"]["canary"]["pods"], 1, "{c:#}");
+            assert_eq!(status["analysis"]["stable"]["pods"], 1, "{c:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{c:#}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A leader stopped gracefully (SIGTERM, as in a rolling update) gives the lease up: the
     // restarted replica leads at its next try, well before the lease would expire.
