@@ -405,6 +405,17 @@ async fn the_leader_drives_rollouts_and_another_replica_resumes_them() {
     assert_eq!(weights(&routes).await, (100, 0));
     let (_, code) = status(cluster, ns);
     assert_eq!(code, Some(1), "an aborted rollout fails `status`");
+    // `status -w` on a finished rollout prints it once and ends with its verdict.
+    let watched = canary(cluster, ns, &["status", "web", "-w"]);
+    assert_eq!(watched.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        text.starts_with("Canary shop/web: Aborted, weight 0% to web-v2"),
+        "{text}"
+    );
+    let all: Value =
+        serde_json::from_str(&ok(&canary(cluster, ns, &["list", "-A", "-o", "json"]))).unwrap();
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all:#}");
     let refused = canary(cluster, ns, &["resume", "web"]);
     assert_eq!(refused.status.code(), Some(1));
 
