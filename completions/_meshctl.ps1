@@ -415,6 +415,13 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start a progressive rollout, driven by the controller (recorded as a Canary object)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show a rollout''s step, weights set and acked, last analysis and events')
+            [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Skip the current step''s analysis, or go to 100 % (--full)')
+            [CompletionResult]::new('abort', 'abort', [CompletionResultType]::ParameterValue, 'Send all traffic back to the stable backends at once and stop the rollout')
+            [CompletionResult]::new('pause', 'pause', [CompletionResultType]::ParameterValue, 'Hold the rollout at its current weight')
+            [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a paused rollout (its analysis window starts again)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rollouts of the namespace (-A: of every namespace)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -434,12 +441,161 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'meshctl;canary;start' {
+            [CompletionResult]::new('--canary', '--canary', [CompletionResultType]::ParameterName, 'The canary: a Service (its pods are analysed), or a VirtualService subset')
+            [CompletionResult]::new('--step', '--step', [CompletionResultType]::ParameterName, 'Steps of this many percent up to --max-weight')
+            [CompletionResult]::new('--steps', '--steps', [CompletionResultType]::ParameterName, 'The canary weights in order, e.g. 1,5,25,50')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How long each step is analysed (and the time between checks)')
+            [CompletionResult]::new('--max-weight', '--max-weight', [CompletionResultType]::ParameterName, 'The last step''s weight with --step (default 50)')
+            [CompletionResult]::new('--success-rate', '--success-rate', [CompletionResultType]::ParameterName, 'Lowest success rate that passes, in percent')
+            [CompletionResult]::new('--p99', '--p99', [CompletionResultType]::ParameterName, 'Highest p99 latency that passes')
+            [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'Failed checks that roll the canary back')
+            [CompletionResult]::new('--min-requests', '--min-requests', [CompletionResultType]::ParameterName, 'Fewer requests in a window is no verdict (the check waits for traffic)')
+            [CompletionResult]::new('--load', '--load', [CompletionResultType]::ParameterName, 'Send synthetic GETs to this http:// URL (reaching the canary) while the rollout runs')
+            [CompletionResult]::new('--load-rps', '--load-rps', [CompletionResultType]::ParameterName, 'Requests per second with --load')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;status' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Follow it until it ends, printing each change')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Follow it until it ends, printing each change')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;promote' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--full', '--full', [CompletionResultType]::ParameterName, 'Straight to 100 % instead of skipping the current step''s analysis')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;abort' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;pause' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;resume' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;canary;list' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'output')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'meshctl;canary;help' {
             [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start a progressive rollout, driven by the controller (recorded as a Canary object)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show a rollout''s step, weights set and acked, last analysis and events')
+            [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Skip the current step''s analysis, or go to 100 % (--full)')
+            [CompletionResult]::new('abort', 'abort', [CompletionResultType]::ParameterValue, 'Send all traffic back to the stable backends at once and stop the rollout')
+            [CompletionResult]::new('pause', 'pause', [CompletionResultType]::ParameterValue, 'Hold the rollout at its current weight')
+            [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a paused rollout (its analysis window starts again)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rollouts of the namespace (-A: of every namespace)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'meshctl;canary;help;set-weight' {
+            break
+        }
+        'meshctl;canary;help;start' {
+            break
+        }
+        'meshctl;canary;help;status' {
+            break
+        }
+        'meshctl;canary;help;promote' {
+            break
+        }
+        'meshctl;canary;help;abort' {
+            break
+        }
+        'meshctl;canary;help;pause' {
+            break
+        }
+        'meshctl;canary;help;resume' {
+            break
+        }
+        'meshctl;canary;help;list' {
             break
         }
         'meshctl;canary;help;help' {
@@ -456,6 +612,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--from-dir', '--from-dir', [CompletionResultType]::ParameterName, 'Read the objects from this directory of Kubernetes YAML (watched for changes) instead of the API server; Pods with status.podIP give the endpoints of Services without EndpointSlices')
             [CompletionResult]::new('--identity-dir', '--identity-dir', [CompletionResultType]::ParameterName, 'With --from-dir: the CA''s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)')
             [CompletionResult]::new('--identity-token-file', '--identity-token-file', [CompletionResultType]::ParameterName, 'With --from-dir: a file holding the token proxies send for their first certificate (their --identity-token-file)')
+            [CompletionResult]::new('--lease-duration', '--lease-duration', [CompletionResultType]::ParameterName, 'How long the leader Lease holds without renewal: another replica takes over canaries after the leader stops renewing for this long')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
@@ -595,9 +752,37 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
         }
         'meshctl;help;canary' {
             [CompletionResult]::new('set-weight', 'set-weight', [CompletionResultType]::ParameterValue, 'Set the canary''s weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start a progressive rollout, driven by the controller (recorded as a Canary object)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show a rollout''s step, weights set and acked, last analysis and events')
+            [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Skip the current step''s analysis, or go to 100 % (--full)')
+            [CompletionResult]::new('abort', 'abort', [CompletionResultType]::ParameterValue, 'Send all traffic back to the stable backends at once and stop the rollout')
+            [CompletionResult]::new('pause', 'pause', [CompletionResultType]::ParameterValue, 'Hold the rollout at its current weight')
+            [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a paused rollout (its analysis window starts again)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rollouts of the namespace (-A: of every namespace)')
             break
         }
         'meshctl;help;canary;set-weight' {
+            break
+        }
+        'meshctl;help;canary;start' {
+            break
+        }
+        'meshctl;help;canary;status' {
+            break
+        }
+        'meshctl;help;canary;promote' {
+            break
+        }
+        'meshctl;help;canary;abort' {
+            break
+        }
+        'meshctl;help;canary;pause' {
+            break
+        }
+        'meshctl;help;canary;resume' {
+            break
+        }
+        'meshctl;help;canary;list' {
             break
         }
         'meshctl;help;controller' {

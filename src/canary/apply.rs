@@ -7,7 +7,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::find::{Routing, Served, api, routing, served};
+use super::find::{Routing, Served, api, routing, served, the_one};
 use super::owned::apply_patch;
 use super::{
     CanaryError, Change, RouteKind, Want, describe, http_route, traffic_split, virtual_service,
@@ -35,6 +35,9 @@ pub struct Outcome {
     pub created: bool,
     /// The weights changed (none when they already were as asked).
     pub changes: Vec<Change>,
+    /// The object's resourceVersion after the write (what a canary waits for proxies to run).
+    #[serde(skip)]
+    pub resource_version: String,
 }
 
 /// Writes attempted before giving up on an object others keep changing.
@@ -56,26 +59,10 @@ pub fn set_weights(
 pub async fn set_weight(conn: &Connection, plan: &SetWeight) -> Result<Outcome, CanaryError> {
     let (ns, service) = (&plan.namespace, &plan.service);
     let served = served(conn).await?;
-    let mut found = routing(conn, &served, ns, service).await?;
-    match found.len() {
-        0 => match plan.create {
-            Some(kind) => create(conn, &served, plan, kind).await,
-            None => Err(CanaryError::NoRoute {
-                namespace: ns.clone(),
-                service: service.clone(),
-            }),
-        },
-        1 => update(conn, found.remove(0), &plan.want).await,
-        count => Err(CanaryError::Ambiguous {
-            namespace: ns.clone(),
-            service: service.clone(),
-            count,
-            names: found
-                .iter()
-                .map(|r| describe(&r.object))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+    let found = routing(conn, &served, ns, service).await?;
+    match (found.is_empty(), plan.create) {
+        (true, Some(kind)) => create(conn, &served, plan, kind).await,
+        _ => update(conn, the_one(found, ns, service)?, &plan.want).await,
     }
 }
 
@@ -93,6 +80,7 @@ fn outcome(served: &Served, obj: &Value, created: bool, changes: Vec<Change>) ->
         name: s("/metadata/name"),
         created,
         changes,
+        resource_version: s("/metadata/resourceVersion"),
     }
 }
 
@@ -120,7 +108,10 @@ async fn update(conn: &Connection, found: Routing, want: &Want) -> Result<Outcom
         // over is what setting a weight means. The resourceVersion keeps it to this read.
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match api.patch(&name, &params, &Patch::Apply(&patch)).await {
-            Ok(_) => return Ok(outcome(&served, &object, false, changes)),
+            Ok(written) => {
+                let written = typed_value(&served, &written);
+                return Ok(outcome(&served, &written, false, changes));
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 let fresh = api
                     .get(&name)

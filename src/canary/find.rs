@@ -56,6 +56,31 @@ pub fn api(conn: &Connection, served: &Served, namespace: &str) -> Api<DynamicOb
     Api::namespaced_with(conn.client.clone(), namespace, &served.resource)
 }
 
+/// The one object of `found` routing the Service; none or several is an error.
+pub fn the_one(
+    mut found: Vec<Routing>,
+    namespace: &str,
+    service: &str,
+) -> Result<Routing, CanaryError> {
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(CanaryError::NoRoute {
+            namespace: namespace.to_owned(),
+            service: service.to_owned(),
+        }),
+        count => Err(CanaryError::Ambiguous {
+            namespace: namespace.to_owned(),
+            service: service.to_owned(),
+            count,
+            names: found
+                .iter()
+                .map(|r| super::describe(&r.object))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
 /// Every object in `namespace` routing `service`, in kind then name order.
 pub async fn routing(
     conn: &Connection,

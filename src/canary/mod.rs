@@ -1,11 +1,14 @@
 //! Canary releases: adapters that set the weights of the object routing a Service (HTTPRoute,
 //! TrafficSplit, VirtualService) touching only those weights, and the rollout state machine.
 
+pub mod analysis;
 pub mod apply;
 pub mod distribute;
 pub mod find;
 pub mod http_route;
 pub mod owned;
+pub mod record;
+pub mod resource;
 pub mod rollout;
 pub mod traffic_split;
 pub mod virtual_service;

@@ -38,7 +38,7 @@ pub enum PlanError {
     Step(u32),
     #[error("--steps {0}: the weights must rise, each 1 to 100, and none above --max-weight {1}")]
     Steps(String, u32),
-    #[error("--interval {0}s: the analysis window is 10s to 10m (what proxies keep)")]
+    #[error("--interval {0}s: the interval is 1s to 10m (proxies keep 10 minutes of figures)")]
     Interval(u64),
     #[error("--success-rate {0}: give a percentage, 0 to 100")]
     SuccessRate(f64),
@@ -79,7 +79,7 @@ impl Plan {
             }
         };
         let secs = interval.as_secs();
-        if !(10..=600).contains(&secs) {
+        if !(1..=600).contains(&secs) {
             return Err(PlanError::Interval(secs));
         }
         if !(0.0..=100.0).contains(&thresholds.success_rate) {
@@ -97,6 +97,15 @@ impl Plan {
 
     fn interval_ms(&self) -> u64 {
         self.interval_seconds * 1000
+    }
+
+    /// The window the proxies are asked about. They keep 10 s slots and a window is the
+    /// current, partly filled slot plus whole ones before it, so one slot more than the
+    /// interval needs always covers the whole interval (a 2 s interval is judged on 10 to
+    /// 20 s: earlier steps of the same canary, never an empty slot just begun).
+    pub fn window(&self) -> Duration {
+        let slots = self.interval_seconds.div_ceil(10) + 1;
+        Duration::from_secs((slots * 10).min(600))
     }
 }
 
@@ -237,7 +246,7 @@ impl State {
         }
         match self.next_check_ms {
             Some(due) if self.phase == Phase::Progressing && now >= due => Need::Figures {
-                window: Duration::from_secs(plan.interval_seconds),
+                window: plan.window(),
             },
             Some(due) => Need::WaitUntil(due),
             None => Need::Nothing,
@@ -486,8 +495,8 @@ mod tests {
         assert!(explicit(vec![1, 5, 75], Some(50)).is_err());
         assert!(explicit(vec![5, 5], None).is_err());
         assert_eq!(
-            Plan::new(None, None, None, Duration::from_secs(5), t.clone()),
-            Err(PlanError::Interval(5))
+            Plan::new(None, None, None, Duration::from_secs(0), t.clone()),
+            Err(PlanError::Interval(0))
         );
         let none = Thresholds {
             failed_checks: 0,
@@ -496,6 +505,19 @@ mod tests {
         assert_eq!(
             Plan::new(None, None, None, Duration::from_secs(30), none),
             Err(PlanError::Threshold)
+        );
+    }
+
+    #[test]
+    fn the_window_asked_always_covers_the_interval() {
+        let window = |secs| {
+            let t = plan().thresholds;
+            let p = Plan::new(None, None, None, Duration::from_secs(secs), t).unwrap();
+            p.window().as_secs()
+        };
+        assert_eq!(
+            [window(1), window(10), window(11), window(30), window(600)],
+            [20, 20, 30, 40, 600]
         );
     }
 
@@ -528,10 +550,11 @@ mod tests {
             7 * S,
         );
         assert_eq!(s.next(&p, 36 * S), Need::WaitUntil(37 * S));
+        // Four 10 s slots: the current one may have just begun.
         assert_eq!(
             s.next(&p, 37 * S),
             Need::Figures {
-                window: Duration::from_secs(30)
+                window: Duration::from_secs(40)
             }
         );
         let s = s.on(&p, Input::Figures(good()), 37 * S);

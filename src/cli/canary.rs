@@ -1,4 +1,5 @@
-//! `meshctl canary`: set the split of the object that routes a Service.
+//! `meshctl canary`: set the split of the object that routes a Service, or run a progressive
+//! rollout (`canary_rollout`).
 
 use std::process::ExitCode;
 
@@ -6,7 +7,11 @@ use clap::{Args, Subcommand};
 use meshctl::canary::apply::Outcome;
 use meshctl::canary::{RouteKind, SetWeight, Want, set_weight};
 
+use super::canary_rollout::{
+    self as rollout, CommandArgs, ListArgs, PromoteArgs, StartArgs, StatusArgs,
+};
 use super::{GlobalArgs, TableOrJson, UsageError, control_plane};
+use meshctl::canary::record::Command;
 
 #[derive(Debug, Args)]
 pub struct CanaryArgs {
@@ -18,6 +23,20 @@ pub struct CanaryArgs {
 enum CanaryCommand {
     /// Set the canary's weight on the HTTPRoute, TrafficSplit or VirtualService routing a Service
     SetWeight(SetWeightArgs),
+    /// Start a progressive rollout, driven by the controller (recorded as a Canary object)
+    Start(StartArgs),
+    /// Show a rollout's step, weights set and acked, last analysis and events
+    Status(StatusArgs),
+    /// Skip the current step's analysis, or go to 100 % (--full)
+    Promote(PromoteArgs),
+    /// Send all traffic back to the stable backends at once and stop the rollout
+    Abort(CommandArgs),
+    /// Hold the rollout at its current weight
+    Pause(CommandArgs),
+    /// Continue a paused rollout (its analysis window starts again)
+    Resume(CommandArgs),
+    /// List the rollouts of the namespace (-A: of every namespace)
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +83,13 @@ impl From<CreateKind> for RouteKind {
 pub fn run(args: CanaryArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         CanaryCommand::SetWeight(a) => run_set_weight(a, global),
+        CanaryCommand::Start(a) => rollout::start(a, global),
+        CanaryCommand::Status(a) => rollout::status(a, global),
+        CanaryCommand::Promote(a) => rollout::promote(a, global),
+        CanaryCommand::Abort(a) => rollout::command(a, Command::Abort, global),
+        CanaryCommand::Pause(a) => rollout::command(a, Command::Pause, global),
+        CanaryCommand::Resume(a) => rollout::command(a, Command::Resume, global),
+        CanaryCommand::List(a) => rollout::list(a, global),
     }
 }
 

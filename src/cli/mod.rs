@@ -3,6 +3,7 @@
 
 mod analyze;
 mod canary;
+mod canary_rollout;
 mod certs;
 mod check;
 mod completions;

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::Metrics;
 use super::proxies::{Proxies, ProxyRecord, Registration};
-use super::publish::{Encoded, Published, View, hash_bytes, version_of};
+use super::publish::{Encoded, Expected, Published, View, expected};
 use super::source::Source;
 use crate::api::discovery::discovery_server::Discovery;
 use crate::api::discovery::proxy_message::Message;
@@ -255,15 +255,14 @@ impl Session {
 
     /// The snapshot that takes the proxy from `sent` to `published`, if anything changed.
     fn next_snapshot(&self, published: &Published, sent: &mut Sent) -> Option<Snapshot> {
-        let view = published.view(&self.namespace);
-        let inbound = match self.stores.pod(&self.namespace, &self.pod) {
-            Some(pod) => published.mesh.inbound(&pod),
-            // The pod is gone (being deleted): its inbound side stays as it was.
-            None => return None,
-        };
-        let inbound_json = serde_json::to_vec(&inbound).unwrap_or_default();
-        let inbound_hash = hash_bytes(&inbound_json);
-        let version = version_of(inbound_hash, &view);
+        // The pod is gone (being deleted): its inbound side stays as it was.
+        let pod = self.stores.pod(&self.namespace, &self.pod)?;
+        let Expected {
+            view,
+            inbound_json,
+            inbound_hash,
+            version,
+        } = expected(published, &self.namespace, &pod);
         if sent.refused.as_deref() == Some(version.as_str())
             || (sent.version.as_deref() == Some(version.as_str()) && !sent.full)
         {

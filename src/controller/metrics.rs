@@ -41,6 +41,8 @@ pub struct Metrics {
     /// From the review's body read to its answer written.
     pub webhook_seconds: Histogram,
     pub webhook_cert_reloads: Counter,
+    /// 1 while this replica holds the leader Lease (drives canaries).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -73,6 +75,7 @@ impl Default for Metrics {
             webhook_reviews: Family::default(),
             webhook_seconds: seconds(),
             webhook_cert_reloads: Counter::default(),
+            leader: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -144,6 +147,11 @@ impl Default for Metrics {
             "webhook_certificate_reloads",
             "Serving certificates (re)loaded from the webhook Secret",
             m.webhook_cert_reloads.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease and drives canaries",
+            m.leader.clone(),
         );
         Self { registry, ..m }
     }

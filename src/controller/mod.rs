@@ -6,18 +6,23 @@
 //! from files and proxies show a bootstrap token (and there is no webhook); the rest is the
 //! same code.
 
+mod acks;
 mod admin;
 mod authn;
+mod canary;
 pub mod dir_source;
 mod discovery;
 #[cfg(test)]
 mod discovery_tests;
+pub mod leader;
 mod metrics;
+mod peers;
 mod pod_endpoints;
 mod proxies;
 mod publish;
 mod roots;
 pub mod source;
+mod synthetic;
 mod token_review;
 pub mod trust;
 pub mod webhook;
@@ -91,6 +96,8 @@ pub struct Options {
     pub leaf_lifetime: Duration,
     /// Changes this close together are translated once.
     pub debounce: Duration,
+    /// How long the leader's Lease holds without renewal (another replica takes over then).
+    pub lease_duration: Duration,
 }
 
 impl Options {
@@ -105,6 +112,7 @@ impl Options {
             accept_foreign_labels: false,
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
+            lease_duration: Duration::from_secs(15),
         }
     }
 }
@@ -340,6 +348,7 @@ impl Controller {
         let (tls_tx, mut tls_rx) = watch::channel(None);
         tasks.spawn(trust::serve_with(trust_rx.clone(), slot_tx, own_id, tls_tx));
 
+        let canary_client = client.clone();
         // The proxy injector: the API server calls it, so only with a cluster.
         let webhook_addr = self.webhook.local_addr().unwrap_or(options.webhook_addr);
         let overrides = webhook_overrides(&options)?;
@@ -378,6 +387,37 @@ impl Controller {
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
+        // Canaries are driven by one replica, the Lease's holder.
+        let mut elected = None;
+        if let Some(client) = canary_client {
+            let (leading_tx, leading_rx) = watch::channel(false);
+            let election = leader::Election::new(&options.namespace, options.lease_duration);
+            elected = Some((client.clone(), election.clone()));
+            tasks.spawn(leader::run(client.clone(), election, leading_tx));
+            let gauge = metrics.leader.clone();
+            let mut watched = leading_rx.clone();
+            tasks.spawn(async move {
+                loop {
+                    gauge.set(i64::from(*watched.borrow_and_update()));
+                    if watched.changed().await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tasks.spawn(
+                canary::Driver {
+                    client,
+                    proxies: shared.proxies.clone(),
+                    published: published_rx.clone(),
+                    stores: source.clone(),
+                    leading: leading_rx,
+                    mesh_namespace: options.namespace.clone(),
+                    tick: Duration::from_millis(200),
+                    loads: synthetic::Loads::default(),
+                }
+                .run(),
+            );
+        }
 
         // The gRPC port opens once there is a CA and a serving certificate.
         let slot = loop {
@@ -427,6 +467,11 @@ impl Controller {
         tasks.abort_all();
         for task in reflectors {
             task.abort();
+        }
+        if let Some((client, election)) = elected {
+            // Every task stopped first: no renewal of the lease may land after its release.
+            while tasks.join_next().await.is_some() {}
+            leader::release(client, &election).await;
         }
         served.map_err(ControllerError::Serve)
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
@@ -24,6 +25,25 @@ pub struct Published {
     views: Mutex<HashMap<String, Arc<View>>>,
     /// The previous publication's encodings, reused for services that did not change.
     previous: Option<Arc<Published>>,
+    /// The resourceVersion of each config object it was translated from.
+    pub objects: ObjectVersions,
+}
+
+/// resourceVersions of config objects by (kind, namespace, name): a canary's weight shift is
+/// in a publication once its route's written version is.
+pub type ObjectVersions = BTreeMap<(String, String, String), String>;
+
+fn object_versions(inputs: &translate::Inputs) -> ObjectVersions {
+    inputs
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let kind = o.types.as_ref()?.kind.clone();
+            let m = &o.metadata;
+            let key = (kind, m.namespace.clone()?, m.name.clone()?);
+            Some((key, m.resource_version.clone()?))
+        })
+        .collect()
 }
 
 /// The outbound services of one namespace, encoded.
@@ -75,6 +95,7 @@ impl Published {
             since,
             views: Mutex::default(),
             previous,
+            objects: ObjectVersions::new(),
         }
     }
 
@@ -93,6 +114,7 @@ impl Published {
             since,
             views: Mutex::new(views),
             previous: None,
+            objects: ObjectVersions::new(),
         }
     }
 
@@ -155,6 +177,28 @@ pub fn version_of(inbound_hash: u64, view: &View) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// What the proxy of one pod gets from a publication.
+pub struct Expected {
+    pub view: Arc<View>,
+    pub inbound_json: Vec<u8>,
+    pub inbound_hash: u64,
+    pub version: String,
+}
+
+/// The config the proxy of `pod` (in `namespace`) should run under `published`.
+pub fn expected(published: &Published, namespace: &str, pod: &Pod) -> Expected {
+    let view = published.view(namespace);
+    let inbound = published.mesh.inbound(pod);
+    let inbound_json = serde_json::to_vec(&inbound).unwrap_or_default();
+    let inbound_hash = hash_bytes(&inbound_json);
+    Expected {
+        version: version_of(inbound_hash, &view),
+        view,
+        inbound_json,
+        inbound_hash,
+    }
+}
+
 /// Re-translates after changes (batched: changes within `debounce` of the first go together)
 /// and publishes each result; runs for the controller's life.
 pub async fn translate_loop(
@@ -173,14 +217,17 @@ pub async fn translate_loop(
     loop {
         changes.borrow_and_update();
         let started = Instant::now();
-        let mesh = translate::translate(&stores.inputs(), &options);
+        let inputs = stores.inputs();
+        let objects = object_versions(&inputs);
+        let mesh = translate::translate(&inputs, &options);
         for finding in &mesh.findings {
             tracing::debug!(%finding, "translation finding");
         }
         metrics.observe_translation(started.elapsed(), mesh.findings.len());
         generation += 1;
         let previous = tx.borrow().clone();
-        let published = Published::new(generation, mesh, since, previous.map(strip));
+        let mut published = Published::new(generation, mesh, since, previous.map(strip));
+        published.objects = objects;
         tx.send_replace(Some(Arc::new(published)));
         if changes.changed().await.is_err() {
             return;
@@ -203,5 +250,6 @@ fn strip(p: Arc<Published>) -> Arc<Published> {
         since: p.since,
         views: Mutex::new(views),
         previous: None,
+        objects: p.objects.clone(),
     })
 }

@@ -120,8 +120,9 @@ pub async fn collect(
     for s in selected {
         let own = answers_of(&s);
         let signals = match traffic {
-            Traffic::Inbound => Merged::from_answers(own.iter().copied())?
-                .and_then(|m| m.sum(|k| whole(k) && k.direction == "inbound")),
+            Traffic::Inbound => {
+                Merged::from_answers(own.iter().copied())?.and_then(|m| m.sum(whole_inbound))
+            }
             Traffic::To(targets) => Merged::from_answers(own.iter().copied())?.and_then(|m| {
                 edge(&m, |authority| {
                     targets
@@ -165,6 +166,11 @@ fn edge(merged: &Merged, to: impl Fn(&str) -> bool) -> Option<Signals> {
 /// A row about a whole authority, not one of its routes or backends.
 fn whole(key: &RowKey) -> bool {
     key.route.is_none() && key.backend.is_none()
+}
+
+/// A row about everything a workload received: what `stat` and a canary's analysis count.
+pub fn whole_inbound(key: &RowKey) -> bool {
+    whole(key) && key.direction == "inbound"
 }
 
 fn outbound(key: &RowKey) -> bool {

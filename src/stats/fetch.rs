@@ -94,6 +94,26 @@ pub async fn fetch_all(
     .await
 }
 
+/// Asks every address at once, each bounded by `timeout` (for a handful of addresses, e.g. a
+/// canary's pods). Unlike [`fetch_all`] no closure lives in the future, so the controller can
+/// spawn it.
+pub async fn fetch_each(
+    addresses: &[String],
+    window: Duration,
+    timeout: Duration,
+) -> Vec<Result<StatsAnswer, FetchError>> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let asks = addresses.iter().map(|address| {
+        let answer = fetch_one(&client, address, window);
+        async move {
+            tokio::time::timeout(timeout, answer)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(timeout)))
+        }
+    });
+    futures::future::join_all(asks).await
+}
+
 /// Runs `ask` for every item, at most `concurrency` at once, each bounded by `timeout`; the
 /// results are in the order of `items`. `fetch_all` asks addresses, cluster mode and the
 /// data-plane checks ask pods through the API server.

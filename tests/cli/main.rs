@@ -2,6 +2,7 @@
 
 // `certs create` into a temporary directory, shared with the other test binary.
 mod analyze;
+mod canary;
 #[path = "../common/cert_files.rs"]
 mod cert_files;
 mod certs;

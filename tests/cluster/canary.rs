@@ -123,7 +123,7 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_str(&ok(out)).unwrap()
 }
 
-async fn service(client: &Client, ns: &str, name: &str) {
+pub(crate) async fn service(client: &Client, ns: &str, name: &str) {
     let svc: Service = serde_json::from_value(json!({"metadata": {"name": name},
         "spec": {"selector": {"app": name}, "ports": [{"port": 8080}]}}))
     .unwrap();

@@ -19,6 +19,8 @@ pub struct ControllerProcess {
     /// on this machine may hold.
     pub webhook: SocketAddr,
     log: PathBuf,
+    /// More flags for `meshctl controller` (e.g. `--lease-duration`).
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -38,6 +40,18 @@ impl ControllerProcess {
         admin_port: Option<u16>,
         log: PathBuf,
     ) -> ControllerProcess {
+        Self::start_with(kubeconfig, mesh_namespace, ip, admin_port, log, &[])
+    }
+
+    /// [`ControllerProcess::start`] with more flags.
+    pub fn start_with(
+        kubeconfig: PathBuf,
+        mesh_namespace: &str,
+        ip: &str,
+        admin_port: Option<u16>,
+        log: PathBuf,
+        extra: &[&str],
+    ) -> ControllerProcess {
         let admin = match admin_port {
             Some(port) => SocketAddr::new(ip.parse().expect("an IP"), port),
             None => free_port(ip),
@@ -49,6 +63,7 @@ impl ControllerProcess {
             admin,
             webhook: free_port("127.0.0.1"),
             log,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
         };
         controller.restart();
@@ -79,6 +94,7 @@ impl ControllerProcess {
             .args(["--admin-addr", &self.admin.to_string()])
             .args(["--webhook-addr", &self.webhook.to_string()])
             .args(["--log-level", "info"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -101,6 +117,15 @@ impl ControllerProcess {
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, and waits for it to exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
             let _ = child.wait();
         }
     }

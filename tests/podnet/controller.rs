@@ -20,7 +20,7 @@ const HOST: &str = "10.213.0.1";
 
 /// The environment of a proxy in cluster mode, over what inject gave it: the pod's real name
 /// and namespace in the API server, its token and the trust roots as the kubelet mounts them.
-fn cluster_env(
+pub(crate) fn cluster_env(
     controller: &ControllerProcess,
     namespace: &str,
     pod_name: &str,
@@ -40,7 +40,7 @@ fn cluster_env(
     ]
 }
 
-fn answered_by(tally: &crate::load::Tally, app: &str) -> u64 {
+pub(crate) fn answered_by(tally: &crate::load::Tally, app: &str) -> u64 {
     tally.answered_by.get(app).copied().unwrap_or_default()
 }
 
@@ -345,9 +345,13 @@ fn result_in(report: &serde_json::Value, id: &str) -> serde_json::Value {
 /// A Pod of the controller Deployment in `mesh_ns`, Running at the pods' host address, where
 /// the test's controller process listens: no kubelet runs here to start the real one.
 async fn register_controller_pod(mesh_ns: &str) {
+    register_controller_pod_with(cluster().admin().await, mesh_ns).await;
+}
+
+/// [`register_controller_pod`] in the API server `admin` talks to.
+pub(crate) async fn register_controller_pod_with(admin: kube::Client, mesh_ns: &str) {
     use kube::api::{Api, Patch, PatchParams, PostParams};
-    let pods: Api<k8s_openapi::api::core::v1::Pod> =
-        Api::namespaced(cluster().admin().await, mesh_ns);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin, mesh_ns);
     let pod = serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": "meshctl-controller-test",

@@ -3,6 +3,7 @@
 //! iptables; without them they say why and pass locally, and fail in CI (`CI=true`).
 
 mod admin_access;
+mod canary;
 mod capture;
 mod check_cluster;
 mod controller;

@@ -21,6 +21,8 @@ pub enum Says {
     Name(&'static str),
     OriginalDst(&'static str),
     Http(&'static str),
+    /// As `Http`, but every `n`-th request is answered 500 (a canary with a bug).
+    HttpFailingEvery(&'static str, usize),
 }
 
 /// A listener inside a pod answering each connection with one line, until dropped.
@@ -37,9 +39,13 @@ impl Greeter {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
+            let mut answered = 0;
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => greet(stream, says),
+                    Ok((stream, _)) => {
+                        answered += 1;
+                        greet(stream, says, answered);
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(5));
                     }
@@ -54,10 +60,15 @@ impl Greeter {
     }
 }
 
-fn greet(stream: TcpStream, says: Says) {
+/// Answers connection number `n` (from 1).
+fn greet(stream: TcpStream, says: Says, n: usize) {
     let _ = stream.set_nonblocking(false);
     let line = match says {
-        Says::Http(name) => return answer_http(stream, name),
+        Says::Http(name) => return answer_http(stream, name, 200),
+        Says::HttpFailingEvery(name, every) => {
+            let status = if n.is_multiple_of(every) { 500 } else { 200 };
+            return answer_http(stream, name, status);
+        }
         Says::Name(name) => format!("{name}\n"),
         Says::OriginalDst(name) => {
             let local = stream.local_addr().expect("local addr");
@@ -70,8 +81,8 @@ fn greet(stream: TcpStream, says: Says) {
     let _ = (&stream).write_all(line.as_bytes());
 }
 
-/// Reads one request head and answers 200 with `<name> saw <peer>`, then closes.
-fn answer_http(stream: TcpStream, name: &str) {
+/// Reads one request head and answers `status` with `<name> saw <peer>`, then closes.
+fn answer_http(stream: TcpStream, name: &str, status: u16) {
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let peer = stream
         .peer_addr()
@@ -89,7 +100,12 @@ fn answer_http(stream: TcpStream, name: &str) {
     }
     let body = format!("{name} saw {peer}\n");
     let response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        if status == 200 {
+            "OK"
+        } else {
+            "Internal Server Error"
+        },
         body.len()
     );
     let _ = (&stream).write_all(response.as_bytes());
