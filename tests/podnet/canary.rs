@@ -3,7 +3,8 @@
 //! as local processes (the leader has no proxies: it counts the acks of those subscribed to
 //! the other, registered as a controller pod), proxies in cluster mode in pod network
 //! namespaces, a route splitting Service b between b (pod b) and b-v2 (pod c), and constant
-//! load from pod a. On HTTPRoute, TrafficSplit and VirtualService a healthy canary promotes
+//! load from pod a. On HTTPRoute, TrafficSplit and VirtualService `set-weight` moves the
+//! measured split; a healthy canary promotes
 //! with no failed request; one answering 20 % 500s rolls back within interval × threshold;
 //! an abort sends everything back to b at once; without clients, `--load` is judged on.
 
@@ -33,6 +34,8 @@ struct Rollouts<'a> {
     ns: String,
     /// The replica the proxies subscribe to.
     controller: &'a ControllerProcess,
+    /// Every meshed pod (namespace, name), client a first.
+    all: &'a [(&'a str, &'a str)],
     /// The replica leading (driving canaries).
     leader: &'a ControllerProcess,
     mesh: &'a Mesh,
@@ -124,6 +127,36 @@ impl Client<'_> {
 }
 
 impl Rollouts<'_> {
+    /// `canary set-weight` by hand: once client a acked it, 2,000 requests split as set
+    /// (within 3 points), then back to all on stable.
+    fn set_weight_moves_the_split(&self, client: &Client, kind: &str) {
+        // The version client a runs: a new one acked is the weight applied.
+        let version_of_a = || {
+            let proxies = self.controller.proxies();
+            let a = proxies.iter().find(|p| p["pod"] == self.all[0].1);
+            a.filter(|p| p["sentVersion"] == p["ackedVersion"])
+                .map(|p| p["ackedVersion"].clone())
+        };
+        for weight in [30, 0] {
+            let before = version_of_a();
+            let out = self.canary(&["set-weight", "b", &format!("b-v2={weight}")]);
+            assert!(out.status.success(), "set-weight: {out:?}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while version_of_a().is_none_or(|v| Some(&v) == before.as_ref()) {
+                assert!(Instant::now() < deadline, "not acked: {}", self.context());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if weight == 0 {
+                break;
+            }
+            let tally = client.gets(400, Duration::from_secs(5));
+            tally.assert_all_answered(2000, &self.context());
+            let share = answered_by(&tally, "c") as f64 / 20.0;
+            eprintln!("{kind}: set-weight b-v2=30 sent {share:.1} % of 2,000 requests to b-v2");
+            assert!((27.0..=33.0).contains(&share), "{kind}: {tally:?}");
+        }
+    }
+
     /// A healthy canary under load: promoted with every request answered.
     fn promotes_under_load(&self, client: &Client, kind: &str) {
         let started = Instant::now();
@@ -339,6 +372,7 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
         kubeconfig: cluster.kubeconfig.to_string_lossy().into_owned(),
         ns: ns.clone(),
         controller: &controller,
+        all: &all,
         leader: &leader,
         mesh: &mesh,
     };
@@ -366,6 +400,7 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
             runtime.block_on(set_route(&cluster, kind, &ns, true));
             controller.wait_acked(&all, Duration::from_secs(10));
         }
+        rollouts.set_weight_moves_the_split(&client, kind);
         rollouts.promotes_under_load(&client, kind);
         if kind == "HTTPRoute" {
             rollouts.aborts(&client);
