@@ -256,6 +256,8 @@ pub struct InboundConn {
     pub target: Dest,
     /// The client's mesh identity, if it authenticated with one.
     pub client: Option<crate::identity::SpiffeId>,
+    /// The client's address (`source.ip` of authorization rules).
+    pub peer_ip: Option<std::net::IpAddr>,
     /// Request metrics labelled with this connection's TLS state and client id.
     pub metrics: HttpMetrics,
 }
@@ -320,6 +322,10 @@ pub async fn inbound(
             port,
             client: conn.authz_client(),
             http: Some((req.method().as_str(), req.uri().path())),
+            source_ip: conn.peer_ip,
+            host: authority_of(&req),
+            headers: Some(req.headers()),
+            auth: None,
         };
         if let Decision::Deny(rule) = table.authz.check(&subject) {
             tracing::info!(

@@ -454,6 +454,7 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
 }
 
 async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+    let peer_ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
     let Dst {
         addr: dst,
         intercepted,
@@ -531,6 +532,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                     accepted.labels,
                 ),
                 client: accepted.client,
+                peer_ip,
             });
             serve_requests(io, protocol, state, ctx, drain, http::inbound).await
         }
@@ -541,7 +543,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
             let subject = Subject {
                 port,
                 client: client.map(|(id, text)| Client { id, text }),
-                http: None,
+                source_ip: peer_ip,
+                ..Subject::default()
             };
             if let Decision::Deny(rule) = table.authz.check(&subject) {
                 tracing::info!(port, client = text, %rule, "connection denied by authorization policy");

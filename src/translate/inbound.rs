@@ -1,15 +1,17 @@
-//! The inbound side of a pod. Today: the ports its proxy forwards as TCP without detection,
-//! from its (or its namespace's) `meshctl.io/opaque-ports` annotation and from opaque
-//! Service ports that send to it. TLS modes and authorization stay at their defaults until
-//! PeerAuthentication/AuthorizationPolicy are translated.
+//! The inbound side of a pod: the ports its proxy forwards as TCP without detection (from
+//! its or its namespace's `meshctl.io/opaque-ports` annotation and from opaque Service
+//! ports that send to it), its mTLS modes (PeerAuthentication) and its authorization
+//! (AuthorizationPolicy).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::authorization_policy::AuthzIndex;
 use super::catalog::{Catalog, namespace_of};
 use super::names::{self, OPAQUE_PORTS};
+use super::peer_authentication::PeerIndex;
 use super::service::Table;
 use crate::model::config::Inbound;
 use crate::model::service::Protocol;
@@ -23,11 +25,17 @@ pub(crate) struct InboundIndex {
     selected: Vec<(String, BTreeMap<String, String>, IntOrString)>,
     /// Target ports of opaque Service ports, by the pod their endpoints name.
     by_pod: BTreeMap<(String, String), BTreeSet<u16>>,
+    peer: PeerIndex,
+    authz: AuthzIndex,
 }
 
 impl InboundIndex {
-    pub fn new(catalog: &Catalog<'_>, table: &Table) -> Self {
-        let mut index = InboundIndex::default();
+    pub fn new(catalog: &mut Catalog<'_>, table: &Table) -> Self {
+        let mut index = InboundIndex {
+            peer: PeerIndex::new(catalog),
+            authz: AuthzIndex::new(catalog),
+            ..InboundIndex::default()
+        };
         for (ns, obj) in &catalog.namespaces {
             if let Some(v) = obj
                 .metadata
@@ -87,12 +95,14 @@ impl InboundIndex {
             }
         }
         if let Some(name) = &pod.metadata.name
-            && let Some(by_pod) = self.by_pod.get(&(ns, name.clone()))
+            && let Some(by_pod) = self.by_pod.get(&(ns.clone(), name.clone()))
         {
             ports.extend(by_pod);
         }
         Inbound {
             opaque_ports: ports.into_iter().collect(),
+            tls: self.peer.tls(&ns, &labels),
+            authorization: self.authz.authorization(&ns, &labels),
             ..Inbound::default()
         }
     }

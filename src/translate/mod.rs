@@ -7,6 +7,7 @@
 //! (see [`precedence`]); then EnvoyFilter rate limits; the result is checked like the proxy
 //! checks its config.
 
+pub mod authorization_policy;
 mod backends;
 mod catalog;
 pub mod destination_rule;
@@ -20,6 +21,7 @@ pub mod grpc_route;
 pub mod http_route;
 mod inbound;
 mod names;
+pub mod peer_authentication;
 pub mod precedence;
 mod protocol;
 pub mod route_status;
@@ -29,6 +31,7 @@ pub mod service_profile;
 mod spec;
 pub mod traffic_split;
 pub mod virtual_service;
+mod workload;
 
 #[cfg(test)]
 mod proptests;
@@ -124,7 +127,7 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     destination_rule::apply_all(&mut catalog, &mut services);
     precedence::apply_routes(&mut catalog, &mut services);
     envoy_filter::apply_all(&mut catalog, &mut services);
-    let inbound = inbound::InboundIndex::new(&catalog, &services);
+    let inbound = inbound::InboundIndex::new(&mut catalog, &services);
     let entries = finalize::finish(&mut catalog, services);
     let mut findings = catalog.findings;
     findings.sort();
