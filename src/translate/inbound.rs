@@ -32,7 +32,7 @@ pub(crate) struct InboundIndex {
 impl InboundIndex {
     pub fn new(catalog: &mut Catalog<'_>, table: &Table) -> Self {
         let mut index = InboundIndex {
-            peer: PeerIndex::new(catalog),
+            peer: catalog.peer.clone(),
             authz: AuthzIndex::new(catalog),
             ..InboundIndex::default()
         };

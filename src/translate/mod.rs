@@ -123,6 +123,7 @@ struct Entry {
 /// Translates one snapshot. Never panics; what it cannot apply is in `Mesh::findings`.
 pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut catalog = catalog::Catalog::new(inputs, options);
+    catalog.peer = peer_authentication::PeerIndex::new(&mut catalog);
     let mut services = service::port_services(&mut catalog);
     destination_rule::apply_all(&mut catalog, &mut services);
     precedence::apply_routes(&mut catalog, &mut services);

@@ -30,6 +30,7 @@ mod net;
 mod node;
 mod proxy_init;
 mod registry;
+mod security;
 mod spec;
 mod stat_cluster;
 mod traffic;

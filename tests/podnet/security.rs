@@ -1,0 +1,289 @@
+//! Istio security config through the controller on the real API server, enforced by the
+//! proxies of pod network namespaces: PeerAuthentication STRICT / PERMISSIVE / port-level
+//! DISABLE against a plaintext client and a meshed one, and AuthorizationPolicy by
+//! namespace (403 for HTTP, closed for TCP) and by principal, method and path.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::controller::{cluster_env, request};
+use crate::controller_process::{ControllerProcess, install, trust_anchors};
+use crate::harness::cluster;
+use crate::meshed::Mesh;
+use crate::net::{Greeter, Says, dial};
+use crate::node::Pod;
+use crate::node_or_skip;
+use crate::registry::{Registry, cluster_available};
+
+fn resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("security.istio.io", "v1", kind))
+}
+
+/// Applies (server-side) one security.istio.io object.
+async fn apply(ns: &str, kind: &str, name: &str, spec: Value) {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster().admin().await, ns, &resource(kind));
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("object");
+    api.patch(
+        name,
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {kind} {ns}/{name}: {e}"));
+}
+
+async fn delete(ns: &str, kind: &str, name: &str) {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster().admin().await, ns, &resource(kind));
+    api.delete(name, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("delete {kind} {ns}/{name}: {e}"));
+}
+
+/// Waits (10 s at most) until `probe` gives `want`, and says how long that took; panics
+/// with the last value and `context`.
+fn eventually<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    want: T,
+    mut probe: impl FnMut() -> T,
+    context: &dyn Fn() -> String,
+) -> Duration {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
+    loop {
+        let got = probe();
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {got:?}, want {want:?}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the plaintext client and the meshed ones get from b.
+struct Clients<'a> {
+    plain: &'a Pod,
+    /// b's pod address on its app port (past every proxy but b's).
+    direct: SocketAddr,
+    http: SocketAddr,
+    tcp: SocketAddr,
+    host: String,
+}
+
+impl Clients<'_> {
+    fn plain(&self) -> u16 {
+        request(self.plain, self.direct, "b", "GET /", "x-test: plain")
+    }
+
+    fn http(&self, pod: &Pod, line: &str) -> u16 {
+        request(pod, self.http, &self.host, line, "x-test: meshed")
+    }
+
+    /// Whether b's TCP greeter answered.
+    fn tcp(&self, pod: &Pod) -> bool {
+        dial(pod, self.tcp).trim() == "b"
+    }
+}
+
+#[test]
+fn peer_authentication_and_authorization_policy_through_the_controller() {
+    if !cluster_available("security") {
+        return;
+    }
+    let Some(mut node) = node_or_skip("security", &["a", "b", "c", "p"]) else {
+        return;
+    };
+    node.link_host();
+    let (a, b, c, p) = (node.pod("a"), node.pod("b"), node.pod("c"), node.pod("p"));
+    let _apps = [
+        Greeter::start(b, "[::]:8080".parse().expect("addr"), Says::Http("b")),
+        Greeter::start(b, "[::]:9000".parse().expect("addr"), Says::Name("b")),
+    ];
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mesh_ns = format!("meshctl-sec-{}", std::process::id());
+    install(&cluster().kubeconfig, &mesh_ns);
+    let (ns, other_ns, pods, ips, tokens, roots, kubeconfig) = runtime.block_on(async {
+        let here = Registry::new(cluster(), "sec").await;
+        let there = Registry::new(cluster(), "sec-other").await;
+        let a_pods = here.deployment("a.yaml", &[a]).await;
+        let b_pods = here.deployment("b.yaml", &[b]).await;
+        let c_pods = there.deployment("a.yaml", &[c]).await;
+        here.service("b", "b").await;
+        here.service_port("b-tcp", "b", ("tcp", 9000, 9000)).await;
+        here.endpoint_slice("b", &[(&b_pods[0], b)]).await;
+        here.endpoint_slice_port("b-tcp", ("tcp", 9000), &[(&b_pods[0], b)])
+            .await;
+        let ips = (here.cluster_ip("b").await, here.cluster_ip("b-tcp").await);
+        let tokens = [
+            here.token("a", "identity.meshctl.io").await,
+            here.token("b", "identity.meshctl.io").await,
+            there.token("a", "identity.meshctl.io").await,
+        ];
+        let roots = trust_anchors(cluster().admin().await, &mesh_ns).await;
+        let kubeconfig = cluster()
+            .kubeconfig_for_service_account(&mesh_ns, "meshctl-controller")
+            .await;
+        let pods = [a_pods[0].clone(), b_pods[0].clone(), c_pods[0].clone()];
+        (
+            here.namespace.clone(),
+            there.namespace.clone(),
+            pods,
+            ips,
+            tokens,
+            roots,
+            kubeconfig,
+        )
+    });
+    let mut mesh = Mesh::new();
+    let controller = ControllerProcess::start(
+        kubeconfig,
+        &mesh_ns,
+        // The pods' host address (see `Node::link_host`), where they reach the controller.
+        "10.213.0.1",
+        None,
+        mesh.write_path("controller.log"),
+    );
+    let roots_file = mesh.write_file("roots.pem", &roots);
+    for (i, (pod, fixture, pod_ns)) in [
+        (a, "a.yaml", &ns),
+        (b, "b.yaml", &ns),
+        (c, "a.yaml", &other_ns),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let token = mesh.write_file(&format!("{}.token", pod.name), &tokens[i]);
+        let env = cluster_env(&controller, pod_ns, &pods[i], &token, &roots_file);
+        mesh.start_with_env(pod, fixture, &env);
+    }
+    for pod in [a, c] {
+        pod.run("ip", &["route", "add", "10.96.0.0/20", "dev", "eth0"]);
+    }
+    let clients = Clients {
+        plain: p,
+        direct: SocketAddr::new(b.ip.into(), 8080),
+        http: SocketAddr::new(ips.0.into(), 80),
+        tcp: SocketAddr::new(ips.1.into(), 9000),
+        host: format!("b.{ns}.svc.cluster.local"),
+    };
+    let context = || format!("{}\n{}", mesh.logs(), controller.logs());
+    let get = "GET /info/x";
+
+    // PERMISSIVE, the default: plaintext and mTLS clients alike.
+    eventually("plaintext, no policy", 200, || clients.plain(), &context);
+    eventually("meshed, no policy", 200, || clients.http(a, get), &context);
+
+    // STRICT for b's namespace: the plaintext client is refused, the meshed one served.
+    runtime.block_on(apply(
+        &ns,
+        "PeerAuthentication",
+        "default",
+        json!({"mtls": {"mode": "STRICT"}}),
+    ));
+    eventually("plaintext under STRICT", 0, || clients.plain(), &context);
+    assert_eq!(clients.http(a, get), 200, "{}", context());
+
+    // b's port 8080 DISABLEd by a workload policy: plaintext both ways (a's proxy too).
+    let port_level = json!({
+        "selector": {"matchLabels": {"app": "b"}},
+        "mtls": {"mode": "STRICT"},
+        "portLevelMtls": {"8080": {"mode": "DISABLE"}},
+    });
+    runtime.block_on(apply(&ns, "PeerAuthentication", "b", port_level));
+    eventually(
+        "plaintext on a DISABLEd port",
+        200,
+        || clients.plain(),
+        &context,
+    );
+    eventually(
+        "meshed on a DISABLEd port",
+        200,
+        || clients.http(a, get),
+        &context,
+    );
+
+    // PERMISSIVE for the namespace: both served.
+    runtime.block_on(async {
+        delete(&ns, "PeerAuthentication", "b").await;
+        apply(
+            &ns,
+            "PeerAuthentication",
+            "default",
+            json!({"mtls": {"mode": "PERMISSIVE"}}),
+        )
+        .await;
+    });
+    eventually(
+        "plaintext under PERMISSIVE",
+        200,
+        || clients.plain(),
+        &context,
+    );
+    eventually(
+        "meshed under PERMISSIVE",
+        200,
+        || clients.http(a, get),
+        &context,
+    );
+
+    // Only b's own namespace may call it: c (another namespace) gets 403, and its TCP
+    // connection is closed; a is served both.
+    let same_ns = json!({
+        "selector": {"matchLabels": {"app": "b"}},
+        "action": "ALLOW",
+        "rules": [{"from": [{"source": {"namespaces": [ns]}}]}],
+    });
+    runtime.block_on(apply(&ns, "AuthorizationPolicy", "same-namespace", same_ns));
+    let applied = eventually("another namespace", 403, || clients.http(c, get), &context);
+    // A figure for the log (--nocapture).
+    eprintln!("an AuthorizationPolicy applied {applied:?} after it was written");
+    assert_eq!(clients.http(a, get), 200, "{}", context());
+    assert!(
+        !clients.tcp(c),
+        "c's TCP connection was served\n{}",
+        context()
+    );
+    assert!(
+        clients.tcp(a),
+        "a's TCP connection was refused\n{}",
+        context()
+    );
+
+    // One principal, GET, paths under /info: a's GET /info/x only.
+    let principal = json!({
+        "selector": {"matchLabels": {"app": "b"}},
+        "rules": [{
+            "from": [{"source": {"principals": [format!("cluster.local/ns/{ns}/sa/a")]}}],
+            "to": [{"operation": {"methods": ["GET"], "paths": ["/info*"]}}],
+        }],
+    });
+    runtime.block_on(async {
+        delete(&ns, "AuthorizationPolicy", "same-namespace").await;
+        apply(&ns, "AuthorizationPolicy", "sleep", principal).await;
+    });
+    eventually(
+        "POST from a",
+        403,
+        || clients.http(a, "POST /info/x"),
+        &context,
+    );
+    assert_eq!(clients.http(a, get), 200, "{}", context());
+    assert_eq!(clients.http(a, "GET /other"), 403, "{}", context());
+    assert_eq!(clients.http(c, get), 403, "{}", context());
+}
