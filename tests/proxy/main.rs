@@ -5,6 +5,7 @@ mod authz;
 mod basic;
 mod faults;
 mod h2;
+mod jwt;
 mod lifecycle;
 #[path = "../common/mesh_pki.rs"]
 mod mesh_pki;
