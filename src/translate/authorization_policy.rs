@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::catalog::Catalog;
 use super::finding::Report;
 use super::spec::parse;
-use super::workload::{WorkloadSelector, is_root, policies, selects};
+use super::workload::{Scope, WorkloadSelector, policies};
 use crate::model::authz::{
     Action, Authorization, Condition, DefaultPolicy, Key, Operation, Rule, Source,
 };
@@ -99,9 +99,7 @@ struct When {
 /// One translated policy: where it applies and its model rules.
 #[derive(Clone, Debug)]
 struct Policy {
-    namespace: String,
-    root: bool,
-    selector: Option<BTreeMap<String, String>>,
+    scope: Scope,
     /// Whether it is an ALLOW policy (it then denies what no ALLOW rule matches).
     allow: bool,
     rules: Vec<Rule>,
@@ -118,7 +116,7 @@ impl AuthzIndex {
         let trust_domain = catalog.options.trust_domain.clone();
         let mut index = AuthzIndex::default();
         for p in policies(catalog, KIND) {
-            let root = is_root(catalog.options, &p.namespace);
+            let options = catalog.options;
             let mut report = catalog.report(&p.object);
             let Some(spec) = parse::<Spec>(p.spec, "spec", &mut report) else {
                 continue;
@@ -170,9 +168,7 @@ impl AuthzIndex {
                 .filter_map(|(i, r)| ctx.rule(r, &format!("{name}.rules[{i}]"), i, &mut report))
                 .collect();
             index.policies.push(Policy {
-                namespace: p.namespace,
-                root,
-                selector: WorkloadSelector::labels(&spec.selector),
+                scope: Scope::new(options, &p.namespace, &spec.selector),
                 allow: action == Action::Allow,
                 rules,
             });
@@ -188,8 +184,7 @@ impl AuthzIndex {
     ) -> Authorization {
         let mut out = Authorization::default();
         for p in &self.policies {
-            let here = p.root || p.namespace == namespace;
-            if !here || !p.selector.as_ref().is_none_or(|s| selects(s, labels)) {
+            if !p.scope.applies(namespace, labels) {
                 continue;
             }
             if p.allow {

@@ -1,7 +1,7 @@
 //! The inbound side of a pod: the ports its proxy forwards as TCP without detection (from
 //! its or its namespace's `meshctl.io/opaque-ports` annotation and from opaque Service
-//! ports that send to it), its mTLS modes (PeerAuthentication) and its authorization
-//! (AuthorizationPolicy).
+//! ports that send to it), its mTLS modes (PeerAuthentication), its authorization
+//! (AuthorizationPolicy) and the JWTs it verifies (RequestAuthentication).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +12,7 @@ use super::authorization_policy::AuthzIndex;
 use super::catalog::{Catalog, namespace_of};
 use super::names::{self, OPAQUE_PORTS};
 use super::peer_authentication::PeerIndex;
+use super::request_authentication::JwtIndex;
 use super::service::Table;
 use crate::model::config::Inbound;
 use crate::model::service::Protocol;
@@ -27,6 +28,7 @@ pub(crate) struct InboundIndex {
     by_pod: BTreeMap<(String, String), BTreeSet<u16>>,
     peer: PeerIndex,
     authz: AuthzIndex,
+    jwt: JwtIndex,
 }
 
 impl InboundIndex {
@@ -34,6 +36,7 @@ impl InboundIndex {
         let mut index = InboundIndex {
             peer: catalog.peer.clone(),
             authz: AuthzIndex::new(catalog),
+            jwt: JwtIndex::new(catalog),
             ..InboundIndex::default()
         };
         for (ns, obj) in &catalog.namespaces {
@@ -103,6 +106,7 @@ impl InboundIndex {
             opaque_ports: ports.into_iter().collect(),
             tls: self.peer.tls(&ns, &labels),
             authorization: self.authz.authorization(&ns, &labels),
+            jwt: self.jwt.rules(&ns, &labels),
             ..Inbound::default()
         }
     }

@@ -24,6 +24,7 @@ mod names;
 pub mod peer_authentication;
 pub mod precedence;
 mod protocol;
+pub mod request_authentication;
 pub mod route_status;
 mod routes;
 mod service;
@@ -61,6 +62,9 @@ pub struct Inputs {
     pub objects: Vec<DynamicObject>,
     /// Where objects read from files came from (empty for the API server).
     pub origins: Origins,
+    /// JWKS documents (JSON text) by the `jwksUri` of RequestAuthentications they were
+    /// fetched from; the controller fetches them, translation stays pure.
+    pub jwks: BTreeMap<String, String>,
 }
 
 /// File, document and line of objects read from files, by kind, namespace and name.

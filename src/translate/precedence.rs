@@ -29,6 +29,7 @@ use super::gateway::{self, RouteCtx};
 use super::grpc_route;
 use super::http_route;
 use super::peer_authentication;
+use super::request_authentication;
 use super::route_status::{RouteOutcome, Verdict};
 use super::service::Table;
 use super::service_profile;
@@ -112,7 +113,12 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
             (destination_rule::KIND | envoy_filter::KIND, v) if destination_rule::is_istio(v) => {
                 continue;
             }
-            (peer_authentication::KIND | authorization_policy::KIND, v) if is_security(v) => {
+            (
+                peer_authentication::KIND
+                | authorization_policy::KIND
+                | request_authentication::KIND,
+                v,
+            ) if is_security(v) => {
                 continue;
             }
             (kind, version) => {

@@ -43,6 +43,31 @@ pub(crate) fn selects(
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Where a policy applies: its namespace (every namespace for a root one), and the labels
+/// its selector asks for (None: every pod).
+#[derive(Clone, Debug)]
+pub(crate) struct Scope {
+    pub namespace: String,
+    pub root: bool,
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+impl Scope {
+    pub fn new(options: &Options, namespace: &str, selector: &Option<WorkloadSelector>) -> Self {
+        Scope {
+            namespace: namespace.to_owned(),
+            root: is_root(options, namespace),
+            selector: WorkloadSelector::labels(selector),
+        }
+    }
+
+    /// Whether it applies to a pod in `namespace` with `labels`.
+    pub fn applies(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        (self.root || self.namespace == namespace)
+            && self.selector.as_ref().is_none_or(|s| selects(s, labels))
+    }
+}
+
 /// Whether `namespace` is a root namespace: its policies apply mesh-wide.
 pub(crate) fn is_root(options: &Options, namespace: &str) -> bool {
     namespace == options.mesh_namespace || namespace == ISTIO_ROOT
