@@ -311,6 +311,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l leaf-life
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l from-dir -d 'Read the objects from this directory of Kubernetes YAML (watched for changes) instead of the API server; Pods with status.podIP give the endpoints of Services without EndpointSlices' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l identity-dir -d 'With --from-dir: the CA\'s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l identity-token-file -d 'With --from-dir: a file holding the token proxies send for their first certificate (their --identity-token-file)' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l jwks-refresh -d 'How often the keys at every RequestAuthentication jwksUri are fetched again (a new jwksUri is fetched at once)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l context -d 'The kubeconfig context to use' -r

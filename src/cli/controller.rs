@@ -91,6 +91,10 @@ pub struct ControllerArgs {
     /// (their --identity-token-file)
     #[arg(long, value_name = "FILE", requires = "from_dir")]
     identity_token_file: Option<PathBuf>,
+    /// How often the keys at every RequestAuthentication jwksUri are fetched again (a new
+    /// jwksUri is fetched at once)
+    #[arg(long, default_value = "20m", value_name = "DURATION")]
+    jwks_refresh: Duration,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter
     #[arg(
         long,
@@ -121,6 +125,7 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     options.webhook_addr = args.webhook_addr;
     options.accept_foreign_labels = args.accept_foreign_labels;
     options.leaf_lifetime = args.leaf_lifetime.get();
+    options.jwks_refresh = args.jwks_refresh.get();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

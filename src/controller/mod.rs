@@ -12,6 +12,7 @@ pub mod dir_source;
 mod discovery;
 #[cfg(test)]
 mod discovery_tests;
+mod jwks;
 mod metrics;
 mod pod_endpoints;
 mod proxies;
@@ -91,6 +92,8 @@ pub struct Options {
     pub leaf_lifetime: Duration,
     /// Changes this close together are translated once.
     pub debounce: Duration,
+    /// How often every RequestAuthentication jwksUri is fetched again (key rotation).
+    pub jwks_refresh: Duration,
 }
 
 impl Options {
@@ -105,6 +108,7 @@ impl Options {
             accept_foreign_labels: false,
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
+            jwks_refresh: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -229,6 +233,7 @@ impl Controller {
         let mut tasks = tokio::task::JoinSet::new();
 
         let (changes_tx, changes_rx) = watch::channel(0u64);
+        let jwks_changes = changes_tx.clone();
         let (trust_tx, trust_rx) = watch::channel(None);
         let reloads = metrics.trust_reloads.clone();
         let mut reflectors = Vec::new();
@@ -289,6 +294,14 @@ impl Controller {
                 (dir, from, Authn::Bootstrap(token), None)
             }
         };
+        let jwks = Arc::new(jwks::Jwks::default());
+        let source: Arc<dyn Source> = Arc::new(jwks::WithJwks::new(source, jwks.clone()));
+        tasks.spawn(jwks::refresh(
+            source.clone(),
+            jwks,
+            jwks_changes,
+            options.jwks_refresh,
+        ));
         let (published_tx, published_rx) = watch::channel(None);
         tasks.spawn(publish::translate_loop(
             source.clone(),

@@ -17,6 +17,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("crds/networking.istio.io_destinationrules.yaml"),
     template!("crds/security.istio.io_peerauthentications.yaml"),
     template!("crds/security.istio.io_authorizationpolicies.yaml"),
+    template!("crds/security.istio.io_requestauthentications.yaml"),
     template!("namespace.yaml"),
     template!("rbac.yaml"),
     template!("config.yaml"),
