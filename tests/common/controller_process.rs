@@ -20,6 +20,8 @@ pub struct ControllerProcess {
     pub webhook: SocketAddr,
     log: PathBuf,
     child: Option<Child>,
+    /// More `meshctl controller` flags.
+    args: Vec<String>,
 }
 
 fn free_port(ip: &str) -> SocketAddr {
@@ -38,6 +40,18 @@ impl ControllerProcess {
         admin_port: Option<u16>,
         log: PathBuf,
     ) -> ControllerProcess {
+        Self::start_with_args(kubeconfig, mesh_namespace, ip, admin_port, log, &[])
+    }
+
+    /// [`Self::start`] with more `meshctl controller` flags.
+    pub fn start_with_args(
+        kubeconfig: PathBuf,
+        mesh_namespace: &str,
+        ip: &str,
+        admin_port: Option<u16>,
+        log: PathBuf,
+        args: &[&str],
+    ) -> ControllerProcess {
         let admin = match admin_port {
             Some(port) => SocketAddr::new(ip.parse().expect("an IP"), port),
             None => free_port(ip),
@@ -50,6 +64,7 @@ impl ControllerProcess {
             webhook: free_port("127.0.0.1"),
             log,
             child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         controller.restart();
         controller
@@ -79,6 +94,7 @@ impl ControllerProcess {
             .args(["--admin-addr", &self.admin.to_string()])
             .args(["--webhook-addr", &self.webhook.to_string()])
             .args(["--log-level", "info"])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

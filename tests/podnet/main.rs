@@ -18,6 +18,8 @@ mod harness;
 mod inbound_guard;
 mod injected;
 mod interception;
+#[path = "../common/jwt_keys.rs"]
+mod jwt_keys;
 mod load;
 mod mesh;
 // The shared test PKI; pod-network tests use only its file-writing part.

@@ -1,9 +1,14 @@
 //! Istio security config through the controller on the real API server, enforced by the
 //! proxies of pod network namespaces: PeerAuthentication STRICT / PERMISSIVE / port-level
-//! DISABLE against a plaintext client and a meshed one, and AuthorizationPolicy by
-//! namespace (403 for HTTP, closed for TCP) and by principal, method and path.
+//! DISABLE against a plaintext client and a meshed one, AuthorizationPolicy by namespace
+//! (403 for HTTP, closed for TCP) and by principal, method and path, and
+//! RequestAuthentication with a JWKS the controller fetches from a server on this
+//! machine's loopback (its key rotation picked up without a restart).
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -13,6 +18,7 @@ use serde_json::{Value, json};
 use crate::controller::{cluster_env, request};
 use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::cluster;
+use crate::jwt_keys::{ISS, an_hour_ago, forged, jwks, token};
 use crate::meshed::Mesh;
 use crate::net::{Greeter, Says, dial};
 use crate::node::Pod;
@@ -75,6 +81,60 @@ fn eventually<T: PartialEq + std::fmt::Debug>(
     }
 }
 
+/// An issuer's JWKS endpoint on this machine's loopback (where the controller runs),
+/// serving whatever document it is given; stops when dropped.
+struct Issuer {
+    addr: SocketAddr,
+    doc: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Issuer {
+    fn start(doc: String) -> Issuer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (doc, stop) = (Arc::new(Mutex::new(doc)), Arc::new(AtomicBool::new(false)));
+        let (served, stopped) = (doc.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream);
+                // The head, up to its blank line (bounded).
+                for _ in 0..100 {
+                    line.clear();
+                    if !matches!(reader.read_line(&mut line), Ok(n) if n > 0 && line != "\r\n") {
+                        break;
+                    }
+                }
+                let body = served.lock().expect("doc").clone();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = (&stream).write_all(answer.as_bytes());
+            }
+        });
+        Issuer { addr, doc, stop }
+    }
+
+    fn serve(&self, doc: String) {
+        *self.doc.lock().expect("doc") = doc;
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// What the plaintext client and the meshed ones get from b.
 struct Clients<'a> {
     plain: &'a Pod,
@@ -92,6 +152,12 @@ impl Clients<'_> {
 
     fn http(&self, pod: &Pod, line: &str) -> u16 {
         request(pod, self.http, &self.host, line, "x-test: meshed")
+    }
+
+    /// `GET /info/x` with `token` as a bearer token.
+    fn with_token(&self, pod: &Pod, token: &str) -> u16 {
+        let header = format!("authorization: Bearer {token}");
+        request(pod, self.http, &self.host, "GET /info/x", &header)
     }
 
     /// Whether b's TCP greeter answered.
@@ -150,13 +216,15 @@ fn peer_authentication_and_authorization_policy_through_the_controller() {
         )
     });
     let mut mesh = Mesh::new();
-    let controller = ControllerProcess::start(
+    let issuer = Issuer::start(jwks(1));
+    let controller = ControllerProcess::start_with_args(
         kubeconfig,
         &mesh_ns,
         // The pods' host address (see `Node::link_host`), where they reach the controller.
         "10.213.0.1",
         None,
         mesh.write_path("controller.log"),
+        &["--jwks-refresh", "1s"],
     );
     let roots_file = mesh.write_file("roots.pem", &roots);
     for (i, (pod, fixture, pod_ns)) in [
@@ -286,4 +354,77 @@ fn peer_authentication_and_authorization_policy_through_the_controller() {
     assert_eq!(clients.http(a, get), 200, "{}", context());
     assert_eq!(clients.http(a, "GET /other"), 403, "{}", context());
     assert_eq!(clients.http(c, get), 403, "{}", context());
+
+    // End-user JWTs: b verifies tokens of ISS with the keys at the issuer's jwksUri (which
+    // the controller fetches), and only lets in a principal of ISS in group1.
+    runtime.block_on(async {
+        delete(&ns, "AuthorizationPolicy", "sleep").await;
+        let jwks_uri = format!("http://{}/jwks", issuer.addr);
+        let rule = json!({"issuer": ISS, "audiences": ["web"], "jwksUri": jwks_uri});
+        let selector = json!({"matchLabels": {"app": "b"}});
+        let authn = json!({"selector": selector, "jwtRules": [rule]});
+        apply(&ns, "RequestAuthentication", "jwt", authn).await;
+        let groups = json!({
+            "selector": selector,
+            "rules": [{
+                "from": [{"source": {"requestPrincipals": [format!("{ISS}/*")]}}],
+                "when": [{"key": "request.auth.claims[groups]", "values": ["group1"]}],
+            }],
+        });
+        apply(&ns, "AuthorizationPolicy", "jwt", groups).await;
+    });
+    let group1 = json!({"groups": ["group1"]});
+    let valid = token(1, group1.clone());
+    eventually("no token", 403, || clients.http(a, get), &context);
+    eventually(
+        "a valid token",
+        200,
+        || clients.with_token(a, &valid),
+        &context,
+    );
+    for (what, token, want) in [
+        (
+            "expired",
+            token(1, json!({"exp": an_hour_ago(), "groups": ["group1"]})),
+            401,
+        ),
+        (
+            "wrong issuer",
+            token(1, json!({"iss": "https://evil.test"})),
+            401,
+        ),
+        (
+            "wrong audience",
+            token(1, json!({"aud": "other", "groups": ["group1"]})),
+            401,
+        ),
+        ("bad signature", forged(), 401),
+        (
+            "another group",
+            token(1, json!({"groups": ["group2"]})),
+            403,
+        ),
+    ] {
+        assert_eq!(clients.with_token(a, &token), want, "{what}\n{}", context());
+    }
+    // The issuer rotates its key: the controller's next fetch brings the new one to b.
+    let rotated_at = Instant::now();
+    issuer.serve(jwks(2));
+    let rotated = token(2, group1);
+    eventually(
+        "the rotated key",
+        200,
+        || clients.with_token(a, &rotated),
+        &context,
+    );
+    eprintln!(
+        "a rotated JWKS key was accepted {:?} after the issuer served it",
+        rotated_at.elapsed()
+    );
+    assert_eq!(
+        clients.with_token(a, &valid),
+        401,
+        "the old key\n{}",
+        context()
+    );
 }

@@ -4,49 +4,11 @@
 //! missing one is 403 where a principal is required, and a rotated JWKS is picked up on
 //! reload.
 
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, get_current_timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::jwt_keys::{ISS, an_hour_ago, forged, jwks, token};
 use crate::pki::metric_reaches;
 use crate::support::*;
-
-const ISS: &str = "https://issuer.test";
-
-fn key(n: u8) -> EncodingKey {
-    let pem = match n {
-        1 => include_str!("../fixtures/jwt/rsa1.pem"),
-        _ => include_str!("../fixtures/jwt/rsa2.pem"),
-    };
-    EncodingKey::from_rsa_pem(pem.as_bytes()).expect("rsa key")
-}
-
-fn jwks(n: u8) -> String {
-    let mut jwk = Jwk::from_encoding_key(&key(n), Algorithm::RS256).expect("jwk");
-    jwk.common.key_id = Some(format!("k{n}"));
-    json!({ "keys": [jwk] }).to_string()
-}
-
-/// A token signed by key `n` (kid `k<n>`) with the usual claims overridden by `extra`.
-fn token(n: u8, extra: Value) -> String {
-    sign(n, &format!("k{n}"), extra)
-}
-
-/// Signed by key 2 but naming key 1: the signature does not verify.
-fn forged() -> String {
-    sign(2, "k1", json!({}))
-}
-
-fn sign(n: u8, kid: &str, extra: Value) -> String {
-    let mut claims =
-        json!({"iss": ISS, "sub": "alice", "aud": "web", "exp": get_current_timestamp() + 600});
-    for (k, v) in extra.as_object().expect("object") {
-        claims[k] = v.clone();
-    }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, &claims, &key(n)).expect("sign")
-}
 
 fn config(app: std::net::SocketAddr, jwks: &str) -> String {
     json!({
@@ -79,7 +41,6 @@ async fn tokens_are_verified_and_their_principal_and_claims_authorize() {
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
         send(&client, proxy.inbound, "web", path, &headers).await
     };
-    let now = get_current_timestamp();
     let valid = token(1, json!({"groups": ["group1"]}));
     let (status, headers, _) = call("/secure/x", Some(&valid)).await;
     assert_eq!(status, 200);
@@ -93,13 +54,13 @@ async fn tokens_are_verified_and_their_principal_and_claims_authorize() {
         (
             "expired",
             "/secure/x",
-            Some(token(1, json!({"exp": now - 3600}))),
+            Some(token(1, json!({"exp": an_hour_ago()}))),
             401,
         ),
         (
             "expired, even on an open path",
             "/open",
-            Some(token(1, json!({"exp": now - 3600}))),
+            Some(token(1, json!({"exp": an_hour_ago()}))),
             401,
         ),
         (
