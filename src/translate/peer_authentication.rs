@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::Catalog;
+use super::endpoints::runs_proxy;
 use super::finding::ObjectRef;
 use super::spec::parse;
 use super::workload::{WorkloadSelector, is_root, policies, selects};
@@ -132,7 +133,60 @@ impl PeerIndex {
             }
         }
         index.report_overlaps(catalog);
+        index.report_unmeshed(catalog);
         index
+    }
+
+    /// The policy that decides a pod's modes: its workload policy, else its namespace's,
+    /// else the mesh's (the first that sets a mode).
+    fn deciding(&self, namespace: &str, labels: &BTreeMap<String, String>) -> Option<&Policy> {
+        let workload = self
+            .workloads
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .find(|w| selects(&w.selector, labels))
+            .filter(|w| w.mode.is_some() || !w.ports.is_empty());
+        let namespace = self.namespaces.get(namespace).filter(|p| p.mode.is_some());
+        workload
+            .or(namespace)
+            .or(self.mesh.as_ref().filter(|p| p.mode.is_some()))
+    }
+
+    /// Warns about pods without a proxy that Services send to while STRICT applies to them:
+    /// nothing enforces it there (`meshctl inject` them, or exempt them).
+    fn report_unmeshed(&self, catalog: &mut Catalog<'_>) {
+        let mut found = Vec::new();
+        for ((ns, name), pod) in &catalog.pods {
+            if runs_proxy(pod) {
+                continue;
+            }
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            let tls = self.tls(ns, &labels);
+            let strict =
+                tls.mode == TlsMode::Strict || tls.ports.values().any(|m| *m == TlsMode::Strict);
+            let served = catalog.services.iter().any(|((svc_ns, _), svc)| {
+                svc_ns == ns
+                    && svc
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| !sel.is_empty() && selects(sel, &labels))
+            });
+            if let Some(policy) = self.deciding(ns, &labels).filter(|_| strict && served) {
+                found.push((policy.object.clone(), format!("{ns}/{name}")));
+            }
+        }
+        for (object, pod) in found {
+            catalog.report(&object).warn(
+                "spec.mtls.mode",
+                format!(
+                    "pod {pod} receives Service traffic but runs no proxy: STRICT is not \
+                     enforced there and it accepts plaintext; inject it (meshctl inject) or \
+                     exempt it with a workload policy"
+                ),
+            );
+        }
     }
 
     /// Warns about workload policies that select a pod another (older) one selects too.
@@ -220,6 +274,26 @@ mod tests {
             "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
              metadata: {{ name: {name}, namespace: {ns} }}\nspec: {spec}\n"
         )
+    }
+
+    #[test]
+    fn strict_over_a_pod_without_a_proxy_that_a_service_selects_is_reported() {
+        let svc = "---\napiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
+                   spec: { selector: { app: web }, ports: [{ port: 80 }] }\n";
+        let yaml = [
+            PODS,
+            svc,
+            &pa("shop", "default", "{ mtls: { mode: STRICT } }"),
+        ]
+        .concat();
+        let m = mesh(&yaml);
+        let f = findings(&m);
+        assert_eq!(f.len(), 1, "web only (db has no Service): {f:#?}");
+        assert_eq!(f[0].1, "PeerAuthentication/default");
+        assert!(
+            f[0].3.contains("pod shop/web") && f[0].3.contains("runs no proxy"),
+            "{f:#?}"
+        );
     }
 
     #[test]
