@@ -1,7 +1,8 @@
 //! The inbound side of a pod: the ports its proxy forwards as TCP without detection (from
 //! its or its namespace's `meshctl.io/opaque-ports` annotation and from opaque Service
 //! ports that send to it), its mTLS modes (PeerAuthentication), its authorization
-//! (AuthorizationPolicy) and the JWTs it verifies (RequestAuthentication).
+//! (Istio AuthorizationPolicy, Linkerd Server and its authorizations) and the JWTs it
+//! verifies (RequestAuthentication).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::authorization_policy::AuthzIndex;
 use super::catalog::{Catalog, namespace_of};
+use super::linkerd_policy::LinkerdIndex;
 use super::names::{self, OPAQUE_PORTS};
 use super::peer_authentication::PeerIndex;
 use super::request_authentication::JwtIndex;
@@ -29,6 +31,7 @@ pub(crate) struct InboundIndex {
     peer: PeerIndex,
     authz: AuthzIndex,
     jwt: JwtIndex,
+    linkerd: LinkerdIndex,
 }
 
 impl InboundIndex {
@@ -37,6 +40,7 @@ impl InboundIndex {
             peer: catalog.peer.clone(),
             authz: AuthzIndex::new(catalog),
             jwt: JwtIndex::new(catalog),
+            linkerd: LinkerdIndex::new(catalog),
             ..InboundIndex::default()
         };
         for (ns, obj) in &catalog.namespaces {
@@ -94,7 +98,7 @@ impl InboundIndex {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         for (svc_ns, selector, target) in &self.selected {
             if *svc_ns == ns && selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                ports.extend(target_port(pod, target));
+                ports.extend(container_port(pod, target));
             }
         }
         if let Some(name) = &pod.metadata.name
@@ -102,18 +106,20 @@ impl InboundIndex {
         {
             ports.extend(by_pod);
         }
+        let mut authorization = self.authz.authorization(&ns, &labels);
+        self.linkerd.apply(pod, &ns, &labels, &mut authorization);
         Inbound {
             opaque_ports: ports.into_iter().collect(),
             tls: self.peer.tls(&ns, &labels),
-            authorization: self.authz.authorization(&ns, &labels),
+            authorization,
             jwt: self.jwt.rules(&ns, &labels),
             ..Inbound::default()
         }
     }
 }
 
-/// A Service's target port on one pod: a number, or a container port's name.
-fn target_port(pod: &Pod, target: &IntOrString) -> Option<u16> {
+/// A Service's (or Linkerd Server's) port on one pod: a number, or a container port's name.
+pub(crate) fn container_port(pod: &Pod, target: &IntOrString) -> Option<u16> {
     match target {
         IntOrString::Int(p) => u16::try_from(*p).ok().filter(|p| *p > 0),
         IntOrString::String(name) => {

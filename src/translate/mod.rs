@@ -20,6 +20,7 @@ mod gateway;
 pub mod grpc_route;
 pub mod http_route;
 mod inbound;
+pub mod linkerd_policy;
 mod names;
 pub mod peer_authentication;
 pub mod precedence;

@@ -28,6 +28,7 @@ use super::finding::ObjectRef;
 use super::gateway::{self, RouteCtx};
 use super::grpc_route;
 use super::http_route;
+use super::linkerd_policy;
 use super::peer_authentication;
 use super::request_authentication;
 use super::route_status::{RouteOutcome, Verdict};
@@ -36,7 +37,7 @@ use super::service_profile;
 use super::spec;
 use super::traffic_split;
 use super::virtual_service;
-use super::workload::is_security;
+use super::workload::{is_group, is_security};
 
 /// The route APIs, highest precedence first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,6 +120,11 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                 | request_authentication::KIND,
                 v,
             ) if is_security(v) => {
+                continue;
+            }
+            (kind, v)
+                if is_group(v, linkerd_policy::GROUP) && linkerd_policy::KINDS.contains(&kind) =>
+            {
                 continue;
             }
             (kind, version) => {

@@ -75,9 +75,14 @@ pub(crate) fn is_root(options: &Options, namespace: &str) -> bool {
 
 /// Whether an apiVersion is of the Istio security group (v1, v1beta1).
 pub(crate) fn is_security(api_version: &str) -> bool {
+    is_group(api_version, SECURITY_GROUP)
+}
+
+/// Whether an apiVersion is of API group `group`.
+pub(crate) fn is_group(api_version: &str, group: &str) -> bool {
     api_version
         .rsplit_once('/')
-        .is_some_and(|(g, _)| g == SECURITY_GROUP)
+        .is_some_and(|(g, _)| g == group)
 }
 
 static NULL: serde_json::Value = serde_json::Value::Null;
@@ -87,12 +92,22 @@ pub(crate) struct PolicyObject<'a> {
     pub namespace: String,
     pub name: String,
     pub object: ObjectRef,
+    pub labels: BTreeMap<String, String>,
     pub spec: &'a serde_json::Value,
 }
 
 /// The `kind` objects of the security group, oldest first (`creationTimestamp`, then
 /// namespace and name), the order in which Istio lets the first of equals win.
 pub(crate) fn policies<'a>(catalog: &Catalog<'a>, kind: &str) -> Vec<PolicyObject<'a>> {
+    policies_of(catalog, SECURITY_GROUP, kind)
+}
+
+/// The `kind` objects of API group `group`, oldest first.
+pub(crate) fn policies_of<'a>(
+    catalog: &Catalog<'a>,
+    group: &str,
+    kind: &str,
+) -> Vec<PolicyObject<'a>> {
     let mut objects: Vec<&'a DynamicObject> = catalog
         .inputs
         .objects
@@ -100,7 +115,7 @@ pub(crate) fn policies<'a>(catalog: &Catalog<'a>, kind: &str) -> Vec<PolicyObjec
         .filter(|o| {
             o.types
                 .as_ref()
-                .is_some_and(|t| t.kind == kind && is_security(&t.api_version))
+                .is_some_and(|t| t.kind == kind && is_group(&t.api_version, group))
         })
         .collect();
     objects.sort_by_key(|o| {
@@ -117,6 +132,7 @@ pub(crate) fn policies<'a>(catalog: &Catalog<'a>, kind: &str) -> Vec<PolicyObjec
             let name = o.metadata.name.clone().unwrap_or_default();
             PolicyObject {
                 object: catalog.object(kind, &namespace, &name),
+                labels: o.metadata.labels.clone().unwrap_or_default(),
                 namespace,
                 name,
                 spec: o.data.get("spec").unwrap_or(&NULL),
