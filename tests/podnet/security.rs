@@ -3,7 +3,8 @@
 //! DISABLE against a plaintext client and a meshed one, AuthorizationPolicy by namespace
 //! (403 for HTTP, closed for TCP) and by principal, method and path, and
 //! RequestAuthentication with a JWKS the controller fetches from a server on this
-//! machine's loopback (its key rotation picked up without a restart).
+//! machine's loopback (its key rotation picked up without a restart); then Linkerd's Server
+//! and ServerAuthorization through the same engine.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -25,16 +26,22 @@ use crate::node::Pod;
 use crate::node_or_skip;
 use crate::registry::{Registry, cluster_available};
 
+/// The Istio security kinds, and Linkerd's Server and ServerAuthorization.
 fn resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("security.istio.io", "v1", kind))
+    let (group, version) = match kind {
+        "Server" => ("policy.linkerd.io", "v1beta3"),
+        "ServerAuthorization" => ("policy.linkerd.io", "v1beta1"),
+        _ => ("security.istio.io", "v1"),
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
 }
 
-/// Applies (server-side) one security.istio.io object.
+/// Applies (server-side) one policy object.
 async fn apply(ns: &str, kind: &str, name: &str, spec: Value) {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(cluster().admin().await, ns, &resource(kind));
+    let resource = resource(kind);
+    let api: Api<DynamicObject> = Api::namespaced_with(cluster().admin().await, ns, &resource);
     let object: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "security.istio.io/v1",
+        "apiVersion": resource.api_version,
         "kind": kind,
         "metadata": {"name": name, "namespace": ns},
         "spec": spec,
@@ -425,6 +432,56 @@ fn peer_authentication_and_authorization_policy_through_the_controller() {
         clients.with_token(a, &valid),
         401,
         "the old key\n{}",
+        context()
+    );
+
+    // Linkerd policy instead: a Server on b's HTTP port that only a's service account (in
+    // b's namespace) is authorized for; b's TCP port has no Server and stays open. The
+    // install made the CRDs just before the controller started: it may see the last ones
+    // at its next look (every 30 s).
+    let watching = |kind: &str| {
+        controller
+            .logs()
+            .contains(&format!("watching config kind kind={kind} "))
+    };
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while !(watching("Server") && watching("ServerAuthorization")) {
+        assert!(
+            Instant::now() < deadline,
+            "Linkerd kinds never watched\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    runtime.block_on(async {
+        delete(&ns, "RequestAuthentication", "jwt").await;
+        delete(&ns, "AuthorizationPolicy", "jwt").await;
+        // The authorization first: the Server never stands alone (it would deny all).
+        let authz = json!({
+            "server": {"name": "b-http"},
+            "client": {"meshTLS": {"serviceAccounts": [{"name": "a"}]}},
+        });
+        apply(&ns, "ServerAuthorization", "b-from-a", authz).await;
+        let server = json!({"podSelector": {"matchLabels": {"app": "b"}}, "port": 8080});
+        apply(&ns, "Server", "b-http", server).await;
+    });
+    // The Istio policies gone (a served), then the Server in force (c refused).
+    eventually(
+        "a without Istio policies",
+        200,
+        || clients.http(a, get),
+        &context,
+    );
+    eventually(
+        "c under the Linkerd Server",
+        403,
+        || clients.http(c, get),
+        &context,
+    );
+    assert_eq!(clients.http(a, get), 200, "{}", context());
+    assert!(
+        clients.tcp(c),
+        "c's TCP connection (no Server) was refused\n{}",
         context()
     );
 }
