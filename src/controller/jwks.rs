@@ -1,7 +1,8 @@
 //! The keys behind RequestAuthentications' `jwksUri`s: the controller fetches them (proxies
 //! get them in their config and never reach out), at once for a new URI and again every
 //! refresh period (key rotation); a change starts a translation. A failed fetch keeps the
-//! last good document, and is retried within seconds while a URI has none.
+//! last good document, and is retried within seconds while a URI has none. With a
+//! [`Cache`], documents survive a restart of the controller.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use tokio::sync::watch;
 
+use super::jwks_cache::Cache;
 use super::source::Source;
 use crate::translate::Inputs;
 use crate::translate::request_authentication::jwks_uris;
@@ -42,6 +44,14 @@ impl Jwks {
     fn put(&self, uri: &str, doc: String) -> bool {
         let mut docs = self.docs.write().unwrap_or_else(|e| e.into_inner());
         docs.insert(uri.to_owned(), doc.clone()).as_ref() != Some(&doc)
+    }
+
+    /// Takes documents kept by an earlier run (fetches replace them).
+    fn restore(&self, docs: BTreeMap<String, String>) {
+        let mut mine = self.docs.write().unwrap_or_else(|e| e.into_inner());
+        for (uri, doc) in docs {
+            mine.entry(uri).or_insert(doc);
+        }
     }
 
     /// Forgets the URIs no policy names any more; whether any was.
@@ -154,7 +164,16 @@ pub async fn refresh(
     jwks: Arc<Jwks>,
     changes: watch::Sender<u64>,
     every: Duration,
+    cache: Option<Cache>,
 ) {
+    if let Some(cache) = &cache {
+        jwks.restore(cache.load().await);
+        changes.send_modify(|n| *n += 1);
+    }
+    // Until the source has been read whole, its policies (and so the URIs to keep) are not.
+    while !source.synced() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let client = match client() {
         Ok(c) => c,
         Err(e) => {
@@ -184,6 +203,9 @@ pub async fn refresh(
         if changed {
             tracing::info!(uris = uris.len(), "JWKS documents changed");
             changes.send_modify(|n| *n += 1);
+            if let Some(cache) = &cache {
+                cache.save(&jwks.snapshot()).await;
+            }
         }
         seen.borrow_and_update();
         let wake = if missing {

@@ -91,7 +91,7 @@ async fn keys_are_fetched_rotated_and_kept_when_the_server_fails() {
     ));
     let (tx, mut rx) = watch::channel(0u64);
     let every = Duration::from_millis(300);
-    let task = tokio::spawn(refresh(source.clone(), jwks.clone(), tx, every));
+    let task = tokio::spawn(refresh(source.clone(), jwks.clone(), tx, every, None));
     tokio::time::timeout(Duration::from_secs(5), rx.changed())
         .await
         .expect("a change for the first fetch")

@@ -13,6 +13,7 @@ mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 mod jwks;
+mod jwks_cache;
 mod metrics;
 mod pod_endpoints;
 mod proxies;
@@ -296,11 +297,16 @@ impl Controller {
         };
         let jwks = Arc::new(jwks::Jwks::default());
         let source: Arc<dyn Source> = Arc::new(jwks::WithJwks::new(source, jwks.clone()));
+        let cache = client.clone().map(|client| jwks_cache::Cache {
+            client,
+            namespace: options.namespace.clone(),
+        });
         tasks.spawn(jwks::refresh(
             source.clone(),
             jwks,
             jwks_changes,
             options.jwks_refresh,
+            cache,
         ));
         let (published_tx, published_rx) = watch::channel(None);
         tasks.spawn(publish::translate_loop(

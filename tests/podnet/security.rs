@@ -224,7 +224,7 @@ fn peer_authentication_and_authorization_policy_through_the_controller() {
     });
     let mut mesh = Mesh::new();
     let issuer = Issuer::start(jwks(1));
-    let controller = ControllerProcess::start_with_args(
+    let mut controller = ControllerProcess::start_with_args(
         kubeconfig,
         &mesh_ns,
         // The pods' host address (see `Node::link_host`), where they reach the controller.
@@ -432,6 +432,21 @@ fn peer_authentication_and_authorization_policy_through_the_controller() {
         clients.with_token(a, &valid),
         401,
         "the old key\n{}",
+        context()
+    );
+
+    // The issuer goes away and the controller restarts: the keys it kept (its JWKS cache
+    // ConfigMap) still verify tokens once the proxies run the new process's config.
+    drop(issuer);
+    controller.kill();
+    controller.restart();
+    controller.wait_acked(&[(&ns, &pods[1])], Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    let context = || format!("{}\n{}", mesh.logs(), controller.logs());
+    assert_eq!(
+        clients.with_token(a, &rotated),
+        200,
+        "after a restart\n{}",
         context()
     );
 
