@@ -12,8 +12,7 @@ use serde_json::Value;
 
 use super::catalog::Catalog;
 use super::finding::Report;
-use super::spec::parse;
-use super::workload::{Scope, WorkloadSelector, policies};
+use super::workload::{Scope, WorkloadSelector, policies, read_spec};
 use crate::model::authz::{
     Action, Authorization, Condition, DefaultPolicy, Key, Operation, Rule, Source,
 };
@@ -118,17 +117,10 @@ impl AuthzIndex {
         for p in policies(catalog, KIND) {
             let options = catalog.options;
             let mut report = catalog.report(&p.object);
-            let Some(spec) = parse::<Spec>(p.spec, "spec", &mut report) else {
+            let targeted = |s: &Spec| s.target_ref.is_some() || s.target_refs.is_some();
+            let Some(spec) = read_spec(p.spec, &mut report, targeted) else {
                 continue;
             };
-            if spec.target_ref.is_some() || spec.target_refs.is_some() {
-                report.warn(
-                    "spec.targetRef",
-                    "policies attached to a Gateway or waypoint apply to no sidecar: this \
-                     policy has no effect here (use a selector)",
-                );
-                continue;
-            }
             let action = match spec.action.unwrap_or(ActionName::Allow) {
                 ActionName::Allow => Action::Allow,
                 ActionName::Deny => Action::Deny,

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::catalog::Catalog;
 use super::finding::Report;
-use super::spec::parse;
-use super::workload::{Scope, WorkloadSelector, policies};
+use super::workload::{Scope, WorkloadSelector, policies, read_spec};
 use crate::model::jwt::{self, JwtHeader, JwtRule, NO_KEYS};
 
 /// The RequestAuthentication kind.
@@ -75,17 +74,10 @@ impl JwtIndex {
         for p in policies(catalog, KIND) {
             let (options, fetched) = (catalog.options, &catalog.inputs.jwks);
             let mut report = catalog.report(&p.object);
-            let Some(spec) = parse::<Spec>(p.spec, "spec", &mut report) else {
+            let targeted = |s: &Spec| s.target_ref.is_some() || s.target_refs.is_some();
+            let Some(spec) = read_spec(p.spec, &mut report, targeted) else {
                 continue;
             };
-            if spec.target_ref.is_some() || spec.target_refs.is_some() {
-                report.warn(
-                    "spec.targetRef",
-                    "policies attached to a Gateway or waypoint apply to no sidecar: this \
-                     policy has no effect here (use a selector)",
-                );
-                continue;
-            }
             let rules = spec
                 .jwt_rules
                 .iter()

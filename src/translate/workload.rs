@@ -140,3 +140,22 @@ pub(crate) fn policies_of<'a>(
         })
         .collect()
 }
+
+/// A policy's `spec`, unless it is unreadable or attached by `targetRef(s)` to a Gateway or
+/// waypoint (it applies to no sidecar; reported).
+pub(crate) fn read_spec<T: serde::de::DeserializeOwned + Serialize>(
+    spec: &serde_json::Value,
+    report: &mut super::finding::Report<'_>,
+    targeted: impl Fn(&T) -> bool,
+) -> Option<T> {
+    let spec = super::spec::parse::<T>(spec, "spec", report)?;
+    if targeted(&spec) {
+        report.warn(
+            "spec.targetRef",
+            "policies attached to a Gateway or waypoint apply to no sidecar: this policy has \
+             no effect here (use a selector)",
+        );
+        return None;
+    }
+    Some(spec)
+}
