@@ -613,6 +613,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--identity-dir', '--identity-dir', [CompletionResultType]::ParameterName, 'With --from-dir: the CA''s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)')
             [CompletionResult]::new('--identity-token-file', '--identity-token-file', [CompletionResultType]::ParameterName, 'With --from-dir: a file holding the token proxies send for their first certificate (their --identity-token-file)')
             [CompletionResult]::new('--lease-duration', '--lease-duration', [CompletionResultType]::ParameterName, 'How long the leader Lease holds without renewal: another replica takes over canaries after the leader stops renewing for this long')
+            [CompletionResult]::new('--jwks-refresh', '--jwks-refresh', [CompletionResultType]::ParameterName, 'How often the keys at every RequestAuthentication jwksUri are fetched again (a new jwksUri is fetched at once)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')

@@ -1164,7 +1164,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__controller)
-            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --webhook-addr --accept-foreign-labels --leaf-lifetime --from-dir --identity-dir --identity-token-file --lease-duration --log-level --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --webhook-addr --accept-foreign-labels --leaf-lifetime --from-dir --identity-dir --identity-token-file --lease-duration --jwks-refresh --log-level --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1211,6 +1211,10 @@ _meshctl() {
                     return 0
                     ;;
                 --lease-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwks-refresh)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

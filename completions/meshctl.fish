@@ -399,6 +399,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l from-dir 
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l identity-dir -d 'With --from-dir: the CA\'s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l identity-token-file -d 'With --from-dir: a file holding the token proxies send for their first certificate (their --identity-token-file)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l lease-duration -d 'How long the leader Lease holds without renewal: another replica takes over canaries after the leader stops renewing for this long' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l jwks-refresh -d 'How often the keys at every RequestAuthentication jwksUri are fetched again (a new jwksUri is fetched at once)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l log-level -d 'Log filter: error, warn, info, debug, trace, or a tracing filter' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l context -d 'The kubeconfig context to use' -r

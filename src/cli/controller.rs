@@ -95,6 +95,10 @@ pub struct ControllerArgs {
     /// after the leader stops renewing for this long
     #[arg(long, default_value = "15s", value_name = "DURATION")]
     lease_duration: Duration,
+    /// How often the keys at every RequestAuthentication jwksUri are fetched again (a new
+    /// jwksUri is fetched at once)
+    #[arg(long, default_value = "20m", value_name = "DURATION")]
+    jwks_refresh: Duration,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter
     #[arg(
         long,
@@ -126,6 +130,7 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     options.accept_foreign_labels = args.accept_foreign_labels;
     options.leaf_lifetime = args.leaf_lifetime.get();
     options.lease_duration = args.lease_duration.get();
+    options.jwks_refresh = args.jwks_refresh.get();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

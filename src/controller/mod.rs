@@ -15,6 +15,8 @@ mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 pub mod leader;
+mod jwks;
+mod jwks_cache;
 mod metrics;
 mod peers;
 mod pod_endpoints;
@@ -98,6 +100,8 @@ pub struct Options {
     pub debounce: Duration,
     /// How long the leader's Lease holds without renewal (another replica takes over then).
     pub lease_duration: Duration,
+    /// How often every RequestAuthentication jwksUri is fetched again (key rotation).
+    pub jwks_refresh: Duration,
 }
 
 impl Options {
@@ -113,6 +117,7 @@ impl Options {
             leaf_lifetime: Duration::from_secs(24 * 3600),
             debounce: Duration::from_millis(20),
             lease_duration: Duration::from_secs(15),
+            jwks_refresh: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -270,6 +275,7 @@ impl Controller {
         let mut tasks = tokio::task::JoinSet::new();
 
         let (changes_tx, changes_rx) = watch::channel(0u64);
+        let jwks_changes = changes_tx.clone();
         let (trust_tx, trust_rx) = watch::channel(None);
         let reloads = metrics.trust_reloads.clone();
         let mut reflectors = Vec::new();
@@ -330,6 +336,19 @@ impl Controller {
                 (dir, from, Authn::Bootstrap(token), None)
             }
         };
+        let jwks = Arc::new(jwks::Jwks::default());
+        let source: Arc<dyn Source> = Arc::new(jwks::WithJwks::new(source, jwks.clone()));
+        let cache = client.clone().map(|client| jwks_cache::Cache {
+            client,
+            namespace: options.namespace.clone(),
+        });
+        tasks.spawn(jwks::refresh(
+            source.clone(),
+            jwks,
+            jwks_changes,
+            options.jwks_refresh,
+            cache,
+        ));
         let (published_tx, published_rx) = watch::channel(None);
         tasks.spawn(publish::translate_loop(
             source.clone(),

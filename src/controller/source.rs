@@ -214,7 +214,10 @@ async fn watch_config_kinds(
         {
             Ok(discovery) => {
                 for group in discovery.groups() {
-                    for (resource, _) in group.recommended_resources() {
+                    // Each kind at its most stable version: a group's kinds may live in
+                    // different versions (Linkerd's Server in v1beta3, ServerAuthorization
+                    // in v1beta1), so the preferred version alone would miss some.
+                    for (resource, _) in group.resources_by_stability() {
                         let wanted = CONFIG_KINDS
                             .iter()
                             .any(|(g, k)| *g == resource.group && *k == resource.kind);

@@ -1,6 +1,7 @@
 //! Inbound authorization policy (plain data): ALLOW and DENY rules over sources (client
-//! identity, namespace, unauthenticated) and operations (port, method, path), plus the
-//! default for ports no ALLOW rule covers. Evaluated by the proxy's `authz` module.
+//! identity, namespace, address, request principal, unauthenticated), operations (port,
+//! host, method, path, each with a `not` form) and conditions, plus the default for ports
+//! no ALLOW rule covers. Evaluated by the proxy's `authz` module.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,9 @@ pub struct Rule {
     pub from: Vec<Source>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<Operation>,
+    /// Every condition must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,9 +63,24 @@ pub struct Source {
     /// Client SPIFFE ids: exact, `prefix*`, `*suffix` or `*` (any authenticated client).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<String>,
+    /// Client SPIFFE ids that must not match (an unauthenticated client matches none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_identities: Vec<String>,
     /// Namespaces of the client identity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_namespaces: Vec<String>,
+    /// Client addresses: `10.0.0.0/8` or one address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_blocks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ip_blocks: Vec<String>,
+    /// End-user principals (`<iss>/<sub>` of a verified JWT) as patterns; HTTP only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_principals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_request_principals: Vec<String>,
     /// `true`: clients without a mesh identity (plaintext, or TLS without a certificate).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unauthenticated: bool,
@@ -74,13 +93,116 @@ pub struct Operation {
     /// App ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<u16>,
-    /// HTTP methods (an opaque TCP connection never matches an ALLOW with methods or paths,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ports: Vec<u16>,
+    /// Request hosts (`Host`/`:authority`, case-insensitive): exact, `prefix*` or `*suffix`.
+    /// Like methods and paths, HTTP only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_hosts: Vec<String>,
+    /// HTTP methods (an opaque TCP connection never matches an ALLOW with HTTP-only fields,
     /// and always matches such a DENY: fail closed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_methods: Vec<String>,
     /// Paths: exact, `prefix*` or `*suffix`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_paths: Vec<String>,
+}
+
+/// A condition on one attribute of the request: it holds when the attribute matches one of
+/// `values` (if given) and none of `notValues`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Condition {
+    /// `source.ip`, `source.namespace`, `source.principal`, `destination.port`,
+    /// `request.headers[NAME]`, `request.auth.principal`, `request.auth.audiences`,
+    /// `request.auth.presenter`, `request.auth.claims[NAME]` (nested: `[a][b]`).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_values: Vec<String>,
+}
+
+/// A condition's attribute, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    SourceIp,
+    SourceNamespace,
+    SourcePrincipal,
+    DestinationPort,
+    Header(String),
+    AuthPrincipal,
+    AuthAudiences,
+    AuthPresenter,
+    /// The claim's path: `claims[groups]` is `["groups"]`, `claims[a][b]` is `["a", "b"]`.
+    Claim(Vec<String>),
+}
+
+impl Key {
+    /// HTTP only: an opaque TCP connection has no such attribute.
+    pub fn is_http(&self) -> bool {
+        !matches!(
+            self,
+            Key::SourceIp | Key::SourceNamespace | Key::SourcePrincipal | Key::DestinationPort
+        )
+    }
+}
+
+impl std::str::FromStr for Key {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bracketed = |rest: &str| -> Option<Vec<String>> {
+            let inner = rest.strip_prefix('[')?.strip_suffix(']')?;
+            let parts: Vec<String> = inner.split("][").map(str::to_owned).collect();
+            (!parts.iter().any(String::is_empty)).then_some(parts)
+        };
+        Ok(match s {
+            "source.ip" => Key::SourceIp,
+            "source.namespace" => Key::SourceNamespace,
+            "source.principal" => Key::SourcePrincipal,
+            "destination.port" => Key::DestinationPort,
+            "request.auth.principal" => Key::AuthPrincipal,
+            "request.auth.audiences" => Key::AuthAudiences,
+            "request.auth.presenter" => Key::AuthPresenter,
+            _ => {
+                if let Some(rest) = s.strip_prefix("request.headers") {
+                    match bracketed(rest).as_deref() {
+                        Some([name]) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+                            Key::Header(name.to_ascii_lowercase())
+                        }
+                        _ => return Err(format!("{s:?}: expected request.headers[NAME]")),
+                    }
+                } else if let Some(rest) = s.strip_prefix("request.auth.claims") {
+                    match bracketed(rest) {
+                        Some(path) => Key::Claim(path),
+                        None => return Err(format!("{s:?}: expected request.auth.claims[NAME]")),
+                    }
+                } else {
+                    return Err(format!(
+                        "{s:?} is not a supported key: use source.ip, source.namespace, \
+                         source.principal, destination.port, request.headers[NAME], \
+                         request.auth.principal, request.auth.audiences, \
+                         request.auth.presenter or request.auth.claims[NAME]"
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// An address block: `10.0.0.0/8`, `fd00::/8` or one address.
+pub fn parse_block(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{s:?}: expected an address or a CIDR block, e.g. 10.0.0.0/8"))
 }
 
 impl Rule {
@@ -107,6 +229,146 @@ fn check_pattern(p: &str, path: String, example: &str) -> Result<(), Invalid> {
     }
 }
 
+fn check_patterns(list: &[String], at: &str, example: &str) -> Result<(), Invalid> {
+    for (k, p) in list.iter().enumerate() {
+        check_pattern(p, format!("{at}[{k}]"), example)?;
+    }
+    Ok(())
+}
+
+fn check_blocks(list: &[String], at: &str) -> Result<(), Invalid> {
+    for (k, b) in list.iter().enumerate() {
+        parse_block(b).map_err(|e| Invalid::at(&format!("{at}[{k}]"), e))?;
+    }
+    Ok(())
+}
+
+impl Source {
+    fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+            && self.not_identities.is_empty()
+            && self.namespaces.is_empty()
+            && self.not_namespaces.is_empty()
+            && self.ip_blocks.is_empty()
+            && self.not_ip_blocks.is_empty()
+            && self.request_principals.is_empty()
+            && self.not_request_principals.is_empty()
+    }
+
+    fn validate(&self, at: &str) -> Result<(), Invalid> {
+        if self.is_empty() && !self.unauthenticated {
+            return Err(Invalid::at(
+                at,
+                "a source needs identities, namespaces, ipBlocks, requestPrincipals (or their \
+                 not forms) or unauthenticated: true",
+            ));
+        }
+        let has_identity = !(self.identities.is_empty() && self.namespaces.is_empty());
+        if self.unauthenticated && has_identity {
+            return Err(Invalid::at(
+                &format!("{at}.unauthenticated"),
+                "an unauthenticated client has no identity or namespace: make it a source of \
+                 its own",
+            ));
+        }
+        let id = "spiffe://cluster.local/ns/shop/*";
+        check_patterns(&self.identities, &format!("{at}.identities"), id)?;
+        check_patterns(&self.not_identities, &format!("{at}.notIdentities"), id)?;
+        let rp = "https://issuer.example/*";
+        check_patterns(
+            &self.request_principals,
+            &format!("{at}.requestPrincipals"),
+            rp,
+        )?;
+        check_patterns(
+            &self.not_request_principals,
+            &format!("{at}.notRequestPrincipals"),
+            rp,
+        )?;
+        check_blocks(&self.ip_blocks, &format!("{at}.ipBlocks"))?;
+        check_blocks(&self.not_ip_blocks, &format!("{at}.notIpBlocks"))
+    }
+}
+
+impl Operation {
+    fn validate(&self, at: &str) -> Result<(), Invalid> {
+        let lists = [
+            self.hosts.len(),
+            self.not_hosts.len(),
+            self.methods.len(),
+            self.not_methods.len(),
+            self.paths.len(),
+            self.not_paths.len(),
+            self.ports.len(),
+            self.not_ports.len(),
+        ];
+        if lists.iter().all(|n| *n == 0) {
+            return Err(Invalid::at(
+                at,
+                "an operation needs ports, hosts, methods or paths (or their not forms)",
+            ));
+        }
+        for (name, ports) in [("ports", &self.ports), ("notPorts", &self.not_ports)] {
+            if let Some(k) = ports.iter().position(|p| *p == 0) {
+                return Err(Invalid::at(
+                    &format!("{at}.{name}[{k}]"),
+                    "ports are 1-65535",
+                ));
+            }
+        }
+        for (name, methods) in [
+            ("methods", &self.methods),
+            ("notMethods", &self.not_methods),
+        ] {
+            for (k, m) in methods.iter().enumerate() {
+                if m.parse::<http::Method>().is_err() {
+                    return Err(Invalid::at(
+                        &format!("{at}.{name}[{k}]"),
+                        "expected an HTTP method, e.g. GET",
+                    ));
+                }
+            }
+        }
+        check_patterns(&self.hosts, &format!("{at}.hosts"), "*.example.com")?;
+        check_patterns(&self.not_hosts, &format!("{at}.notHosts"), "*.example.com")?;
+        for (name, paths) in [("paths", &self.paths), ("notPaths", &self.not_paths)] {
+            for (k, p) in paths.iter().enumerate() {
+                let path = format!("{at}.{name}[{k}]");
+                check_pattern(p, path.clone(), "/api/*")?;
+                if !(p.starts_with('/') || p.starts_with('*')) {
+                    return Err(Invalid::at(&path, "a path starts with / (or *)"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Condition {
+    fn validate(&self, at: &str) -> Result<(), Invalid> {
+        let key: Key = self
+            .key
+            .parse()
+            .map_err(|e: String| Invalid::at(&format!("{at}.key"), e))?;
+        if self.values.is_empty() && self.not_values.is_empty() {
+            return Err(Invalid::at(at, "a condition needs values or notValues"));
+        }
+        for (name, list) in [("values", &self.values), ("notValues", &self.not_values)] {
+            let at = format!("{at}.{name}");
+            match key {
+                Key::SourceIp => check_blocks(list, &at)?,
+                Key::DestinationPort => {
+                    if let Some(k) = list.iter().position(|v| v.parse::<u16>().is_err()) {
+                        return Err(Invalid::at(&format!("{at}[{k}]"), "expected a port number"));
+                    }
+                }
+                _ => check_patterns(list, &at, "group*")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Authorization {
     pub fn validate(&self, at: &str) -> Result<(), Invalid> {
         let mut names = std::collections::HashSet::new();
@@ -119,58 +381,13 @@ impl Authorization {
                 ));
             }
             for (j, src) in rule.from.iter().enumerate() {
-                let at = format!("{at}.from[{j}]");
-                if src.identities.is_empty() && src.namespaces.is_empty() && !src.unauthenticated {
-                    return Err(Invalid::at(
-                        &at,
-                        "a source needs identities, namespaces or unauthenticated: true",
-                    ));
-                }
-                if src.unauthenticated && !(src.identities.is_empty() && src.namespaces.is_empty())
-                {
-                    return Err(Invalid::at(
-                        &format!("{at}.unauthenticated"),
-                        "an unauthenticated client has no identity or namespace: make it a \
-                         source of its own",
-                    ));
-                }
-                for (k, id) in src.identities.iter().enumerate() {
-                    check_pattern(
-                        id,
-                        format!("{at}.identities[{k}]"),
-                        "spiffe://cluster.local/ns/shop/*",
-                    )?;
-                }
+                src.validate(&format!("{at}.from[{j}]"))?;
             }
             for (j, op) in rule.to.iter().enumerate() {
-                let at = format!("{at}.to[{j}]");
-                if op.ports.is_empty() && op.methods.is_empty() && op.paths.is_empty() {
-                    return Err(Invalid::at(
-                        &at,
-                        "an operation needs ports, methods or paths",
-                    ));
-                }
-                if let Some(k) = op.ports.iter().position(|p| *p == 0) {
-                    return Err(Invalid::at(
-                        &format!("{at}.ports[{k}]"),
-                        "ports are 1-65535",
-                    ));
-                }
-                for (k, m) in op.methods.iter().enumerate() {
-                    if m.parse::<http::Method>().is_err() {
-                        return Err(Invalid::at(
-                            &format!("{at}.methods[{k}]"),
-                            "expected an HTTP method, e.g. GET",
-                        ));
-                    }
-                }
-                for (k, p) in op.paths.iter().enumerate() {
-                    let path = format!("{at}.paths[{k}]");
-                    check_pattern(p, path.clone(), "/api/*")?;
-                    if !(p.starts_with('/') || p.starts_with('*')) {
-                        return Err(Invalid::at(&path, "a path starts with / (or *)"));
-                    }
-                }
+                op.validate(&format!("{at}.to[{j}]"))?;
+            }
+            for (j, c) in rule.when.iter().enumerate() {
+                c.validate(&format!("{at}.when[{j}]"))?;
             }
         }
         Ok(())

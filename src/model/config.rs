@@ -84,6 +84,10 @@ pub struct Inbound {
     /// Who may call the app, checked per request (HTTP) or connection (opaque TCP).
     #[serde(default)]
     pub authorization: Authorization,
+    /// End-user JWTs verified on HTTP requests (a missing token is not an error; an invalid
+    /// one is a 401).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jwt: Vec<super::jwt::JwtRule>,
 }
 
 /// A value the checks refused: `path` is the field (`services[0].routes[1].backends[0].name`).
@@ -118,6 +122,7 @@ impl Config {
         self.inbound
             .authorization
             .validate("inbound.authorization")?;
+        super::jwt::validate(&self.inbound.jwt, "inbound.jwt")?;
         // Port 0 is what serde reads from `0` or `00`; no app listens there.
         let inbound = &self.inbound;
         let ports = (inbound

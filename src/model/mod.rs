@@ -6,6 +6,7 @@ pub mod config;
 pub mod duration;
 pub mod endpoint;
 pub mod identity;
+pub mod jwt;
 pub mod load;
 pub mod policy;
 #[cfg(test)]

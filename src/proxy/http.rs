@@ -256,6 +256,8 @@ pub struct InboundConn {
     pub target: Dest,
     /// The client's mesh identity, if it authenticated with one.
     pub client: Option<crate::identity::SpiffeId>,
+    /// The client's address (`source.ip` of authorization rules).
+    pub peer_ip: Option<std::net::IpAddr>,
     /// Request metrics labelled with this connection's TLS state and client id.
     pub metrics: HttpMetrics,
 }
@@ -315,11 +317,34 @@ pub async fn inbound(
         let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
         return refuse(resp, line);
     }
+    let auth = if table.jwt.is_empty() {
+        None
+    } else {
+        let query = req.uri().query().map(str::to_owned);
+        match table.jwt.authenticate(req.headers_mut(), query.as_deref()) {
+            Ok(auth) => auth,
+            Err(e) => {
+                tracing::info!(port, path = req.uri().path(), reason = %e, "request refused: JWT");
+                state.shared.metrics.jwt_refused(port, e.reason());
+                let mut resp =
+                    proxy_error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                return refuse(resp, line);
+            }
+        }
+    };
     if !table.authz.allows_all() {
         let subject = Subject {
             port,
             client: conn.authz_client(),
             http: Some((req.method().as_str(), req.uri().path())),
+            source_ip: conn.peer_ip,
+            host: authority_of(&req),
+            headers: Some(req.headers()),
+            auth: auth.as_ref(),
         };
         if let Decision::Deny(rule) = table.authz.check(&subject) {
             tracing::info!(

@@ -195,6 +195,7 @@ pub struct Metrics {
     inbound_refused: Family<RefusedLabels, Counter>,
     http_authz_deny: Family<DenyLabels, Counter>,
     tcp_authz_deny: Family<DenyLabels, Counter>,
+    jwt_refused: Family<RefusedLabels, Counter>,
     ports: Arc<PortLabels>,
 }
 
@@ -213,6 +214,7 @@ impl Default for Metrics {
             inbound_refused: Family::default(),
             http_authz_deny: Family::default(),
             tcp_authz_deny: Family::default(),
+            jwt_refused: Family::default(),
             ports: Arc::default(),
         }
     }
@@ -279,6 +281,19 @@ impl Metrics {
             "Inbound opaque TCP connections denied by authorization policy",
             self.tcp_authz_deny.clone(),
         );
+        r.register(
+            "inbound_http_jwt_refused",
+            "Inbound HTTP requests refused (401) for their JWT, by reason",
+            self.jwt_refused.clone(),
+        );
+    }
+
+    /// Counts an inbound request refused for its JWT (`reason`: expired, invalid...).
+    pub fn jwt_refused(&self, port: u16, reason: &'static str) {
+        let port = self.ports.label(port);
+        self.jwt_refused
+            .get_or_create(&RefusedLabels { port, reason })
+            .inc();
     }
 
     /// Counts an inbound connection refused for `reason` (`plaintext`, `handshake`).

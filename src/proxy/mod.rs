@@ -14,6 +14,7 @@ pub mod forward;
 mod http;
 mod intercept;
 mod io;
+mod jwt;
 mod metrics;
 mod mirror;
 mod normalize;

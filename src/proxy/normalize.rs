@@ -256,6 +256,7 @@ mod proptests {
             port: 80,
             client: None,
             http: Some(("GET", path)),
+            ..Subject::default()
         })
     }
 

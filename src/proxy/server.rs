@@ -115,6 +115,9 @@ pub enum ProxyError {
 /// What every connection task shares.
 pub struct State {
     table: RwLock<Arc<Table>>,
+    /// Bumped when a reload changes the inbound authorization: open TCP connections check
+    /// again and close if no longer allowed.
+    policy_changes: watch::Sender<u64>,
     pub shared: Shared,
     pub registry: prometheus_client::registry::Registry,
     pub ready: AtomicBool,
@@ -194,6 +197,9 @@ impl State {
         let table = Table::build(Arc::new(config), &self.shared, Some(&slot));
         let old = std::mem::replace(&mut *slot, Arc::new(table));
         drop(slot);
+        if old.config.inbound.authorization != self.table().config.inbound.authorization {
+            self.policy_changes.send_modify(|n| *n += 1);
+        }
         drop(old);
         // Rows of services, routes and backends no table uses any more.
         self.shared.stats.prune();
@@ -268,6 +274,7 @@ impl Proxy {
         let opaque_ports = options.opaque_ports.clone();
         let state = Arc::new(State {
             table: RwLock::new(Arc::new(table)),
+            policy_changes: watch::Sender::new(0),
             shared,
             registry,
             ready: AtomicBool::new(false),
@@ -464,6 +471,7 @@ async fn outbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Recei
 }
 
 async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiver<bool>) {
+    let peer_ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
     let Dst {
         addr: dst,
         intercepted,
@@ -558,6 +566,7 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                     accepted.labels,
                 ),
                 client: accepted.client,
+                peer_ip,
             });
             serve_requests(io, protocol, state, ctx, drain, http::inbound).await
         }
@@ -568,7 +577,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
             let subject = Subject {
                 port,
                 client: client.map(|(id, text)| Client { id, text }),
-                http: None,
+                source_ip: peer_ip,
+                ..Subject::default()
             };
             if let Decision::Deny(rule) = table.authz.check(&subject) {
                 tracing::info!(port, client = text, %rule, "connection denied by authorization policy");
@@ -576,9 +586,28 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 return;
             }
             drop(table);
-            tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain).await
+            let forward = tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain);
+            tokio::select! {
+                () = forward => {}
+                rule = revoked(&state, &subject) => {
+                    tracing::info!(port, client = text, %rule, "open connection closed: the new authorization policy denies it");
+                    state.shared.metrics.authz_denied(false, port, rule);
+                }
+            }
         }
     }
+}
+
+/// Resolves (with the denying rule) once a changed policy denies `subject`; never while
+/// it stays allowed.
+async fn revoked(state: &State, subject: &Subject<'_>) -> Arc<str> {
+    let mut changes = state.policy_changes.subscribe();
+    while changes.changed().await.is_ok() {
+        if let Decision::Deny(rule) = state.table().authz.check(subject) {
+            return rule;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Detects the protocol; `None` (logged) when the connection failed meanwhile.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::authz::Authz;
 use super::forward::{Backend as Forward, ForwardMetrics};
+use super::jwt::Jwt;
 use super::metrics::{Direction, HttpMetrics, Metrics, PeerLabels};
 use super::ratelimit::RateLimiter;
 use super::rewrite::Rewrite;
@@ -97,6 +98,8 @@ pub struct Table {
     pub inbound_stats: Arc<Window>,
     /// Inbound authorization policy.
     pub authz: Authz,
+    /// End-user JWTs verified on inbound requests.
+    pub jwt: Jwt,
 }
 
 /// The authority label of a service: its first authority, else its name.
@@ -127,6 +130,7 @@ impl Table {
         let app: Arc<str> = Arc::from("app");
         Table {
             authz: Authz::new(&config.inbound.authorization),
+            jwt: Jwt::new(&config.inbound.jwt),
             inbound_stats: shared.stats.window(Direction::Inbound, &app, None, None),
             config,
             by_authority,

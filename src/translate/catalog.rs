@@ -25,6 +25,9 @@ pub(crate) struct Catalog<'a> {
     pub subsets: BTreeMap<(String, String), super::destination_rule::Subsets>,
     /// Gateway API routes' status, by (kind, namespace, name).
     pub route_outcomes: BTreeMap<(String, String, String), super::route_status::RouteOutcome>,
+    /// The PeerAuthentications, read first: a port whose mTLS is DISABLE gets plaintext from
+    /// clients too.
+    pub peer: super::peer_authentication::PeerIndex,
 }
 
 /// Where a namespaced object lives: objects read from files without one are in `default`,
@@ -50,6 +53,7 @@ impl<'a> Catalog<'a> {
             findings: Vec::new(),
             subsets: BTreeMap::new(),
             route_outcomes: BTreeMap::new(),
+            peer: Default::default(),
         };
         for pod in &inputs.pods {
             if let Some(name) = &pod.metadata.name {

@@ -12,6 +12,7 @@ use super::catalog::{Catalog, namespace_of};
 use crate::identity::SpiffeId;
 use crate::inject::sidecar::PROXY_CONTAINER;
 use crate::model::endpoint::Endpoint;
+use crate::model::identity::TlsMode;
 
 /// An endpoint and what else translation needs to know about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +135,21 @@ fn found(catalog: &Catalog<'_>, ep: &SliceEndpoint, ns: &str, addr: SocketAddr) 
             let pod_ns = r.namespace.clone().unwrap_or_else(|| ns.to_owned());
             Some((pod_ns, r.name.clone()?))
         });
-    if let Some(pod) = pod_key.as_ref().and_then(|k| catalog.pods.get(k)) {
+    if let Some(key) = &pod_key
+        && let Some(pod) = catalog.pods.get(key)
+    {
         endpoint.labels = pod.metadata.labels.clone().unwrap_or_default();
         endpoint.identity = identity(pod, &catalog.options.trust_domain);
+        // A port whose PeerAuthentication says DISABLE takes plaintext only (Istio's auto
+        // mTLS does the same for its clients).
+        if catalog
+            .peer
+            .tls(&key.0, &endpoint.labels)
+            .mode_for(addr.port())
+            == TlsMode::Disable
+        {
+            endpoint.identity = None;
+        }
     }
     Found {
         endpoint,

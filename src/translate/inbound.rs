@@ -1,15 +1,20 @@
-//! The inbound side of a pod. Today: the ports its proxy forwards as TCP without detection,
-//! from its (or its namespace's) `meshctl.io/opaque-ports` annotation and from opaque
-//! Service ports that send to it. TLS modes and authorization stay at their defaults until
-//! PeerAuthentication/AuthorizationPolicy are translated.
+//! The inbound side of a pod: the ports its proxy forwards as TCP without detection (from
+//! its or its namespace's `meshctl.io/opaque-ports` annotation and from opaque Service
+//! ports that send to it), its mTLS modes (PeerAuthentication), its authorization
+//! (Istio AuthorizationPolicy, Linkerd Server and its authorizations) and the JWTs it
+//! verifies (RequestAuthentication).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::authorization_policy::AuthzIndex;
 use super::catalog::{Catalog, namespace_of};
+use super::linkerd_policy::LinkerdIndex;
 use super::names::{self, OPAQUE_PORTS};
+use super::peer_authentication::PeerIndex;
+use super::request_authentication::JwtIndex;
 use super::service::Table;
 use crate::model::config::Inbound;
 use crate::model::service::Protocol;
@@ -23,11 +28,21 @@ pub(crate) struct InboundIndex {
     selected: Vec<(String, BTreeMap<String, String>, IntOrString)>,
     /// Target ports of opaque Service ports, by the pod their endpoints name.
     by_pod: BTreeMap<(String, String), BTreeSet<u16>>,
+    peer: PeerIndex,
+    authz: AuthzIndex,
+    jwt: JwtIndex,
+    linkerd: LinkerdIndex,
 }
 
 impl InboundIndex {
-    pub fn new(catalog: &Catalog<'_>, table: &Table) -> Self {
-        let mut index = InboundIndex::default();
+    pub fn new(catalog: &mut Catalog<'_>, table: &Table) -> Self {
+        let mut index = InboundIndex {
+            peer: catalog.peer.clone(),
+            authz: AuthzIndex::new(catalog),
+            jwt: JwtIndex::new(catalog),
+            linkerd: LinkerdIndex::new(catalog),
+            ..InboundIndex::default()
+        };
         for (ns, obj) in &catalog.namespaces {
             if let Some(v) = obj
                 .metadata
@@ -83,23 +98,28 @@ impl InboundIndex {
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         for (svc_ns, selector, target) in &self.selected {
             if *svc_ns == ns && selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                ports.extend(target_port(pod, target));
+                ports.extend(container_port(pod, target));
             }
         }
         if let Some(name) = &pod.metadata.name
-            && let Some(by_pod) = self.by_pod.get(&(ns, name.clone()))
+            && let Some(by_pod) = self.by_pod.get(&(ns.clone(), name.clone()))
         {
             ports.extend(by_pod);
         }
+        let mut authorization = self.authz.authorization(&ns, &labels);
+        self.linkerd.apply(pod, &ns, &labels, &mut authorization);
         Inbound {
             opaque_ports: ports.into_iter().collect(),
+            tls: self.peer.tls(&ns, &labels),
+            authorization,
+            jwt: self.jwt.rules(&ns, &labels),
             ..Inbound::default()
         }
     }
 }
 
-/// A Service's target port on one pod: a number, or a container port's name.
-fn target_port(pod: &Pod, target: &IntOrString) -> Option<u16> {
+/// A Service's (or Linkerd Server's) port on one pod: a number, or a container port's name.
+pub(crate) fn container_port(pod: &Pod, target: &IntOrString) -> Option<u16> {
     match target {
         IntOrString::Int(p) => u16::try_from(*p).ok().filter(|p| *p > 0),
         IntOrString::String(name) => {

@@ -7,6 +7,7 @@
 //! (see [`precedence`]); then EnvoyFilter rate limits; the result is checked like the proxy
 //! checks its config.
 
+pub mod authorization_policy;
 mod backends;
 mod catalog;
 pub mod destination_rule;
@@ -19,9 +20,12 @@ mod gateway;
 pub mod grpc_route;
 pub mod http_route;
 mod inbound;
+pub mod linkerd_policy;
 mod names;
+pub mod peer_authentication;
 pub mod precedence;
 mod protocol;
+pub mod request_authentication;
 pub mod route_status;
 mod routes;
 mod service;
@@ -29,6 +33,7 @@ pub mod service_profile;
 mod spec;
 pub mod traffic_split;
 pub mod virtual_service;
+mod workload;
 
 #[cfg(test)]
 mod proptests;
@@ -58,6 +63,9 @@ pub struct Inputs {
     pub objects: Vec<DynamicObject>,
     /// Where objects read from files came from (empty for the API server).
     pub origins: Origins,
+    /// JWKS documents (JSON text) by the `jwksUri` of RequestAuthentications they were
+    /// fetched from; the controller fetches them, translation stays pure.
+    pub jwks: BTreeMap<String, String>,
 }
 
 /// File, document and line of objects read from files, by kind, namespace and name.
@@ -120,11 +128,12 @@ struct Entry {
 /// Translates one snapshot. Never panics; what it cannot apply is in `Mesh::findings`.
 pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut catalog = catalog::Catalog::new(inputs, options);
+    catalog.peer = peer_authentication::PeerIndex::new(&mut catalog);
     let mut services = service::port_services(&mut catalog);
     destination_rule::apply_all(&mut catalog, &mut services);
     precedence::apply_routes(&mut catalog, &mut services);
     envoy_filter::apply_all(&mut catalog, &mut services);
-    let inbound = inbound::InboundIndex::new(&catalog, &services);
+    let inbound = inbound::InboundIndex::new(&mut catalog, &services);
     let entries = finalize::finish(&mut catalog, services);
     let mut findings = catalog.findings;
     findings.sort();

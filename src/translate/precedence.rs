@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
+use super::authorization_policy;
 use super::catalog::{Catalog, namespace_of};
 use super::destination_rule;
 use super::documents::CONFIG_GROUPS;
@@ -27,12 +28,16 @@ use super::finding::ObjectRef;
 use super::gateway::{self, RouteCtx};
 use super::grpc_route;
 use super::http_route;
+use super::linkerd_policy;
+use super::peer_authentication;
+use super::request_authentication;
 use super::route_status::{RouteOutcome, Verdict};
 use super::service::Table;
 use super::service_profile;
 use super::spec;
 use super::traffic_split;
 use super::virtual_service;
+use super::workload::{is_group, is_security};
 
 /// The route APIs, highest precedence first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,6 +112,19 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
                     .map(|s| (Api::TrafficSplit, Parsed::Ts(s)))
             }
             (destination_rule::KIND | envoy_filter::KIND, v) if destination_rule::is_istio(v) => {
+                continue;
+            }
+            (
+                peer_authentication::KIND
+                | authorization_policy::KIND
+                | request_authentication::KIND,
+                v,
+            ) if is_security(v) => {
+                continue;
+            }
+            (kind, v)
+                if is_group(v, linkerd_policy::GROUP) && linkerd_policy::KINDS.contains(&kind) =>
+            {
                 continue;
             }
             (kind, version) => {

@@ -20,7 +20,7 @@ const HOST: &str = "10.213.0.1";
 
 /// The environment of a proxy in cluster mode, over what inject gave it: the pod's real name
 /// and namespace in the API server, its token and the trust roots as the kubelet mounts them.
-pub(crate) fn cluster_env(
+pub fn cluster_env(
     controller: &ControllerProcess,
     namespace: &str,
     pod_name: &str,
@@ -188,7 +188,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
     runtime.block_on(apply_virtual_service(&ns));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = get_with_header(a, b_service, &host, "x-test: abort");
+        let status = request(a, b_service, &host, "GET /", "x-test: abort");
         if status == 418 {
             break;
         }
@@ -202,7 +202,7 @@ fn proxies_get_identity_and_config_from_the_controller() {
     // Other requests take the VirtualService's second rule (one retry: a lone request on a
     // machine running every pod-network test at once may time out).
     let statuses: Vec<u16> = (0..2)
-        .map(|_| get_with_header(a, b_service, &host, "x-test: pass"))
+        .map(|_| request(a, b_service, &host, "GET /", "x-test: pass"))
         .collect();
     assert!(
         statuses.contains(&200),
@@ -307,8 +307,15 @@ async fn apply_virtual_service(ns: &str) {
         .expect("apply the VirtualService");
 }
 
-/// The status of one `GET /` from `pod` to `addr` with `host` and one extra header line.
-fn get_with_header(pod: &crate::node::Pod, addr: SocketAddr, host: &str, header: &str) -> u16 {
+/// The status of one request (`"GET /path"`) from `pod` to `addr` with `host` and one extra
+/// header line; 0 when the connection failed or closed without an answer.
+pub fn request(
+    pod: &crate::node::Pod,
+    addr: SocketAddr,
+    host: &str,
+    line: &str,
+    header: &str,
+) -> u16 {
     use std::io::{Read, Write};
     pod.enter(|| {
         let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -317,7 +324,7 @@ fn get_with_header(pod: &crate::node::Pod, addr: SocketAddr, host: &str, header:
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let request =
-            format!("GET / HTTP/1.1\r\nhost: {host}\r\n{header}\r\nconnection: close\r\n\r\n");
+            format!("{line} HTTP/1.1\r\nhost: {host}\r\n{header}\r\nconnection: close\r\n\r\n");
         if stream.write_all(request.as_bytes()).is_err() {
             return 0;
         }

@@ -19,6 +19,8 @@ mod harness;
 mod inbound_guard;
 mod injected;
 mod interception;
+#[path = "../common/jwt_keys.rs"]
+mod jwt_keys;
 mod load;
 mod mesh;
 // The shared test PKI; pod-network tests use only its file-writing part.
@@ -31,6 +33,7 @@ mod net;
 mod node;
 mod proxy_init;
 mod registry;
+mod security;
 mod spec;
 mod stat_cluster;
 mod traffic;

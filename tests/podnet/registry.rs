@@ -127,13 +127,23 @@ impl Registry {
 
     /// A ClusterIP Service `name` selecting `app: <app>`, port 80 to the pods' 8080.
     pub async fn service(&self, name: &str, app: &str) {
+        self.service_port(name, app, ("http", 80, 8080)).await;
+    }
+
+    /// A ClusterIP Service `name` selecting `app: <app>` with one port: (name, port, target).
+    pub async fn service_port(
+        &self,
+        name: &str,
+        app: &str,
+        (port_name, port, target): (&str, u16, u16),
+    ) {
         let service = json!({
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": self.namespace},
             "spec": {
                 "selector": {"app": app},
-                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                "ports": [{"name": port_name, "port": port, "targetPort": target}],
             },
         });
         self.create("", "Service", service).await;
@@ -143,6 +153,17 @@ impl Registry {
     /// (port `http` 8080): one endpoint per `(pod name, pod)`, each ready; applied again on
     /// every call, as that controller updates it when pods come and go.
     pub async fn endpoint_slice(&self, service: &str, pods: &[(&str, &Pod)]) {
+        self.endpoint_slice_port(service, ("http", 8080), pods)
+            .await;
+    }
+
+    /// [`Self::endpoint_slice`] for the port `(name, number)`.
+    pub async fn endpoint_slice_port(
+        &self,
+        service: &str,
+        (port_name, port): (&str, u16),
+        pods: &[(&str, &Pod)],
+    ) {
         let endpoints: Vec<Value> = pods
             .iter()
             .map(|(name, pod)| {
@@ -162,7 +183,7 @@ impl Registry {
                 "labels": {"kubernetes.io/service-name": service},
             },
             "addressType": "IPv4",
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
             "endpoints": endpoints,
         });
         let api: Api<DynamicObject> = Api::namespaced_with(

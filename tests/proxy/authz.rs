@@ -236,3 +236,41 @@ async fn paths_are_normalized_before_authorization_and_the_app_gets_the_authoriz
     );
     assert!(metric_reaches(&p, &line, 6.0).await >= 6.0, "{line}");
 }
+
+#[tokio::test]
+async fn an_open_tcp_connection_the_new_policy_denies_is_closed() {
+    let pki = Pki::new(DAY);
+    let b_id = id("db", "postgres");
+    let app = echo().await;
+    let port = app.port();
+    let identity = pki.files(&b_id).yaml();
+    let policy = |ns: &str| {
+        format!(
+            "{identity}inbound:\n  appPort: {port}\n  opaquePorts: [{port}]\n  authorization:\n    \
+             rules: [{{ action: ALLOW, from: [{{ namespaces: [{ns}] }}] }}]\n"
+        )
+    };
+    let b = TestProxy::start(&policy("shop")).await;
+    let out = free_addr();
+    let yaml = format!(
+        "{}services:\n  - name: db\n    protocol: opaque\n    addresses: [\"{out}\"]\n    \
+         backends: [{{ name: b, endpoints: [{{ addr: \"{}\", identity: \"{b_id}\" }}] }}]\n",
+        pki.files(&id("shop", "app")).yaml(),
+        b.inbound
+    );
+    let a = TestProxy::start_with(&yaml, |o| o.outbound_addr = out).await;
+    let mut conn = TcpStream::connect(a.outbound).await.unwrap();
+    conn.write_all(b"ping").await.unwrap();
+    let mut buf = [0; 4];
+    conn.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    // A policy that no longer lets shop in: the open connection is closed.
+    b.write_config(&policy("ops"));
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection stays open: {closed:?}"
+    );
+    let line = format!(r#"inbound_tcp_authz_deny_total{{port="{port}",rule="no-allow-rule"}}"#);
+    assert_eq!(metric_reaches(&b, &line, 1.0).await, 1.0);
+}

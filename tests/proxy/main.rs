@@ -5,6 +5,9 @@ mod authz;
 mod basic;
 mod faults;
 mod h2;
+mod jwt;
+#[path = "../common/jwt_keys.rs"]
+mod jwt_keys;
 mod lifecycle;
 #[path = "../common/mesh_pki.rs"]
 mod mesh_pki;

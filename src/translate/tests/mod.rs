@@ -47,7 +47,20 @@ pub(super) fn assert_valid(mesh: &Mesh, inputs: &Inputs) {
         }
     }
     for pod in &inputs.pods {
-        let config = mesh.config(pod);
+        let mut config = mesh.config(pod);
+        // As in cluster mode: the proxy's identity comes from the controller's CA.
+        config.identity = Some(crate::model::identity::Identity {
+            roots: "roots.pem".into(),
+            cert: None,
+            key: None,
+            ca: Some(crate::model::identity::CaSource {
+                addr: "ca:8443".into(),
+                identity: "spiffe://cluster.local/ns/x/sa/y".parse().expect("id"),
+                token: None,
+                token_file: None,
+                server: None,
+            }),
+        });
         if let Err(e) = config.validate() {
             panic!("config of pod {:?} refused: {e}", pod.metadata.name);
         }
@@ -85,4 +98,32 @@ pub(super) fn has_finding(mesh: &Mesh, field: &str, needle: &str) -> bool {
     mesh.findings
         .iter()
         .any(|f| f.field == field && f.message.contains(needle))
+}
+
+/// Pods for the security policies' tests: web and db in shop, job in batch.
+pub(super) const SECURITY_PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: { name: web, namespace: shop, labels: { app: web } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: db, namespace: shop, labels: { app: db } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: job, namespace: batch, labels: { app: job } }
+"#;
+
+/// The inbound side `mesh` gives the pod `ns/name` of [`SECURITY_PODS`].
+pub(super) fn security_inbound(mesh: &Mesh, ns: &str, name: &str) -> crate::model::config::Inbound {
+    let inputs = inputs(SECURITY_PODS);
+    let pod = inputs
+        .pods
+        .iter()
+        .find(|p| {
+            p.metadata.name.as_deref() == Some(name) && p.metadata.namespace.as_deref() == Some(ns)
+        })
+        .expect("pod");
+    mesh.inbound(pod)
 }
