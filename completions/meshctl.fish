@@ -45,7 +45,7 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "proxy" -d 'Run the 
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "stat" -d 'Golden signals (success, RPS, latency percentiles) read from proxies\' admin ports'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "canary" -d 'Canary releases: set the weights of the object that routes a Service'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "controller" -d 'Run the control plane: discovery and identity for the proxies (what the install runs)'
-complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "analyze" -d 'Translate manifests offline and report what the mesh cannot apply as written'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "analyze" -d 'Translate manifests (or the cluster\'s objects) and report what the mesh cannot apply as written'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "demo" -d 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "dashboard" -d 'A web page of proxies\' topology and golden signals, live'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -408,7 +408,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l accept-fo
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides'
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand analyze" -s f -l filename -d 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand analyze" -s f -l filename -d 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin [default: the cluster\'s objects, every namespace\'s or -n\'s]' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand analyze" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand analyze" -l cluster-domain -d 'DNS suffix of Services' -r
@@ -451,7 +451,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_see
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "stat" -d 'Golden signals (success, RPS, latency percentiles) read from proxies\' admin ports'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "canary" -d 'Canary releases: set the weights of the object that routes a Service'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "controller" -d 'Run the control plane: discovery and identity for the proxies (what the install runs)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "analyze" -d 'Translate manifests offline and report what the mesh cannot apply as written'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "analyze" -d 'Translate manifests (or the cluster\'s objects) and report what the mesh cannot apply as written'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "demo" -d 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "dashboard" -d 'A web page of proxies\' topology and golden signals, live'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat canary controller analyze demo dashboard help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

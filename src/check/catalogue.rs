@@ -41,6 +41,8 @@ pub enum Runs {
 }
 
 const T: Duration = Duration::from_secs(10);
+/// The `mesh-config` check reads the whole cluster.
+pub const CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
 const fn spec(
     category: &'static str,
@@ -174,6 +176,19 @@ pub const SPECS: &[Spec] = &[
         false,
         Runs::PostOnly,
     ),
+    Spec {
+        // Lists every Service, EndpointSlice, Pod, Namespace and config object.
+        timeout: CONFIG_TIMEOUT,
+        ..spec(
+            CONTROL,
+            "mesh-config",
+            "the cluster's config translates as written (what the controller reads), e.g. no \
+              STRICT mTLS over pods that receive traffic without a proxy",
+            "`meshctl analyze` names every finding with its object and field",
+            false,
+            Runs::PostOnly,
+        )
+    },
     spec(
         CONTROL,
         "webhook-ca-bundle",

@@ -2,6 +2,7 @@
 //! cluster, each with its own timeout; a failed fatal check skips the ones after it.
 
 pub mod catalogue;
+mod config;
 mod control;
 pub mod data_plane;
 mod injection;
@@ -194,6 +195,7 @@ async fn check(
         "proxy-identity" => data_plane::identity(conn, ns, meshed).await,
         "proxy-config-version" => data_plane::config_version(conn, ns, meshed, controllers).await,
         "controller-proxies" => control::proxies(conn, ns, controllers).await,
+        "mesh-config" => config::findings(conn, ns).await,
         other => Outcome::error(format!("no check is named `{other}`")),
     }
 }

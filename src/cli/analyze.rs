@@ -1,5 +1,6 @@
-//! `meshctl analyze`: translates manifests offline and prints every finding (what the mesh
-//! cannot apply as written); exits 1 when any is an error.
+//! `meshctl analyze`: translates manifests offline (`-f`), or the live cluster's objects as
+//! the controller reads them, and prints every finding (what the mesh cannot apply as
+//! written); exits 1 when any is an error.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,12 +11,8 @@ use meshctl::translate::{Finding, Inputs, Options, Severity, translate};
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|DIR|-",
-        required = true
-    )]
+    /// [default: the cluster's objects, every namespace's or -n's]
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
     files: Vec<PathBuf>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "table")]
@@ -28,22 +25,18 @@ pub struct AnalyzeArgs {
     trust_domain: String,
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let sources = super::inputs::read_all(&args.files)?;
-    let inputs: Vec<meshctl::inject::Input<'_>> = sources
-        .iter()
-        .map(|s| meshctl::inject::Input {
-            name: &s.name,
-            bytes: &s.bytes,
-        })
-        .collect();
-    let (read, mut findings) = Inputs::from_documents(&inputs);
+pub fn run(args: AnalyzeArgs, global: &super::GlobalArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         cluster_domain: args.cluster_domain,
         trust_domain: args.trust_domain,
         ..Options::default()
     };
-    findings.extend(translate(&read, &options).findings);
+    let findings = if args.files.is_empty() {
+        let runtime = super::control_plane::runtime()?;
+        runtime.block_on(cluster_findings(global, &options))?
+    } else {
+        file_findings(&args.files, &options)?
+    };
     let mut out = std::io::stdout().lock();
     match args.output {
         super::TableOrJson::Json => {
@@ -63,6 +56,38 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+fn file_findings(files: &[PathBuf], options: &Options) -> anyhow::Result<Vec<Finding>> {
+    let sources = super::inputs::read_all(files)?;
+    let inputs: Vec<meshctl::inject::Input<'_>> = sources
+        .iter()
+        .map(|s| meshctl::inject::Input {
+            name: &s.name,
+            bytes: &s.bytes,
+        })
+        .collect();
+    let (read, mut findings) = Inputs::from_documents(&inputs);
+    findings.extend(translate(&read, options).findings);
+    Ok(findings)
+}
+
+/// The findings of the objects the controller would read, those of `-n`'s namespace only
+/// when it is given.
+async fn cluster_findings(
+    global: &super::GlobalArgs,
+    options: &Options,
+) -> anyhow::Result<Vec<Finding>> {
+    let conn = super::control_plane::connect(global).await?;
+    let inputs = meshctl::controller::source::read_once(&conn.client, LIST_WITHIN).await?;
+    let mut findings = translate(&inputs, options).findings;
+    if let Some(ns) = &global.namespace {
+        findings.retain(|f| f.object.namespace == *ns);
+    }
+    Ok(findings)
+}
+
+/// How long reading the cluster's objects may take.
+const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn table(findings: &[Finding]) -> comfy_table::Table {
     let mut table = super::stdout_table();

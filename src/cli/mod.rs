@@ -99,7 +99,7 @@ pub enum Command {
     Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
     Controller(controller::ControllerArgs),
-    /// Translate manifests offline and report what the mesh cannot apply as written
+    /// Translate manifests (or the cluster's objects) and report what the mesh cannot apply as written
     Analyze(analyze::AnalyzeArgs),
     /// A whole mesh on this machine (loopback, no root, no cluster) and its dashboard
     Demo(demo::DemoArgs),
@@ -132,7 +132,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),
         Command::Dashboard(args) => dashboard::run(args),
-        Command::Analyze(args) => analyze::run(args),
+        Command::Analyze(args) => analyze::run(args, &cli.global),
     }
 }
 

@@ -298,8 +298,9 @@ impl Session {
     }
 }
 
-/// About how many bytes of service JSON one message carries.
-const PART_BYTES: usize = 32 * 1024;
+/// About how many bytes of service JSON one message carries: tonic's own encoding buffer
+/// size, so a stream's buffer never grows past it (at 32 KiB, 1,000 streams held ~30 MB more).
+const PART_BYTES: usize = 8 * 1024;
 
 /// `snapshot` cut into messages of about [`PART_BYTES`] (tonic keeps a stream's encoding
 /// buffer at the size of its largest message: 1,000 streams of whole 1.5 MB snapshots held
@@ -377,7 +378,7 @@ mod tests {
         use crate::api::discovery::{Resource, Snapshot};
         let resource = |i: usize| Resource {
             name: format!("s{i}"),
-            json: vec![b'x'; 10_000].into(),
+            json: vec![b'x'; 2_500].into(),
         };
         let snapshot = Snapshot {
             version: "v".into(),

@@ -14,9 +14,9 @@ pub mod dir_source;
 mod discovery;
 #[cfg(test)]
 mod discovery_tests;
-pub mod leader;
 mod jwks;
 mod jwks_cache;
+pub mod leader;
 mod metrics;
 mod peers;
 mod pod_endpoints;

@@ -167,6 +167,40 @@ pub fn watch_cluster(
     (stores, tasks)
 }
 
+/// The cluster's objects were not all listed in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the cluster's Services, EndpointSlices, Pods, Namespaces and config objects were not all \
+     listed within {0:?}: the caller needs list and watch on them \
+     (`kubectl auth can-i watch pods -A`)"
+)]
+pub struct NotListed(std::time::Duration);
+
+/// Every object the controller would translate, read once with the controller's own
+/// reflectors (`meshctl analyze` and `check` judge exactly what the controller sees).
+pub async fn read_once(
+    client: &kube::Client,
+    within: std::time::Duration,
+) -> Result<Inputs, NotListed> {
+    let (changes, _keep) = watch::channel(0);
+    let (stores, tasks) = watch_cluster(client, changes);
+    let deadline = tokio::time::Instant::now() + within;
+    let listed = loop {
+        if stores.synced() {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let inputs = listed.then(|| stores.inputs());
+    for task in tasks {
+        task.abort();
+    }
+    inputs.ok_or(NotListed(within))
+}
+
 /// A pod as the mesh needs it: what says whether it is meshed and who it is, not its whole
 /// spec (10,000 pods' env and volumes would be most of the controller's memory).
 fn slim_pod(pod: &mut Pod) {

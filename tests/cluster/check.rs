@@ -1,6 +1,7 @@
 //! `meshctl check` on the real API server: pre-install as admin and as a user without rights,
 //! a healthy install, then a version skew, a missing CRD, a caBundle that does not verify and
-//! an issuer expiring in 30 days; JSON shape and exit codes for every output format.
+//! an issuer expiring in 30 days, STRICT mTLS over a pod without a proxy (`mesh-config`, and
+//! `meshctl analyze` of the cluster); JSON shape and exit codes for every output format.
 
 use std::process::Output;
 use std::time::SystemTime;
@@ -311,8 +312,65 @@ async fn check_before_and_after_install() {
     let doc = expect(cluster, 0, "identity-certs", "warning", "expires");
     assert_eq!(status(&doc, "crds-established").0, "ok");
 
+    strict_over_an_unmeshed_pod(cluster, &client).await;
+
     ok(&run(
         cluster,
         &["uninstall", "-n", NS, "--apply", "--force"],
     ));
+}
+
+/// A namespace under STRICT mTLS whose Service sends to a pod without a proxy: nothing
+/// enforces STRICT there. `check` warns (`mesh-config`); `analyze` of the cluster names it.
+async fn strict_over_an_unmeshed_pod(cluster: &Cluster, client: &kube::Client) {
+    use kube::api::{ApiResource, DynamicObject, PostParams};
+    use kube::core::GroupVersionKind;
+    let ns = cluster.namespace("shop-strict").await;
+    let create = |gvk: GroupVersionKind, object: Value| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns, &ApiResource::from_gvk(&gvk));
+        async move {
+            let object: DynamicObject = serde_json::from_value(object).unwrap();
+            api.create(&PostParams::default(), &object).await.unwrap();
+        }
+    };
+    create(
+        GroupVersionKind::gvk("", "v1", "Service"),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    )
+    .await;
+    create(
+        GroupVersionKind::gvk("", "v1", "Pod"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "app", "image": "web"}]}}),
+    )
+    .await;
+    expect(cluster, 0, "mesh-config", "ok", "translate as written");
+    create(
+        GroupVersionKind::gvk("security.istio.io", "v1", "PeerAuthentication"),
+        json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+               "metadata": {"name": "strict"}, "spec": {"mtls": {"mode": "STRICT"}}}),
+    )
+    .await;
+    let unmeshed = format!("pod {ns}/web receives Service traffic but runs no proxy");
+    expect(cluster, 0, "mesh-config", "warning", &unmeshed);
+
+    // The same finding from `analyze` of the live cluster: a warning (exit 0), with its object.
+    let out = run(cluster, &["analyze", "-n", &ns, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("pure JSON");
+    let findings = doc["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{doc}");
+    assert_eq!(findings[0]["object"]["kind"], "PeerAuthentication", "{doc}");
+    assert_eq!(findings[0]["object"]["name"], "strict", "{doc}");
+    assert!(
+        findings[0]["message"].as_str().unwrap().contains(&unmeshed),
+        "{doc}"
+    );
+    // Another namespace has no findings.
+    let out = run(cluster, &["analyze", "-n", NS]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no findings"), "{text}");
 }

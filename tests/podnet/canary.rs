@@ -149,7 +149,7 @@ impl Rollouts<'_> {
             if weight == 0 {
                 break;
             }
-            let tally = client.gets(400, Duration::from_secs(5));
+            let tally = client.gets(250, Duration::from_secs(8));
             tally.assert_all_answered(2000, &self.context());
             let share = answered_by(&tally, "c") as f64 / 20.0;
             eprintln!("{kind}: set-weight b-v2=30 sent {share:.1} % of 2,000 requests to b-v2");
