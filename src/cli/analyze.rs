@@ -14,6 +14,9 @@ pub struct AnalyzeArgs {
     /// [default: the cluster's objects, every namespace's or -n's]
     #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
     files: Vec<PathBuf>,
+    /// Every namespace's findings (the default without -n)
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: super::TableOrJson,
@@ -33,7 +36,8 @@ pub fn run(args: AnalyzeArgs, global: &super::GlobalArgs) -> anyhow::Result<Exit
     };
     let findings = if args.files.is_empty() {
         let runtime = super::control_plane::runtime()?;
-        runtime.block_on(cluster_findings(global, &options))?
+        let namespace = global.namespace.as_deref().filter(|_| !args.all_namespaces);
+        runtime.block_on(cluster_findings(global, namespace, &options))?
     } else {
         file_findings(&args.files, &options)?
     };
@@ -75,13 +79,14 @@ fn file_findings(files: &[PathBuf], options: &Options) -> anyhow::Result<Vec<Fin
 /// when it is given.
 async fn cluster_findings(
     global: &super::GlobalArgs,
+    namespace: Option<&str>,
     options: &Options,
 ) -> anyhow::Result<Vec<Finding>> {
     let conn = super::control_plane::connect(global).await?;
     let inputs = meshctl::controller::source::read_once(&conn.client, LIST_WITHIN).await?;
     let mut findings = translate(&inputs, options).findings;
-    if let Some(ns) = &global.namespace {
-        findings.retain(|f| f.object.namespace == *ns);
+    if let Some(ns) = namespace {
+        findings.retain(|f| f.object.namespace == ns);
     }
     Ok(findings)
 }

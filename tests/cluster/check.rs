@@ -368,9 +368,12 @@ async fn strict_over_an_unmeshed_pod(cluster: &Cluster, client: &kube::Client) {
         findings[0]["message"].as_str().unwrap().contains(&unmeshed),
         "{doc}"
     );
-    // Another namespace has no findings.
+    // Another namespace has no findings; -A has it whatever -n says.
     let out = run(cluster, &["analyze", "-n", NS]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no findings"), "{text}");
+    let out = run(cluster, &["analyze", "-n", NS, "-A"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("runs no proxy"), "{text}");
 }
