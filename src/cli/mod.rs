@@ -10,6 +10,7 @@ mod control_plane;
 mod controller;
 mod dashboard;
 mod demo;
+mod edges;
 mod inject;
 mod inputs;
 mod install;
@@ -94,6 +95,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Golden signals (success, RPS, latency percentiles) read from proxies' admin ports
     Stat(stat::StatArgs),
+    /// Who calls whom among cluster resources, with both sides' identities and mTLS
+    Edges(edges::EdgesArgs),
     /// Canary releases: set the weights of the object that routes a Service
     Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
@@ -127,6 +130,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
+        Command::Edges(args) => edges::run(args, &cli.global),
         Command::Canary(args) => canary::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),

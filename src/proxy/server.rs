@@ -243,6 +243,7 @@ impl Proxy {
             forward_metrics: ForwardMetrics::default(),
             stats: Arc::new(Stats::default()),
             tls,
+            tap: Arc::default(),
         };
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
