@@ -19,6 +19,8 @@ mod proxy_await;
 mod proxy_init;
 mod stat;
 mod stat_output;
+mod tap;
+mod top;
 mod uninject;
 mod uninstall;
 mod upgrade;
@@ -97,6 +99,10 @@ pub enum Command {
     Stat(stat::StatArgs),
     /// Who calls whom among cluster resources, with both sides' identities and mTLS
     Edges(edges::EdgesArgs),
+    /// Live requests of a resource's pods, one line each, from their proxies
+    Tap(tap::TapArgs),
+    /// The busiest paths of a resource's pods, live, from their proxies
+    Top(top::TopArgs),
     /// Canary releases: set the weights of the object that routes a Service
     Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
@@ -131,6 +137,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
         Command::Edges(args) => edges::run(args, &cli.global),
+        Command::Tap(args) => tap::run(args, &cli.global),
+        Command::Top(args) => top::run(args, &cli.global),
         Command::Canary(args) => canary::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),

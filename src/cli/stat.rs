@@ -265,7 +265,7 @@ fn admin_address(address: &str) -> anyhow::Result<()> {
 }
 
 /// `KIND [NAME]` or `KIND/NAME`.
-fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
+pub(super) fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
     // An unknown kind is a failed lookup (exit 1, like an unknown name), not bad usage.
     let mut what: ResourceRef = kind.parse()?;
     if let Some(name) = name {
