@@ -17,6 +17,7 @@ mod install;
 mod proxy;
 mod proxy_await;
 mod proxy_init;
+mod routes;
 mod stat;
 mod stat_output;
 mod tap;
@@ -103,6 +104,8 @@ pub enum Command {
     Tap(tap::TapArgs),
     /// The busiest paths of a resource's pods, live, from their proxies
     Top(top::TopArgs),
+    /// A service's success, RPS and latency per route of its config, from its clients' proxies
+    Routes(routes::RoutesArgs),
     /// Canary releases: set the weights of the object that routes a Service
     Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
@@ -139,6 +142,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Edges(args) => edges::run(args, &cli.global),
         Command::Tap(args) => tap::run(args, &cli.global),
         Command::Top(args) => top::run(args, &cli.global),
+        Command::Routes(args) => routes::run(args, &cli.global),
         Command::Canary(args) => canary::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),

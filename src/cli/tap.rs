@@ -165,22 +165,41 @@ pub(super) struct Ending {
     pub failed: Vec<(String, FetchError)>,
 }
 
+/// How long the streams' last lines are waited for once the limit is reached.
+const LAST_LINES: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Ending {
-    /// Notes a stream's end or failure; `true` for an event, which the caller shows.
-    pub fn note(&mut self, from: &str, line: TapLine) -> Option<Box<TapEvent>> {
-        match line {
-            TapLine::Event(e) => {
-                self.events += 1;
-                return Some(e);
-            }
-            TapLine::End(end) => self.skipped += end.skipped,
-            TapLine::Failed(e) => self.failed.push((from.to_owned(), e)),
-            TapLine::Closed => {
-                let why = FetchError::Request("the stream closed early".to_owned());
-                self.failed.push((from.to_owned(), why));
+    /// The next event of `lines`, noting ends and failures on the way; `None` when every
+    /// stream has ended, or once the limit was reached and the streams' last lines (what
+    /// the proxies skipped) had a moment to come.
+    pub async fn next(
+        &mut self,
+        lines: &mut mpsc::Receiver<FromProxy>,
+        limit: u64,
+    ) -> Option<(String, Box<TapEvent>)> {
+        loop {
+            let full = self.events >= limit;
+            let (from, line) = if full {
+                tokio::time::timeout(LAST_LINES, lines.recv())
+                    .await
+                    .ok()??
+            } else {
+                lines.recv().await?
+            };
+            match line {
+                TapLine::Event(e) if !full => {
+                    self.events += 1;
+                    return Some((from, e));
+                }
+                TapLine::Event(_) => {}
+                TapLine::End(end) => self.skipped += end.skipped,
+                TapLine::Failed(e) => self.failed.push((from, e)),
+                TapLine::Closed => {
+                    let why = FetchError::Request("the stream closed early".to_owned());
+                    self.failed.push((from, why));
+                }
             }
         }
-        None
     }
 
     /// Says how it went; an error when every proxy failed.
@@ -255,13 +274,7 @@ pub fn run(args: TapArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         limit,
     } = args.target.open(&args.headers, global, &runtime)?;
     let mut ending = Ending::default();
-    while ending.events < limit {
-        let Some((from, line)) = runtime.block_on(lines.recv()) else {
-            break;
-        };
-        let Some(event) = ending.note(&from, line) else {
-            continue;
-        };
+    while let Some((from, event)) = runtime.block_on(ending.next(&mut lines, limit)) {
         match args.output {
             TableOrJson::Json => {
                 let line = JsonLine {

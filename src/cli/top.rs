@@ -88,19 +88,19 @@ pub fn run(args: TopArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}\n", table(top, args.rows))?;
         Ok(out.flush()?)
     };
-    while ending.events < limit {
+    loop {
+        // Past the limit only the streams' last lines are waited for (briefly).
         let next = runtime.block_on(async {
+            if ending.events >= limit {
+                return Some(ending.next(&mut lines, limit).await);
+            }
             tokio::select! {
-                line = lines.recv() => Some(line),
+                line = ending.next(&mut lines, limit) => Some(line),
                 _ = tick.tick() => None,
             }
         });
         match next {
-            Some(Some((from, line))) => {
-                if let Some(event) = ending.note(&from, line) {
-                    top.add(&event);
-                }
-            }
+            Some(Some((_, event))) => top.add(&event),
             Some(None) => break,
             None if top.events > drawn => {
                 draw(&top)?;

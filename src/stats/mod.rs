@@ -9,6 +9,7 @@ pub mod histogram;
 #[cfg(test)]
 mod proptests;
 pub mod report;
+pub mod routes;
 pub mod select;
 
 pub use cluster::{

@@ -145,17 +145,11 @@ async fn bad_queries_and_taps_past_the_bound_are_refused() {
     .await;
 }
 
-/// `meshctl ARGS… --proxy ADDR`, run off the test's runtime.
+/// `meshctl ARGS… --proxy ADDR`.
 fn meshctl(proxy: &TestProxy, args: &[&str]) -> tokio::task::JoinHandle<std::process::Output> {
     let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     all.extend(["--proxy".into(), proxy.admin.to_string()]);
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .args(&all)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run meshctl")
-    })
+    run_meshctl(all)
 }
 
 #[tokio::test]
