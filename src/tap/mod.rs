@@ -79,6 +79,10 @@ impl Target {
     }
 }
 
+/// How long a proxy may take to answer `/tap` with the head of its stream (it answers at
+/// once; events follow when requests come).
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The longest line read; a longer one is not a tap event.
 const MAX_LINE: usize = 64 << 10;
 
@@ -127,7 +131,9 @@ where
     let request = http::Request::get(path)
         .body(kube::client::Body::empty())
         .map_err(|e| FetchError::Request(e.to_string()))?;
-    let response = pod_proxy::stream(client, request).await?;
+    let response = tokio::time::timeout(OPEN_TIMEOUT, pod_proxy::stream(client, request))
+        .await
+        .map_err(|_| FetchError::Timeout(OPEN_TIMEOUT))??;
     read_lines(response.into_body(), emit).await
 }
 
@@ -142,10 +148,14 @@ where
     let uri: http::Uri = format!("http://{address}{query}")
         .parse()
         .map_err(|_| FetchError::Address(address.to_owned()))?;
-    let response = (client.get(uri).await).map_err(|e| FetchError::Request(error_chain(&e)))?;
+    let response = tokio::time::timeout(OPEN_TIMEOUT, client.get(uri))
+        .await
+        .map_err(|_| FetchError::Timeout(OPEN_TIMEOUT))?
+        .map_err(|e| FetchError::Request(error_chain(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.into_body().collect().await;
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_LINE);
+        let body = limited.collect().await;
         let text = body.map(|b| b.to_bytes()).unwrap_or_default();
         return Err(pod_proxy::error_of(status, &text).into());
     }
