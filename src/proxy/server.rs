@@ -549,6 +549,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 state.shared.metrics.authz_denied(false, port, rule);
                 return;
             }
+            // Who connected, for `edges` (HTTP requests note theirs one by one).
+            table.inbound_stats.peer(&accepted.labels);
             drop(table);
             tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain).await
         }

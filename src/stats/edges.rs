@@ -2,6 +2,7 @@
 //! (merged as `stat` merges them): each resource's outbound rows matched to the resource
 //! whose names they were sent to, with the identities both sides proved; callers seen only
 //! on a resource's inbound side (unmeshed, or from outside the selection) as their own edges.
+//! Opaque TCP connections make edges like requests (their rows count connections).
 
 use std::collections::BTreeSet;
 
@@ -199,13 +200,13 @@ pub fn edges<'a>(
     Ok(edges)
 }
 
-/// The destinations of `merged`'s outbound rows with requests, each with its authorities:
+/// The destinations of `merged`'s outbound rows with traffic, each with its authorities:
 /// the one selected resource an authority reaches, else the authority itself.
 fn destinations(merged: &Merged, selected: &[Selected]) -> Vec<(End, Vec<String>)> {
     let mut by_dst: Vec<(End, Vec<String>)> = Vec::new();
-    let busy = merged
-        .signals()
-        .filter(|(k, s)| outbound(k) && s.requests > 0);
+    // Requests, or opaque connections (which count no requests).
+    let busy = (merged.signals())
+        .filter(|(k, s)| outbound(k) && (s.requests > 0 || s.tcp_connections_opened > 0));
     for (key, _) in busy {
         let dst = destination(key, selected);
         match by_dst.iter_mut().find(|(d, _)| *d == dst) {
@@ -299,6 +300,10 @@ mod tests {
                 r#""direction": "outbound", "authority": "idle:80", "requests": 0"#,
                 r#""direction": "outbound", "authority": "example.com:80", "requests": 1,
                    "peers": [{"tls": false}]"#,
+                // Opaque TCP: connections, no requests.
+                r#""direction": "outbound", "authority": "db:5432", "requests": 0,
+                   "tcpConnectionsOpened": 2,
+                   "peers": [{"tls": true, "id": "spiffe://td/ns/shop/sa/db"}]"#,
             ],
         );
         let api = answer(
@@ -333,6 +338,7 @@ mod tests {
                     Some("the destination is not meshed")
                 ),
                 ("web".into(), "api".into(), Some(7), None),
+                ("web".into(), "db".into(), Some(0), None),
                 (
                     "web".into(),
                     "example.com:80".into(),
@@ -352,8 +358,9 @@ mod tests {
         let web_api = &edges[1];
         assert_eq!(web_api.client_ids, [WEB.to_owned()].into());
         assert_eq!(web_api.server_ids, [API.to_owned()].into());
-        assert_eq!(edges[3].src.namespace(), Some("other"));
-        assert_eq!(edges[3].server_ids, [API.to_owned()].into());
+        assert_eq!(edges[2].server_ids, [DB.to_owned()].into());
+        assert_eq!(edges[4].src.namespace(), Some("other"));
+        assert_eq!(edges[4].server_ids, [API.to_owned()].into());
         assert_eq!(short_identity(WEB), "shop/web");
         assert_eq!(short_identity("x"), "x");
     }
