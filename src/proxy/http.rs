@@ -131,10 +131,11 @@ fn req_line<B>(
     if !log && !tapping {
         return None;
     }
-    let view = tap::Request::of(req, authority_of(req).unwrap_or(""));
-    let tapped = tapping && state.shared.tap.wants(direction, &view);
-    (log || tapped).then_some(ReqLine {
-        req: view,
+    let authority = authority_of(req).unwrap_or("");
+    let (method, path) = (req.method(), req.uri().path());
+    let tapped = tapping && state.shared.tap.wants(direction, method, authority, path);
+    (log || tapped).then(|| ReqLine {
+        req: tap::Request::of(req, authority),
         log,
         tapped,
     })

@@ -44,8 +44,15 @@ impl Filter {
         self.direction.is_none_or(|d| d == direction)
             && self.method.as_ref().is_none_or(|m| m == method)
             && (self.path.as_deref()).is_none_or(|p| path.starts_with(p))
-            && (self.authority.as_deref()).is_none_or(|a| authority.starts_with(a))
+            && (self.authority.as_deref()).is_none_or(|a| starts_with_ignoring_case(authority, a))
     }
+}
+
+/// Whether `text` starts with `prefix` (lowercase), in any case: authorities are compared
+/// as the request wrote them, without a lowercased copy.
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    let (text, prefix) = (text.as_bytes(), prefix.as_bytes());
+    text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// A `/tap` query, parsed.

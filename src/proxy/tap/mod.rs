@@ -157,13 +157,17 @@ impl Tap {
         self.active.load(Ordering::Relaxed) > 0
     }
 
-    /// Whether some tap wants a request of `direction` with this method, authority, path.
-    pub fn wants(&self, direction: Direction, req: &Request) -> bool {
+    /// Whether some tap wants a request of `direction` with this method, authority and path
+    /// (asked before anything of the request is copied).
+    pub fn wants(
+        &self,
+        direction: Direction,
+        method: &Method,
+        authority: &str,
+        path: &str,
+    ) -> bool {
         let taps = self.taps.lock().unwrap_or_else(|e| e.into_inner());
-        (taps.iter()).any(|t| {
-            let f = &t.query.filter;
-            f.matches(direction, &req.method, &req.authority, &req.path)
-        })
+        (taps.iter()).any(|t| t.query.filter.matches(direction, method, authority, path))
     }
 
     /// Starts a tap; its events arrive on the stream, which ends it when dropped.

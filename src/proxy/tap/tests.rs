@@ -89,10 +89,10 @@ async fn a_reader_that_goes_away_ends_its_tap_and_taps_are_bounded() {
     assert!(busy.to_string().contains("8 taps are running"), "{busy}");
     streams.truncate(1);
     assert!(tap.is_active());
-    assert!(tap.wants(Direction::Outbound, &request(Method::GET, "/")));
+    assert!(tap.wants(Direction::Outbound, &Method::GET, "web", "/"));
     drop(streams);
     assert!(!tap.is_active());
-    assert!(!tap.wants(Direction::Outbound, &request(Method::GET, "/")));
+    assert!(!tap.wants(Direction::Outbound, &Method::GET, "web", "/"));
 }
 
 #[tokio::test]
