@@ -5,13 +5,12 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use meshctl::model::duration::Duration;
 use meshctl::stats::edges::{Edge, edges, short_identity};
 use meshctl::stats::{Kind, ResourceRef, Scope};
 use serde_json::json;
 
 use super::stat::cluster::{meshed_pods, silent_pods, waiting};
-use super::stat::{fetch_options, pretty, scope, usage};
+use super::stat::{ReadArgs, pretty, scope, usage};
 use super::{GlobalArgs, TableOrJson, control_plane};
 
 #[derive(Debug, Args)]
@@ -31,15 +30,8 @@ pub struct EdgesArgs {
     /// Every namespace instead of -n's (or the context's)
     #[arg(short = 'A', long)]
     all_namespaces: bool,
-    /// How far back to look (10s to 10m)
-    #[arg(long, default_value = "1m", value_name = "DURATION")]
-    window: Duration,
-    /// Give up on a proxy that has not answered after this long
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    timeout: Duration,
-    /// Output format
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    output: TableOrJson,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 pub fn run(args: EdgesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -50,7 +42,7 @@ pub fn run(args: EdgesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             args.kind
         )));
     }
-    let options = fetch_options(args.window, args.timeout)?;
+    let options = args.read.options()?;
     let scope = scope(args.all_namespaces, global)?;
     let runtime = control_plane::runtime()?;
     let conn = runtime.block_on(control_plane::connect(global))?;
@@ -73,7 +65,7 @@ pub fn run(args: EdgesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    match args.output {
+    match args.read.output {
         TableOrJson::Json => {
             let rows: Vec<_> = edges.iter().map(edge_json).collect();
             print!(
@@ -92,7 +84,7 @@ pub fn run(args: EdgesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 }
                 _ => String::new(),
             };
-            eprintln!("No edges{what} in the last {}.", args.window);
+            eprintln!("No edges{what} in the last {}.", args.read.window);
         }
         TableOrJson::Table => println!("{}", table(&edges)),
     }

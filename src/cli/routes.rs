@@ -4,14 +4,13 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use meshctl::model::duration::Duration;
 use meshctl::stats::routes::routes;
 use meshctl::stats::select::authority_matches;
 use meshctl::stats::{Kind, Merged, ResourceRef, Scope};
 use serde_json::json;
 
 use super::stat::cluster::{silent_pods, waiting};
-use super::stat::{fetch_options, pretty, usage};
+use super::stat::{ReadArgs, pretty, usage};
 use super::stat_output::{route_json, routes_table};
 use super::{GlobalArgs, TableOrJson, control_plane};
 
@@ -31,15 +30,8 @@ pub struct RoutesArgs {
     /// Count clients in every namespace, not only the target's
     #[arg(long)]
     all_clients: bool,
-    /// How far back to look (10s to 10m)
-    #[arg(long, default_value = "1m", value_name = "DURATION")]
-    window: Duration,
-    /// Give up on a proxy that has not answered after this long
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    timeout: Duration,
-    /// Output format
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    output: TableOrJson,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 pub fn run(args: RoutesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -50,7 +42,7 @@ pub fn run(args: RoutesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             args.target
         )));
     }
-    let options = fetch_options(args.window, args.timeout)?;
+    let options = args.read.options()?;
     let runtime = control_plane::runtime()?;
     let conn = runtime.block_on(control_plane::connect(global))?;
     let ns = global.namespace.clone().unwrap_or(conn.namespace.clone());
@@ -73,7 +65,7 @@ pub fn run(args: RoutesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    match args.output {
+    match args.read.output {
         TableOrJson::Json => print!(
             "{}",
             pretty(&json!({

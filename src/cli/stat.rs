@@ -232,8 +232,28 @@ impl Plan {
     }
 }
 
+/// How `edges` and `routes` read the proxies' windows, and print them.
+#[derive(Debug, Args)]
+pub(super) struct ReadArgs {
+    /// How far back to look (10s to 10m)
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub window: Duration,
+    /// Give up on a proxy that has not answered after this long
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    timeout: Duration,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: super::TableOrJson,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> anyhow::Result<FetchOptions> {
+        fetch_options(self.window, self.timeout)
+    }
+}
+
 /// `--window` and `--timeout`, checked.
-pub(super) fn fetch_options(window: Duration, timeout: Duration) -> anyhow::Result<FetchOptions> {
+fn fetch_options(window: Duration, timeout: Duration) -> anyhow::Result<FetchOptions> {
     if !(10..=600).contains(&window.get().as_secs()) {
         return Err(usage(format!(
             "--window {window} is out of range: allowed 10s to 10m"
