@@ -13,7 +13,8 @@
 #   MESHCTL_BIN=path   skip the release build
 #   BENCH_SECONDS=10   length of each load run
 #   BENCH_REPEAT=1     runs per row; the best is kept (use 3 on a machine others are using)
-#   BENCH_ROWS="direct meshctl pair mtls haproxy nginx"   rows to run (direct always first)
+#   BENCH_ROWS="direct meshctl pair mtls haproxy nginx"   rows to run (direct always first;
+#                      also tapidle, tapall: meshctl with a /tap reader, see start_tap)
 #
 # Rows: each row NAME is a function start_NAME that starts what the row measures and sets
 #   TARGET          host:port the load generators call,
@@ -147,8 +148,22 @@ EOF
     started $!
     MEASURED_PIDS=$!
     TARGET="127.0.0.1:$port"
+    MESHCTL_ADMIN="127.0.0.1:$admin"
     wait_http "127.0.0.1:$admin/ready"
 }
+
+# The meshctl row with a reader on the admin port's /tap (curl, not measured): `tapidle`
+# taps a path no request has (each request is checked against the tap's filters, no event
+# is made), `tapall` taps every request (an event each, up to the tap's rate of 1,000/s).
+# The `meshctl` row itself is the proxy nobody taps.
+start_tap() {
+    start_meshctl
+    curl -sN "http://$MESHCTL_ADMIN/tap?$1&max_rps=1000&limit=100000" >/dev/null &
+    started $!
+    sleep 0.2
+}
+start_tapidle() { start_tap "path=/never"; }
+start_tapall() { start_tap "path=/"; }
 
 # Two meshctl proxies in a row (client side A -> server side B -> upstream), as two meshed
 # pods talk: `pair` in plaintext, `mtls` with mutual TLS 1.3 between them (leaves from

@@ -21,4 +21,5 @@ pub mod proxy;
 pub mod readiness;
 pub mod secret;
 pub mod stats;
+pub mod tap;
 pub mod translate;

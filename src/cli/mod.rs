@@ -11,14 +11,18 @@ mod control_plane;
 mod controller;
 mod dashboard;
 mod demo;
+mod edges;
 mod inject;
 mod inputs;
 mod install;
 mod proxy;
 mod proxy_await;
 mod proxy_init;
+mod routes;
 mod stat;
 mod stat_output;
+mod tap;
+mod top;
 mod uninject;
 mod uninstall;
 mod upgrade;
@@ -95,6 +99,14 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Golden signals (success, RPS, latency percentiles) read from proxies' admin ports
     Stat(stat::StatArgs),
+    /// Who calls whom among cluster resources, with both sides' identities and mTLS
+    Edges(edges::EdgesArgs),
+    /// Live requests of a resource's pods, one line each, from their proxies
+    Tap(tap::TapArgs),
+    /// The busiest paths of a resource's pods, live, from their proxies
+    Top(top::TopArgs),
+    /// A service's success, RPS and latency per route of its config, from its clients' proxies
+    Routes(routes::RoutesArgs),
     /// Canary releases: set the weights of the object that routes a Service
     Canary(canary::CanaryArgs),
     /// Run the control plane: discovery and identity for the proxies (what the install runs)
@@ -128,6 +140,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::ProxyInit(args) => proxy_init::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Stat(args) => stat::run(args, &cli.global),
+        Command::Edges(args) => edges::run(args, &cli.global),
+        Command::Tap(args) => tap::run(args, &cli.global),
+        Command::Top(args) => top::run(args, &cli.global),
+        Command::Routes(args) => routes::run(args, &cli.global),
         Command::Canary(args) => canary::run(args, &cli.global),
         Command::Controller(args) => controller::run(args, &cli.global),
         Command::Demo(args) => demo::run(args),

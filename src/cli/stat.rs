@@ -17,7 +17,7 @@ use super::GlobalArgs;
 use super::control_plane;
 use super::stat_output::{row_json, table};
 
-mod cluster;
+pub(super) mod cluster;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -160,29 +160,13 @@ struct Plan {
     watch: bool,
 }
 
-fn usage(text: impl Into<String>) -> anyhow::Error {
+pub(super) fn usage(text: impl Into<String>) -> anyhow::Error {
     super::UsageError(text.into()).into()
 }
 
 impl Plan {
     fn new(args: StatArgs, global: &GlobalArgs) -> anyhow::Result<Plan> {
-        let window = args.window.get();
-        if !(10..=600).contains(&window.as_secs()) {
-            return Err(usage(format!(
-                "--window {} is out of range: allowed 10s to 10m",
-                args.window
-            )));
-        }
-        if args.timeout.get().is_zero() {
-            return Err(usage(
-                "--timeout 0s would give up on every proxy: give 1s or more",
-            ));
-        }
-        let options = FetchOptions {
-            window,
-            concurrency: CONCURRENCY,
-            timeout: args.timeout.get(),
-        };
+        let options = fetch_options(args.window, args.timeout)?;
         let edge = match (args.to, args.from) {
             (Some(to), _) => Some((Direction::To, to, args.to_namespace)),
             (None, Some(from)) => Some((Direction::From, from, args.from_namespace)),
@@ -248,6 +232,45 @@ impl Plan {
     }
 }
 
+/// How `edges` and `routes` read the proxies' windows, and print them.
+#[derive(Debug, Args)]
+pub(super) struct ReadArgs {
+    /// How far back to look (10s to 10m)
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub window: Duration,
+    /// Give up on a proxy that has not answered after this long
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    timeout: Duration,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: super::TableOrJson,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> anyhow::Result<FetchOptions> {
+        fetch_options(self.window, self.timeout)
+    }
+}
+
+/// `--window` and `--timeout`, checked.
+fn fetch_options(window: Duration, timeout: Duration) -> anyhow::Result<FetchOptions> {
+    if !(10..=600).contains(&window.get().as_secs()) {
+        return Err(usage(format!(
+            "--window {window} is out of range: allowed 10s to 10m"
+        )));
+    }
+    if timeout.get().is_zero() {
+        return Err(usage(
+            "--timeout 0s would give up on every proxy: give 1s or more",
+        ));
+    }
+    Ok(FetchOptions {
+        window: window.get(),
+        concurrency: CONCURRENCY,
+        timeout: timeout.get(),
+    })
+}
+
 /// Checks a `--proxy` address is `HOST:PORT`: a URL or a bare host would be asked at a
 /// surprising place (`http` as a host name, port 80) and fail as if the proxy were down.
 fn admin_address(address: &str) -> anyhow::Result<()> {
@@ -262,7 +285,7 @@ fn admin_address(address: &str) -> anyhow::Result<()> {
 }
 
 /// `KIND [NAME]` or `KIND/NAME`.
-fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
+pub(super) fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
     // An unknown kind is a failed lookup (exit 1, like an unknown name), not bad usage.
     let mut what: ResourceRef = kind.parse()?;
     if let Some(name) = name {
@@ -275,7 +298,7 @@ fn resource(kind: &str, name: Option<String>) -> anyhow::Result<ResourceRef> {
 }
 
 /// `-A`, `-n NS`, or neither (`None`: the context's namespace).
-fn scope(all_namespaces: bool, global: &GlobalArgs) -> anyhow::Result<Option<Scope>> {
+pub(super) fn scope(all_namespaces: bool, global: &GlobalArgs) -> anyhow::Result<Option<Scope>> {
     match (all_namespaces, &global.namespace) {
         (true, Some(_)) => Err(usage("-A and -n exclude each other")),
         (true, None) => Ok(Some(Scope::All)),
@@ -301,7 +324,7 @@ struct Round {
 }
 
 /// `error`, ending the command, after the round's `warnings` it refers to.
-fn failing(warnings: &[String], error: anyhow::Error) -> anyhow::Error {
+pub(super) fn failing(warnings: &[String], error: anyhow::Error) -> anyhow::Error {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
@@ -337,7 +360,7 @@ fn show(watch: bool, mut once: impl FnMut() -> anyhow::Result<Round>) -> anyhow:
     }
 }
 
-fn pretty(value: &serde_json::Value) -> anyhow::Result<String> {
+pub(super) fn pretty(value: &serde_json::Value) -> anyhow::Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 

@@ -1,8 +1,9 @@
 //! What `meshctl stat` prints: tables (NAME, MESHED, SUCCESS, RPS, latency percentiles,
 //! TCP_CONN; wide adds bytes/s in and out, retries, timeouts, ejections) and JSON documents,
-//! in cluster and local mode.
+//! in cluster and local mode; and `meshctl routes`' per-route table.
 
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
+use meshctl::stats::routes::RouteRow;
 use meshctl::stats::{ClusterStats, Merged, RowKey, Signals};
 use serde_json::json;
 
@@ -207,6 +208,29 @@ fn signals_json(s: &Signals) -> serde_json::Value {
         "receivedBytesPerSecond": s.received_bytes_per_second,
         "sentBytesPerSecond": s.sent_bytes_per_second,
     })
+}
+
+/// `meshctl routes`: ROUTE, AUTHORITY and the request figures (no connection count: a
+/// route's rows count requests).
+pub fn routes_table(rows: &[RouteRow]) -> String {
+    let mut table = super::stdout_table();
+    let mut header = vec!["ROUTE", "AUTHORITY"];
+    header.extend(&SIGNAL_COLUMNS[1..SIGNAL_COLUMNS.len() - 1]);
+    table.set_header(header);
+    for row in rows {
+        let mut cells = vec![row.route.clone(), row.authorities.join(",")];
+        let mut figures = signal_cells(Some(&row.signals), false);
+        figures.pop();
+        cells.extend(figures);
+        table.add_row(cells);
+    }
+    fitted(table, 2)
+}
+
+pub fn route_json(row: &RouteRow) -> serde_json::Value {
+    let mut value = json!({"route": row.route, "authorities": row.authorities});
+    merge_json(&mut value, signals_json(&row.signals));
+    value
 }
 
 pub fn row_json(key: &RowKey, s: &Signals) -> serde_json::Value {

@@ -250,10 +250,7 @@ impl Collector {
         let mut named = self.identities.iter().filter(|(_, id)| *id == identity);
         match (named.next(), named.next()) {
             (Some((name, _)), None) => name.clone(),
-            _ => identity
-                .split_once("/ns/")
-                .map_or(identity, |(_, rest)| rest)
-                .replace("/sa/", "/"),
+            _ => crate::stats::edges::short_identity(identity),
         }
     }
 }

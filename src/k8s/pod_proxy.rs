@@ -57,17 +57,45 @@ pub async fn get(
             },
         )?
         .to_bytes();
-    let text = String::from_utf8_lossy(&body).into_owned();
     if status.is_success() {
-        return Ok(text);
+        return Ok(String::from_utf8_lossy(&body).into_owned());
     }
+    Err(error_of(status, &body))
+}
+
+/// The error of a pod-proxy answer with `status` (not 2xx) and `body`.
+pub fn error_of(status: http::StatusCode, body: &[u8]) -> PodProxyError {
+    let text = String::from_utf8_lossy(body);
     // The API server's own refusals are a Status object; a pod's answer is its text.
     let message = serde_json::from_str::<kube::core::Status>(&text)
         .map_or_else(|_| text.trim().to_owned(), |s| s.message.trim().to_owned());
-    Err(PodProxyError::Status {
+    PodProxyError::Status {
         code: status.as_u16(),
         message,
-    })
+    }
+}
+
+/// Sends `request` (a pod-proxy path) and gives the response with its body streaming:
+/// how `tap` reads a proxy's `/tap`. An answer that is not 2xx is an error.
+pub async fn stream(
+    client: &Client,
+    request: http::Request<kube::client::Body>,
+) -> Result<http::Response<kube::client::Body>, PodProxyError> {
+    use http_body_util::BodyExt;
+    let response = client
+        .send(request)
+        .await
+        .map_err(|e| PodProxyError::Request(super::connect::error_chain(&e)))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Err(error_of(status, &body))
 }
 
 /// `GET path_and_query` on a pod's proxy admin port (4191): how `stat` and `check --proxy`

@@ -1,5 +1,6 @@
 //! The admin listener: `/ready`, `/live`, `/metrics`, `/stats?window=1m`, `/config`,
-//! `/identity` (the proxy's certificate chain and trust roots, PEM; never the key).
+//! `/identity` (the proxy's certificate chain and trust roots, PEM; never the key), `/tap`
+//! (live request events, operators only).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -94,10 +95,15 @@ fn handle(state: &State, req: &Request<Incoming>, peer: IpAddr) -> Response<Body
             }
         }
         "/stats" => match window_of(req.uri().query()) {
-            Ok(window) => json(&state.shared.stats.report(window)),
+            Ok(window) => {
+                let mut report = state.shared.stats.report(window);
+                report.identity = state.tls().map(|tls| tls.id().to_string());
+                json(&report)
+            }
             Err(e) => respond(StatusCode::BAD_REQUEST, TEXT, e),
         },
         "/config" => config(state),
+        "/tap" => tap(state, req.uri().query()),
         "/identity" => match state.tls() {
             Some(tls) => json(&tls.view()),
             None => respond(
@@ -109,7 +115,7 @@ fn handle(state: &State, req: &Request<Incoming>, peer: IpAddr) -> Response<Body
         _ => respond(
             StatusCode::NOT_FOUND,
             TEXT,
-            "not found; try /ready, /live, /metrics, /stats?window=1m, /config, /identity\n",
+            "not found; try /ready, /live, /metrics, /stats?window=1m, /config, /identity, /tap\n",
         ),
     }
 }
@@ -131,6 +137,25 @@ fn config(state: &State) -> Response<Body> {
         fields.insert("version".to_owned(), discovery.version().into());
     }
     json(&value)
+}
+
+/// A live stream of request events (`tap` says what a query may ask).
+fn tap(state: &State, query: Option<&str>) -> Response<Body> {
+    let query = match super::tap::parse(query) {
+        Ok(query) => query,
+        Err(e) => return respond(StatusCode::BAD_REQUEST, TEXT, format!("{e}\n")),
+    };
+    match state.shared.tap.subscribe(query) {
+        Ok(stream) => {
+            let mut resp = Response::new(stream.boxed());
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/x-ndjson"),
+            );
+            resp
+        }
+        Err(busy) => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{busy}\n")),
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response<Body> {

@@ -1,5 +1,5 @@
-//! Who may read the admin port's operator endpoints (`/config`, `/identity`, `/stats`: the
-//! proxy's routing, identity and traffic). Probes and `/metrics` stay open to all (kubelet,
+//! Who may read the admin port's operator endpoints (`/config`, `/tap`: the proxy's routing
+//! and live requests). Probes and `/metrics` stay open to all (kubelet,
 //! Prometheus). Loopback callers (in the pod, `kubectl port-forward`) are always served;
 //! others only from the networks the operator lists, e.g. the nodes the API server's pod
 //! proxy comes from (`meshctl stat`, `check --proxy`). Nothing listed: loopback only.
@@ -10,11 +10,13 @@ use std::str::FromStr;
 
 use crate::netinit::Cidr;
 
-/// The admin paths only operators may read: the routing config. `/stats` is open like
+/// The admin paths only operators may read: the routing config and live requests (`/tap`
+/// shows paths and identities as they happen; through the API server's pod proxy it needs
+/// `get` on `pods/proxy`, which RBAC grants per namespace). `/stats` is open like
 /// `/metrics` (the same counters, which Prometheus scrapes from anywhere) and `/identity`
 /// shows public certificates every TLS peer is shown anyway; closing them would break
 /// `meshctl stat` and `check --proxy` through the API server's pod proxy out of the box.
-pub const OPERATOR_PATHS: [&str; 1] = ["/config"];
+pub const OPERATOR_PATHS: [&str; 2] = ["/config", "/tap"];
 
 /// `--admin-operator-from`: `all`, or networks (CIDRs or addresses) besides loopback.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

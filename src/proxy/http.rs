@@ -12,11 +12,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::authz::{Client, Decision, Subject};
-use super::forward::{Answer, Dest, proxy_error};
+use super::forward::{Answer, Dest, PROXY_ERROR_HEADER, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, classify, mirror, normalize, trace, tunnel};
+use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, trace, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -27,6 +27,9 @@ const HOP_BY_HOP: [HeaderName; 5] = [
     header::PROXY_AUTHORIZATION,
     header::TRAILER,
 ];
+
+/// A name, not a `&str`: looked up on every plaintext answer.
+const PROXY_ERROR: HeaderName = HeaderName::from_static(PROXY_ERROR_HEADER);
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
@@ -90,13 +93,14 @@ pub async fn outbound(
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
         let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
         let mut answer = Answer::proxy(resp);
-        let line = req_line(&table, &req);
-        finish(&svc, None, None, line.as_ref(), start, &mut answer);
+        let line = req_line(&state, &table, Direction::Outbound, &req);
+        finish(&state, &svc, None, None, line.as_ref(), start, &mut answer);
         return answer.response;
     };
-    let line = req_line(&table, &req);
+    let line = req_line(&state, &table, Direction::Outbound, &req);
     let (mut answer, backend) = route_request(&svc, route, boxed(req)).await;
     finish(
+        &state,
         &svc,
         Some(route),
         backend.as_deref(),
@@ -107,45 +111,59 @@ pub async fn outbound(
     answer.response
 }
 
-/// What the access log says about the request.
+/// What the access log and taps see of a request, taken only when the log is on or
+/// someone taps (it copies the method, path and a few headers).
 pub struct ReqLine {
-    method: http::Method,
-    path: String,
+    req: tap::Request,
+    log: bool,
+    tapped: bool,
 }
 
-/// The access log's view of `req`, taken only when the log is on (it copies the path).
-fn req_line<B>(table: &Table, req: &Request<B>) -> Option<ReqLine> {
-    table.config.access_log.then(|| ReqLine {
-        method: req.method().clone(),
-        path: req.uri().path().to_owned(),
+/// The view of `req` (`direction`) for the access log and taps, if either wants it.
+fn req_line<B>(
+    state: &State,
+    table: &Table,
+    direction: Direction,
+    req: &Request<B>,
+) -> Option<ReqLine> {
+    let log = table.config.access_log;
+    let tapping = state.shared.tap.is_active();
+    if !log && !tapping {
+        return None;
+    }
+    let authority = authority_of(req).unwrap_or("");
+    let (method, path) = (req.method(), req.uri().path());
+    let tapped = tapping && state.shared.tap.wants(direction, method, authority, path);
+    (log || tapped).then(|| ReqLine {
+        req: tap::Request::of(req, authority),
+        log,
+        tapped,
     })
 }
 
 impl ReqLine {
-    /// Writes the access log line of this request.
-    fn log(
-        &self,
-        direction: Direction,
-        authority: &str,
-        peer: &PeerLabels,
-        resp: (u16, Duration),
-        route: Option<&str>,
-        backend: Option<&str>,
-    ) {
-        let (status, duration) = resp;
-        access_log::write(&access_log::Entry {
-            tls: peer.tls_value(),
-            client_id: peer.client_id.as_deref(),
-            server_id: peer.server_id.as_deref(),
-            direction,
-            authority,
-            method: self.method.as_str(),
-            path: &self.path,
-            status,
-            duration,
-            route,
-            backend,
-        });
+    /// Writes the access log line of this request (`authority` is its service's label)
+    /// and sends it to the taps that want it.
+    fn log(&self, state: &State, authority: &str, outcome: &tap::Outcome<'_>) {
+        if self.log {
+            let peer = outcome.peer;
+            access_log::write(&access_log::Entry {
+                tls: peer.tls_value(),
+                client_id: peer.client_id.as_deref(),
+                server_id: peer.server_id.as_deref(),
+                direction: outcome.direction,
+                authority,
+                method: self.req.method.as_str(),
+                path: &self.req.path,
+                status: outcome.status,
+                duration: outcome.latency,
+                route: outcome.route,
+                backend: outcome.backend,
+            });
+        }
+        if self.tapped {
+            state.shared.tap.publish(&self.req, outcome);
+        }
     }
 }
 
@@ -217,6 +235,7 @@ fn grpc_error(code: u32, message: &'static str) -> Response<Body> {
 }
 
 fn finish(
+    state: &State,
     svc: &ServiceRt,
     route: Option<&RouteRt>,
     backend: Option<&BackendRt>,
@@ -229,6 +248,12 @@ fn finish(
     let peer = answer.peer.as_ref().map(|p| &p.labels);
     let latency = start.elapsed();
     let status = resp.status().as_u16();
+    // Who answered, for `edges`: a mesh peer, or a plaintext server (not the proxy itself).
+    match peer {
+        Some(labels) => svc.stats.peer(labels),
+        None if !resp.headers().contains_key(PROXY_ERROR) => svc.stats.peer(&PeerLabels::PLAIN),
+        None => {}
+    }
     let windows = [
         Some(&svc.stats),
         route.map(|r| &r.stats),
@@ -239,14 +264,15 @@ fn finish(
         let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
         let peer = peer.unwrap_or_else(|| svc.http.peer());
-        line.log(
-            Direction::Outbound,
-            authority,
+        let outcome = tap::Outcome {
+            direction: Direction::Outbound,
+            status,
+            latency,
             peer,
-            (status, latency),
             route,
             backend,
-        );
+        };
+        line.log(state, authority, &outcome);
     }
 }
 
@@ -281,7 +307,8 @@ pub async fn inbound(
     let table = state.table();
     let metrics = &conn.metrics;
     metrics.request();
-    let line = req_line(&table, &req);
+    table.inbound_stats.peer(metrics.peer());
+    let line = req_line(&state, &table, Direction::Inbound, &req);
     let port = conn.target.addr.port();
     // Answers the proxy gives itself (400, 403) are counted and logged like the app's.
     let refuse = |mut resp: Response<Body>, line: Option<ReqLine>| {
@@ -291,14 +318,8 @@ pub async fn inbound(
         if let Some(line) = line {
             let (authority, peer) = (metrics.authority(), metrics.peer());
             let status = resp.status().as_u16();
-            line.log(
-                Direction::Inbound,
-                authority,
-                peer,
-                (status, latency),
-                None,
-                None,
-            );
+            let outcome = tap::Outcome::inbound(status, latency, peer);
+            line.log(&state, authority, &outcome);
         }
         resp
     };
@@ -377,14 +398,8 @@ pub async fn inbound(
     classify::record(&mut resp, metrics, None, windows, latency);
     if let Some(line) = line {
         let status = resp.status().as_u16();
-        line.log(
-            Direction::Inbound,
-            metrics.authority(),
-            metrics.peer(),
-            (status, latency),
-            None,
-            None,
-        );
+        let outcome = tap::Outcome::inbound(status, latency, metrics.peer());
+        line.log(&state, metrics.authority(), &outcome);
     }
     resp
 }

@@ -257,6 +257,7 @@ impl Proxy {
             forward_metrics: ForwardMetrics::default(),
             stats: Arc::new(Stats::default()),
             tls,
+            tap: Arc::default(),
         };
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
@@ -585,6 +586,8 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
                 state.shared.metrics.authz_denied(false, port, rule);
                 return;
             }
+            // Who connected, for `edges` (HTTP requests note theirs one by one).
+            table.inbound_stats.peer(&accepted.labels);
             drop(table);
             let forward = tcp::forward_to(io, &state, target, APP_LABEL.clone(), drain);
             tokio::select! {

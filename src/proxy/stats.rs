@@ -15,13 +15,16 @@
 //!       "tcpConnectionsOpened": 4,
 //!       "retries": 1, "timeouts": 0, "ejections": 0,   // counted on backend rows
 //!       "receivedBytes": 52000, "sentBytes": 310000,   // whole-authority rows
-//!       "latencyBuckets": [100, 12, ..., 0] } ] }
+//!       "latencyBuckets": [100, 12, ..., 0],
+//!       "peers": [{"tls": true, "id": "spiffe://td/ns/shop/sa/web"}] } ],  // whole rows
+//!   "identity": "spiffe://td/ns/shop/sa/client" }   // the proxy's own, with mesh TLS
 //! ```
 //!
 //! A row without `route` and `backend` is the whole authority (inbound rows use the authority
 //! `app`). `latencyBuckets[i]` counts requests at most `latencyBucketsMs[i]` ms long (not
 //! cumulative); its last entry, one past the bounds, counts slower ones. `successRate` is
-//! null without requests. Sum rows' buckets across pods to merge them. Slots are 10 s wide, so
+//! null without requests. `peers` are the mesh peers seen in the window (server identities
+//! outbound, client identities inbound; `tls: false` for plaintext). Sum rows' buckets across pods to merge them. Slots are 10 s wide, so
 //! a window covers the current, partly filled slot plus the whole ones before it.
 //!
 //! Bytes are Istio's `received`/`sent`: read from and written to the connection the proxy
@@ -38,7 +41,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{Direction, LATENCY_BUCKETS_MS};
+use super::metrics::{Direction, LATENCY_BUCKETS_MS, PeerLabels};
+use super::peers::{Peer, Peers};
 
 /// Width of one slot.
 pub const SLOT: Duration = Duration::from_secs(10);
@@ -164,6 +168,8 @@ pub struct Window {
     slots: Mutex<Vec<Slot>>,
     /// Bytes received and sent, allocated with the first byte like `slots`.
     bytes: OnceLock<Box<[ByteSlots; 2]>>,
+    /// The mesh peers of whole-authority rows (`meshctl edges`).
+    peers: Peers,
 }
 
 impl Window {
@@ -173,7 +179,19 @@ impl Window {
             // Allocated on first use: most services of a big mesh see no traffic from a pod.
             slots: Mutex::new(Vec::new()),
             bytes: OnceLock::new(),
+            peers: Peers::default(),
         }
+    }
+
+    /// Notes the mesh peer (or plaintext) a request went to or came from.
+    pub fn peer(&self, labels: &PeerLabels) {
+        self.peers.seen(labels, self.epoch(Instant::now()));
+    }
+
+    /// The peers seen in the last `window`.
+    fn peers(&self, window: Duration) -> Vec<Peer> {
+        let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
+        self.peers.report(self.epoch(Instant::now()), n)
     }
 
     fn byte_slots(&self) -> &[ByteSlots; 2] {
@@ -311,6 +329,9 @@ pub struct Row {
     pub sent_bytes: u64,
     /// Counts per bucket of `latencyBucketsMs`, the last one for anything slower.
     pub latency_buckets: Vec<u64>,
+    /// The mesh peers seen (whole-authority rows; at most [`super::peers::MAX_PEERS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Peer>,
 }
 
 /// The `/stats` answer.
@@ -318,6 +339,9 @@ pub struct Row {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub window_seconds: u64,
+    /// The proxy's own mesh identity (absent in plaintext).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     pub latency_buckets_ms: &'static [f64],
     pub rows: Vec<Row>,
 }
@@ -368,11 +392,13 @@ impl Stats {
                     received_bytes,
                     sent_bytes,
                     latency_buckets: s.latency.to_vec(),
+                    peers: w.peers(window),
                 }
             })
             .collect();
         Report {
             window_seconds: window.as_secs(),
+            identity: None,
             latency_buckets_ms: &LATENCY_BUCKETS_MS,
             rows,
         }

@@ -34,6 +34,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// The proxy's mesh TLS (None: no identity configured, plaintext everywhere).
     pub tls: Option<Arc<MeshTls>>,
+    /// Live request events for `/tap`.
+    pub tap: Arc<super::tap::Tap>,
 }
 
 /// A backend as routes use it: the forwarder and its stats window.

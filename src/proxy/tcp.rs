@@ -58,6 +58,8 @@ pub async fn forward_service(
         tracing::warn!(service = %svc.name, "opaque connection: no endpoint reachable");
         return;
     };
+    // Who answered, for `edges`.
+    svc.stats.peer(&tls);
     let authority = svc.http.authority().clone();
     splice(io, upstream, state, authority, tls, drain).await;
 }

@@ -59,34 +59,43 @@ impl Unreachable {
     }
 }
 
-impl ClusterStats {
-    /// The pods the caller may not proxy to ([`Unreachable::forbidden`]), by namespace.
-    pub fn forbidden_by_namespace(&self) -> BTreeMap<&str, Vec<&Unreachable>> {
-        let mut by_namespace: BTreeMap<&str, Vec<&Unreachable>> = BTreeMap::new();
-        for u in self.unreachable.iter().filter(|u| u.forbidden()) {
-            by_namespace.entry(&u.namespace).or_default().push(u);
-        }
-        by_namespace
+/// The pods the caller may not proxy to ([`Unreachable::forbidden`]), by namespace.
+pub fn forbidden_by_namespace(unreachable: &[Unreachable]) -> BTreeMap<&str, Vec<&Unreachable>> {
+    let mut by_namespace: BTreeMap<&str, Vec<&Unreachable>> = BTreeMap::new();
+    for u in unreachable.iter().filter(|u| u.forbidden()) {
+        by_namespace.entry(&u.namespace).or_default().push(u);
+    }
+    by_namespace
+}
+
+pub type PodKey = (String, String);
+
+/// What the proxies of some pods answered, by pod, and the pods that gave no answer.
+#[derive(Debug, Default)]
+pub struct Asked {
+    pub answers: BTreeMap<PodKey, StatsAnswer>,
+    pub unreachable: Vec<Unreachable>,
+}
+
+impl Asked {
+    /// The answers of `selected`'s pods.
+    pub fn of(&self, selected: &Selected) -> Vec<&StatsAnswer> {
+        (selected.pods.iter())
+            .filter_map(|p| self.answers.get(&(p.namespace.clone(), p.name.clone())))
+            .collect()
     }
 }
 
-type PodKey = (String, String);
-
-/// Asks the proxies of every meshed, running pod of `selected` (and of the `--from`
-/// resources) and merges their answers per resource. `client` should not retry 503s
-/// (`Connection::once`): through the pod proxy they mean the pod does not answer.
-pub async fn collect(
+/// Asks the proxy of every meshed, running pod of `resources` (each pod once) for its
+/// `/stats` through the API server. `client` should not retry 503s (`Connection::once`):
+/// through the pod proxy they mean the pod does not answer.
+pub async fn ask_pods<'a>(
     client: &Client,
-    selected: Vec<Selected>,
-    traffic: Traffic<'_>,
+    resources: impl IntoIterator<Item = &'a Selected>,
     options: FetchOptions,
-) -> Result<ClusterStats, AnswerError> {
+) -> Asked {
     let mut askable: BTreeMap<PodKey, &MeshPod> = BTreeMap::new();
-    let sources: &[Selected] = match traffic {
-        Traffic::From(sources) => sources,
-        _ => &[],
-    };
-    for pod in selected.iter().chain(sources).flat_map(|s| &s.pods) {
+    for pod in resources.into_iter().flat_map(|s| &s.pods) {
         if pod.meshed && pod.running {
             askable.insert((pod.namespace.clone(), pod.name.clone()), pod);
         }
@@ -96,26 +105,37 @@ pub async fn collect(
         ask(client, pod, options.window)
     })
     .await;
-    let mut answers: BTreeMap<PodKey, StatsAnswer> = BTreeMap::new();
-    let mut unreachable = Vec::new();
+    let mut asked = Asked::default();
     for (pod, result) in pods.iter().zip(results) {
+        let key = (pod.namespace.clone(), pod.name.clone());
         match result {
             Ok(answer) => {
-                answers.insert((pod.namespace.clone(), pod.name.clone()), answer);
+                asked.answers.insert(key, answer);
             }
-            Err(error) => unreachable.push(Unreachable {
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
+            Err(error) => asked.unreachable.push(Unreachable {
+                namespace: key.0,
+                pod: key.1,
                 error,
             }),
         }
     }
-    let answers_of = |s: &Selected| -> Vec<&StatsAnswer> {
-        s.pods
-            .iter()
-            .filter_map(|p| answers.get(&(p.namespace.clone(), p.name.clone())))
-            .collect()
+    asked
+}
+
+/// Asks the proxies of every meshed, running pod of `selected` (and of the `--from`
+/// resources) and merges their answers per resource.
+pub async fn collect(
+    client: &Client,
+    selected: Vec<Selected>,
+    traffic: Traffic<'_>,
+    options: FetchOptions,
+) -> Result<ClusterStats, AnswerError> {
+    let sources: &[Selected] = match traffic {
+        Traffic::From(sources) => sources,
+        _ => &[],
     };
+    let asked = ask_pods(client, selected.iter().chain(sources), options).await;
+    let answers_of = |s: &Selected| asked.of(s);
     let mut rows = Vec::with_capacity(selected.len());
     for s in selected {
         let own = answers_of(&s);
@@ -145,13 +165,13 @@ pub async fn collect(
     Ok(ClusterStats {
         window_seconds: options.window.as_secs(),
         rows,
-        unreachable,
+        unreachable: asked.unreachable,
     })
 }
 
 /// The outbound traffic to the authorities `to` accepts: requests and latency from the
 /// authorities' rows, retries, timeouts and ejections from their backends' rows.
-fn edge(merged: &Merged, to: impl Fn(&str) -> bool) -> Option<Signals> {
+pub fn edge(merged: &Merged, to: impl Fn(&str) -> bool) -> Option<Signals> {
     let mut signals = merged.sum(|k| outbound(k) && to(&k.authority))?;
     let backends = |k: &RowKey| {
         k.direction == "outbound" && k.route.is_none() && k.backend.is_some() && to(&k.authority)
@@ -164,7 +184,7 @@ fn edge(merged: &Merged, to: impl Fn(&str) -> bool) -> Option<Signals> {
 }
 
 /// A row about a whole authority, not one of its routes or backends.
-fn whole(key: &RowKey) -> bool {
+pub fn whole(key: &RowKey) -> bool {
     key.route.is_none() && key.backend.is_none()
 }
 
@@ -173,7 +193,7 @@ pub fn whole_inbound(key: &RowKey) -> bool {
     whole(key) && key.direction == "inbound"
 }
 
-fn outbound(key: &RowKey) -> bool {
+pub fn outbound(key: &RowKey) -> bool {
     whole(key) && key.direction == "outbound"
 }
 

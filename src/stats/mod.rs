@@ -3,14 +3,19 @@
 //! of proxies directly or of the pods of cluster resources through the API server.
 
 pub mod cluster;
+pub mod edges;
 pub mod fetch;
 pub mod histogram;
 #[cfg(test)]
 mod proptests;
 pub mod report;
+pub mod routes;
 pub mod select;
 
-pub use cluster::{ClusterStats, ResourceStats, Traffic, Unreachable, collect};
+pub use cluster::{
+    Asked, ClusterStats, ResourceStats, Traffic, Unreachable, ask_pods, collect,
+    forbidden_by_namespace,
+};
 pub use fetch::{FetchError, FetchOptions, ask_all, fetch_all};
 pub use histogram::{Histogram, MergeError};
 pub use report::{AnswerError, Merged, Row, RowKey, Signals, StatsAnswer};

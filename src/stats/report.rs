@@ -1,11 +1,12 @@
 //! The proxy's `/stats?window=` answer (shape documented in `proxy::stats`), merged across
 //! pods row by row into golden signals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
 use super::histogram::{Histogram, MergeError};
+use crate::proxy::peers::Peer;
 use crate::proxy::stats::Counts;
 
 /// One proxy's `/stats` answer.
@@ -15,6 +16,9 @@ pub struct StatsAnswer {
     pub window_seconds: u64,
     pub latency_buckets_ms: Vec<f64>,
     pub rows: Vec<Row>,
+    /// The proxy's own mesh identity; absent in plaintext and from older proxies.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// One row: a direction and authority, optionally narrowed to a route and a backend.
@@ -31,6 +35,9 @@ pub struct Row {
     #[serde(default)]
     pub sent_bytes: u64,
     pub latency_buckets: Vec<u64>,
+    /// The mesh peers seen (whole-authority rows); absent from older proxies' answers.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
 }
 
 /// What a row is about; rows with equal keys from several pods are merged.
@@ -58,6 +65,7 @@ struct Totals {
     received_bytes: u64,
     sent_bytes: u64,
     latency: Histogram,
+    peers: BTreeSet<Peer>,
 }
 
 /// Golden signals of one merged row.
@@ -155,6 +163,7 @@ impl Merged {
                 received_bytes: row.received_bytes,
                 sent_bytes: row.sent_bytes,
                 latency,
+                peers: row.peers.iter().cloned().collect(),
             };
             match self.rows.get_mut(&row.key) {
                 Some(sum) => sum.add(&totals).map_err(latency_error)?,
@@ -186,6 +195,14 @@ impl Merged {
         Some(total.signals(self.window_seconds))
     }
 
+    /// The peers of every row `wanted` picks.
+    pub fn peers(&self, wanted: impl Fn(&RowKey) -> bool) -> BTreeSet<Peer> {
+        (self.rows.iter())
+            .filter(|(key, _)| wanted(key))
+            .flat_map(|(_, totals)| totals.peers.iter().cloned())
+            .collect()
+    }
+
     pub fn window_seconds(&self) -> u64 {
         self.window_seconds
     }
@@ -197,6 +214,7 @@ impl Totals {
         self.counts.add(&other.counts);
         self.received_bytes = self.received_bytes.saturating_add(other.received_bytes);
         self.sent_bytes = self.sent_bytes.saturating_add(other.sent_bytes);
+        self.peers.extend(other.peers.iter().cloned());
         self.latency.merge(&other.latency)
     }
 

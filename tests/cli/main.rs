@@ -17,6 +17,7 @@ mod inject;
 mod inject_errors;
 mod inject_support;
 mod install;
+mod observe;
 mod proxy;
 mod proxy_init;
 mod stat;

@@ -47,6 +47,15 @@ pub fn http_server(body: &'static str, answers: usize) -> SocketAddr {
 
 /// [`http_server`] on another loopback address (127.0.0.0/8 is all local).
 pub fn http_server_on(ip: &str, body: &'static str, answers: usize) -> SocketAddr {
+    serve_on(ip, 200, body, answers)
+}
+
+/// [`http_server`] answering `status` instead of 200.
+pub fn http_server_status(status: u16, body: &'static str, answers: usize) -> SocketAddr {
+    serve_on("127.0.0.1", status, body, answers)
+}
+
+fn serve_on(ip: &str, status: u16, body: &'static str, answers: usize) -> SocketAddr {
     let listener = TcpListener::bind((ip, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -62,7 +71,7 @@ pub fn http_server_on(ip: &str, body: &'static str, answers: usize) -> SocketAdd
                 }
                 let _ = write!(
                     conn,
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
             });

@@ -1,6 +1,7 @@
 //! Who may read a meshed pod's admin port: probes, `/metrics`, `/stats` and `/identity`
-//! anyone; the routing config (`/config`) loopback and the networks the pod's
-//! `meshctl.io/admin-operator-from` lists (the fixtures: the node, where the API server is).
+//! anyone; the routing config (`/config`) and live requests (`/tap`) loopback and the
+//! networks the pod's `meshctl.io/admin-operator-from` lists (the fixtures: the node,
+//! where the API server is).
 
 use std::net::SocketAddr;
 
@@ -26,6 +27,9 @@ fn operator_endpoints_are_served_to_loopback_and_the_listed_networks_only() {
     let (status, body) = http_get(a, remote, "/config");
     assert_eq!(status, 403, "/config from another pod: {body}");
     assert!(body.contains("meshctl.io/admin-operator-from"), "{body}");
+    // Live requests (`/tap`) likewise: paths and identities as they happen.
+    let (status, body) = http_get(a, remote, "/tap?limit=1");
+    assert_eq!(status, 403, "/tap from another pod: {body}");
     let (status, body) = http_get(b, local, "/config");
     assert_eq!(status, 200, "/config on loopback: {body}");
     let (_, metrics) = http_get(a, remote, "/metrics");

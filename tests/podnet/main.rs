@@ -31,6 +31,7 @@ mod meshed;
 mod mtls;
 mod net;
 mod node;
+mod observe;
 mod proxy_init;
 mod registry;
 mod security;

@@ -295,6 +295,20 @@ impl Registry {
             .unwrap_or_else(|e| panic!("set the status of pod {name}: {e}"));
     }
 
+    /// A Role `name` granting `rules` in this namespace, bound to its service account `sa`.
+    pub async fn grant(&self, sa: &str, name: &str, rules: Value) {
+        let group = "rbac.authorization.k8s.io";
+        let meta = json!({"name": name, "namespace": self.namespace});
+        let role = json!({"apiVersion": format!("{group}/v1"), "kind": "Role",
+            "metadata": meta, "rules": rules});
+        self.create(group, "Role", role).await;
+        let binding = json!({"apiVersion": format!("{group}/v1"), "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": group, "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": self.namespace}]});
+        self.create(group, "RoleBinding", binding).await;
+    }
+
     /// Creates `object` and returns it as the server stored it (with its uid).
     async fn create(&self, group: &str, kind: &str, object: Value) -> Value {
         let api: Api<DynamicObject> =

@@ -18,6 +18,7 @@ mod routing;
 mod stat;
 mod sticky;
 mod streams;
+mod tap;
 mod tcp;
 // Helpers shared by every module here (and by other engineers' proxy tests); not every
 // binary configuration uses all of them.

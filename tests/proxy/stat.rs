@@ -23,15 +23,7 @@ async fn stat(proxies: &[&TestProxy], args: &[&str]) -> std::process::Output {
         all.extend(["--proxy".into(), p.admin.to_string()]);
     }
     all.extend(args.iter().map(|a| a.to_string()));
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
-            .args(&all)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run meshctl stat")
-    })
-    .await
-    .unwrap()
+    run_meshctl(all).await.unwrap()
 }
 
 const ROUTES: &str = r#"      - name: shaped

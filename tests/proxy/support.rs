@@ -305,3 +305,14 @@ pub fn free_addr() -> SocketAddr {
 
 /// Shared counter for servers that count their requests.
 pub type Hits = Arc<std::sync::atomic::AtomicUsize>;
+
+/// `meshctl args…` (with NO_COLOR), run off the test's runtime.
+pub fn run_meshctl(args: Vec<String>) -> tokio::task::JoinHandle<std::process::Output> {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshctl"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run meshctl")
+    })
+}

@@ -65,29 +65,42 @@ async fn cluster_once(
         };
         checked.map_err(|e| anyhow::anyhow!("{} {peer}: {e}", direction.flag()))?;
     }
-    // Meshed pods not running yet (or without an address) have no proxy to ask.
-    let waiting: BTreeSet<String> = (selected.iter().flat_map(|s| &s.pods))
+    let waiting = waiting(&selected);
+    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
+    let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
+    let warnings = silent_pods(waiting, &stats.unreachable, answered, "stat")?;
+    Ok((stats, warnings))
+}
+
+/// The meshed pods of `selected` not running yet (or without an address): no proxy to ask.
+pub(in crate::cli) fn waiting(selected: &[Selected]) -> BTreeSet<String> {
+    (selected.iter().flat_map(|s| &s.pods))
         .filter(|p| p.meshed && !p.running)
         .map(|p| format!("{}/{}", p.namespace, p.name))
-        .collect();
-    let stats = meshctl::stats::collect(&conn.once, selected, traffic, options).await?;
+        .collect()
+}
+
+/// Warnings about the pods that gave no figures: `waiting` ones, `unreachable` ones and
+/// those the caller may not proxy to (one line per namespace, not one 403 per pod). An
+/// error when no proxy of the `answered` count answered and some were asked; `command`
+/// names what needs the right.
+pub(in crate::cli) fn silent_pods(
+    waiting: BTreeSet<String>,
+    unreachable: &[Unreachable],
+    answered: usize,
+    command: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut warnings: Vec<String> = (waiting.iter())
         .map(|pod| format!("pod {pod}: not running yet, so its proxy was not asked"))
         .collect();
-    warnings.extend(
-        (stats.unreachable.iter())
-            .filter(|u| !u.forbidden())
-            .map(|u| {
-                let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
-                format!("pod {ns}/{pod}: its proxy gave no figures: {error}")
-            }),
-    );
-    // One line per namespace the caller may not proxy to, not one 403 per pod.
-    let denied: Vec<String> = (stats.forbidden_by_namespace().iter())
-        .map(|(ns, pods)| proxy_denied(ns, pods))
+    warnings.extend((unreachable.iter()).filter(|u| !u.forbidden()).map(|u| {
+        let (ns, pod, error) = (&u.namespace, &u.pod, &u.error);
+        format!("pod {ns}/{pod}: its proxy gave no figures: {error}")
+    }));
+    let denied: Vec<String> = (meshctl::stats::forbidden_by_namespace(unreachable).iter())
+        .map(|(ns, pods)| proxy_denied(ns, pods, command))
         .collect();
-    let answered: usize = stats.rows.iter().map(|r| r.answered).sum();
-    if answered == 0 && !denied.is_empty() && stats.unreachable.iter().all(|u| u.forbidden()) {
+    if answered == 0 && !denied.is_empty() && unreachable.iter().all(|u| u.forbidden()) {
         return Err(failing(&warnings, anyhow::anyhow!("{}", denied.join("\n"))));
     }
     warnings.extend(
@@ -95,17 +108,21 @@ async fn cluster_once(
             .iter()
             .map(|d| format!("{d}; their figures are left out")),
     );
-    if answered == 0 && !stats.unreachable.is_empty() {
-        let asked = stats.unreachable.len();
+    if answered == 0 && !unreachable.is_empty() {
+        let asked = unreachable.len();
         let error = anyhow::anyhow!("no proxy answered ({asked} asked); see the warnings above");
         return Err(failing(&warnings, error));
     }
-    Ok((stats, warnings))
+    Ok(warnings)
 }
 
 /// Fails unless some of `selected` (the resources `what` names in `scope`) runs a meshed
 /// pod to ask, saying what to inject when none does.
-fn meshed_pods(what: &ResourceRef, scope: &Scope, selected: &[Selected]) -> anyhow::Result<()> {
+pub(in crate::cli) fn meshed_pods(
+    what: &ResourceRef,
+    scope: &Scope,
+    selected: &[Selected],
+) -> anyhow::Result<()> {
     if selected.is_empty() {
         bail!("no {what}{}", where_(what, scope));
     }
@@ -147,16 +164,16 @@ fn meshed_pods(what: &ResourceRef, scope: &Scope, selected: &[Selected]) -> anyh
 
 /// Why the proxies of `pods` (all in namespace `ns`) could not be read: the caller lacks
 /// `get` on `pods/proxy` there, with the API server's own words (they name the user).
-fn proxy_denied(ns: &str, pods: &[&Unreachable]) -> String {
+fn proxy_denied(ns: &str, pods: &[&Unreachable], command: &str) -> String {
     let words = match pods.first().map(|u| &u.error) {
         Some(FetchError::Status { body, .. }) => body.as_str(),
         _ => "",
     };
-    pod_proxy::denied_message(ns, pods.len(), words, "stat")
+    pod_proxy::denied_message(ns, pods.len(), words, command)
 }
 
 /// Where `what` was looked for, for messages (` in namespace shop`).
-fn where_(what: &ResourceRef, scope: &Scope) -> String {
+pub(in crate::cli) fn where_(what: &ResourceRef, scope: &Scope) -> String {
     match scope {
         _ if what.kind == Kind::Namespace => String::new(),
         Scope::Namespace(ns) => format!(" in namespace {ns}"),
