@@ -73,6 +73,19 @@ fn authority_of<B>(req: &Request<B>) -> Option<&str> {
         .or_else(|| req.headers().get(header::HOST)?.to_str().ok())
 }
 
+/// A request with two `Host` headers has no one authority to route or authorize by (RFC 9112
+/// §3.2: a 400), so it is refused before either.
+fn two_hosts<B>(req: &Request<B>) -> Option<Response<Body>> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    hosts.nth(1).map(|_| {
+        proxy_error(
+            StatusCode::BAD_REQUEST,
+            "two Host headers",
+            "a request carries one `host` header",
+        )
+    })
+}
+
 /// Handles one request received on the outbound listener.
 pub async fn outbound(
     state: Arc<State>,
@@ -80,6 +93,9 @@ pub async fn outbound(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
+    if let Some(refused) = two_hosts(&req) {
+        return refused;
+    }
     let table = state.table();
     let svc = authority_of(&req)
         .and_then(|a| table.by_authority(a))
@@ -323,6 +339,9 @@ pub async fn inbound(
         }
         resp
     };
+    if let Some(refused) = two_hosts(&req) {
+        return refuse(refused, line);
+    }
     let normalized = match normalize::normalize(req.uri().path()) {
         Ok(std::borrow::Cow::Borrowed(_)) => None,
         Ok(std::borrow::Cow::Owned(path)) => Some(path),

@@ -180,17 +180,11 @@ async fn policy_and_tls_mode_changes_apply_on_reload() {
 /// One raw HTTP/1.1 request line sent as written (no client library tidies the path):
 /// (status, body).
 async fn raw_get(addr: std::net::SocketAddr, target: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let head = format!("GET {target} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut text))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
+    raw_request(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -230,6 +224,10 @@ async fn paths_are_normalized_before_authorization_and_the_app_gets_the_authoriz
         let (status, body) = raw_get(p.inbound, sent).await;
         assert_eq!((status, body.as_str()), (200, seen), "{sent}");
     }
+    // Two Host headers: refused before authorization, as on the outbound side.
+    let two =
+        "GET /api/orders HTTP/1.1\r\nhost: a.test\r\nhost: b.test\r\nconnection: close\r\n\r\n";
+    assert_eq!(raw_request(p.inbound, two).await.0, 400);
     let line = format!(
         r#"inbound_http_authz_deny_total{{port="{}",rule="no-admin"}}"#,
         app.port()

@@ -29,6 +29,17 @@ async fn forwards_http1_by_authority_and_counts_it() {
     assert_eq!(headers["meshctl-proxy-error"], "unknown service");
     assert!(body.contains("nope.test"), "{body}");
 
+    // Two Host headers name no one service: a 400 saying so, not a 503.
+    let two = "GET / HTTP/1.1\r\nhost: web.test\r\nhost: other.test\r\nconnection: close\r\n\r\n";
+    let (status, body) = raw_request(proxy.outbound, two).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "two Host headers: a request carries one `host` header\n"
+        )
+    );
+
     assert_eq!(proxy.admin_get("/live").await.0, 200);
     let (status, text) = proxy.admin_get("/metrics").await;
     assert_eq!(status, 200);

@@ -316,3 +316,21 @@ pub fn run_meshctl(args: Vec<String>) -> tokio::task::JoinHandle<std::process::O
             .expect("run meshctl")
     })
 }
+
+/// One request sent byte for byte as `head` (no client library tidies it): (status, body).
+pub async fn raw_request(addr: SocketAddr, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_string(&mut text),
+    )
+    .await
+    .expect("an answer")
+    .unwrap();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
