@@ -63,13 +63,7 @@ pub fn run(args: AnalyzeArgs, global: &super::GlobalArgs) -> anyhow::Result<Exit
 
 fn file_findings(files: &[PathBuf], options: &Options) -> anyhow::Result<Vec<Finding>> {
     let sources = super::inputs::read_all(files)?;
-    let inputs: Vec<meshctl::inject::Input<'_>> = sources
-        .iter()
-        .map(|s| meshctl::inject::Input {
-            name: &s.name,
-            bytes: &s.bytes,
-        })
-        .collect();
+    let inputs = super::inputs::as_inputs(&sources);
     let (read, mut findings) = Inputs::from_documents(&inputs);
     findings.extend(translate(&read, options).findings);
     Ok(findings)

@@ -137,13 +137,7 @@ pub fn run(args: InjectArgs) -> anyhow::Result<ExitCode> {
 
 fn preview(sources: &[inputs::Source], options: &InjectOptions) -> anyhow::Result<ExitCode> {
     use std::io::Write;
-    let inputs: Vec<meshctl::inject::Input<'_>> = sources
-        .iter()
-        .map(|s| meshctl::inject::Input {
-            name: &s.name,
-            bytes: &s.bytes,
-        })
-        .collect();
+    let inputs = inputs::as_inputs(sources);
     let previews = meshctl::inject::preview::preview(&inputs, options)?;
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &previews)?;

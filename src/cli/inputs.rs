@@ -88,17 +88,22 @@ fn is_manifest(path: &Path) -> bool {
         .is_some_and(|e| ["yaml", "yml", "json"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Runs `op` over the sources; writes the report to stderr and then, only if everything
-/// succeeded, the whole output to stdout.
-pub fn process(sources: &[Source], op: &meshctl::inject::Operation) -> anyhow::Result<()> {
-    use std::io::Write;
-    let inputs: Vec<meshctl::inject::Input<'_>> = sources
+/// The sources as the library reads them.
+pub fn as_inputs(sources: &[Source]) -> Vec<meshctl::inject::Input<'_>> {
+    sources
         .iter()
         .map(|s| meshctl::inject::Input {
             name: &s.name,
             bytes: &s.bytes,
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `op` over the sources; writes the report to stderr and then, only if everything
+/// succeeded, the whole output to stdout.
+pub fn process(sources: &[Source], op: &meshctl::inject::Operation) -> anyhow::Result<()> {
+    use std::io::Write;
+    let inputs = as_inputs(sources);
     let output = meshctl::inject::run(&inputs, op)?;
     // Buffered: unbuffered stderr made several write calls per line (45,000 for 10,000 objects).
     let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
