@@ -115,7 +115,7 @@ mod tests {
         };
         let view = View::new([("web.shop:80".to_owned(), encoded)].into());
         let views = HashMap::from([("shop".to_owned(), Arc::new(view))]);
-        let mut p = Published::with_views(1, Mesh::default(), Instant::now(), views);
+        let mut p = Published::with_views(Mesh::default(), Instant::now(), views);
         let key = ("HTTPRoute".to_owned(), "shop".to_owned(), "web".to_owned());
         p.objects.insert(key, rv.to_owned());
         p

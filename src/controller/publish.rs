@@ -18,7 +18,6 @@ use crate::translate::{self, Mesh};
 
 /// One translation, as proxies get it.
 pub struct Published {
-    pub generation: u64,
     pub mesh: Arc<Mesh>,
     /// When the first change behind it was seen: push latency counts from here.
     pub since: Instant,
@@ -83,14 +82,8 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 impl Published {
-    pub fn new(
-        generation: u64,
-        mesh: Mesh,
-        since: Instant,
-        previous: Option<Arc<Published>>,
-    ) -> Self {
+    pub fn new(mesh: Mesh, since: Instant, previous: Option<Arc<Published>>) -> Self {
         Self {
-            generation,
             mesh: Arc::new(mesh),
             since,
             views: Mutex::default(),
@@ -102,14 +95,8 @@ impl Published {
     /// A publication whose views are given, not computed (tests of what proxies do with
     /// what they are sent).
     #[cfg(test)]
-    pub fn with_views(
-        generation: u64,
-        mesh: Mesh,
-        since: Instant,
-        views: HashMap<String, Arc<View>>,
-    ) -> Self {
+    pub fn with_views(mesh: Mesh, since: Instant, views: HashMap<String, Arc<View>>) -> Self {
         Self {
-            generation,
             mesh: Arc::new(mesh),
             since,
             views: Mutex::new(views),
@@ -212,7 +199,6 @@ pub async fn translate_loop(
     while !stores.synced() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut generation = 0;
     let mut since = Instant::now();
     loop {
         changes.borrow_and_update();
@@ -224,9 +210,8 @@ pub async fn translate_loop(
             tracing::debug!(%finding, "translation finding");
         }
         metrics.observe_translation(started.elapsed(), mesh.findings.len());
-        generation += 1;
         let previous = tx.borrow().clone();
-        let mut published = Published::new(generation, mesh, since, previous.map(strip));
+        let mut published = Published::new(mesh, since, previous.map(strip));
         published.objects = objects;
         tx.send_replace(Some(Arc::new(published)));
         if changes.changed().await.is_err() {
@@ -238,14 +223,13 @@ pub async fn translate_loop(
 }
 
 /// The previous publication without its own predecessor (so encodings are kept for one
-/// generation only).
+/// publication only).
 fn strip(p: Arc<Published>) -> Arc<Published> {
     if p.previous.is_none() {
         return p;
     }
     let views = p.views.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Arc::new(Published {
-        generation: p.generation,
         mesh: p.mesh.clone(),
         since: p.since,
         views: Mutex::new(views),
