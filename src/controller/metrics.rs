@@ -43,6 +43,7 @@ pub struct Metrics {
     pub webhook_cert_reloads: Counter,
     /// 1 while this replica holds the leader Lease (drives canaries).
     pub leader: Gauge,
+    pub route_status_writes: Counter,
 }
 
 impl Default for Metrics {
@@ -76,6 +77,7 @@ impl Default for Metrics {
             webhook_seconds: seconds(),
             webhook_cert_reloads: Counter::default(),
             leader: Gauge::default(),
+            route_status_writes: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -152,6 +154,12 @@ impl Default for Metrics {
             "leader",
             "1 while this replica holds the leader Lease and drives canaries",
             m.leader.clone(),
+        );
+        registry.register(
+            "route_status_writes",
+            "Status patches of HTTPRoutes and GRPCRoutes (the leader writes one when a route's \
+             status changes)",
+            m.route_status_writes.clone(),
         );
         Self { registry, ..m }
     }

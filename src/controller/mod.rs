@@ -23,6 +23,7 @@ mod pod_endpoints;
 mod proxies;
 mod publish;
 mod roots;
+mod route_status;
 pub mod source;
 mod synthetic;
 mod token_review;
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 pub use metrics::Metrics;
 pub use pod_endpoints::derive as derive_endpoints;
 pub use proxies::{Nacked, Proxies, ProxyRecord};
+pub use publish::{ProxyConfig, proxy_configs};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
@@ -279,11 +281,14 @@ impl Controller {
         let (trust_tx, trust_rx) = watch::channel(None);
         let reloads = metrics.trust_reloads.clone();
         let mut reflectors = Vec::new();
+        // Route statuses are written from the cluster's stores (they hold each route's status).
+        let mut route_stores = None;
         let (source, trust_from, authn, client): (Arc<dyn Source>, String, Authn, _) = match backend
         {
             Backend::Cluster(client) => {
                 let (stores, spawned) = source::watch_cluster(&client, changes_tx);
                 reflectors = spawned;
+                route_stores = Some(stores.clone());
                 tasks.spawn(trust::watch_trust(
                     client.clone(),
                     options.namespace.clone(),
@@ -406,7 +411,7 @@ impl Controller {
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
-        // Canaries are driven by one replica, the Lease's holder.
+        // Canaries and route statuses are driven by one replica, the Lease's holder.
         let mut elected = None;
         if let Some(client) = canary_client {
             let (leading_tx, leading_rx) = watch::channel(false);
@@ -423,6 +428,18 @@ impl Controller {
                     }
                 }
             });
+            if let Some(stores) = route_stores {
+                tasks.spawn(
+                    route_status::Writer {
+                        client: client.clone(),
+                        stores,
+                        published: published_rx.clone(),
+                        leading: leading_rx.clone(),
+                        writes: metrics.route_status_writes.clone(),
+                    }
+                    .run(),
+                );
+            }
             tasks.spawn(
                 canary::Driver {
                     client,

@@ -186,6 +186,33 @@ pub fn expected(published: &Published, namespace: &str, pod: &Pod) -> Expected {
     }
 }
 
+/// What the proxy of one pod receives, as `meshctl proxy-config` prints it: the services and
+/// inbound side as they go on the wire, and the version the controller pushes with them (a
+/// proxy's `/config` shows the version it runs).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProxyConfig {
+    pub version: String,
+    pub inbound: serde_json::Value,
+    pub services: Vec<serde_json::Value>,
+}
+
+/// The config each of `pods` gets from `mesh`, computed as discovery computes it.
+pub fn proxy_configs(mesh: Mesh, pods: &[&Pod]) -> Vec<ProxyConfig> {
+    let published = Published::new(mesh, Instant::now(), None);
+    let wire = |bytes: &[u8]| serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+    pods.iter()
+        .map(|pod| {
+            let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+            let e = expected(&published, namespace, pod);
+            ProxyConfig {
+                inbound: wire(&e.inbound_json),
+                services: e.view.services.values().map(|s| wire(&s.json)).collect(),
+                version: e.version,
+            }
+        })
+        .collect()
+}
+
 /// Re-translates after changes (batched: changes within `debounce` of the first go together)
 /// and publishes each result; runs for the controller's life.
 pub async fn translate_loop(

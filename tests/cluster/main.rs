@@ -20,5 +20,6 @@ mod harness_tests;
 mod inject;
 mod install;
 mod pods;
+mod route_status;
 mod stat;
 mod webhook;
