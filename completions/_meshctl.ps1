@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests (or the cluster''s objects) and report what the mesh cannot apply as written')
+            [CompletionResult]::new('proxy-config', 'proxy-config', [CompletionResultType]::ParameterValue, 'The config a workload''s proxies receive, as the controller computes it (or from manifests)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
             [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -721,12 +722,33 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--cluster-domain', '--cluster-domain', [CompletionResultType]::ParameterName, 'DNS suffix of Services')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'SPIFFE trust domain of the mesh')
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace (its policies are mesh-wide), as the controller is run with')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Every namespace''s findings (the default without -n)')
             [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Every namespace''s findings (the default without -n)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;proxy-config' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin [default: the cluster''s objects]')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin [default: the cluster''s objects]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--cluster-domain', '--cluster-domain', [CompletionResultType]::ParameterName, 'DNS suffix of Services')
+            [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'SPIFFE trust domain of the mesh')
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace (its policies are mesh-wide), as the controller is run with')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -787,6 +809,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests (or the cluster''s objects) and report what the mesh cannot apply as written')
+            [CompletionResult]::new('proxy-config', 'proxy-config', [CompletionResultType]::ParameterValue, 'The config a workload''s proxies receive, as the controller computes it (or from manifests)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
             [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -894,6 +917,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;analyze' {
+            break
+        }
+        'meshctl;help;proxy-config' {
             break
         }
         'meshctl;help;demo' {

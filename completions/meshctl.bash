@@ -58,6 +58,9 @@ _meshctl() {
             meshctl,proxy-await)
                 cmd="meshctl__subcmd__proxy__subcmd__await"
                 ;;
+            meshctl,proxy-config)
+                cmd="meshctl__subcmd__proxy__subcmd__config"
+                ;;
             meshctl,proxy-init)
                 cmd="meshctl__subcmd__proxy__subcmd__init"
                 ;;
@@ -205,6 +208,9 @@ _meshctl() {
             meshctl__subcmd__help,proxy-await)
                 cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__await"
                 ;;
+            meshctl__subcmd__help,proxy-config)
+                cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__config"
+                ;;
             meshctl__subcmd__help,proxy-init)
                 cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__init"
                 ;;
@@ -272,7 +278,7 @@ _meshctl() {
 
     case "${cmd}" in
         meshctl)
-            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze demo dashboard help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze proxy-config demo dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,7 +308,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__analyze)
-            opts="-f -A -o -n -v -h -V --filename --all-namespaces --output --cluster-domain --trust-domain --kubeconfig --context --namespace --verbose --help --version"
+            opts="-f -A -o -n -v -h -V --filename --all-namespaces --output --cluster-domain --trust-domain --mesh-namespace --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,6 +335,10 @@ _meshctl() {
                     return 0
                     ;;
                 --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mesh-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1396,7 +1406,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help)
-            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze demo dashboard help"
+            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze proxy-config demo dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1746,6 +1756,20 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help__subcmd__proxy__subcmd__await)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__help__subcmd__proxy__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2183,6 +2207,64 @@ _meshctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__proxy__subcmd__config)
+            opts="-f -o -n -v -h -V --filename --output --cluster-domain --trust-domain --mesh-namespace --kubeconfig --context --namespace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                --cluster-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mesh-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
