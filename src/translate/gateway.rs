@@ -125,6 +125,15 @@ pub struct PathModifier {
     pub replace_prefix_match: Option<String>,
 }
 
+/// The `spec` both route kinds share, with their own kind of rule.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec<R> {
+    pub parent_refs: Option<Vec<ParentRef>>,
+    pub hostnames: Option<Vec<String>>,
+    pub rules: Option<Vec<R>>,
+}
+
 /// A header or query parameter match as both route kinds write it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
