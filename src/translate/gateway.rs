@@ -47,7 +47,7 @@ pub struct ParentRef {
 
 impl ParentRef {
     /// A Service parent (GAMMA): core group and kind Service; kind defaults to Gateway.
-    fn is_service(&self) -> bool {
+    pub(crate) fn is_service(&self) -> bool {
         self.group.as_deref().unwrap_or("").is_empty() && self.kind.as_deref() == Some("Service")
     }
 }

@@ -1,4 +1,4 @@
-//! HTTPRoute `status.parents` written by the controller on the real API server: nothing while
+//! HTTPRoute and GRPCRoute `status.parents` written by the controller on the real API server: nothing while
 //! another replica holds the Lease; once it leads, Accepted/ResolvedRefs per Service parent
 //! (BackendNotFound for a missing backend Service, flipping once it exists) next to another
 //! controller's entry, which stays as it was; no second write for an unchanged route, and
@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::{Value, json};
 
 use crate::controller_process::{ControllerProcess, install};
@@ -60,9 +62,19 @@ fn is(parents: &[Value], kind: &str, status: &str, reason: &str) -> bool {
     condition(parents, kind).is_some_and(|c| c["status"] == status && c["reason"] == reason)
 }
 
-fn route(name: &str, parent: &str, backend: &str) -> DynamicObject {
+fn grpc_route_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "GRPCRoute");
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "grpcroutes"),
+    )
+}
+
+/// A route of `kind` attached to Service `parent`, sending everything to `backend`.
+fn route(kind: &str, name: &str, parent: &str, backend: &str) -> DynamicObject {
     serde_json::from_value(json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
         "metadata": {"name": name},
         "spec": {
             "parentRefs": [{"group": "", "kind": "Service", "name": parent, "port": 8080}],
@@ -79,7 +91,7 @@ async fn the_leader_writes_route_status_once_per_change_and_keeps_other_controll
     install(&cluster.kubeconfig, mesh_ns);
     let client = cluster.admin().await;
     let ns = cluster.namespace("status").await;
-    for name in ["web", "web-v2", "api"] {
+    for name in ["web", "web-v2", "api", "rpc"] {
         crate::canary::service(&client, &ns, name).await;
     }
     // Another replica holds the Lease (for an hour): the controller started next does not lead.
@@ -119,11 +131,25 @@ async fn the_leader_writes_route_status_once_per_change_and_keeps_other_controll
     assert_eq!(first.metric(findings), 0.0, "{}", logs());
     let routes = crate::canary_rollout::route_api(&client, &ns);
     routes
-        .create(&PostParams::default(), &route("web", "web", "web-v2"))
+        .create(
+            &PostParams::default(),
+            &route("HTTPRoute", "web", "web", "web-v2"),
+        )
         .await
         .unwrap();
     routes
-        .create(&PostParams::default(), &route("api", "api", "api-v2"))
+        .create(
+            &PostParams::default(),
+            &route("HTTPRoute", "api", "api", "api-v2"),
+        )
+        .await
+        .unwrap();
+    let grpc_routes = grpc_route_api(&client, &ns);
+    grpc_routes
+        .create(
+            &PostParams::default(),
+            &route("GRPCRoute", "rpc", "rpc", "rpc"),
+        )
         .await
         .unwrap();
     // A gateway controller's entry, which is not ours to touch.
@@ -156,6 +182,7 @@ async fn the_leader_writes_route_status_once_per_change_and_keeps_other_controll
         std::slice::from_ref(&gateway)
     );
     assert!(parents(&routes, "api").await.is_empty());
+    assert!(parents(&grpc_routes, "rpc").await.is_empty());
 
     // The Lease is free: this replica leads and writes.
     leases
@@ -185,9 +212,14 @@ async fn the_leader_writes_route_status_once_per_change_and_keeps_other_controll
     let message = condition(&api, "ResolvedRefs").unwrap()["message"].clone();
     assert!(message.as_str().unwrap().contains("api-v2"), "{message}");
 
+    wait_parents(&grpc_routes, "rpc", "rpc accepted", &logs, |p| {
+        is(p, "Accepted", "True", "Accepted") && is(p, "ResolvedRefs", "True", "ResolvedRefs")
+    })
+    .await;
+
     // Our own writes came back as watch events: nothing more is written for them.
     let writes = first.metric(WRITES);
-    assert!(writes >= 2.0, "{writes}");
+    assert!(writes >= 3.0, "{writes}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(first.metric(WRITES), writes, "a write loop\n{}", logs());
     assert_eq!(parents(&routes, "api").await, api);
