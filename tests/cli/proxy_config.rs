@@ -68,6 +68,10 @@ fn a_deployments_config_is_what_discovery_sends_with_its_version() {
     assert_eq!(json(&["svc/web"]), entries);
     // Another workload gets another inbound side, so another version.
     assert_ne!(json(&["deploy/api"])[0]["version"], entry["version"]);
+    assert_eq!(
+        json(&["sts/db"])[0]["pods"],
+        serde_json::json!(["db-statefulset-template"])
+    );
 }
 
 #[test]
