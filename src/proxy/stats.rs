@@ -188,6 +188,15 @@ impl Window {
         self.peers.seen(labels, self.epoch(Instant::now()));
     }
 
+    /// Notes the peer of one connection's request, once per slot (`noted` keeps the slot
+    /// it was last noted in), so a busy connection takes the peers' lock once per slot.
+    pub fn peer_once(&self, labels: &PeerLabels, noted: &AtomicU64) {
+        let epoch = self.epoch(Instant::now());
+        if noted.swap(epoch, Ordering::Relaxed) != epoch {
+            self.peers.seen(labels, epoch);
+        }
+    }
+
     /// The peers seen in the last `window`.
     fn peers(&self, window: Duration) -> Vec<Peer> {
         let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
