@@ -335,7 +335,7 @@ pub async fn inbound(
     let metrics = conn.metrics(&state.shared.metrics, authority_of(&req).unwrap_or(""));
     let metrics = &*metrics;
     metrics.request();
-    conn.note_peer(&table.inbound_stats);
+    conn.note_peer(&table.inbound_stats, start);
     let line = req_line(&state, &table, Direction::Inbound, &req);
     let port = conn.target.addr.port();
     // Answers the proxy gives itself (400, 403) are counted and logged like the app's.

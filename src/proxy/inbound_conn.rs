@@ -63,8 +63,9 @@ impl InboundConn {
         http
     }
 
-    /// Notes this connection's peer in `window` for `edges`: once per slot, not per request.
-    pub fn note_peer(&self, window: &Window) {
-        window.peer_once(&self.peer, &self.noted);
+    /// Notes this connection's peer in `window` for `edges` (a request came `now`): once
+    /// per slot, not per request.
+    pub fn note_peer(&self, window: &Window, now: std::time::Instant) {
+        window.peer_once(&self.peer, &self.noted, now);
     }
 }
