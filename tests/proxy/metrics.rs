@@ -246,3 +246,45 @@ async fn a_thousand_made_up_hosts_fold_into_other_and_the_metrics_stop_growing()
     };
     assert_eq!(lines(&after), lines(&before));
 }
+
+#[tokio::test]
+async fn a_reset_connection_closes_as_a_failure_with_its_errno() {
+    // An upstream that takes the bytes and holds the connection open.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut buf = [0u8; 5];
+        tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf)
+            .await
+            .unwrap();
+        let _ = got_tx.send(());
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let outbound = free_addr();
+    let yaml = format!(
+        "services:\n  - name: db\n    protocol: opaque\n    addresses: ['{outbound}']\n    \
+         backends: [{{ name: main, endpoints: [{{ addr: '{upstream_addr}' }}] }}]\n"
+    );
+    let proxy = TestProxy::start_with(&yaml, |o| o.outbound_addr = outbound).await;
+    let mut c = tokio::net::TcpStream::connect(proxy.outbound)
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut c, b"hello")
+        .await
+        .unwrap();
+    got_rx.await.unwrap();
+    // Linger 0: the close is a reset, which the proxy reads as ECONNRESET.
+    #[allow(deprecated)]
+    c.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(c);
+    let reset = r#"tcp_close_total{direction="outbound",peer="src",authority="",tls="no_identity",classification="failure",errno="ECONNRESET"} 1"#;
+    poll_until("the reset connection's close counted", async || {
+        scrape(&proxy, None).await.1.contains(reset)
+    })
+    .await;
+    let text = scrape(&proxy, None).await.1;
+    let duration = r#"tcp_connection_duration_ms_count{direction="outbound",peer="src",authority="",tls="no_identity",classification="failure",errno="ECONNRESET"} 1"#;
+    assert!(text.contains(duration), "missing {duration} in\n{text}");
+}
