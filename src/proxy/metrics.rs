@@ -228,7 +228,11 @@ impl EncodeLabelValue for PortLabel {
 /// `/metrics` or the registry.
 pub const MAX_AUTHORITY_LABELS: usize = 100;
 
-/// The label for authorities past [`MAX_AUTHORITY_LABELS`].
+/// The longest authority given a label of its own: a DNS name's 253 bytes and a port. A
+/// longer one names no service, and would make each kept label costly.
+const MAX_AUTHORITY_LEN: usize = 253 + 6;
+
+/// The label for authorities past [`MAX_AUTHORITY_LABELS`] (or too long).
 static OTHER: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("other"));
 
 /// The values of one label that have a label of their own: the first `limit` seen.
@@ -392,8 +396,11 @@ impl Metrics {
     }
 
     /// The `authority` label of an authority a request gave: itself, or `other` once
-    /// [`MAX_AUTHORITY_LABELS`] have one.
+    /// [`MAX_AUTHORITY_LABELS`] have one (or when longer than any host and port).
     pub fn request_authority(&self, authority: &str) -> Arc<str> {
+        if authority.len() > MAX_AUTHORITY_LEN {
+            return OTHER.clone();
+        }
         let kept = self.authorities.get(authority, |a: &str| Arc::from(a));
         kept.unwrap_or_else(|| OTHER.clone())
     }
@@ -704,6 +711,8 @@ mod tests {
             h.request();
             h.response(None, 200, None, true, Duration::from_millis(1));
         };
+        // Too long to be a host and port: `other`, and no label kept for it.
+        assert_eq!(&*m.request_authority(&"a".repeat(300)), "other");
         (0..MAX_AUTHORITY_LABELS + 10).for_each(send);
         let before = scrape();
         (MAX_AUTHORITY_LABELS + 10..1_000).for_each(send);
