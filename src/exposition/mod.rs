@@ -26,13 +26,18 @@ pub enum Format {
 
 impl Format {
     /// The format an `Accept` header value asks for (none or anything else: Prometheus).
+    /// Any OpenMetrics range not refused with `q=0` asks for it, as scrapers list it first
+    /// when they read it.
     pub fn from_accept(accept: Option<&[u8]>) -> Self {
         let asks = accept.is_some_and(|a| {
             a.split(|b| *b == b',').any(|range| {
-                let media = range.split(|b| *b == b';').next().unwrap_or_default();
-                media
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(OPENMETRICS.as_bytes())
+                let mut parts = range.split(|b| *b == b';').map(<[u8]>::trim_ascii);
+                let media = parts.next().unwrap_or_default();
+                let refused = parts.any(|p| {
+                    p.strip_prefix(b"q=")
+                        .is_some_and(|q| q.iter().all(|b| *b == b'0' || *b == b'.'))
+                });
+                media.eq_ignore_ascii_case(OPENMETRICS.as_bytes()) && !refused
             })
         });
         if asks {
@@ -79,6 +84,10 @@ mod tests {
         assert_eq!(
             Format::from_accept(Some(b"Application/OpenMetrics-Text")),
             Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept(Some(b"application/openmetrics-text; q=0.0, text/plain")),
+            Format::Prometheus
         );
     }
 }
