@@ -223,9 +223,9 @@ impl EncodeLabelValue for PortLabel {
     }
 }
 
-/// Distinct authorities a request gave (not a configured name) kept as labels per family
-/// set; later ones count under `other`, so a scan of random `Host` headers cannot grow
-/// `/metrics` or the registry.
+/// Distinct authorities that requests gave (not configured names) with a label of their
+/// own in the request families; later ones count under `other`, so a scan of random `Host`
+/// headers cannot grow `/metrics` or the registry.
 pub const MAX_AUTHORITY_LABELS: usize = 100;
 
 /// The longest authority given a label of its own: a DNS name's 253 bytes and a port. A
