@@ -10,6 +10,7 @@ pub mod check;
 pub mod controller;
 pub mod dashboard;
 pub mod demo;
+pub mod exposition;
 pub mod identity;
 pub mod inject;
 pub mod install;
