@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // proxy without a copy per proxy.
     tonic_prost_build::configure()
         .bytes(".meshctl.discovery.v1")
+        .codec_path("crate::api::codec::SmallBuffers")
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");
     link_order()?;

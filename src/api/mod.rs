@@ -1,5 +1,7 @@
 //! Wire types: the gRPC protocols compiled from `proto/` at build time.
 
+pub mod codec;
+
 /// The mesh CA protocol (`proto/identity.proto`).
 pub mod identity {
     #![allow(clippy::all, clippy::pedantic, missing_docs)]

@@ -131,6 +131,7 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     options.leaf_lifetime = args.leaf_lifetime.get();
     options.lease_duration = args.lease_duration.get();
     options.jwks_refresh = args.jwks_refresh.get();
+    meshctl::controller::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

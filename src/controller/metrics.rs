@@ -48,7 +48,10 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("meshctl_controller");
+        // `process_*` unprefixed, as every exporter names them; the rest `meshctl_controller_`.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(crate::exposition::Process));
+        let registry = root.sub_registry_with_prefix("meshctl_controller");
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -161,7 +164,10 @@ impl Default for Metrics {
              status changes)",
             m.route_status_writes.clone(),
         );
-        Self { registry, ..m }
+        Self {
+            registry: root,
+            ..m
+        }
     }
 }
 
@@ -173,11 +179,9 @@ impl Metrics {
             .set(i64::try_from(findings).unwrap_or(i64::MAX));
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut text = String::new();
+    /// The exposition in `format`.
+    pub fn encode(&self, format: crate::exposition::Format) -> String {
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        crate::exposition::encode(&self.registry, format).unwrap_or_default()
     }
 }

@@ -17,6 +17,7 @@ mod discovery_tests;
 mod jwks;
 mod jwks_cache;
 pub mod leader;
+pub mod memory;
 mod metrics;
 mod peers;
 mod pod_endpoints;
@@ -483,14 +484,20 @@ impl Controller {
             }
         });
         let identity = CaService::new(slot, authn).counting(metrics.issued.clone());
+        let full_snapshots = Arc::new(tokio::sync::Semaphore::new(
+            discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+        ));
+        tasks.spawn(memory::trim_when_settled(
+            published_rx.clone(),
+            full_snapshots.clone(),
+            discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+        ));
         let discovery = discovery::DiscoveryService {
             stores: source,
             published: published_rx,
             proxies: shared.proxies.clone(),
             metrics: metrics.clone(),
-            full_snapshots: Arc::new(tokio::sync::Semaphore::new(
-                discovery::FULL_SNAPSHOTS_IN_FLIGHT,
-            )),
+            full_snapshots,
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
             webhook = %webhook_addr,

@@ -127,11 +127,17 @@ impl Published {
             .view(namespace)
             .into_iter()
             .map(|(name, service)| {
+                // The encoding is reused, the service is this mesh's: an old mesh's copy
+                // kept alive by its encoding would be a second copy of every service.
                 let reused = old
                     .as_ref()
                     .and_then(|v| v.services.get(&name))
                     .filter(|e| Arc::ptr_eq(&e.service, &service) || *e.service == *service)
-                    .cloned();
+                    .map(|e| Encoded {
+                        service: service.clone(),
+                        json: e.json.clone(),
+                        hash: e.hash,
+                    });
                 let encoded = reused.unwrap_or_else(|| encode(service));
                 (name, encoded)
             })
@@ -230,9 +236,14 @@ pub async fn translate_loop(
     loop {
         changes.borrow_and_update();
         let started = Instant::now();
-        let inputs = stores.inputs();
-        let objects = object_versions(&inputs);
-        let mesh = translate::translate(&inputs, &options);
+        // The inputs are a copy of every object: gone before the wait for the next change.
+        let (objects, mesh) = {
+            let inputs = stores.inputs();
+            (
+                object_versions(&inputs),
+                translate::translate(&inputs, &options),
+            )
+        };
         for finding in &mesh.findings {
             tracing::debug!(%finding, "translation finding");
         }

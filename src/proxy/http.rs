@@ -11,9 +11,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::authz::{Client, Decision, Subject};
-use super::forward::{Answer, Dest, PROXY_ERROR_HEADER, proxy_error};
-use super::metrics::{Direction, HttpMetrics, PeerLabels};
+use super::authz::{Decision, Subject};
+use super::forward::{Answer, PROXY_ERROR_HEADER, proxy_error};
+use super::inbound_conn::InboundConn;
+use super::metrics::{Direction, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
 use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, trace, tunnel};
@@ -102,8 +103,7 @@ pub async fn outbound(
         .or_else(|| table.by_addr(&dst))
         .cloned();
     let Some(svc) = svc else {
-        let detail = authority_of(&req).unwrap_or("(no authority)").to_owned();
-        return proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", &detail);
+        return unknown_service(&state, &table, &req, start);
     };
     svc.http.request();
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
@@ -125,6 +125,37 @@ pub async fn outbound(
         &mut answer,
     );
     answer.response
+}
+
+/// The 503 of a request for no known service, counted under the authority it gave (bounded
+/// by [`super::metrics::Metrics::request_authority`]) and logged like any other.
+fn unknown_service<B>(
+    state: &State,
+    table: &Table,
+    req: &Request<B>,
+    start: Instant,
+) -> Response<Body> {
+    let given = authority_of(req);
+    let detail = given.unwrap_or("(no authority)");
+    let mut resp = proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", detail);
+    let metrics = &state.shared.metrics;
+    let authority = metrics.request_authority(given.unwrap_or(""));
+    let http = metrics.http(Direction::Outbound, authority, PeerLabels::PLAIN);
+    http.request();
+    let latency = start.elapsed();
+    classify::record(&mut resp, &http, None, [None, None, None], latency);
+    if let Some(line) = req_line(state, table, Direction::Outbound, req) {
+        let outcome = tap::Outcome {
+            direction: Direction::Outbound,
+            status: resp.status().as_u16(),
+            latency,
+            peer: &PeerLabels::PLAIN,
+            route: None,
+            backend: None,
+        };
+        line.log(state, http.authority(), &outcome);
+    }
+    resp
 }
 
 /// What the access log and taps see of a request, taken only when the log is on or
@@ -292,26 +323,6 @@ fn finish(
     }
 }
 
-/// What the inbound side knows about one connection.
-pub struct InboundConn {
-    /// The app's address (127.0.0.1 and the original port).
-    pub target: Dest,
-    /// The client's mesh identity, if it authenticated with one.
-    pub client: Option<crate::identity::SpiffeId>,
-    /// The client's address (`source.ip` of authorization rules).
-    pub peer_ip: Option<std::net::IpAddr>,
-    /// Request metrics labelled with this connection's TLS state and client id.
-    pub metrics: HttpMetrics,
-}
-
-impl InboundConn {
-    /// The client for authorization: its id and the id's text from the metrics labels.
-    fn authz_client(&self) -> Option<Client<'_>> {
-        let text = self.metrics.peer().client_id.as_deref()?;
-        self.client.as_ref().map(|id| Client { id, text })
-    }
-}
-
 /// Handles one request received on the inbound listener: normalize the path, authorize
 /// it, forward it (with the path that was authorized) to the app.
 pub async fn inbound(
@@ -321,9 +332,10 @@ pub async fn inbound(
 ) -> Response<Body> {
     let start = Instant::now();
     let table = state.table();
-    let metrics = &conn.metrics;
+    let metrics = conn.metrics(&state.shared.metrics, authority_of(&req).unwrap_or(""));
+    let metrics = &*metrics;
     metrics.request();
-    table.inbound_stats.peer(metrics.peer());
+    conn.note_peer(&table.inbound_stats, start);
     let line = req_line(&state, &table, Direction::Inbound, &req);
     let port = conn.target.addr.port();
     // Answers the proxy gives itself (400, 403) are counted and logged like the app's.

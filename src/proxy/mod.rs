@@ -12,6 +12,7 @@ mod detect;
 pub mod discovery;
 pub mod forward;
 mod http;
+mod inbound_conn;
 mod intercept;
 mod io;
 mod jwt;

@@ -20,7 +20,7 @@ use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::discovery::{DiscoveryOptions, Status};
 use super::forward::{Dest, ForwardMetrics};
-use super::http::InboundConn;
+use super::inbound_conn::InboundConn;
 use super::intercept::{self, Dst};
 use super::io::Prefixed;
 use super::metrics::{Direction, Metrics, PeerLabels};
@@ -262,6 +262,7 @@ impl Proxy {
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
         shared.forward_metrics.register(&mut registry);
+        registry.register_collector(Box::new(crate::exposition::Process));
         // What `check --proxy` reports as exposed.
         registry.register(
             "proxy_admin_operator",
@@ -559,16 +560,12 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     let io = Prefixed::new(prefix, stream, conn.bytes.clone().with_window(window));
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
-            let ctx = Arc::new(InboundConn {
-                target: Dest::new(target),
-                metrics: state.shared.metrics.http(
-                    Direction::Inbound,
-                    APP_LABEL.clone(),
-                    accepted.labels,
-                ),
-                client: accepted.client,
+            let ctx = Arc::new(InboundConn::new(
+                Dest::new(target),
+                accepted.client,
                 peer_ip,
-            });
+                accepted.labels,
+            ));
             serve_requests(io, protocol, state, ctx, drain, http::inbound).await
         }
         Protocol::Opaque => {
