@@ -16,7 +16,8 @@ use super::forward::{Answer, Dest, PROXY_ERROR_HEADER, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, trace, tunnel};
+use super::trace::{End, Kind, Started};
+use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -90,7 +91,7 @@ fn two_hosts<B>(req: &Request<B>) -> Option<Response<Body>> {
 pub async fn outbound(
     state: Arc<State>,
     dst: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     if let Some(refused) = two_hosts(&req) {
@@ -106,22 +107,34 @@ pub async fn outbound(
         return proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", &detail);
     };
     svc.http.request();
+    let span = state
+        .shared
+        .tracer
+        .start(&mut req, Kind::Client, svc.http.authority());
+    let line = req_line(&state, &table, Direction::Outbound, &req);
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
         let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
         let mut answer = Answer::proxy(resp);
-        let line = req_line(&state, &table, Direction::Outbound, &req);
-        finish(&state, &svc, None, None, line.as_ref(), start, &mut answer);
+        let done = Done {
+            line: line.as_ref(),
+            span,
+            start,
+        };
+        finish(&state, &svc, None, None, done, &mut answer);
         return answer.response;
     };
-    let line = req_line(&state, &table, Direction::Outbound, &req);
     let (mut answer, backend) = route_request(&svc, route, boxed(req)).await;
+    let done = Done {
+        line: line.as_ref(),
+        span,
+        start,
+    };
     finish(
         &state,
         &svc,
         Some(route),
         backend.as_deref(),
-        line.as_ref(),
-        start,
+        done,
         &mut answer,
     );
     answer.response
@@ -208,7 +221,6 @@ async fn route_request(
         tokio::time::sleep(delay).await;
     }
     strip_hop_by_hop(req.headers_mut());
-    trace::new_hop(req.headers_mut());
     route.request_headers.apply(req.headers_mut());
     if let Some(rw) = &route.rewrite {
         rw.apply(&mut req);
@@ -250,15 +262,44 @@ fn grpc_error(code: u32, message: &'static str) -> Response<Body> {
     resp
 }
 
+/// What an outbound request leaves to record when its answer is there.
+struct Done<'a> {
+    line: Option<&'a ReqLine>,
+    span: Started,
+    start: Instant,
+}
+
+/// Ends a request's span (if sampled) with its status, route, backend and identities.
+fn end_span(
+    state: &State,
+    span: Started,
+    latency: Duration,
+    status: u16,
+    peer: &PeerLabels,
+    names: (Option<&str>, Option<&str>),
+) {
+    if span.is_none() {
+        return;
+    }
+    let end = End {
+        status,
+        route: names.0,
+        backend: names.1,
+        client_id: peer.client_id.as_deref(),
+        server_id: peer.server_id.as_deref(),
+    };
+    state.shared.tracer.end(span, latency, &end);
+}
+
 fn finish(
     state: &State,
     svc: &ServiceRt,
     route: Option<&RouteRt>,
     backend: Option<&BackendRt>,
-    line: Option<&ReqLine>,
-    start: Instant,
+    done: Done<'_>,
     answer: &mut Answer,
 ) {
+    let Done { line, span, start } = done;
     let resp = &mut answer.response;
     // The labels of the mesh peer that answered, else the service's.
     let peer = answer.peer.as_ref().map(|p| &p.labels);
@@ -276,10 +317,11 @@ fn finish(
         backend.map(|b| &b.stats),
     ];
     classify::record(resp, &svc.http, peer, windows, latency);
+    let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
+    let peer = peer.unwrap_or_else(|| svc.http.peer());
+    end_span(state, span, latency, status, peer, (route, backend));
     if let Some(line) = line {
-        let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
-        let peer = peer.unwrap_or_else(|| svc.http.peer());
         let outcome = tap::Outcome {
             direction: Direction::Outbound,
             status,
@@ -326,36 +368,41 @@ pub async fn inbound(
     table.inbound_stats.peer(metrics.peer());
     let line = req_line(&state, &table, Direction::Inbound, &req);
     let port = conn.target.addr.port();
-    // Answers the proxy gives itself (400, 403) are counted and logged like the app's.
-    let refuse = |mut resp: Response<Body>, line: Option<ReqLine>| {
+    // Answers the proxy gives itself (400, 403) are counted, logged and traced like the app's.
+    let refuse = |mut resp: Response<Body>, line: Option<ReqLine>, span: Started| {
         let latency = start.elapsed();
         let windows = [Some(&table.inbound_stats), None, None];
         classify::record(&mut resp, metrics, None, windows, latency);
+        let (authority, peer) = (metrics.authority(), metrics.peer());
+        let status = resp.status().as_u16();
+        end_span(&state, span, latency, status, peer, (None, None));
         if let Some(line) = line {
-            let (authority, peer) = (metrics.authority(), metrics.peer());
-            let status = resp.status().as_u16();
             let outcome = tap::Outcome::inbound(status, latency, peer);
             line.log(&state, authority, &outcome);
         }
         resp
     };
     if let Some(refused) = two_hosts(&req) {
-        return refuse(refused, line);
+        return refuse(refused, line, None);
     }
+    let span = state
+        .shared
+        .tracer
+        .start(&mut req, Kind::Server, metrics.authority());
     let normalized = match normalize::normalize(req.uri().path()) {
         Ok(std::borrow::Cow::Borrowed(_)) => None,
         Ok(std::borrow::Cow::Owned(path)) => Some(path),
         Err(e) => {
             tracing::info!(port, path = req.uri().path(), error = %e, "request refused: path");
             let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
-            return refuse(resp, line);
+            return refuse(resp, line, span);
         }
     };
     if let Some(path) = &normalized
         && let Err(e) = set_path(&mut req, path)
     {
         let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
-        return refuse(resp, line);
+        return refuse(resp, line, span);
     }
     let auth = if table.jwt.is_empty() {
         None
@@ -372,7 +419,7 @@ pub async fn inbound(
                     header::WWW_AUTHENTICATE,
                     http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
-                return refuse(resp, line);
+                return refuse(resp, line, span);
             }
         }
     };
@@ -397,12 +444,11 @@ pub async fn inbound(
             );
             state.shared.metrics.authz_denied(true, port, rule);
             let resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
-            return refuse(resp, line);
+            return refuse(resp, line, span);
         }
     }
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
-    trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let mut resp = match state.shared.pool.send_to(&conn.target, None, req).await {
         Ok(resp) => resp,
@@ -415,8 +461,9 @@ pub async fn inbound(
     let latency: Duration = start.elapsed();
     let windows = [Some(&table.inbound_stats), None, None];
     classify::record(&mut resp, metrics, None, windows, latency);
+    let status = resp.status().as_u16();
+    end_span(&state, span, latency, status, metrics.peer(), (None, None));
     if let Some(line) = line {
-        let status = resp.status().as_u16();
         let outcome = tap::Outcome::inbound(status, latency, metrics.peer());
         line.log(&state, metrics.authority(), &outcome);
     }

@@ -32,11 +32,13 @@ mod mtls;
 mod net;
 mod node;
 mod observe;
+mod otelcol;
 mod proxy_init;
 mod registry;
 mod security;
 mod spec;
 mod stat_cluster;
+mod traces;
 mod traffic;
 
 use std::io::Write;
