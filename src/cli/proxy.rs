@@ -203,6 +203,8 @@ impl ClusterArgs {
                 .map(|_| self.service_account.clone()),
             namespace: self.pod_namespace.clone(),
             pod: self.pod_name.clone(),
+            // The proxy fills it in from its certificate.
+            identity: None,
         }
     }
 

@@ -261,11 +261,12 @@ impl Proxy {
         };
         // Read at start only: the exporter's endpoint and rate do not change on reload.
         let trace_counters = trace::Counters::default();
-        let (tracer, trace_export) = Tracer::new(
-            &options.config.tracing,
-            &options.workload,
-            trace_counters.clone(),
-        )?;
+        let workload = Workload {
+            identity: tls.as_ref().map(|t| t.id().to_string()),
+            ..options.workload.clone()
+        };
+        let (tracer, trace_export) =
+            Tracer::new(&options.config.tracing, &workload, trace_counters.clone())?;
         let shared = Shared {
             pool: Pool::new(tls.clone()),
             metrics: Metrics::default(),

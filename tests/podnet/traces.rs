@@ -1,15 +1,18 @@
 //! Distributed tracing end to end: meshed pods injected with `--tracing-endpoint` and
 //! `--tracing-sampling`, a real OpenTelemetry Collector in a pod of its own, and requests
-//! from an app through both proxies. The collector receives one trace per request whose
-//! SERVER span (the callee's proxy) has the caller's CLIENT span as parent, an app's own
-//! `traceparent` is continued, and a rate of 0 records only what comes sampled.
+//! from an app through both proxies (over mTLS for a → b). The collector receives one trace
+//! per request whose SERVER span (the callee's proxy) has the caller's CLIENT span as
+//! parent, with both identities, an app's own `traceparent` is continued, and a rate of 0
+//! records only what comes sampled.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use crate::meshed::{Mesh, config, service};
+use crate::mesh_pki::{DAY, Pki};
+use crate::meshed::{Mesh, config, identity_of, service};
 use crate::net::{Greeter, Says, http_get_with};
 use crate::node::Pod;
 use crate::node_or_skip;
+use crate::observe::{config as mtls_config, meshed_service};
 use crate::otelcol::{CLIENT, Collector, SERVER, Span, otelcol_or_skip};
 
 /// `<callee>-service:80` with the callee's app on 8080 as its one endpoint.
@@ -58,9 +61,17 @@ fn two_proxies_spans_reach_a_real_collector_as_one_trace() {
             rate,
         ]
     };
-    // a → b samples everything; c → d nothing of its own.
-    mesh.start_injected(b, "b.yaml", &traced("1"), &config(&[]));
-    mesh.start_injected(a, "a.yaml", &traced("1"), &config(&[service_of(b)]));
+    // a → b (mTLS) samples everything; c → d (plaintext) nothing of its own.
+    let pki = Pki::new(DAY);
+    let (id_a, id_b) = (identity_of(a, "a.yaml"), identity_of(b, "b.yaml"));
+    let to_b = meshed_service("b-service", b, &id_b, serde_json::Value::Null);
+    mesh.start_injected(b, "b.yaml", &traced("1"), &mtls_config(&pki, &id_b, &[]));
+    mesh.start_injected(
+        a,
+        "a.yaml",
+        &traced("1"),
+        &mtls_config(&pki, &id_a, &[to_b]),
+    );
     mesh.start_injected(d, "c.yaml", &traced("0"), &config(&[]));
     mesh.start_injected(c, "c.yaml", &traced("0"), &config(&[service_of(d)]));
     let logs = || format!("{}\n--- collector:\n{}", mesh.logs(), collector.log());
@@ -97,6 +108,11 @@ fn two_proxies_spans_reach_a_real_collector_as_one_trace() {
         attr(client, "server.address").starts_with("b-service"),
         "{client:?}"
     );
+    // Both sides name both identities.
+    for s in [client, server] {
+        assert_eq!(attr(s, "meshctl.client.id"), id_a.to_string());
+        assert_eq!(attr(s, "meshctl.server.id"), id_b.to_string());
+    }
 
     // The app's own context is continued: same trace, the app's span as a's parent.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";

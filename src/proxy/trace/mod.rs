@@ -33,6 +33,8 @@ pub struct Workload {
     pub service_name: Option<String>,
     pub namespace: Option<String>,
     pub pod: Option<String>,
+    /// The proxy's mesh identity, for its side of mTLS requests.
+    pub identity: Option<String>,
 }
 
 /// The exporter's task, run beside the listeners.
@@ -52,6 +54,7 @@ pub struct Tracer {
     sampler: Sampler,
     /// None: no endpoint, tracing off.
     queue: Option<Queue>,
+    identity: Option<String>,
 }
 
 /// A sampled request's span in the making; `None` for every other request.
@@ -63,6 +66,7 @@ impl Tracer {
         Self {
             sampler: Sampler::new(0.0),
             queue: None,
+            identity: None,
         }
     }
 
@@ -85,6 +89,7 @@ impl Tracer {
         let tracer = Self {
             sampler: Sampler::new(config.sampling),
             queue: Some(queue),
+            identity: workload.identity.clone(),
         };
         Ok((tracer, Some(task)))
     }
@@ -126,9 +131,23 @@ impl Tracer {
 
     /// Ends a sampled request's span, `took` after it started, and queues it for export.
     pub fn end(&self, started: Started, took: Duration, end: &End<'_>) {
-        if let (Some(pending), Some(queue)) = (started, &self.queue) {
-            queue.push(pending.finish(took, end));
-        }
+        let (Some(pending), Some(queue)) = (started, &self.queue) else {
+            return;
+        };
+        // Over mTLS the proxy's own identity is the other side's (the peer's is in `end`).
+        let own = self.identity.as_deref();
+        let end = match pending.kind {
+            Kind::Client if end.server_id.is_some() => End {
+                client_id: end.client_id.or(own),
+                ..*end
+            },
+            Kind::Server if end.client_id.is_some() => End {
+                server_id: end.server_id.or(own),
+                ..*end
+            },
+            _ => *end,
+        };
+        queue.push(pending.finish(took, &end));
     }
 }
 
@@ -237,6 +256,7 @@ mod tests {
             service_name: Some("web".into()),
             namespace: Some("shop".into()),
             pod: Some("web-1".into()),
+            identity: None,
         };
         let r = resource(&Tracing::default(), &workload);
         let keys: Vec<_> = r.attributes.iter().map(|kv| kv.key.as_str()).collect();
