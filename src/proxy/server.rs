@@ -27,7 +27,7 @@ use super::metrics::{Direction, Metrics, PeerLabels};
 use super::stats::Stats;
 use super::table::{Shared, Table};
 use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
-use super::trace::{self, ExportTask, TraceError, Tracer, Workload};
+use super::trace::{self, Exporter, TraceError, Tracer, Workload};
 use super::upstream::Pool;
 use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
@@ -225,7 +225,7 @@ pub struct Proxy {
     /// Keeps the leaf fresh while the proxy runs (CA renewal or identity files reloaded).
     renewal: Option<Renewal>,
     /// Sends the spans (tracing on).
-    trace_export: Option<ExportTask>,
+    trace_export: Option<Exporter>,
 }
 
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ProxyError> {
@@ -382,9 +382,8 @@ impl Proxy {
         if let Some(renewal) = self.renewal {
             tasks.spawn(renewal);
         }
-        if let Some(export) = self.trace_export {
-            tasks.spawn(export);
-        }
+        // Not one of `tasks`: it outlives the listeners to send the drained requests' spans.
+        let exporter = self.trace_export.map(|e| (tokio::spawn(e.task), e.stop));
         if let Some(discovery) = self.options.discovery.clone() {
             let base = self.options.config.clone();
             tasks.spawn(discovery::run(state.clone(), discovery, base));
@@ -402,6 +401,16 @@ impl Proxy {
             .is_err()
         {
             tracing::warn!("drain deadline passed with connections still open");
+        }
+        if let Some((task, stop)) = exporter {
+            let _ = stop.send(());
+            // Bounded: a collector that does not answer must not hold the shutdown.
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the last spans were not exported in time; dropped");
+            }
         }
     }
 }

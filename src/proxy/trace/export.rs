@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::api::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -82,6 +82,7 @@ pub trait Export {
 /// and again after the collector went away, without help.
 pub struct Otlp {
     client: TraceServiceClient<tonic::transport::Channel>,
+    endpoint: String,
 }
 
 impl Otlp {
@@ -92,6 +93,7 @@ impl Otlp {
             .connect_lazy();
         Ok(Self {
             client: TraceServiceClient::new(channel),
+            endpoint: endpoint.to_owned(),
         })
     }
 }
@@ -100,7 +102,8 @@ impl Export for Otlp {
     async fn export(&mut self, request: ExportTraceServiceRequest) -> Result<(), String> {
         let answer = self.client.export(request).await.map_err(|s| {
             let detail = std::error::Error::source(&s).map(|e| format!(" ({e})"));
-            format!("{}{}", s.message(), detail.unwrap_or_default())
+            let endpoint = &self.endpoint;
+            format!("{endpoint}: {}{}", s.message(), detail.unwrap_or_default())
         })?;
         // A partial success names the spans the collector rejected.
         match answer.into_inner().partial_success {
@@ -114,12 +117,13 @@ impl Export for Otlp {
 }
 
 /// The batching task: sends what `rx` brings, `BATCH` spans at a time or every `INTERVAL`,
-/// until every `Queue` is gone (then sends what is left).
+/// until every `Queue` is gone or `stop` says so (then sends what is left).
 pub async fn run(
     mut rx: mpsc::Receiver<Span>,
     resource: Resource,
     mut export: impl Export,
     counters: Counters,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut errors = ErrorLog::default();
@@ -135,6 +139,16 @@ pub async fn run(
                 n > 0
             }
             _ = tick.tick() => true,
+            // Stopped, or the proxy that could stop it is gone: what is queued goes too.
+            _ = &mut stop => {
+                while let Ok(span) = rx.try_recv() {
+                    batch.push(span);
+                    if batch.len() == BATCH {
+                        send(&mut batch, &resource, &mut export, &counters, &mut errors).await;
+                    }
+                }
+                false
+            }
         };
         if !batch.is_empty() {
             send(&mut batch, &resource, &mut export, &counters, &mut errors).await;
@@ -239,7 +253,14 @@ mod tests {
         let counters = Counters::default();
         let (queue, rx) = Queue::new(QUEUE, counters.clone());
         let rec = Recorder::default();
-        let task = tokio::spawn(run(rx, Resource::default(), rec.clone(), counters.clone()));
+        let (_stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(
+            rx,
+            Resource::default(),
+            rec.clone(),
+            counters.clone(),
+            stopped,
+        ));
         let t0 = Instant::now();
         for _ in 0..BATCH + 3 {
             queue.push(span());
@@ -275,7 +296,14 @@ mod tests {
         assert_eq!(counters.dropped.get(), 2);
         let rec = Recorder::default();
         rec.down.store(true, std::sync::atomic::Ordering::Relaxed);
-        let task = tokio::spawn(run(rx, Resource::default(), rec.clone(), counters.clone()));
+        let (_stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(
+            rx,
+            Resource::default(),
+            rec.clone(),
+            counters.clone(),
+            stopped,
+        ));
         tokio::time::sleep(INTERVAL * 2).await;
         assert_eq!(counters.dropped.get(), 6);
         assert_eq!(counters.exported.get(), 0);
@@ -286,5 +314,35 @@ mod tests {
         assert_eq!(counters.exported.get(), 1);
         drop(queue);
         task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_sends_what_is_queued_at_once() {
+        let counters = Counters::default();
+        let (queue, rx) = Queue::new(QUEUE, counters.clone());
+        let rec = Recorder::default();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(
+            rx,
+            Resource::default(),
+            rec.clone(),
+            counters.clone(),
+            stopped,
+        ));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for _ in 0..BATCH + 5 {
+            queue.push(span());
+        }
+        let t0 = Instant::now();
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        // Everything left at once, in batches of at most BATCH, though the queue is alive.
+        let sent = rec.sent.lock().unwrap().clone();
+        let sizes: Vec<usize> = sent.iter().map(|(_, n)| *n).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), BATCH + 5, "{sizes:?}");
+        assert!(sizes.iter().all(|n| *n <= BATCH), "{sizes:?}");
+        assert!(sent.iter().all(|(t, _)| *t == t0));
+        assert_eq!(counters.exported.get(), BATCH as u64 + 5);
+        drop(queue);
     }
 }

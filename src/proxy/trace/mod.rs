@@ -37,8 +37,12 @@ pub struct Workload {
     pub identity: Option<String>,
 }
 
-/// The exporter's task, run beside the listeners.
-pub type ExportTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// The exporter: its task, run beside the listeners, and what tells it to send what it
+/// holds and stop (at shutdown, once requests have drained).
+pub struct Exporter {
+    pub task: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
 
 /// The endpoint could not be made into a gRPC channel.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +79,7 @@ impl Tracer {
         config: &Tracing,
         workload: &Workload,
         counters: Counters,
-    ) -> Result<(Self, Option<ExportTask>), TraceError> {
+    ) -> Result<(Self, Option<Exporter>), TraceError> {
         let Some(endpoint) = &config.endpoint else {
             return Ok((Self::off(), None));
         };
@@ -85,13 +89,14 @@ impl Tracer {
         })?;
         let (queue, rx) = Queue::new(export::QUEUE, counters.clone());
         let resource = resource(config, workload);
-        let task = Box::pin(export::run(rx, resource, otlp, counters));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = Box::pin(export::run(rx, resource, otlp, counters, stopped));
         let tracer = Self {
             sampler: Sampler::new(config.sampling),
             queue: Some(queue),
             identity: workload.identity.clone(),
         };
-        Ok((tracer, Some(task)))
+        Ok((tracer, Some(Exporter { task, stop })))
     }
 
     /// Takes this hop's place in the request's trace (rewriting its context headers) and
