@@ -227,14 +227,14 @@ fn b3_single(v: &HeaderValue) -> Option<B3> {
     parts.next().is_none().then_some((Some(ids), sampled))
 }
 
-/// `X-B3-TraceId` and `X-B3-SpanId` (together or not at all), `X-B3-Sampled` (`1`, `0`,
+/// `X-B3-TraceId` with `X-B3-SpanId`, `X-B3-Sampled` (`1`, `0`,
 /// or the legacy `true`/`false`), `X-B3-Flags: 1` (debug).
 fn b3_multi(headers: &HeaderMap) -> Option<B3> {
     let get = |name: &HeaderName| headers.get(name).map(HeaderValue::as_bytes);
-    let ids = match (get(&B3_TRACE_ID), get(&B3_SPAN_ID)) {
-        (Some(trace), Some(span)) => Some(b3_ids(trace, span)?),
-        (None, None) => None,
-        _ => return None,
+    // A span id without a trace id says nothing (and costs no lookup when both are absent).
+    let ids = match get(&B3_TRACE_ID) {
+        Some(trace) => Some(b3_ids(trace, get(&B3_SPAN_ID)?)?),
+        None => None,
     };
     let sampled = if get(&B3_FLAGS) == Some(b"1") {
         Some(true)
