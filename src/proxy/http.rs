@@ -1,6 +1,7 @@
 //! The HTTP request path: pick the service (authority, else original destination), match a
 //! route, apply rate limit, faults, header filters and mirroring, forward through the
-//! backend, and record metrics, stats and the access log.
+//! backend, and record metrics, stats, the access log and the span (trace context is taken
+//! and passed on before routing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
