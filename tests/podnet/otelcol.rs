@@ -97,6 +97,7 @@ pub struct Collector {
     pub endpoint: String,
     file: PathBuf,
     log: PathBuf,
+    pid: u32,
     _dir: TempDir,
 }
 
@@ -124,11 +125,12 @@ impl Collector {
             .arg(format!("file:{}", config.display()))
             .stdout(out.try_clone().expect("log"))
             .stderr(out);
-        pod.spawn(cmd);
+        let pid = pod.spawn(cmd);
         let collector = Collector {
             endpoint: endpoint.to_string(),
             file,
             log,
+            pid,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -144,6 +146,11 @@ impl Collector {
             std::thread::sleep(Duration::from_millis(100));
         }
         collector
+    }
+
+    /// Kills the collector (it runs in `pod`), as when its pod goes away.
+    pub fn kill(&self, pod: &Pod) {
+        pod.kill(self.pid);
     }
 
     /// The collector's own log, for failure messages.

@@ -3,13 +3,14 @@
 //! from an app through both proxies (over mTLS for a → b). The collector receives one trace
 //! per request whose SERVER span (the callee's proxy) has the caller's CLIENT span as
 //! parent, with both identities, an app's own `traceparent` is continued, and a rate of 0
-//! records only what comes sampled.
+//! records only what comes sampled. A collector that goes away costs dropped spans only, and
+//! one back at the same address gets the next ones.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use crate::mesh_pki::{DAY, Pki};
 use crate::meshed::{Mesh, config, identity_of, service};
-use crate::net::{Greeter, Says, http_get_with};
+use crate::net::{Greeter, Says, http_get, http_get_with};
 use crate::node::Pod;
 use crate::node_or_skip;
 use crate::observe::{config as mtls_config, meshed_service};
@@ -46,7 +47,7 @@ fn two_proxies_spans_reach_a_real_collector_as_one_trace() {
         return;
     };
     let [a, b, c, d, otel] = ["a", "b", "c", "d", "otel"].map(|n| node.pod(n));
-    let collector = Collector::start(otel, &otelcol);
+    let mut collector = Collector::start(otel, &otelcol);
     let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8080);
     let _apps = [
         Greeter::start(b, any, Says::Http("b")),
@@ -144,4 +145,32 @@ fn two_proxies_spans_reach_a_real_collector_as_one_trace() {
         .into_iter()
         .filter(|s| s.attr("url.path").as_deref() == Some("/unsampled"));
     assert_eq!(unsampled.count(), 0, "{}", logs());
+
+    // The collector goes away: spans are dropped and counted, requests still answered; a new
+    // one at the same address gets the next spans without a proxy restart.
+    collector.kill(otel);
+    call(&mesh, a, b, "/while-down", &[]);
+    let admin: SocketAddr = "127.0.0.1:4191".parse().unwrap();
+    let dropped = || {
+        let (_, text) = http_get(a, admin, "/metrics");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("trace_spans_dropped_total "));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while dropped() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no span dropped: {}",
+            logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    collector = Collector::start(otel, &otelcol);
+    call(&mesh, a, b, "/after", &[]);
+    let logs = || format!("{}\n--- collector:\n{}", mesh.logs(), collector.log());
+    let spans = collector.wait_for("/after", 2, &logs);
+    assert_eq!(from(&spans, b).parent, from(&spans, a).id);
 }
