@@ -201,6 +201,8 @@ legacy\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l admin-operator-from -d 'Who besides loopback may read the proxies\' /config, /identity and /stats: `all`, or networks such as the nodes the API server\'s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l mesh-namespace -d 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l trust-domain -d 'Trust domain of the mesh\'s identities (`install --set identity.trustDomain`) [default: cluster.local]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l tracing-endpoint -d 'The OTLP/gRPC collector the proxies export spans to (`install --set tracing.endpoint`) [default: none, tracing off]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l tracing-sampling -d 'The share of requests the proxies start a trace for, 0.0 to 1.0 (`install --set tracing.sampling`) [default: 0: only requests that come sampled]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -l context -d 'The kubeconfig context to use' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand inject" -s n -l namespace -d 'The namespace to work in' -r
@@ -255,6 +257,9 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-level -d '
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l log-format -d 'Log line format' -r -f -a "text\t''
 json\t''"
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l workers -d 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l tracing-endpoint -d 'The OTLP/gRPC collector spans are exported to (turns tracing on)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l tracing-sampling -d 'The share of requests without a caller\'s sampling decision that start a trace (0.0 to 1.0) [default: from the file, else 0]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l tracing-service-name -d 'The spans\' service.name [default: from the file, else the pod\'s service account in cluster mode, else meshctl-proxy]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-addr -d 'The controller\'s gRPC address (identity and discovery); turns on cluster mode' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l controller-namespace -d 'The mesh\'s namespace: the controller\'s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand proxy" -l trust-domain -d 'The mesh\'s trust domain' -r
@@ -454,6 +459,8 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l cluster-d
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l grpc-addr -d 'Identity and discovery (gRPC over mesh TLS)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l admin-addr -d '/ready, /live, /metrics, /proxies' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l webhook-addr -d 'The proxy injector the API server calls (HTTPS, POST /inject)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l tracing-endpoint -d 'The OTLP/gRPC collector the injected proxies export spans to (install\'s tracing.endpoint) [default: none, tracing off]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l tracing-sampling -d 'The share of requests the injected proxies start a trace for (install\'s tracing.sampling)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l leaf-lifetime -d 'How long the proxies\' leaf certificates live (renewed at 70 %)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l from-dir -d 'Read the objects from this directory of Kubernetes YAML (watched for changes) instead of the API server; Pods with status.podIP give the endpoints of Services without EndpointSlices' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand controller" -l identity-dir -d 'With --from-dir: the CA\'s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)' -r -F

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use meshctl::translate::{Finding, Options, Severity, translate};
+use meshctl::translate::{Finding, Inputs, ObjectRef, Options, Severity, translate};
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
@@ -66,12 +66,39 @@ async fn cluster_findings(
     namespace: Option<&str>,
     options: &Options,
 ) -> anyhow::Result<Vec<Finding>> {
-    let (inputs, _) = super::inputs::read_cluster(global).await?;
+    let conn = super::control_plane::connect(global).await?;
+    let inputs = meshctl::controller::source::read_once(&conn.client, super::inputs::LIST_WITHIN).await?;
     let mut findings = translate(&inputs, options).findings;
+    findings.extend(istio_mesh_config(&conn.client).await);
     if let Some(ns) = namespace {
         findings.retain(|f| f.object.namespace == ns);
     }
     Ok(findings)
+}
+
+/// The findings of Istio's mesh config (ConfigMaps named `istio`, in its root namespace):
+/// not an input of the controller, read here for its tracing settings. A caller who may not
+/// list ConfigMaps gets none.
+async fn istio_mesh_config(client: &kube::Client) -> Vec<Finding> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::all(client.clone());
+    let params = kube::api::ListParams::default().fields("metadata.name=istio");
+    let list = match tokio::time::timeout(super::inputs::LIST_WITHIN, api.list(&params)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "Istio's mesh config not read");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    let mut findings = Vec::new();
+    // Only the findings are wanted; the objects are not translated.
+    let mut read = Inputs::default();
+    for cm in list.items {
+        if let Ok(value) = serde_json::to_value(&cm) {
+            read.add_value(value, &ObjectRef::default(), &mut findings);
+        }
+    }
+    findings
 }
 
 fn table(findings: &[Finding]) -> comfy_table::Table {

@@ -111,7 +111,7 @@ pub fn read_objects(
 }
 
 /// How long reading the cluster's objects may take.
-const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+pub const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The cluster's objects, read as the controller reads them, and the context's namespace.
 pub async fn read_cluster(

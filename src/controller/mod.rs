@@ -105,6 +105,8 @@ pub struct Options {
     pub lease_duration: Duration,
     /// How often every RequestAuthentication jwksUri is fetched again (key rotation).
     pub jwks_refresh: Duration,
+    /// What the webhook tells every proxy it injects about tracing.
+    pub tracing: crate::model::tracing::Tracing,
 }
 
 impl Options {
@@ -121,6 +123,7 @@ impl Options {
             debounce: Duration::from_millis(20),
             lease_duration: Duration::from_secs(15),
             jwks_refresh: Duration::from_secs(20 * 60),
+            tracing: crate::model::tracing::Tracing::default(),
         }
     }
 }
@@ -165,14 +168,28 @@ fn webhook_overrides(options: &Options) -> Result<crate::inject::Overrides, Cont
         if value == default {
             continue;
         }
-        overrides
-            .set(key, value)
-            .map_err(|reason| ControllerError::Setting {
-                key: key.name(),
-                reason,
-            })?;
+        set(&mut overrides, key, value)?;
+    }
+    // Tracing is on only with an endpoint; the rate alone would reach no collector.
+    if let Some(endpoint) = &options.tracing.endpoint {
+        set(&mut overrides, Key::TracingEndpoint, endpoint)?;
+        let rate = options.tracing.sampling.to_string();
+        set(&mut overrides, Key::TracingSampling, &rate)?;
     }
     Ok(overrides)
+}
+
+fn set(
+    overrides: &mut crate::inject::Overrides,
+    key: crate::inject::Key,
+    value: &str,
+) -> Result<(), ControllerError> {
+    overrides
+        .set(key, value)
+        .map_err(|reason| ControllerError::Setting {
+            key: key.name(),
+            reason,
+        })
 }
 
 /// What the servers share.
@@ -540,6 +557,13 @@ mod tests {
         let other = webhook_overrides(&Options::new("mesh-x", "example.org")).unwrap();
         assert_eq!(other.get(Key::MeshNamespace), Some("mesh-x"));
         assert_eq!(other.get(Key::TrustDomain), Some("example.org"));
+
+        let mut traced = Options::new("meshctl-system", "cluster.local");
+        traced.tracing.endpoint = Some("collector.obs:4317".to_owned());
+        traced.tracing.sampling = 0.5;
+        let traced = webhook_overrides(&traced).unwrap();
+        assert_eq!(traced.get(Key::TracingEndpoint), Some("collector.obs:4317"));
+        assert_eq!(traced.get(Key::TracingSampling), Some("0.5"));
 
         let err = webhook_overrides(&Options::new("meshctl-system", "Not A Domain")).unwrap_err();
         assert!(err.to_string().starts_with("--trust-domain: "), "{err}");

@@ -43,6 +43,7 @@ use http_body_util::{BodyExt, Empty};
 pub use metrics::Direction;
 pub use reload::reload_file;
 pub use server::{Options, Proxy, ProxyError, State, run};
+pub use trace::Workload;
 pub use upstream::Pool;
 
 /// The error type carried by bodies and upstream calls.

@@ -128,7 +128,12 @@ impl Inputs {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            // Other kinds (ConfigMaps, RBAC...) are not the mesh's business.
+            // Istio's mesh-wide settings: findings only (they are install values here).
+            ("", "ConfigMap") | ("install.istio.io", "IstioOperator") => {
+                findings.extend(super::mesh_config::findings(&value, kind, &object));
+                return;
+            }
+            // Other kinds (other ConfigMaps, RBAC...) are not the mesh's business.
             _ => return,
         };
         match result {

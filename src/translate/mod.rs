@@ -21,6 +21,7 @@ pub mod grpc_route;
 pub mod http_route;
 mod inbound;
 pub mod linkerd_policy;
+mod mesh_config;
 mod names;
 pub mod peer_authentication;
 pub mod precedence;

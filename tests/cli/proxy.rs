@@ -242,6 +242,22 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = run(&["proxy", "--config", file, "--inbound-app-port", "0"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Tracing: flags and the file's section name the bad value.
+    let out = run(&["proxy", "--config", file, "--tracing-sampling", "7"], b"");
+    failed(&out, 2, &["7 is not a sampling rate"]);
+    let out = run(
+        &["proxy", "--config", file, "--tracing-endpoint", "c:x"],
+        b"",
+    );
+    failed(&out, 2, &["\"c:x\" has no port"]);
+    std::fs::write(
+        &path,
+        "tracing: { endpoint: \"collector\", sampling: 0.5 }\n",
+    )
+    .unwrap();
+    let out = run(&["proxy", "--config", file], b"");
+    failed(&out, 1, &["tracing.endpoint", "\"collector\" has no port"]);
 }
 
 #[test]
