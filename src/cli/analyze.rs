@@ -67,7 +67,8 @@ async fn cluster_findings(
     options: &Options,
 ) -> anyhow::Result<Vec<Finding>> {
     let conn = super::control_plane::connect(global).await?;
-    let inputs = meshctl::controller::source::read_once(&conn.client, super::inputs::LIST_WITHIN).await?;
+    let inputs =
+        meshctl::controller::source::read_once(&conn.client, super::inputs::LIST_WITHIN).await?;
     let mut findings = translate(&inputs, options).findings;
     findings.extend(istio_mesh_config(&conn.client).await);
     if let Some(ns) = namespace {

@@ -135,7 +135,7 @@ fn order_is_crds_namespace_rbac_config_workloads_webhook() {
             .iter()
             .filter(|k| *k == "CustomResourceDefinition")
             .count(),
-        14
+        16
     );
     let without = render(&Values::default(), &placeholder_certs(), CrdSet::None).unwrap();
     assert!(without.iter().all(|m| !m.is_crd()));

@@ -15,6 +15,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("crds/split.smi-spec.io_trafficsplits.yaml"),
     template!("crds/networking.istio.io_virtualservices.yaml"),
     template!("crds/networking.istio.io_destinationrules.yaml"),
+    template!("crds/networking.istio.io_envoyfilters.yaml"),
+    template!("crds/linkerd.io_serviceprofiles.yaml"),
     template!("crds/security.istio.io_peerauthentications.yaml"),
     template!("crds/security.istio.io_authorizationpolicies.yaml"),
     template!("crds/meshctl.io_canaries.yaml"),

@@ -447,7 +447,10 @@ fn route(kind: &str, ns: &str) -> Value {
     }
 }
 
-fn route_api(client: kube::Client, object: &Value) -> kube::Api<kube::api::DynamicObject> {
+pub(crate) fn route_api(
+    client: kube::Client,
+    object: &Value,
+) -> kube::Api<kube::api::DynamicObject> {
     use kube::core::{ApiResource, GroupVersionKind};
     let (group, version) = object["apiVersion"]
         .as_str()

@@ -22,6 +22,8 @@ pub struct Tally {
     pub failures: Vec<String>,
     /// Requests that started more than 100 ms late (the generator could not keep up).
     pub late: usize,
+    /// How long each request took, answered or not (for delays and timeouts).
+    pub latencies: Vec<Duration>,
 }
 
 impl Tally {
@@ -30,6 +32,17 @@ impl Tally {
     }
 
     /// Every one of `sent` requests was answered 200; `context` (proxy logs) on failure.
+    /// Failures answered with `status` (the status line's code).
+    pub fn failed_with(&self, status: u16) -> usize {
+        let line = format!("HTTP/1.1 {status} ");
+        self.failures.iter().filter(|f| f.contains(&line)).count()
+    }
+
+    /// Requests that took at least `at_least`.
+    pub fn slower_than(&self, at_least: Duration) -> usize {
+        self.latencies.iter().filter(|l| **l >= at_least).count()
+    }
+
     pub fn assert_all_answered(&self, sent: u64, context: &str) {
         assert!(self.failures.is_empty(), "{:?}\n{context}", self.failures);
         assert_eq!(self.answered(), sent, "{self:?}");
@@ -40,6 +53,18 @@ impl Tally {
 /// the authority, one connection per request like a simple app; each answer's first
 /// word names the app that answered it.
 pub fn paced_gets(pod: &Pod, addr: SocketAddr, host: &str, rps: u32, duration: Duration) -> Tally {
+    paced_gets_with(pod, addr, host, "", rps, duration)
+}
+
+/// [`paced_gets`] with extra header lines (`headers`, each ending in `\r\n`).
+pub fn paced_gets_with(
+    pod: &Pod,
+    addr: SocketAddr,
+    host: &str,
+    headers: &str,
+    rps: u32,
+    duration: Duration,
+) -> Tally {
     let total = (u128::from(rps) * duration.as_millis() / 1000) as usize;
     let period = Duration::from_secs(1) / rps;
     let next = AtomicUsize::new(0);
@@ -59,8 +84,10 @@ pub fn paced_gets(pod: &Pod, addr: SocketAddr, host: &str, rps: u32, duration: D
                         let now = Instant::now();
                         let late = now > due + Duration::from_millis(100);
                         std::thread::sleep(due.saturating_duration_since(now));
-                        let outcome = get(addr, host, i);
+                        let sent = Instant::now();
+                        let outcome = get(addr, host, headers, i);
                         let mut tally = tally.lock().expect("tally");
+                        tally.latencies.push(sent.elapsed());
                         tally.late += usize::from(late);
                         match outcome {
                             Ok(name) => *tally.answered_by.entry(name).or_default() += 1,
@@ -78,12 +105,13 @@ pub fn paced_gets(pod: &Pod, addr: SocketAddr, host: &str, rps: u32, duration: D
 }
 
 /// One `GET /n` with `connection: close`: the first word of a 200's body, or why not.
-fn get(addr: SocketAddr, host: &str, n: usize) -> Result<String, String> {
+fn get(addr: SocketAddr, host: &str, headers: &str, n: usize) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(TIMEOUT))
         .map_err(|e| e.to_string())?;
-    let request = format!("GET /{n} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    let request =
+        format!("GET /{n} HTTP/1.1\r\nhost: {host}\r\n{headers}connection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;

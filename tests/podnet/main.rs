@@ -34,6 +34,7 @@ mod node;
 mod observe;
 mod otelcol;
 mod proxy_init;
+mod quickstart;
 mod registry;
 mod security;
 mod spec;
