@@ -121,7 +121,13 @@ fn get(addr: SocketAddr, host: &str, headers: &str, n: usize) -> Result<String, 
         .map_err(|e| format!("reading: {e}"))?;
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     if !head.starts_with("HTTP/1.1 200 ") {
-        return Err(format!("{:?}", text.lines().next().unwrap_or("(nothing)")));
+        // With the reason of an answer the proxy made itself (timeout, overflow, ...).
+        let reason = head
+            .lines()
+            .find_map(|l| l.strip_prefix("meshctl-proxy-error: "))
+            .unwrap_or_default();
+        let status = text.lines().next().unwrap_or("(nothing)");
+        return Err(format!("{status:?} {reason}"));
     }
     let name = body.split_whitespace().next();
     name.map(str::to_owned)

@@ -23,6 +23,8 @@ pub enum Says {
     Http(&'static str),
     /// As `Http`, but every `n`-th request is answered 500 (a canary with a bug).
     HttpFailingEvery(&'static str, usize),
+    /// As `Http`, but each answer only after this many milliseconds (an overloaded backend).
+    HttpSlow(&'static str, u64),
 }
 
 /// A listener inside a pod answering each connection with one line, until dropped.
@@ -68,6 +70,10 @@ fn greet(stream: TcpStream, says: Says, n: usize) {
         Says::HttpFailingEvery(name, every) => {
             let status = if n.is_multiple_of(every) { 500 } else { 200 };
             return answer_http(stream, name, status);
+        }
+        Says::HttpSlow(name, ms) => {
+            std::thread::sleep(Duration::from_millis(ms));
+            return answer_http(stream, name, 200);
         }
         Says::Name(name) => format!("{name}\n"),
         Says::OriginalDst(name) => {

@@ -78,8 +78,12 @@ impl Client<'_> {
     }
 
     fn load(&self, headers: &str, requests: u32) -> Tally {
-        let duration = Duration::from_millis(u64::from(requests) * 1000 / u64::from(RPS));
-        paced_gets_with(self.a, self.service, &self.host, headers, RPS, duration)
+        self.load_at(headers, requests, RPS)
+    }
+
+    fn load_at(&self, headers: &str, requests: u32, rps: u32) -> Tally {
+        let duration = Duration::from_millis(u64::from(requests) * 1000 / u64::from(rps));
+        paced_gets_with(self.a, self.service, &self.host, headers, rps, duration)
     }
 }
 
@@ -143,10 +147,9 @@ fn quickstart_resources_are_enforced_end_to_end() {
     node.link_host();
     let (a, b, c) = (node.pod("a"), node.pod("b"), node.pod("c"));
     let any: SocketAddr = "[::]:8080".parse().expect("addr");
-    let _apps = [
-        Greeter::start(b, any, Says::Http("b")),
-        Greeter::start(c, any, Says::Http("c")),
-    ];
+    // Replaced below by failing and slow versions of themselves.
+    let mut v1_app = Some(Greeter::start(b, any, Says::Http("b")));
+    let mut v2_app = Some(Greeter::start(c, any, Says::Http("c")));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mesh_ns = format!("meshctl-qs-{}", std::process::id());
     install(&cluster().kubeconfig, &mesh_ns);
@@ -265,7 +268,6 @@ fn quickstart_resources_are_enforced_end_to_end() {
     client.apply(&[fault], &[]);
     let tally = client.load("", 1000);
     let aborted = tally.failed_with(500);
-    assert_eq!(aborted + tally.answered() as usize, 1000, "{tally:?}");
     within(
         "fault abort 500 share",
         aborted as f64 / 10.0,
@@ -281,11 +283,18 @@ fn quickstart_resources_are_enforced_end_to_end() {
         3.0,
         &tally,
     );
+    // No other failure than the injected 500s.
+    assert_eq!(
+        aborted + tally.answered() as usize,
+        1000,
+        "{:?}",
+        tally.failures
+    );
 
     // SMI: web's TrafficSplit, 900m/100m between b-v1 and b-v2, then api's 500/500.
     for (weights, requests, expected, tolerance) in [
         (["900m", "100m"], 2000, 10.0, 3.0),
-        (["500", "500"], 1000, 50.0, 5.0),
+        (["500", "500"], 2000, 50.0, 4.0),
     ] {
         let split = json!({
             "apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
@@ -306,6 +315,87 @@ fn quickstart_resources_are_enforced_end_to_end() {
         let what = format!("TrafficSplit {}/{} b-v2 share", weights[0], weights[1]);
         within(&what, share(&tally, "c"), expected, tolerance, &tally);
     }
+
+    // Istio: details' retries, to a v2 now failing every second request: half fail without
+    // retries, nearly none with 3 retries on 5xx. At 20 RPS, so that the proxy's default
+    // retry budget (20 % of requests + 10 per second) allows every retry needed.
+    drop(v2_app.take());
+    v2_app = Some(Greeter::start(c, any, Says::HttpFailingEvery("c", 2)));
+    let to_v2 = json!([{"destination": {"host": "b", "subset": "v2"}}]);
+    let plain = virtual_service(json!([{"route": to_v2}]));
+    client.apply(&[subsets(), plain], &[("TrafficSplit", "b")]);
+    let without = client.load_at("", 100, 20);
+    let retried = virtual_service(json!([{
+        "route": to_v2,
+        "retries": {"attempts": 3, "perTryTimeout": "2s", "retryOn": "5xx"},
+    }]));
+    client.apply(&[retried], &[]);
+    let with = client.load_at("", 100, 20);
+    let (before, after) = (without.answered() as f64, with.answered() as f64);
+    eprintln!(
+        "QUICKSTART retries (backend failing 50 %): {before:.1} % succeeded without, {after:.1} % with 3 retries"
+    );
+    assert!((before - 50.0).abs() <= 15.0, "{without:?}");
+    assert!(after >= 90.0, "{with:?}\n{}", client.context());
+
+    // Istio: httpbin's circuit breaker on b-v2 (now answering after 100 ms): one connection,
+    // one pending request. Concurrent load overflows; sequential requests never do.
+    drop(v2_app.take());
+    v2_app = Some(Greeter::start(c, any, Says::HttpSlow("c", 100)));
+    let breaker = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": "b-v2"},
+        "spec": {"host": "b-v2", "trafficPolicy": {"connectionPool": {
+            "tcp": {"maxConnections": 1},
+            "http": {"http1MaxPendingRequests": 1, "maxRequestsPerConnection": 1},
+        }}},
+    });
+    client.apply(&[breaker], &[]);
+    let v2 = SocketAddr::new(ips.1.into(), 80);
+    let v2_host = format!("b-v2.{ns}.svc.cluster.local");
+    let burst = paced_gets(a, v2, &v2_host, RPS, Duration::from_millis(250));
+    let overflowed = burst
+        .failures
+        .iter()
+        .filter(|f| f.contains("HTTP/1.1 503 ") && f.ends_with("pool overflow"))
+        .count();
+    eprintln!(
+        "QUICKSTART circuit breaker maxConnections 1/pending 1, 50 concurrent: {} answered, {overflowed} overflowed (503 pool overflow)",
+        burst.answered()
+    );
+    assert!(overflowed > 0, "{burst:?}\n{}", client.context());
+    assert_eq!(overflowed, burst.failures.len(), "{burst:?}");
+    let sequential: Vec<u16> = (0..10)
+        .map(|_| request(a, v2, &v2_host, "GET /", "x-test: sequential"))
+        .collect();
+    eprintln!("QUICKSTART circuit breaker, 10 sequential: {sequential:?}");
+    assert_eq!(sequential, [200; 10], "{}", client.context());
+
+    // Istio: details' timeout, to a v1 now answering after 1 s: 504 at about 300 ms.
+    drop(v1_app.take());
+    let _slow_v1 = Greeter::start(b, any, Says::HttpSlow("b", 1000));
+    let timed = virtual_service(json!([{
+        "route": [{"destination": {"host": "b", "subset": "v1"}}],
+        "timeout": "300ms",
+    }]));
+    client.apply(&[timed], &[]);
+    let tally = client.load("", 20);
+    let mut latencies = tally.latencies.clone();
+    latencies.sort();
+    eprintln!(
+        "QUICKSTART timeout 300ms (backend 1 s): {} of 20 got 504, latency {:?}..{:?}",
+        tally.failed_with(504),
+        latencies[0],
+        latencies[19]
+    );
+    assert_eq!(
+        tally.failed_with(504),
+        20,
+        "{tally:?}\n{}",
+        client.context()
+    );
+    assert!(latencies[0] >= Duration::from_millis(300), "{latencies:?}");
+    assert!(latencies[19] < Duration::from_millis(800), "{latencies:?}");
 
     // Istio: ratings' EnvoyFilter local rate limit on b-v2's inbound side, 10 per 60 s:
     // the 11th request in a row is refused with 429.
@@ -336,9 +426,7 @@ fn quickstart_resources_are_enforced_end_to_end() {
             }],
         },
     });
-    client.apply(&[limit], &[]);
-    let v2 = SocketAddr::new(ips.1.into(), 80);
-    let v2_host = format!("b-v2.{ns}.svc.cluster.local");
+    client.apply(&[limit], &[("DestinationRule", "b-v2")]);
     let statuses: Vec<u16> = (0..11)
         .map(|_| request(a, v2, &v2_host, "GET /", "x-test: limit"))
         .collect();
@@ -350,4 +438,5 @@ fn quickstart_resources_are_enforced_end_to_end() {
         client.context()
     );
     assert_eq!(statuses[10], 429, "{statuses:?}\n{}", client.context());
+    drop(v2_app);
 }
