@@ -340,24 +340,36 @@ pub fn request(
     line: &str,
     header: &str,
 ) -> u16 {
+    let text = response(pod, addr, host, line, header);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The whole response to [`request`]'s request; empty when the connection failed.
+pub fn response(
+    pod: &crate::node::Pod,
+    addr: SocketAddr,
+    host: &str,
+    line: &str,
+    header: &str,
+) -> String {
     use std::io::{Read, Write};
     pod.enter(|| {
         let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         else {
-            return 0;
+            return String::new();
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let request =
             format!("{line} HTTP/1.1\r\nhost: {host}\r\n{header}\r\nconnection: close\r\n\r\n");
         if stream.write_all(request.as_bytes()).is_err() {
-            return 0;
+            return String::new();
         }
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
+        text
     })
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::canary::route_api;
-use crate::controller::{answered_by, cluster_env, request};
+use crate::controller::{answered_by, cluster_env, request, response};
 use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::cluster;
 use crate::load::{Tally, paced_gets, paced_gets_with};
@@ -316,6 +316,34 @@ fn quickstart_resources_are_enforced_end_to_end() {
         within(&what, share(&tally, "c"), expected, tolerance, &tally);
     }
 
+    // Istio: productpage's sticky sessions, a cookie the proxy generates (consistent hash on
+    // it): requests without it spread over b and c, those with the returned one reach one pod.
+    let sticky = json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": "b"},
+        "spec": {"host": "b", "trafficPolicy": {"loadBalancer": {"consistentHash": {
+            "httpCookie": {"name": "user", "path": "/", "ttl": "3600s"},
+        }}}},
+    });
+    client.apply(&[sticky], &[("TrafficSplit", "b")]);
+    let fresh = client.load("", 200);
+    fresh.assert_all_answered(200, &client.context());
+    let first = response(a, client.service, &client.host, "GET /", "x-test: sticky");
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no set-cookie in {first:?}\n{}", client.context()))
+        .to_owned();
+    let kept = client.load(&format!("cookie: {cookie}\r\n"), 200);
+    kept.assert_all_answered(200, &client.context());
+    eprintln!(
+        "QUICKSTART sticky cookie: 200 without it answered by {:?}, 200 with {cookie} by {:?}",
+        fresh.answered_by, kept.answered_by
+    );
+    assert_eq!(fresh.answered_by.len(), 2, "{fresh:?}");
+    assert_eq!(kept.answered_by.len(), 1, "{kept:?}");
+
     // Istio: details' retries, to a v2 now failing every second request: half fail without
     // retries, nearly none with 3 retries on 5xx. At 20 RPS, so that the proxy's default
     // retry budget (20 % of requests + 10 per second) allows every retry needed.
@@ -323,7 +351,7 @@ fn quickstart_resources_are_enforced_end_to_end() {
     v2_app = Some(Greeter::start(c, any, Says::HttpFailingEvery("c", 2)));
     let to_v2 = json!([{"destination": {"host": "b", "subset": "v2"}}]);
     let plain = virtual_service(json!([{"route": to_v2}]));
-    client.apply(&[subsets(), plain], &[("TrafficSplit", "b")]);
+    client.apply(&[subsets(), plain], &[]);
     let without = client.load_at("", 100, 20);
     let retried = virtual_service(json!([{
         "route": to_v2,
@@ -338,6 +366,32 @@ fn quickstart_resources_are_enforced_end_to_end() {
     assert!((before - 50.0).abs() <= 15.0, "{without:?}");
     assert!(after >= 90.0, "{with:?}\n{}", client.context());
 
+    // Linkerd: web's ServiceProfile, every GET retryable under a budget of 10 % (+ 1 per
+    // second), to b-v2 still failing every second connection. Each connection is a try, so
+    // retries = tries - requests, and half the tries succeed: retries = 2 × answered - sent.
+    let profile = json!({
+        "apiVersion": "linkerd.io/v1alpha2", "kind": "ServiceProfile",
+        "metadata": {"name": format!("b-v2.{ns}.svc.cluster.local")},
+        "spec": {
+            "routes": [{"name": "GET", "condition": {"method": "GET", "pathRegex": "/.*"},
+                        "isRetryable": true}],
+            "retryBudget": {"retryRatio": 0.1, "minRetriesPerSecond": 1, "ttl": "10s"},
+        },
+    });
+    client.apply(&[profile], &[]);
+    let v2 = SocketAddr::new(ips.1.into(), 80);
+    let v2_host = format!("b-v2.{ns}.svc.cluster.local");
+    let budgeted = paced_gets(a, v2, &v2_host, 100, Duration::from_secs(3));
+    let retries = (2 * budgeted.answered()).saturating_sub(300);
+    // The proxy counts the budget over a 10 s window: 10 % of 300 plus 1 per second of it.
+    let bound = 30 + 10;
+    eprintln!(
+        "QUICKSTART ServiceProfile retry budget 0.1 + 1/s, 300 requests to a 50 % failing backend: {} answered, {retries} retries (bound {bound})",
+        budgeted.answered()
+    );
+    assert!(retries > 10, "{budgeted:?}\n{}", client.context());
+    assert!(retries <= bound + 5, "{budgeted:?}\n{}", client.context());
+
     // Istio: httpbin's circuit breaker on b-v2 (now answering after 100 ms): one connection,
     // one pending request. Concurrent load overflows; sequential requests never do.
     drop(v2_app.take());
@@ -351,8 +405,6 @@ fn quickstart_resources_are_enforced_end_to_end() {
         }}},
     });
     client.apply(&[breaker], &[]);
-    let v2 = SocketAddr::new(ips.1.into(), 80);
-    let v2_host = format!("b-v2.{ns}.svc.cluster.local");
     let burst = paced_gets(a, v2, &v2_host, RPS, Duration::from_millis(250));
     let overflowed = burst
         .failures
