@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::controller::{answered_by, cluster_env, register_controller_pod_with};
+use crate::controller::{answered_by, register_controller_pod_with, start_in_cluster};
 use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::Cluster;
 use crate::load::{Tally, paced_gets};
@@ -355,14 +355,17 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);
-    for (pod, fixture, name, token) in [
-        (a, "a.yaml", &pods[0], &a_token),
-        (b, "b.yaml", &pods[1], &b_token),
-        (c, "b-v2.yaml", &pods[2], &b_token),
-    ] {
-        let env = cluster_env(&controller, &ns, name, token, &roots_file);
-        mesh.start_with_env(pod, fixture, &env);
-    }
+    start_in_cluster(
+        &mut mesh,
+        &controller,
+        &ns,
+        &roots_file,
+        &[
+            (a, "a.yaml", &pods[0], &a_token),
+            (b, "b.yaml", &pods[1], &b_token),
+            (c, "b-v2.yaml", &pods[2], &b_token),
+        ],
+    );
     let all: Vec<(&str, &str)> = pods.iter().map(|p| (ns.as_str(), p.as_str())).collect();
     controller.wait_acked(&all, Duration::from_secs(20));
     a.run("ip", &["route", "add", "10.96.0.0/20", "dev", "eth0"]);

@@ -40,6 +40,22 @@ pub fn cluster_env(
     ]
 }
 
+/// Starts the proxies of `pods` in cluster mode, subscribed to `controller`: each
+/// (pod, fixture, its Pod's name in namespace `ns`, its token file), with the trust roots
+/// in `roots_file`.
+pub(crate) fn start_in_cluster(
+    mesh: &mut Mesh,
+    controller: &ControllerProcess,
+    ns: &str,
+    roots_file: &str,
+    pods: &[(&crate::node::Pod, &str, &str, &str)],
+) {
+    for (pod, fixture, name, token) in pods {
+        let env = cluster_env(controller, ns, name, token, roots_file);
+        mesh.start_with_env(pod, fixture, &env);
+    }
+}
+
 pub(crate) fn answered_by(tally: &crate::load::Tally, app: &str) -> u64 {
     tally.answered_by.get(app).copied().unwrap_or_default()
 }
@@ -97,20 +113,16 @@ fn proxies_get_identity_and_config_from_the_controller() {
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);
-    mesh.start_with_env(
-        a,
-        "a.yaml",
-        &cluster_env(&controller, &ns, &a_pods[0], &a_token, &roots_file),
-    );
-    mesh.start_with_env(
-        b,
-        "b.yaml",
-        &cluster_env(&controller, &ns, &b_pods[0], &b_token, &roots_file),
-    );
-    mesh.start_with_env(
-        c,
-        "b.yaml",
-        &cluster_env(&controller, &ns, &b_pods[1], &b_token, &roots_file),
+    start_in_cluster(
+        &mut mesh,
+        &controller,
+        &ns,
+        &roots_file,
+        &[
+            (a, "a.yaml", &a_pods[0], &a_token),
+            (b, "b.yaml", &b_pods[0], &b_token),
+            (c, "b.yaml", &b_pods[1], &b_token),
+        ],
     );
     let context =
         |controller: &ControllerProcess| format!("{}\n{}", mesh.logs(), controller.logs());

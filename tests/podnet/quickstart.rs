@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::canary::route_api;
-use crate::controller::{answered_by, cluster_env, request, response};
+use crate::controller::{answered_by, request, response, start_in_cluster};
 use crate::controller_process::{ControllerProcess, install, trust_anchors};
 use crate::harness::cluster;
 use crate::load::{Tally, paced_gets, paced_gets_with};
@@ -195,14 +195,17 @@ fn quickstart_resources_are_enforced_end_to_end() {
     let roots_file = mesh.write_file("roots.pem", &roots);
     let a_token = mesh.write_file("a.token", &tokens.0);
     let b_token = mesh.write_file("b.token", &tokens.1);
-    for (pod, fixture, name, token) in [
-        (a, "a.yaml", &pods[0], &a_token),
-        (b, "b.yaml", &pods[1], &b_token),
-        (c, "b-v2.yaml", &pods[2], &b_token),
-    ] {
-        let env = cluster_env(&controller, &ns, name, token, &roots_file);
-        mesh.start_with_env(pod, fixture, &env);
-    }
+    start_in_cluster(
+        &mut mesh,
+        &controller,
+        &ns,
+        &roots_file,
+        &[
+            (a, "a.yaml", &pods[0], &a_token),
+            (b, "b.yaml", &pods[1], &b_token),
+            (c, "b-v2.yaml", &pods[2], &b_token),
+        ],
+    );
     let all: Vec<(&str, &str)> = pods.iter().map(|p| (ns.as_str(), p.as_str())).collect();
     controller.wait_acked(&all, Duration::from_secs(20));
     // The cluster IP range leaves a through eth0, where its proxy intercepts it.
