@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::authz::{Client, Decision, Subject};
-use super::forward::{Answer, Dest, PROXY_ERROR_HEADER, proxy_error};
+use super::forward::{Answer, ConnLimits, Dest, PROXY_ERROR_HEADER, proxy_error};
 use super::metrics::{Direction, HttpMetrics, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
@@ -404,7 +404,12 @@ pub async fn inbound(
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match state.shared.pool.send_to(&conn.target, None, req).await {
+    let mut resp = match state
+        .shared
+        .pool
+        .send_to(&conn.target, None, ConnLimits::default(), req)
+        .await
+    {
         Ok(resp) => resp,
         Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
     };

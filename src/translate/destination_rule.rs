@@ -592,12 +592,6 @@ fn connection_pool(policy: &mut Policy, pool: &ConnectionPool, at: &str, report:
     }
     if let Some(v) = http.max_requests_per_connection {
         cb.max_requests_per_connection = v;
-        if v > 0 {
-            report.not_enforced(
-                format!("{at}.http.maxRequestsPerConnection"),
-                "closing upstream connections after that many requests",
-            );
-        }
     }
     if http.max_retries.is_some() {
         report.warn(

@@ -13,6 +13,7 @@ mod lifecycle;
 mod mesh_pki;
 mod mtls;
 mod pki;
+mod pool;
 mod resilience;
 mod routing;
 mod stat;

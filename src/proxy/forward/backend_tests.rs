@@ -9,7 +9,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use tokio::time::Instant;
 
-use super::{Backend, Dest, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError};
+use super::{
+    Backend, ConnLimits, Dest, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError,
+};
 use crate::model::duration::Duration as D;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::*;
@@ -71,6 +73,7 @@ impl Upstream for Fake {
         &self,
         endpoint: &Dest,
         _peer: Option<&MeshPeer>,
+        _limits: ConnLimits,
         req: Request<Body>,
     ) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send {
         let this = self.clone();
