@@ -1,6 +1,7 @@
 //! The proxy's upstream connection pool, counted at the upstream: HTTP/1 keep-alive
 //! connections reused, `maxRequestsPerConnection` retiring them (HTTP/1 and HTTP/2), and an
-//! HTTP/2 upstream that sends GOAWAY replaced by a new connection.
+//! HTTP/2 upstream that sends GOAWAY replaced by a new connection, `idleTimeout` closing
+//! unused connections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -103,4 +104,24 @@ async fn an_h2_upstream_that_goes_away_is_replaced_by_a_new_connection() {
     // A request sent within the grace period may still be served by the old connection.
     let opened = accepted.load(Relaxed);
     assert!((2..=3).contains(&opened), "{opened} upstream connections");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_policys_idle_timeout() {
+    // Two requests 2.5 s apart: a 1 s idleTimeout closes the first connection in between
+    // (the sweeper looks once a second), the default 30 s keeps it for the second.
+    let run = |policy: &'static str| async move {
+        let (app, accepted) = ok_server().await;
+        let proxy = TestProxy::start(&with_policy(app, policy)).await;
+        let client = http1_client();
+        for pause in [0, 2500] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let (status, _, _) = send(&client, proxy.outbound, "web.test", "/", &[]).await;
+            assert_eq!(status, 200);
+        }
+        accepted.load(Relaxed)
+    };
+    let short = run("{ circuitBreaker: { idleTimeout: 1s } }");
+    let default = run("{}");
+    assert_eq!(tokio::join!(short, default), (2, 1));
 }

@@ -145,6 +145,7 @@ impl<U: Upstream> Backend<U> {
             circuit: Circuit::new(&policy.circuit_breaker),
             limits: ConnLimits {
                 max_requests: NonZeroU32::new(policy.circuit_breaker.max_requests_per_connection),
+                idle_timeout: policy.circuit_breaker.idle_timeout.map(|d| d.get()),
             },
             outlier: policy.outlier_detection.as_ref().map(Detector::new),
             sticky: Sticky::new(policy),

@@ -395,6 +395,7 @@ async fn pool_overflow_is_a_fast_503() {
             max_connections: 2,
             max_pending_requests: 1,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         },
         ..Policy::default()
     };
@@ -570,6 +571,7 @@ async fn opaque_connects_hold_a_pool_slot_and_move_past_refusing_endpoints() {
             max_connections: 1,
             max_pending_requests: 0,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         },
         ..Policy::default()
     };

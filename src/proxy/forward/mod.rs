@@ -56,6 +56,8 @@ pub trait Upstream: Clone + Send + Sync + 'static {
 pub struct ConnLimits {
     /// Requests one connection carries before it is retired (None: unlimited).
     pub max_requests: Option<NonZeroU32>,
+    /// How long a connection may sit unused before it is closed (None: the pool's default).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Where a try goes: an endpoint's address and the authority a request URI names it by,

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use super::{Conns, MAX_IDLE, error};
+use super::{Conns, MAX_IDLE, error, idle_ticks};
 use crate::identity::tls::ALPN_HTTP1;
 use crate::proxy::forward::{ConnLimits, UpstreamError};
 use crate::proxy::{Body, BoxError};
@@ -31,8 +31,10 @@ struct Conn {
     tx: SendRequest<Body>,
     /// Requests sent on it so far.
     served: u32,
-    /// The sweeper tick it went idle at.
-    since: u32,
+    /// Ticks it may sit idle (the last request's backend decides).
+    idle_ticks: u32,
+    /// The last sweeper tick it may stay idle at.
+    expires: u32,
 }
 
 impl Idle {
@@ -59,10 +61,10 @@ impl Idle {
         }
     }
 
-    /// Closes the connections idle since before tick `before`; true when none is left.
-    pub(super) fn expire(&self, before: u32) -> bool {
+    /// Closes the connections idle past their timeout at tick `now`; true when none is left.
+    pub(super) fn expire(&self, now: u32) -> bool {
         let mut list = self.list.lock().expect("idle list lock");
-        list.retain(|c| c.since >= before && !c.tx.is_closed());
+        list.retain(|c| c.expires >= now && !c.tx.is_closed());
         list.is_empty()
     }
 }
@@ -80,6 +82,7 @@ pub(super) async fn send(
             None => (open(conns).await?, false),
         };
         conn.served += 1;
+        conn.idle_ticks = idle_ticks(limits);
         match conn.tx.try_send_request(req).await {
             Ok(resp) => return Ok(returning(conns, conn, limits, connect, resp)),
             Err(mut e) => match e.take_message() {
@@ -105,7 +108,8 @@ async fn open(conns: &Conns) -> Result<Conn, UpstreamError> {
     Ok(Conn {
         tx,
         served: 0,
-        since: 0,
+        idle_ticks: 0,
+        expires: 0,
     })
 }
 
@@ -142,7 +146,7 @@ struct Returning {
 impl Returning {
     fn give_back(&mut self) {
         if let Some((conns, mut conn)) = self.back.take() {
-            conn.since = conns.now();
+            conn.expires = conns.now().saturating_add(conn.idle_ticks);
             conns.http1.checkin(conn);
         }
     }

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::{Conns, error};
+use super::{Conns, error, idle_ticks};
 use crate::identity::tls::ALPN_H2;
 use crate::proxy::forward::{ConnLimits, UpstreamError};
 use crate::proxy::{Body, BoxError};
@@ -29,8 +29,8 @@ struct Conn {
     id: u64,
     /// Streams opened on it so far.
     streams: u32,
-    /// The sweeper tick of its last request.
-    used: u32,
+    /// The last sweeper tick it may stay unused at (from its last request).
+    expires: u32,
 }
 
 /// A handle on the shared connection for one request.
@@ -50,7 +50,7 @@ impl Shared {
             return None;
         }
         conn.streams += 1;
-        conn.used = now;
+        conn.expires = now.saturating_add(idle_ticks(limits));
         let taken = Taken {
             tx: conn.tx.clone(),
             id: conn.id,
@@ -88,7 +88,7 @@ impl Shared {
             tx,
             id,
             streams: 0,
-            used: conns.now(),
+            expires: 0,
         });
         self.current(limits, conns.now(), false)
             .ok_or_else(|| UpstreamError::Reset("the new HTTP/2 connection closed at once".into()))
@@ -102,13 +102,13 @@ impl Shared {
         }
     }
 
-    /// Drops the connection if unused since before tick `before` (its open streams finish);
-    /// true when none is left.
-    pub(super) fn expire(&self, before: u32) -> bool {
+    /// Drops the connection if unused past its timeout at tick `now` (its open streams
+    /// finish); true when none is left.
+    pub(super) fn expire(&self, now: u32) -> bool {
         let mut slot = self.conn.lock().expect("h2 slot lock");
         if slot
             .as_ref()
-            .is_some_and(|c| c.used < before || c.tx.is_closed())
+            .is_some_and(|c| c.expires < now || c.tx.is_closed())
         {
             *slot = None;
         }

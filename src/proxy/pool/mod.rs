@@ -4,7 +4,7 @@
 //!
 //! An endpoint's [`Dest`] keeps its `Conns`, so a request finds its connections without a
 //! lookup; a sweeper task (alive while the pool knows an endpoint) closes connections idle
-//! for [`IDLE_TIMEOUT`] and forgets endpoints no backend holds and with nothing open.
+//! past their timeout and forgets endpoints no backend holds and with nothing open.
 
 mod error;
 mod http1;
@@ -25,7 +25,8 @@ use super::tls::{self, Io, MeshPeer, MeshTls};
 use crate::identity::SpiffeId;
 use crate::model::endpoint::Endpoint;
 
-/// Idle upstream connections are closed after this long.
+/// Idle upstream connections are closed after this long, unless the backend's policy says
+/// otherwise (`circuitBreaker.idleTimeout`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The sweeper's period; connections are stamped with its tick count, not a clock read.
 const TICK: Duration = Duration::from_secs(1);
@@ -83,12 +84,23 @@ impl Conns {
         self.clock.load(Relaxed)
     }
 
-    /// Closes what has been idle since before tick `before`; true when nothing is open.
-    fn expire(&self, before: u32) -> bool {
-        let h1 = self.http1.expire(before);
-        let h2 = self.http2.expire(before);
+    /// Closes what has been idle past its timeout at tick `now`; true when nothing is open.
+    fn expire(&self, now: u32) -> bool {
+        let h1 = self.http1.expire(now);
+        let h2 = self.http2.expire(now);
         h1 && h2
     }
+}
+
+/// Sweeper ticks a connection may sit unused under `limits`: the timeout rounded up to a
+/// tick (a connection is closed between that many ticks and one more).
+fn idle_ticks(limits: ConnLimits) -> u32 {
+    const DEFAULT: u32 = (IDLE_TIMEOUT.as_secs() / TICK.as_secs()) as u32;
+    let Some(timeout) = limits.idle_timeout else {
+        return DEFAULT;
+    };
+    let ticks = timeout.as_millis().div_ceil(TICK.as_millis()).max(1);
+    u32::try_from(ticks).unwrap_or(u32::MAX)
 }
 
 impl Default for Pool {
@@ -156,7 +168,6 @@ impl Pool {
 /// Every tick: closes idle connections past the timeout, and forgets endpoints that only
 /// the map holds and that have nothing open. Ends with the pool, or when no endpoint is left.
 async fn sweep(inner: Weak<Inner>) {
-    let ticks = u32::try_from(IDLE_TIMEOUT.as_secs() / TICK.as_secs()).unwrap_or(u32::MAX);
     let mut interval = tokio::time::interval(TICK);
     interval.tick().await;
     loop {
@@ -165,9 +176,8 @@ async fn sweep(inner: Weak<Inner>) {
             return;
         };
         let now = inner.clock.fetch_add(1, Relaxed) + 1;
-        let before = now.saturating_sub(ticks);
         let mut endpoints = inner.endpoints.lock().expect("pool lock");
-        endpoints.retain(|_, conns| !conns.expire(before) || Arc::strong_count(conns) > 1);
+        endpoints.retain(|_, conns| !conns.expire(now) || Arc::strong_count(conns) > 1);
         if endpoints.is_empty() {
             return;
         }
