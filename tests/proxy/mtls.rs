@@ -493,3 +493,141 @@ async fn rewritten_identity_files_are_used_without_a_restart_or_a_dropped_connec
     let a_conns = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
     assert_eq!(b.metric(a_conns).await, 1.0, "A kept its one connection");
 }
+
+/// An app that answers with the HTTP version and `host` it got, and upgrades a request
+/// asking `upgrade: echo` to a connection echoing 4 bytes.
+async fn version_echo() -> SocketAddr {
+    serve(|mut req: Request<hyper::body::Incoming>| async move {
+        if req.headers().get("upgrade").is_some_and(|v| v == "echo") {
+            let upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
+                let mut ping = [0u8; 4];
+                io.read_exact(&mut ping).await.unwrap();
+                io.write_all(&ping).await.unwrap();
+            });
+            return http::Response::builder()
+                .status(101)
+                .header("connection", "upgrade")
+                .header("upgrade", "echo")
+                .body(full(""))
+                .unwrap();
+        }
+        let host = req.headers().get("host").cloned();
+        http::Response::builder()
+            .header("x-version", format!("{:?}", req.version()))
+            .header(
+                "x-seen-host",
+                host.unwrap_or(http::HeaderValue::from_static("")),
+            )
+            .body(full("b-app"))
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn http1_between_two_proxies_shares_one_multiplexed_connection_and_upgrades_get_their_own() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let b = server_proxy(version_echo().await, &pki.files(&b_id).yaml(), "").await;
+    let a = client_proxy(&pki.files(&a_id).yaml(), b.inbound, &b_id).await;
+    // 20 HTTP/1 clients at once, each on a connection of its own to A.
+    let calls =
+        (0..20).map(|_| async { send(&http1_client(), a.outbound, "web.test", "/", &[]).await });
+    for (status, headers, body) in futures::future::join_all(calls).await {
+        assert_eq!((status, body.as_str()), (200, "b-app"));
+        // The app sees the request as the client sent it.
+        assert_eq!(headers["x-version"], "HTTP/1.1");
+        assert_eq!(headers["x-seen-host"], "web.test");
+    }
+    let opened = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
+    assert_eq!(b.metric(opened).await, 1.0, "one connection from A to B");
+    // An upgrade gets a dedicated HTTP/1 connection, and its bytes flow both ways.
+    let mut s = TcpStream::connect(a.outbound).await.unwrap();
+    let head =
+        "GET /echo HTTP/1.1\r\nhost: web.test\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    while !contains(&got, b"\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    s.write_all(b"ping").await.unwrap();
+    let mut pong = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut pong))
+        .await
+        .expect("echo within 5 s")
+        .unwrap();
+    assert_eq!(&pong, b"ping");
+    assert_eq!(metric_reaches(&b, opened, 2.0).await, 2.0);
+}
+
+/// A mesh TLS server as a proxy without the mux answers: ALPN h2 and http/1.1 only, HTTP/1
+/// served by [`version_echo`]'s kind of handler; counts its connections.
+async fn peer_without_mux(pki: &Pki, who: &SpiffeId) -> (SocketAddr, Hits) {
+    let store = pki.store_at(who, SystemTime::now());
+    let config = meshctl::identity::tls::server_config(
+        store,
+        pki.root_store(),
+        "cluster.local",
+        meshctl::identity::tls::ClientAuth::Required,
+    )
+    .unwrap();
+    let mut config = (*config).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted: Hits = Arc::default();
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let tls = acceptor.accept(tcp).await.unwrap();
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| {
+                    let version = format!("{:?}", req.version());
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .header("x-version", version)
+                                .body(full("old-b"))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(tls);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_peer_without_the_mux_is_reached_over_http1() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let (old_b, accepted) = peer_without_mux(&pki, &b_id).await;
+    let a = client_proxy(&pki.files(&a_id).yaml(), old_b, &b_id).await;
+    let client = http1_client();
+    for _ in 0..3 {
+        let (status, headers, body) = send(&client, a.outbound, "web.test", "/", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "old-b"));
+        assert_eq!(headers["x-version"], "HTTP/1.1");
+    }
+    // The connection that declined the mux carried the first request, and the rest.
+    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+}

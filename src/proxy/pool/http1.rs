@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use super::{Conns, MAX_IDLE, error, idle_ticks};
 use crate::identity::tls::ALPN_HTTP1;
 use crate::proxy::forward::{ConnLimits, UpstreamError};
+use crate::proxy::tls::Io;
 use crate::proxy::{Body, BoxError};
 
 /// The idle connections of one endpoint.
@@ -69,17 +70,22 @@ impl Idle {
     }
 }
 
-/// Sends `req` (origin or authority form, with `host`) on an idle connection, else a new one.
+/// Sends `req` (origin or authority form, with `host`) on `first` (a connection just
+/// opened) if given, else an idle connection, else a new one.
 pub(super) async fn send(
     conns: &Arc<Conns>,
     limits: ConnLimits,
     mut req: Request<Body>,
+    mut first: Option<Io>,
 ) -> Result<Response<Body>, UpstreamError> {
     let connect = req.method() == Method::CONNECT;
     loop {
-        let (mut conn, reused) = match conns.http1.checkout() {
-            Some(conn) => (conn, true),
-            None => (open(conns).await?, false),
+        let (mut conn, reused) = if let Some(io) = first.take() {
+            (handshake(io).await?, false)
+        } else if let Some(conn) = conns.http1.checkout() {
+            (conn, true)
+        } else {
+            (handshake(conns.connect(&[ALPN_HTTP1]).await?).await?, false)
         };
         conn.served += 1;
         conn.idle_ticks = idle_ticks(limits);
@@ -95,8 +101,7 @@ pub(super) async fn send(
     }
 }
 
-async fn open(conns: &Conns) -> Result<Conn, UpstreamError> {
-    let io = conns.connect(ALPN_HTTP1).await?;
+async fn handshake(io: Io) -> Result<Conn, UpstreamError> {
     let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(error::handshake)?;
