@@ -80,12 +80,15 @@ pub(super) async fn send(
 ) -> Result<Response<Body>, UpstreamError> {
     let connect = req.method() == Method::CONNECT;
     loop {
-        let (mut conn, reused) = if let Some(io) = first.take() {
-            (handshake(io).await?, false)
-        } else if let Some(conn) = conns.http1.checkout() {
-            (conn, true)
+        let idle = if first.is_none() {
+            conns.http1.checkout()
         } else {
-            (handshake(conns.connect(&[ALPN_HTTP1]).await?).await?, false)
+            None
+        };
+        let (mut conn, reused) = match idle {
+            Some(conn) => (conn, true),
+            // Boxed: connect and TLS futures are large, and most requests never await them.
+            None => (Box::pin(open(conns, first.take())).await?, false),
         };
         conn.served += 1;
         conn.idle_ticks = idle_ticks(limits);
@@ -101,7 +104,12 @@ pub(super) async fn send(
     }
 }
 
-async fn handshake(io: Io) -> Result<Conn, UpstreamError> {
+/// A new connection, on `io` if given (just opened by the mux offer).
+async fn open(conns: &Conns, io: Option<Io>) -> Result<Conn, UpstreamError> {
+    let io = match io {
+        Some(io) => io,
+        None => conns.connect(&[ALPN_HTTP1]).await?,
+    };
     let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(error::handshake)?;

@@ -80,20 +80,11 @@ impl Shared {
         if let Some(taken) = self.current(limits, conns.now(), true) {
             return Ok(Ok(taken));
         }
-        let io = conns.connect(alpn).await?;
-        if alpn.len() > 1 && io.alpn() != Some(alpn[0]) {
-            return Ok(Err(io));
-        }
-        let (tx, conn) = Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(error::handshake)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
-            }
-        });
+        // Boxed: connect and TLS futures are large, and most requests never await them.
+        let tx = match Box::pin(open(conns, alpn)).await? {
+            Ok(tx) => tx,
+            Err(io) => return Ok(Err(io)),
+        };
         let id = self
             .opened
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -128,6 +119,25 @@ impl Shared {
         }
         slot.is_none()
     }
+}
+
+/// A new HTTP/2 connection offering `alpn`, or the connection when the peer chose another.
+async fn open(conns: &Conns, alpn: Alpn) -> Result<Result<SendRequest<Body>, Io>, UpstreamError> {
+    let io = conns.connect(alpn).await?;
+    if alpn.len() > 1 && io.alpn() != Some(alpn[0]) {
+        return Ok(Err(io));
+    }
+    let (tx, conn) = Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(error::handshake)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
+        }
+    });
+    Ok(Ok(tx))
 }
 
 /// What sending as a stream gave: the answer, or the connection and the request back when

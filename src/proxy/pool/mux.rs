@@ -62,7 +62,7 @@ pub(super) async fn send(
             req.headers_mut().remove(ORIG_PROTO);
             *req.version_mut() = version;
             target::for_http1(endpoint, &mut req)?;
-            http1::send(conns, limits, req, Some(io)).await
+            Box::pin(http1::send(conns, limits, req, Some(io))).await
         }
     }
 }
