@@ -19,9 +19,6 @@ use super::spiffe::{self, SpiffeId};
 
 /// ALPN ids: HTTP/2, HTTP/1.1, and raw TCP carried inside mesh TLS.
 pub const ALPN_H2: &[u8] = b"h2";
-/// HTTP/1 requests carried as streams of one HTTP/2 connection between two meshctl proxies
-/// (offered beside http/1.1: a peer without it picks that).
-pub const ALPN_MESH_MUX: &[u8] = b"meshctl.io/h2-mux";
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 pub const ALPN_OPAQUE: &[u8] = b"meshctl.io/opaque";
 
@@ -290,13 +287,7 @@ pub fn server_config(
     // so rotation and expiry take effect on the next connection.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    // Our preference decides: the mux before http/1.1, which a client offers beside it.
-    config.alpn_protocols = vec![
-        ALPN_H2.to_vec(),
-        ALPN_MESH_MUX.to_vec(),
-        ALPN_HTTP1.to_vec(),
-        ALPN_OPAQUE.to_vec(),
-    ];
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec(), ALPN_OPAQUE.to_vec()];
     Ok(Arc::new(config))
 }
 

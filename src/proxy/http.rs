@@ -401,7 +401,6 @@ pub async fn inbound(
         }
     }
     let mut req = boxed(req);
-    super::pool::restore_http1(&mut req);
     strip_hop_by_hop(req.headers_mut());
     trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));

@@ -36,7 +36,7 @@ async fn connect_endpoint(
     peer: Option<Arc<MeshPeer>>,
 ) -> std::io::Result<(Io, PeerLabels)> {
     let mesh = state.shared.tls.as_deref().zip(peer.as_deref());
-    let io = tls::connect(addr, mesh, &[ALPN_OPAQUE]).await?;
+    let io = tls::connect(addr, mesh, ALPN_OPAQUE).await?;
     let labels = mesh.map_or(PeerLabels::PLAIN, |(_, peer)| peer.labels.clone());
     Ok((io, labels))
 }

@@ -18,7 +18,6 @@ use hyper_util::rt::TokioIo;
 use super::{Conns, MAX_IDLE, error, idle_ticks};
 use crate::identity::tls::ALPN_HTTP1;
 use crate::proxy::forward::{ConnLimits, UpstreamError};
-use crate::proxy::tls::Io;
 use crate::proxy::{Body, BoxError};
 
 /// The idle connections of one endpoint.
@@ -70,25 +69,18 @@ impl Idle {
     }
 }
 
-/// Sends `req` (origin or authority form, with `host`) on `first` (a connection just
-/// opened) if given, else an idle connection, else a new one.
+/// Sends `req` (origin or authority form, with `host`) on an idle connection, else a new one.
 pub(super) async fn send(
     conns: &Arc<Conns>,
     limits: ConnLimits,
     mut req: Request<Body>,
-    mut first: Option<Io>,
 ) -> Result<Response<Body>, UpstreamError> {
     let connect = req.method() == Method::CONNECT;
     loop {
-        let idle = if first.is_none() {
-            conns.http1.checkout()
-        } else {
-            None
-        };
-        let (mut conn, reused) = match idle {
+        let (mut conn, reused) = match conns.http1.checkout() {
             Some(conn) => (conn, true),
             // Boxed: connect and TLS futures are large, and most requests never await them.
-            None => (Box::pin(open(conns, first.take())).await?, false),
+            None => (Box::pin(open(conns)).await?, false),
         };
         conn.served += 1;
         conn.idle_ticks = idle_ticks(limits);
@@ -104,12 +96,8 @@ pub(super) async fn send(
     }
 }
 
-/// A new connection, on `io` if given (just opened by the mux offer).
-async fn open(conns: &Conns, io: Option<Io>) -> Result<Conn, UpstreamError> {
-    let io = match io {
-        Some(io) => io,
-        None => conns.connect(&[ALPN_HTTP1]).await?,
-    };
+async fn open(conns: &Conns) -> Result<Conn, UpstreamError> {
+    let io = conns.connect(ALPN_HTTP1).await?;
     let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(error::handshake)?;

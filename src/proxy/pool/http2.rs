@@ -1,5 +1,4 @@
-//! The one HTTP/2 connection to an endpoint that its h2 requests (or, for the mux, its
-//! HTTP/1 requests) share (one handshake at a
+//! The one HTTP/2 connection to an endpoint that its h2 requests share (one handshake at a
 //! time; a closed or GOAWAY'd connection is replaced on the next request, and one that has
 //! carried `maxRequestsPerConnection` streams gets no more: they finish, then it closes).
 
@@ -13,7 +12,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use super::{Conns, error, idle_ticks};
 use crate::identity::tls::ALPN_H2;
 use crate::proxy::forward::{ConnLimits, UpstreamError};
-use crate::proxy::tls::{Alpn, Io};
 use crate::proxy::{Body, BoxError};
 
 #[derive(Debug, Default)]
@@ -64,27 +62,17 @@ impl Shared {
         Some(taken)
     }
 
-    /// A stream on the current connection, else on a new one opened offering `alpn`; a
-    /// peer that chose another id than the first (only the mux offers two) gives back its
-    /// connection instead.
-    async fn take(
-        &self,
-        conns: &Conns,
-        limits: ConnLimits,
-        alpn: Alpn,
-    ) -> Result<Result<Taken, Io>, UpstreamError> {
+    /// A stream on the current connection, else on a new one.
+    async fn take(&self, conns: &Conns, limits: ConnLimits) -> Result<Taken, UpstreamError> {
         if let Some(taken) = self.current(limits, conns.now(), true) {
-            return Ok(Ok(taken));
+            return Ok(taken);
         }
         let _one = self.connecting.lock().await;
         if let Some(taken) = self.current(limits, conns.now(), true) {
-            return Ok(Ok(taken));
+            return Ok(taken);
         }
         // Boxed: connect and TLS futures are large, and most requests never await them.
-        let tx = match Box::pin(open(conns, alpn)).await? {
-            Ok(tx) => tx,
-            Err(io) => return Ok(Err(io)),
-        };
+        let tx = Box::pin(open(conns)).await?;
         let id = self
             .opened
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -95,7 +83,6 @@ impl Shared {
             expires: 0,
         });
         self.current(limits, conns.now(), false)
-            .map(Ok)
             .ok_or_else(|| UpstreamError::Reset("the new HTTP/2 connection closed at once".into()))
     }
 
@@ -121,12 +108,8 @@ impl Shared {
     }
 }
 
-/// A new HTTP/2 connection offering `alpn`, or the connection when the peer chose another.
-async fn open(conns: &Conns, alpn: Alpn) -> Result<Result<SendRequest<Body>, Io>, UpstreamError> {
-    let io = conns.connect(alpn).await?;
-    if alpn.len() > 1 && io.alpn() != Some(alpn[0]) {
-        return Ok(Err(io));
-    }
+async fn open(conns: &Conns) -> Result<SendRequest<Body>, UpstreamError> {
+    let io = conns.connect(ALPN_H2).await?;
     let (tx, conn) = Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .handshake(TokioIo::new(io))
@@ -137,39 +120,24 @@ async fn open(conns: &Conns, alpn: Alpn) -> Result<Result<SendRequest<Body>, Io>
             tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
         }
     });
-    Ok(Ok(tx))
+    Ok(tx)
 }
 
-/// What sending as a stream gave: the answer, or the connection and the request back when
-/// the peer declined HTTP/2 (see [`Shared::take`]).
-pub(super) enum Sent {
-    Answered(Response<Body>),
-    Declined(Io, Request<Body>),
-}
-
-/// Sends `req` (with its `:authority` set) as a stream of `shared`'s connection.
+/// Sends `req` (with its `:authority` set) as a stream of the endpoint's shared connection.
 pub(super) async fn send(
     conns: &Conns,
-    shared: &Shared,
     limits: ConnLimits,
-    alpn: Alpn,
     mut req: Request<Body>,
-) -> Result<Sent, UpstreamError> {
+) -> Result<Response<Body>, UpstreamError> {
     loop {
-        let mut taken = match shared.take(conns, limits, alpn).await? {
-            Ok(taken) => taken,
-            Err(io) => return Ok(Sent::Declined(io, req)),
-        };
+        let mut taken = conns.http2.take(conns, limits).await?;
         match taken.tx.try_send_request(req).await {
-            Ok(resp) => {
-                let resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed());
-                return Ok(Sent::Answered(resp));
-            }
+            Ok(resp) => return Ok(resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed())),
             Err(mut e) => {
                 let unsent = e.take_message();
                 if unsent.is_some() {
                     // Closed or going away: the next request opens a new connection.
-                    shared.forget(taken.id);
+                    conns.http2.forget(taken.id);
                 }
                 match unsent {
                     Some(unsent) if taken.reused => req = unsent,
@@ -177,18 +145,5 @@ pub(super) async fn send(
                 }
             }
         }
-    }
-}
-
-/// Sends an HTTP/2 request on the endpoint's h2 connection.
-pub(super) async fn send_h2(
-    conns: &Conns,
-    limits: ConnLimits,
-    req: Request<Body>,
-) -> Result<Response<Body>, UpstreamError> {
-    match send(conns, &conns.http2, limits, &[ALPN_H2], req).await? {
-        Sent::Answered(resp) => Ok(resp),
-        // Offering one id, a connection is never given back.
-        Sent::Declined(..) => Err(UpstreamError::Connect("the endpoint declined h2".into())),
     }
 }

@@ -1,7 +1,6 @@
 //! The proxy's own connection pool to upstream endpoints. Per endpoint ([`Conns`]): an idle
 //! list of HTTP/1.1 keep-alive connections, and one HTTP/2 connection all h2 requests share;
-//! meshed endpoints are reached over mesh TLS offering the ALPN of the request's version,
-//! and HTTP/1 requests to a meshed proxy share one HTTP/2 connection too (see [`mux`]).
+//! meshed endpoints are reached over mesh TLS offering the ALPN of the request's version.
 //!
 //! An endpoint's [`Dest`] keeps its `Conns`, so a request finds its connections without a
 //! lookup; a sweeper task (alive while the pool knows an endpoint) closes connections idle
@@ -10,12 +9,11 @@
 mod error;
 mod http1;
 mod http2;
-mod mux;
 mod target;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -23,7 +21,7 @@ use http::{Request, Response, Version};
 
 use super::Body;
 use super::forward::{ConnLimits, Dest, Upstream, UpstreamError};
-use super::tls::{self, Alpn, Io, MeshPeer, MeshTls};
+use super::tls::{self, Io, MeshPeer, MeshTls};
 use crate::identity::SpiffeId;
 use crate::model::endpoint::Endpoint;
 
@@ -34,8 +32,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_secs(1);
 /// Idle HTTP/1 connections kept per endpoint; one coming back to a full list is closed.
 const MAX_IDLE: usize = 128;
-
-pub use mux::restore_http1;
 
 /// Cheap to clone; clones share the connections.
 #[derive(Clone, Debug)]
@@ -63,15 +59,11 @@ pub struct Conns {
     clock: Arc<AtomicU32>,
     http1: http1::Idle,
     http2: http2::Shared,
-    /// HTTP/1 requests to a meshed peer, multiplexed (see [`mux`]).
-    mux: http2::Shared,
-    /// Whether the peer answered the mux offer with http/1.1.
-    mux_declined: AtomicBool,
 }
 
 impl Conns {
     /// A new connection to the endpoint: TCP, then mesh TLS offering `alpn` when meshed.
-    async fn connect(&self, alpn: Alpn) -> Result<Io, UpstreamError> {
+    async fn connect(&self, alpn: &'static [u8]) -> Result<Io, UpstreamError> {
         let mesh = match &self.peer {
             None => None,
             Some(peer) => {
@@ -96,8 +88,7 @@ impl Conns {
     fn expire(&self, now: u32) -> bool {
         let h1 = self.http1.expire(now);
         let h2 = self.http2.expire(now);
-        let mux = self.mux.expire(now);
-        h1 && h2 && mux
+        h1 && h2
     }
 }
 
@@ -145,12 +136,10 @@ impl Pool {
             .get_or_init(|| self.conns_for(endpoint.addr, peer));
         if req.version() == Version::HTTP_2 {
             target::for_http2(&endpoint.authority, &mut req)?;
-            http2::send_h2(conns, limits, req).await
-        } else if mux::carries(conns, &req) {
-            mux::send(conns, &endpoint.authority, limits, req).await
+            http2::send(conns, limits, req).await
         } else {
             target::for_http1(&endpoint.authority, &mut req)?;
-            http1::send(conns, limits, req, None).await
+            http1::send(conns, limits, req).await
         }
     }
 
@@ -170,8 +159,6 @@ impl Pool {
                 clock: Arc::clone(&inner.clock),
                 http1: http1::Idle::default(),
                 http2: http2::Shared::default(),
-                mux: http2::Shared::default(),
-                mux_declined: AtomicBool::new(false),
             })
         });
         Arc::clone(conns)

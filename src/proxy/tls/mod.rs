@@ -35,9 +35,6 @@ use crate::model::identity::Identity;
 use crate::proxy::metrics::PeerLabels;
 use crate::proxy::reload::stamp;
 
-/// The ALPN ids a client connection offers, preferred first.
-pub type Alpn = &'static [&'static [u8]];
-
 /// How long a peer may take to complete a handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -129,7 +126,7 @@ pub struct IdentityView {
 pub async fn connect(
     addr: SocketAddr,
     mesh: Option<(&MeshTls, &MeshPeer)>,
-    alpn: Alpn,
+    alpn: &'static [u8],
 ) -> std::io::Result<Io> {
     let tcp = crate::proxy::tcp::connect(addr).await?;
     let Some((tls, peer)) = mesh else {
@@ -152,7 +149,7 @@ pub struct MeshTls {
     strict: TlsAcceptor,
     permissive: TlsAcceptor,
     /// One client config per (expected peer, ALPN) pair, built on first use.
-    connectors: Mutex<HashMap<(SpiffeId, Alpn), TlsConnector>>,
+    connectors: Mutex<HashMap<(SpiffeId, &'static [u8]), TlsConnector>>,
     /// Meshed endpoints by address (from the config in force).
     peers: RwLock<Arc<HashMap<SocketAddr, Arc<MeshPeer>>>>,
 }
@@ -303,7 +300,7 @@ impl MeshTls {
         &self,
         tcp: TcpStream,
         peer: &SpiffeId,
-        alpn: Alpn,
+        alpn: &'static [u8],
     ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let connector = self.connector(peer, alpn)?;
         let name = mesh::server_name(peer).map_err(std::io::Error::other)?;
@@ -314,12 +311,12 @@ impl MeshTls {
             })?
     }
 
-    fn connector(&self, peer: &SpiffeId, alpn: Alpn) -> std::io::Result<TlsConnector> {
+    fn connector(&self, peer: &SpiffeId, alpn: &'static [u8]) -> std::io::Result<TlsConnector> {
         let mut cache = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.get(&(peer.clone(), alpn)) {
             return Ok(c.clone());
         }
-        let config = mesh::client_config(self.store.clone(), self.roots.clone(), peer, alpn)
+        let config = mesh::client_config(self.store.clone(), self.roots.clone(), peer, &[alpn])
             .map_err(std::io::Error::other)?;
         let connector = TlsConnector::from(config);
         cache.insert((peer.clone(), alpn), connector.clone());

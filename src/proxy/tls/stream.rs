@@ -29,17 +29,6 @@ macro_rules! each {
     };
 }
 
-impl Io {
-    /// The ALPN id the TLS handshake settled on (None: plaintext, or none agreed).
-    pub fn alpn(&self) -> Option<&[u8]> {
-        match self {
-            Io::Plain(_) => None,
-            Io::Server(s) => s.get_ref().1.alpn_protocol(),
-            Io::Client(s) => s.get_ref().1.alpn_protocol(),
-        }
-    }
-}
-
 impl AsyncRead for Io {
     fn poll_read(
         self: Pin<&mut Self>,
