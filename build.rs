@@ -2,11 +2,19 @@
 //! passes `link-order.txt` to the linker.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let fds = protox::compile(["proto/identity.proto", "proto/discovery.proto"], ["proto"])?;
+    let fds = protox::compile(
+        [
+            "proto/identity.proto",
+            "proto/discovery.proto",
+            "proto/opentelemetry/proto/collector/trace/v1/trace_service.proto",
+        ],
+        ["proto"],
+    )?;
     // Discovery's JSON travels as shared `Bytes`: one encoding of a service is sent to every
     // proxy without a copy per proxy.
     tonic_prost_build::configure()
         .bytes(".meshctl.discovery.v1")
+        .codec_path("crate::api::codec::SmallBuffers")
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");
     link_order()?;

@@ -14,7 +14,8 @@
 #   BENCH_SECONDS=10   length of each load run
 #   BENCH_REPEAT=1     runs per row; the best is kept (use 3 on a machine others are using)
 #   BENCH_ROWS="direct meshctl pair mtls haproxy nginx"   rows to run (direct always first;
-#                      also tapidle, tapall: meshctl with a /tap reader, see start_tap)
+#                      also tapidle, tapall: meshctl with a /tap reader, see start_tap;
+#                      trace0, trace100: meshctl exporting spans, see start_trace)
 #
 # Rows: each row NAME is a function start_NAME that starts what the row measures and sets
 #   TARGET          host:port the load generators call,
@@ -144,7 +145,7 @@ services:
     authorities: ["127.0.0.1:$port"]
     backends: [{ name: nginx, endpoints: [{ addr: "127.0.0.1:$upstream_port" }] }]
 EOF
-    spawn_on_proxy_cpu "$bin" proxy --config "$work/mesh.yaml" --log-level warn
+    spawn_on_proxy_cpu "$bin" proxy --config "$work/mesh.yaml" --log-level warn "$@"
     started $!
     MEASURED_PIDS=$!
     TARGET="127.0.0.1:$port"
@@ -164,6 +165,34 @@ start_tap() {
 }
 start_tapidle() { start_tap "path=/never"; }
 start_tapall() { start_tap "path=/"; }
+
+# The meshctl row with tracing on, exporting OTLP/gRPC to a real OpenTelemetry Collector
+# (tests/otelcol, built once by its script; on the load cores, not measured, writing the
+# spans to a file): `trace0` samples nothing (each request still reads and gets a
+# `traceparent`), `trace100` records and exports a span for every request.
+start_trace() {
+    local version port _
+    bash tests/otelcol/build-otelcol.sh >&2
+    version=$(sed -n 's/^const version = "\(.*\)"$/\1/p' tests/otelcol/version.go)
+    port=$(free_port)
+    cat >"$work/otelcol.yaml" <<EOF
+receivers: { otlp: { protocols: { grpc: { endpoint: "127.0.0.1:$port" } } } }
+exporters: { file: { path: "$work/spans.jsonl" } }
+service:
+  telemetry: { metrics: { level: none } }
+  pipelines: { traces: { receivers: [otlp], exporters: [file] } }
+EOF
+    on_load_cpus "${MESHCTL_TESTBIN_DIR:-$HOME/.cache/meshctl/testbin}/otelcol-$version/otelcol" \
+        --config "file:$work/otelcol.yaml" >"$work/otelcol.log" 2>&1 &
+    started $!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    start_meshctl --tracing-endpoint "127.0.0.1:$port" --tracing-sampling "$1"
+}
+start_trace0() { start_trace 0; }
+start_trace100() { start_trace 1; }
 
 # Two meshctl proxies in a row (client side A -> server side B -> upstream), as two meshed
 # pods talk: `pair` in plaintext, `mtls` with mutual TLS 1.3 between them (leaves from

@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests (or the cluster''s objects) and report what the mesh cannot apply as written')
+            [CompletionResult]::new('proxy-config', 'proxy-config', [CompletionResultType]::ParameterValue, 'The config a workload''s proxies receive, as the controller computes it (or from manifests)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
             [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -280,6 +281,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--admin-operator-from', '--admin-operator-from', [CompletionResultType]::ParameterName, 'Who besides loopback may read the proxies'' /config, /identity and /stats: `all`, or networks such as the nodes the API server''s pod proxy comes from (`meshctl stat`, `check --proxy`) [default: loopback only]')
             [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'Namespace of the control plane the proxies use (`install -n`) [default: meshctl-system]')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'Trust domain of the mesh''s identities (`install --set identity.trustDomain`) [default: cluster.local]')
+            [CompletionResult]::new('--tracing-endpoint', '--tracing-endpoint', [CompletionResultType]::ParameterName, 'The OTLP/gRPC collector the proxies export spans to (`install --set tracing.endpoint`) [default: none, tracing off]')
+            [CompletionResult]::new('--tracing-sampling', '--tracing-sampling', [CompletionResultType]::ParameterName, 'The share of requests the proxies start a trace for, 0.0 to 1.0 (`install --set tracing.sampling`) [default: 0: only requests that come sampled]')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
@@ -360,6 +363,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log filter: error, warn, info, debug, trace, or a tracing filter like "meshctl=debug"')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log line format')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Worker threads; 1 runs everything on one thread (smallest memory, best per-core speed)')
+            [CompletionResult]::new('--tracing-endpoint', '--tracing-endpoint', [CompletionResultType]::ParameterName, 'The OTLP/gRPC collector spans are exported to (turns tracing on)')
+            [CompletionResult]::new('--tracing-sampling', '--tracing-sampling', [CompletionResultType]::ParameterName, 'The share of requests without a caller''s sampling decision that start a trace (0.0 to 1.0) [default: from the file, else 0]')
+            [CompletionResult]::new('--tracing-service-name', '--tracing-service-name', [CompletionResultType]::ParameterName, 'The spans'' service.name [default: from the file, else the pod''s service account in cluster mode, else meshctl-proxy]')
             [CompletionResult]::new('--controller-addr', '--controller-addr', [CompletionResultType]::ParameterName, 'The controller''s gRPC address (identity and discovery); turns on cluster mode')
             [CompletionResult]::new('--controller-namespace', '--controller-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace: the controller''s identity is its service account there [default: the namespace in --controller-addr (meshctl-controller.<ns>.svc:8086), else meshctl-system]')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'The mesh''s trust domain')
@@ -694,6 +700,8 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--grpc-addr', '--grpc-addr', [CompletionResultType]::ParameterName, 'Identity and discovery (gRPC over mesh TLS)')
             [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, '/ready, /live, /metrics, /proxies')
             [CompletionResult]::new('--webhook-addr', '--webhook-addr', [CompletionResultType]::ParameterName, 'The proxy injector the API server calls (HTTPS, POST /inject)')
+            [CompletionResult]::new('--tracing-endpoint', '--tracing-endpoint', [CompletionResultType]::ParameterName, 'The OTLP/gRPC collector the injected proxies export spans to (install''s tracing.endpoint) [default: none, tracing off]')
+            [CompletionResult]::new('--tracing-sampling', '--tracing-sampling', [CompletionResultType]::ParameterName, 'The share of requests the injected proxies start a trace for (install''s tracing.sampling)')
             [CompletionResult]::new('--leaf-lifetime', '--leaf-lifetime', [CompletionResultType]::ParameterName, 'How long the proxies'' leaf certificates live (renewed at 70 %)')
             [CompletionResult]::new('--from-dir', '--from-dir', [CompletionResultType]::ParameterName, 'Read the objects from this directory of Kubernetes YAML (watched for changes) instead of the API server; Pods with status.podIP give the endpoints of Services without EndpointSlices')
             [CompletionResult]::new('--identity-dir', '--identity-dir', [CompletionResultType]::ParameterName, 'With --from-dir: the CA''s files, as `meshctl certs create --out DIR` wrote them (issuer.crt, issuer.key, ca.crt; reloaded when they change)')
@@ -721,12 +729,33 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--cluster-domain', '--cluster-domain', [CompletionResultType]::ParameterName, 'DNS suffix of Services')
             [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'SPIFFE trust domain of the mesh')
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace (its policies are mesh-wide), as the controller is run with')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Every namespace''s findings (the default without -n)')
             [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Every namespace''s findings (the default without -n)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'meshctl;proxy-config' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin [default: the cluster''s objects]')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Manifests: files, directories (recursively: .yaml, .yml, .json) or - for stdin [default: the cluster''s objects]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--cluster-domain', '--cluster-domain', [CompletionResultType]::ParameterName, 'DNS suffix of Services')
+            [CompletionResult]::new('--trust-domain', '--trust-domain', [CompletionResultType]::ParameterName, 'SPIFFE trust domain of the mesh')
+            [CompletionResult]::new('--mesh-namespace', '--mesh-namespace', [CompletionResultType]::ParameterName, 'The mesh''s namespace (its policies are mesh-wide), as the controller is run with')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'The namespace to work in')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'The namespace to work in')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace); MESHCTL_LOG overrides')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -787,6 +816,7 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             [CompletionResult]::new('canary', 'canary', [CompletionResultType]::ParameterValue, 'Canary releases: set the weights of the object that routes a Service')
             [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Run the control plane: discovery and identity for the proxies (what the install runs)')
             [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Translate manifests (or the cluster''s objects) and report what the mesh cannot apply as written')
+            [CompletionResult]::new('proxy-config', 'proxy-config', [CompletionResultType]::ParameterValue, 'The config a workload''s proxies receive, as the controller computes it (or from manifests)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A whole mesh on this machine (loopback, no root, no cluster) and its dashboard')
             [CompletionResult]::new('dashboard', 'dashboard', [CompletionResultType]::ParameterValue, 'A web page of proxies'' topology and golden signals, live')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -894,6 +924,9 @@ Register-ArgumentCompleter -Native -CommandName 'meshctl' -ScriptBlock {
             break
         }
         'meshctl;help;analyze' {
+            break
+        }
+        'meshctl;help;proxy-config' {
             break
         }
         'meshctl;help;demo' {

@@ -58,6 +58,9 @@ _meshctl() {
             meshctl,proxy-await)
                 cmd="meshctl__subcmd__proxy__subcmd__await"
                 ;;
+            meshctl,proxy-config)
+                cmd="meshctl__subcmd__proxy__subcmd__config"
+                ;;
             meshctl,proxy-init)
                 cmd="meshctl__subcmd__proxy__subcmd__init"
                 ;;
@@ -205,6 +208,9 @@ _meshctl() {
             meshctl__subcmd__help,proxy-await)
                 cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__await"
                 ;;
+            meshctl__subcmd__help,proxy-config)
+                cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__config"
+                ;;
             meshctl__subcmd__help,proxy-init)
                 cmd="meshctl__subcmd__help__subcmd__proxy__subcmd__init"
                 ;;
@@ -272,7 +278,7 @@ _meshctl() {
 
     case "${cmd}" in
         meshctl)
-            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze demo dashboard help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --verbose --help --version version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze proxy-config demo dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,7 +308,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__analyze)
-            opts="-f -A -o -n -v -h -V --filename --all-namespaces --output --cluster-domain --trust-domain --kubeconfig --context --namespace --verbose --help --version"
+            opts="-f -A -o -n -v -h -V --filename --all-namespaces --output --cluster-domain --trust-domain --mesh-namespace --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,6 +335,10 @@ _meshctl() {
                     return 0
                     ;;
                 --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mesh-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1188,7 +1198,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__controller)
-            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --webhook-addr --accept-foreign-labels --leaf-lifetime --from-dir --identity-dir --identity-token-file --lease-duration --jwks-refresh --log-level --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --mesh-namespace --trust-domain --cluster-domain --grpc-addr --admin-addr --webhook-addr --accept-foreign-labels --tracing-endpoint --tracing-sampling --leaf-lifetime --from-dir --identity-dir --identity-token-file --lease-duration --jwks-refresh --log-level --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1215,6 +1225,14 @@ _meshctl() {
                     return 0
                     ;;
                 --webhook-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-sampling)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1396,7 +1414,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help)
-            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze demo dashboard help"
+            opts="version completions certs install check upgrade uninstall inject uninject proxy-await proxy-init proxy stat edges tap top routes canary controller analyze proxy-config demo dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1759,6 +1777,20 @@ _meshctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        meshctl__subcmd__help__subcmd__proxy__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         meshctl__subcmd__help__subcmd__proxy__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1886,7 +1918,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__inject)
-            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --localhost-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --trust-domain --annotate-only --skip-uninjectable --diff --preview --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --proxy-image --proxy-log-level --proxy-log-format --proxy-cpu-request --proxy-cpu-limit --proxy-memory-request --proxy-memory-limit --skip-inbound-ports --skip-outbound-ports --skip-outbound-cidrs --opaque-ports --localhost-ports --native-sidecar --iptables-mode --admin-operator-from --mesh-namespace --trust-domain --tracing-endpoint --tracing-sampling --annotate-only --skip-uninjectable --diff --preview --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1957,6 +1989,14 @@ _meshctl() {
                     return 0
                     ;;
                 --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-sampling)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2058,7 +2098,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__proxy)
-            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-app-ip --inbound-ports-opaque --inbound-ports-localhost --admin-operator-from --log-level --log-format --workers --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
+            opts="-n -v -h -V --config --outbound-addr --inbound-addr --admin-addr --inbound-app-port --inbound-app-ip --inbound-ports-opaque --inbound-ports-localhost --admin-operator-from --log-level --log-format --workers --tracing-endpoint --tracing-sampling --tracing-service-name --controller-addr --controller-namespace --trust-domain --identity-trust-roots --identity-token-file --pod-name --pod-namespace --service-account --drain-seconds --kubeconfig --context --namespace --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2109,6 +2149,18 @@ _meshctl() {
                     return 0
                     ;;
                 --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-sampling)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing-service-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2183,6 +2235,64 @@ _meshctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__proxy__subcmd__config)
+            opts="-f -o -n -v -h -V --filename --output --cluster-domain --trust-domain --mesh-namespace --kubeconfig --context --namespace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                --cluster-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mesh-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

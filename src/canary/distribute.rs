@@ -2,7 +2,9 @@
 //! share the rest in the ratio they had (equally if they all had 0), in whole units that add
 //! up to the total exactly (largest remainder, ties to the first).
 
-use super::{CanaryError, Want};
+use serde_json::Value;
+
+use super::{CanaryError, Change, Want};
 
 /// New weights for `current` (each backend's weight, and the share asked for it if it is a
 /// canary) out of `total`. `Err` with the share no backend can take when only canaries are
@@ -88,10 +90,64 @@ pub fn reweigh(
             object,
             route,
             format!(
-                "only canary backends are here, so no backend can take the other                  {rest_percent}%; add the stable backend to this route"
+                "only canary backends are here, so no backend can take the other \
+                 {rest_percent}%; add the stable backend to this route"
             ),
         )
     })
+}
+
+/// One route's backends (`values`, described by `backends`) after `want`, out of 100: left
+/// alone when no canary is among them, each weight written recorded in `changes`. `seen`
+/// collects every backend, for [`every_canary_found`].
+pub fn shift_route(
+    object: &str,
+    route: &str,
+    values: &mut [Value],
+    backends: Vec<Backend>,
+    want: &Want,
+    seen: &mut Vec<Backend>,
+    changes: &mut Vec<Change>,
+) -> Result<(), CanaryError> {
+    seen.extend(backends.iter().cloned());
+    if backends.iter().all(|b| b.canary.is_none()) {
+        return Ok(());
+    }
+    let weights = reweigh(object, route, &backends, want, 100)?;
+    write_weights(
+        values,
+        &backends,
+        weights,
+        |w| serde_json::json!(w),
+        changes,
+    );
+    Ok(())
+}
+
+/// Writes `weights` into the backend objects `values` (in the order of `backends`), each in
+/// the form `write` gives it, and records each change. A weight that already means the new
+/// one stays as written (an absent one too).
+pub fn write_weights(
+    values: &mut [Value],
+    backends: &[Backend],
+    weights: Vec<u64>,
+    write: impl Fn(u64) -> Value,
+    changes: &mut Vec<Change>,
+) {
+    for ((v, b), w) in values.iter_mut().zip(backends).zip(weights) {
+        if b.weight == w {
+            continue;
+        }
+        let to = write(w);
+        let from = v.get("weight").cloned().unwrap_or(Value::Null);
+        v["weight"] = to.clone();
+        changes.push(Change {
+            path: b.path.clone(),
+            backend: b.name.clone(),
+            from,
+            to,
+        });
+    }
 }
 
 /// Fails unless every canary asked for is a backend of some route; names the backends there.
@@ -135,7 +191,9 @@ pub fn every_canary_found(
 
 #[cfg(test)]
 mod tests {
-    use super::distribute;
+    use serde_json::json;
+
+    use super::*;
 
     #[test]
     fn the_canary_gets_its_share_and_the_rest_keeps_its_ratio() {
@@ -169,5 +227,53 @@ mod tests {
     fn a_route_of_canaries_only_cannot_take_the_rest() {
         assert_eq!(distribute(&[(100, Some(20))], 100), Err(80));
         assert_eq!(distribute(&[(100, Some(100))], 100), Ok(vec![100]));
+        let only = [Backend {
+            path: "spec.rules[0].backendRefs[0]".into(),
+            name: "web-v2".into(),
+            canary: Some("web-v2".into()),
+            weight: 100,
+        }];
+        let err = reweigh(
+            "httproute/web",
+            "spec.rules[0]",
+            &only,
+            &Want::one("web-v2", 20),
+            100,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no backend can take the other 80%; add the stable backend"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn weights_written_are_recorded_and_equal_ones_left_as_written() {
+        let backend = |name: &str, weight| Backend {
+            path: format!("spec.backends[{name}]"),
+            name: name.into(),
+            canary: None,
+            weight,
+        };
+        let mut values = vec![json!({"name": "web"}), json!({"name": "v2", "weight": 0})];
+        let mut changes = Vec::new();
+        let backends = [backend("web", 1), backend("v2", 0)];
+        write_weights(
+            &mut values,
+            &backends,
+            vec![1, 10],
+            |w| json!(w),
+            &mut changes,
+        );
+        assert_eq!(
+            values,
+            [json!({"name": "web"}), json!({"name": "v2", "weight": 10})]
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].from.clone(), changes[0].to.clone()),
+            (json!(0), json!(10))
+        );
     }
 }

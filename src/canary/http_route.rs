@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::distribute::{Backend, every_canary_found, reweigh};
+use super::distribute::{Backend, every_canary_found, shift_route};
 use super::{CanaryError, Change, Want, describe};
 
 /// Whether the route is attached to Service `service` (a parentRef of kind Service, core
@@ -58,31 +58,8 @@ pub fn set_weights(obj: &Value, want: &Want) -> Result<(Value, Vec<Change>), Can
                 }
             })
             .collect();
-        seen.extend(backends.iter().cloned());
-        if backends.iter().all(|b| b.canary.is_none()) {
-            continue;
-        }
-        let weights = reweigh(
-            &what,
-            &format!("spec.rules[{r}].backendRefs"),
-            &backends,
-            want,
-            100,
-        )?;
-        for ((v, b), w) in refs.iter_mut().zip(&backends).zip(weights) {
-            // An absent weight that already means `w` stays absent.
-            if b.weight == w {
-                continue;
-            }
-            let from = v.get("weight").cloned().unwrap_or(Value::Null);
-            v["weight"] = json!(w);
-            changes.push(Change {
-                path: b.path.clone(),
-                backend: b.name.clone(),
-                from,
-                to: json!(w),
-            });
-        }
+        let route = format!("spec.rules[{r}].backendRefs");
+        shift_route(&what, &route, refs, backends, want, &mut seen, &mut changes)?;
     }
     every_canary_found(&what, "spec.rules[].backendRefs", &seen, want)?;
     Ok((out, changes))

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::distribute::{Backend, every_canary_found, reweigh};
+use super::distribute::{Backend, every_canary_found, reweigh, write_weights};
 use super::{CanaryError, Change, Want, describe, host_is};
 use crate::translate::traffic_split::weight_milli;
 
@@ -98,20 +98,7 @@ pub fn set_weights(obj: &Value, want: &Want) -> Result<(Value, Vec<Change>), Can
     every_canary_found(&what, "spec.backends", &backends, want)?;
     let weights = reweigh(&what, "spec.backends", &backends, want, form.total())?;
     let mut changes = Vec::new();
-    for ((v, b), w) in list.iter_mut().zip(&backends).zip(weights) {
-        if b.weight == w {
-            continue;
-        }
-        let to = form.write(w);
-        let from = v.get("weight").cloned().unwrap_or(Value::Null);
-        v["weight"] = to.clone();
-        changes.push(Change {
-            path: b.path.clone(),
-            backend: b.name.clone(),
-            from,
-            to,
-        });
-    }
+    write_weights(list, &backends, weights, |w| form.write(w), &mut changes);
     Ok((out, changes))
 }
 

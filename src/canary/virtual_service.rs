@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::distribute::{Backend, every_canary_found, reweigh};
+use super::distribute::{Backend, every_canary_found, shift_route};
 use super::{CanaryError, Change, Want, describe, host_is};
 
 fn namespace(obj: &Value) -> &str {
@@ -74,31 +74,16 @@ pub fn set_weights(obj: &Value, want: &Want) -> Result<(Value, Vec<Change>), Can
                 }
             })
             .collect();
-        seen.extend(backends.iter().cloned());
-        if backends.iter().all(|b| b.canary.is_none()) {
-            continue;
-        }
-        let weights = reweigh(
+        let route = format!("spec.http[{r}].route");
+        shift_route(
             &what,
-            &format!("spec.http[{r}].route"),
-            &backends,
+            &route,
+            dests,
+            backends,
             want,
-            100,
+            &mut seen,
+            &mut changes,
         )?;
-        for ((v, b), w) in dests.iter_mut().zip(&backends).zip(weights) {
-            // An absent weight that already means `w` stays absent.
-            if b.weight == w {
-                continue;
-            }
-            let from = v.get("weight").cloned().unwrap_or(Value::Null);
-            v["weight"] = json!(w);
-            changes.push(Change {
-                path: b.path.clone(),
-                backend: b.name.clone(),
-                from,
-                to: json!(w),
-            });
-        }
     }
     every_canary_found(&what, "spec.http[].route", &seen, want)?;
     Ok((out, changes))

@@ -323,21 +323,12 @@ pub async fn version(conn: &Connection, meshed: &MeshedPods<'_>) -> Outcome {
 /// The `from` label of the `proxy_admin_operator_info` line of a `/metrics` text: who besides
 /// loopback may read the proxy's operator endpoints.
 pub fn operator_from(metrics: &str) -> Option<String> {
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("proxy_admin_operator_info{"))?;
-    let rest = &line[line.find("from=\"")? + "from=\"".len()..];
-    Some(rest[..rest.find('"')?].to_owned())
+    crate::exposition::label_of(metrics, "proxy_admin_operator_info", "from")
 }
 
 /// The version label of the build-info line of a `/metrics` text.
 pub fn build_version(metrics: &str) -> Option<String> {
-    let line = metrics.lines().find(|l| {
-        l.strip_prefix(BUILD_INFO)
-            .is_some_and(|r| r.starts_with('{'))
-    })?;
-    let rest = &line[line.find("version=\"")? + "version=\"".len()..];
-    Some(rest[..rest.find('"')?].to_owned())
+    crate::exposition::label_of(metrics, BUILD_INFO, "version")
 }
 
 /// `proxy-identity`: every ready proxy's certificate (from `/identity` on its admin port) is

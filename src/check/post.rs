@@ -218,12 +218,7 @@ pub const CONTROLLER_BUILD_INFO: &str = "meshctl_controller_build_info";
 
 /// The version label of the controller's build-info line in a `/metrics` text.
 fn controller_build_version(metrics: &str) -> Option<String> {
-    let line = metrics.lines().find(|l| {
-        l.strip_prefix(CONTROLLER_BUILD_INFO)
-            .is_some_and(|r| r.starts_with('{'))
-    })?;
-    let rest = &line[line.find("version=\"")? + "version=\"".len()..];
-    Some(rest[..rest.find('"')?].to_owned())
+    crate::exposition::label_of(metrics, CONTROLLER_BUILD_INFO, "version")
 }
 
 pub async fn webhook(conn: &Connection, ns: &str) -> Outcome {

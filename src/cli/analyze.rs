@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use meshctl::translate::{Finding, Inputs, Options, Severity, translate};
+use meshctl::translate::{Finding, Inputs, ObjectRef, Options, Severity, translate};
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
@@ -20,20 +20,12 @@ pub struct AnalyzeArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: super::TableOrJson,
-    /// DNS suffix of Services
-    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
-    cluster_domain: String,
-    /// SPIFFE trust domain of the mesh
-    #[arg(long, value_name = "DOMAIN", default_value = meshctl::identity::DEFAULT_TRUST_DOMAIN)]
-    trust_domain: String,
+    #[command(flatten)]
+    translate: super::translate_flags::TranslateFlags,
 }
 
 pub fn run(args: AnalyzeArgs, global: &super::GlobalArgs) -> anyhow::Result<ExitCode> {
-    let options = Options {
-        cluster_domain: args.cluster_domain,
-        trust_domain: args.trust_domain,
-        ..Options::default()
-    };
+    let options = args.translate.options();
     let findings = if args.files.is_empty() {
         let runtime = super::control_plane::runtime()?;
         let namespace = global.namespace.as_deref().filter(|_| !args.all_namespaces);
@@ -62,9 +54,7 @@ pub fn run(args: AnalyzeArgs, global: &super::GlobalArgs) -> anyhow::Result<Exit
 }
 
 fn file_findings(files: &[PathBuf], options: &Options) -> anyhow::Result<Vec<Finding>> {
-    let sources = super::inputs::read_all(files)?;
-    let inputs = super::inputs::as_inputs(&sources);
-    let (read, mut findings) = Inputs::from_documents(&inputs);
+    let (read, mut findings) = super::inputs::read_objects(files)?;
     findings.extend(translate(&read, options).findings);
     Ok(findings)
 }
@@ -77,16 +67,40 @@ async fn cluster_findings(
     options: &Options,
 ) -> anyhow::Result<Vec<Finding>> {
     let conn = super::control_plane::connect(global).await?;
-    let inputs = meshctl::controller::source::read_once(&conn.client, LIST_WITHIN).await?;
+    let inputs =
+        meshctl::controller::source::read_once(&conn.client, super::inputs::LIST_WITHIN).await?;
     let mut findings = translate(&inputs, options).findings;
+    findings.extend(istio_mesh_config(&conn.client).await);
     if let Some(ns) = namespace {
         findings.retain(|f| f.object.namespace == ns);
     }
     Ok(findings)
 }
 
-/// How long reading the cluster's objects may take.
-const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+/// The findings of Istio's mesh config (ConfigMaps named `istio`, in its root namespace):
+/// not an input of the controller, read here for its tracing settings. A caller who may not
+/// list ConfigMaps gets none.
+async fn istio_mesh_config(client: &kube::Client) -> Vec<Finding> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::all(client.clone());
+    let params = kube::api::ListParams::default().fields("metadata.name=istio");
+    let list = match tokio::time::timeout(super::inputs::LIST_WITHIN, api.list(&params)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "Istio's mesh config not read");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    let mut findings = Vec::new();
+    // Only the findings are wanted; the objects are not translated.
+    let mut read = Inputs::default();
+    for cm in list.items {
+        if let Ok(value) = serde_json::to_value(&cm) {
+            read.add_value(value, &ObjectRef::default(), &mut findings);
+        }
+    }
+    findings
+}
 
 fn table(findings: &[Finding]) -> comfy_table::Table {
     let mut table = super::stdout_table();

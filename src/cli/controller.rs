@@ -75,6 +75,16 @@ pub struct ControllerArgs {
     /// opt in too (migration from Istio or Linkerd)
     #[arg(long, env = "MESHCTL_ACCEPT_FOREIGN_LABELS")]
     accept_foreign_labels: bool,
+    /// The OTLP/gRPC collector the injected proxies export spans to (install's
+    /// tracing.endpoint) [default: none, tracing off]
+    #[arg(long, env = "MESHCTL_TRACING_ENDPOINT", value_name = "HOST:PORT",
+          value_parser = meshctl::model::tracing::parse_endpoint)]
+    tracing_endpoint: Option<String>,
+    /// The share of requests the injected proxies start a trace for (install's
+    /// tracing.sampling)
+    #[arg(long, env = "MESHCTL_TRACING_SAMPLING", value_name = "RATE", default_value_t = 0.0,
+          value_parser = meshctl::model::tracing::parse_sampling)]
+    tracing_sampling: f64,
     /// How long the proxies' leaf certificates live (renewed at 70 %)
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     leaf_lifetime: Duration,
@@ -131,6 +141,9 @@ pub fn run(args: ControllerArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     options.leaf_lifetime = args.leaf_lifetime.get();
     options.lease_duration = args.lease_duration.get();
     options.jwks_refresh = args.jwks_refresh.get();
+    options.tracing.endpoint = args.tracing_endpoint;
+    options.tracing.sampling = args.tracing_sampling;
+    meshctl::controller::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -75,6 +75,14 @@ pub struct InjectArgs {
     /// [default: cluster.local]
     #[arg(long, value_name = "DOMAIN")]
     pub trust_domain: Option<String>,
+    /// The OTLP/gRPC collector the proxies export spans to (`install --set
+    /// tracing.endpoint`) [default: none, tracing off]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tracing_endpoint: Option<String>,
+    /// The share of requests the proxies start a trace for, 0.0 to 1.0 (`install --set
+    /// tracing.sampling`) [default: 0: only requests that come sampled]
+    #[arg(long, value_name = "RATE")]
+    pub tracing_sampling: Option<String>,
     /// Only add the annotation `meshctl.io/inject: enabled` (the admission webhook injects)
     #[arg(long)]
     pub annotate_only: bool,
@@ -109,6 +117,8 @@ impl InjectArgs {
             (Key::MeshNamespace, &self.mesh_namespace),
             (Key::TrustDomain, &self.trust_domain),
             (Key::AdminOperatorFrom, &self.admin_operator_from),
+            (Key::TracingEndpoint, &self.tracing_endpoint),
+            (Key::TracingSampling, &self.tracing_sampling),
         ] {
             if let Some(value) = value {
                 overrides.set(key, value).map_err(|reason| {

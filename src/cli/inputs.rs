@@ -99,6 +99,29 @@ pub fn as_inputs(sources: &[Source]) -> Vec<meshctl::inject::Input<'_>> {
         .collect()
 }
 
+/// The objects of the manifests `paths` as translation takes them, and the findings of the
+/// documents that could not be read.
+pub fn read_objects(
+    paths: &[PathBuf],
+) -> anyhow::Result<(meshctl::translate::Inputs, Vec<meshctl::translate::Finding>)> {
+    let sources = read_all(paths)?;
+    Ok(meshctl::translate::Inputs::from_documents(&as_inputs(
+        &sources,
+    )))
+}
+
+/// How long reading the cluster's objects may take.
+pub const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The cluster's objects, read as the controller reads them, and the context's namespace.
+pub async fn read_cluster(
+    global: &super::GlobalArgs,
+) -> anyhow::Result<(meshctl::translate::Inputs, String)> {
+    let conn = super::control_plane::connect(global).await?;
+    let inputs = meshctl::controller::source::read_once(&conn.client, LIST_WITHIN).await?;
+    Ok((inputs, conn.namespace))
+}
+
 /// Runs `op` over the sources; writes the report to stderr and then, only if everything
 /// succeeded, the whole output to stdout.
 pub fn process(sources: &[Source], op: &meshctl::inject::Operation) -> anyhow::Result<()> {

@@ -17,16 +17,19 @@ mod inputs;
 mod install;
 mod proxy;
 mod proxy_await;
+mod proxy_config;
 mod proxy_init;
 mod routes;
 mod stat;
 mod stat_output;
 mod tap;
 mod top;
+mod translate_flags;
 mod uninject;
 mod uninstall;
 mod upgrade;
 mod version;
+mod workload_pods;
 
 use std::process::ExitCode;
 
@@ -113,6 +116,8 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Translate manifests (or the cluster's objects) and report what the mesh cannot apply as written
     Analyze(analyze::AnalyzeArgs),
+    /// The config a workload's proxies receive, as the controller computes it (or from manifests)
+    ProxyConfig(proxy_config::ProxyConfigArgs),
     /// A whole mesh on this machine (loopback, no root, no cluster) and its dashboard
     Demo(demo::DemoArgs),
     /// A web page of proxies' topology and golden signals, live
@@ -149,6 +154,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Dashboard(args) => dashboard::run(args),
         Command::Analyze(args) => analyze::run(args, &cli.global),
+        Command::ProxyConfig(args) => proxy_config::run(args, &cli.global),
     }
 }
 

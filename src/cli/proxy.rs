@@ -98,6 +98,8 @@ pub struct ProxyArgs {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
     #[command(flatten)]
+    tracing: TracingArgs,
+    #[command(flatten)]
     cluster: ClusterArgs,
     /// How long in-flight requests may finish after SIGTERM, in seconds
     #[arg(
@@ -107,6 +109,40 @@ pub struct ProxyArgs {
         value_name = "SECONDS"
     )]
     drain_seconds: u64,
+}
+
+/// Distributed tracing; each flag overrides the config file's `tracing` section.
+#[derive(Debug, clap::Args)]
+struct TracingArgs {
+    /// The OTLP/gRPC collector spans are exported to (turns tracing on)
+    #[arg(long, env = "MESHCTL_PROXY_TRACING_ENDPOINT", value_name = "HOST:PORT",
+          value_parser = meshctl::model::tracing::parse_endpoint)]
+    tracing_endpoint: Option<String>,
+    /// The share of requests without a caller's sampling decision that start a trace
+    /// (0.0 to 1.0) [default: from the file, else 0]
+    #[arg(long, env = "MESHCTL_PROXY_TRACING_SAMPLING", value_name = "RATE",
+          value_parser = meshctl::model::tracing::parse_sampling)]
+    tracing_sampling: Option<f64>,
+    /// The spans' service.name [default: from the file, else the pod's service account in
+    /// cluster mode, else meshctl-proxy]
+    #[arg(long, env = "MESHCTL_PROXY_TRACING_SERVICE_NAME", value_name = "NAME")]
+    tracing_service_name: Option<String>,
+}
+
+impl TracingArgs {
+    /// `config` with the flags applied.
+    fn apply(&self, config: &mut meshctl::model::tracing::Tracing) {
+        if let Some(endpoint) = &self.tracing_endpoint {
+            config.endpoint = Some(endpoint.clone());
+        }
+        if let Some(rate) = self.tracing_sampling {
+            config.sampling = rate;
+        }
+        // Empty is unset (an env var set to nothing).
+        if let Some(name) = self.tracing_service_name.as_ref().filter(|n| !n.is_empty()) {
+            config.service_name = Some(name.clone());
+        }
+    }
 }
 
 /// Cluster mode (how injected pods run it): without --config and with a controller address,
@@ -158,6 +194,20 @@ struct ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Who this proxy's spans come from, as far as the flags say.
+    fn workload(&self) -> meshctl::proxy::Workload {
+        meshctl::proxy::Workload {
+            service_name: self
+                .controller_addr
+                .as_ref()
+                .map(|_| self.service_account.clone()),
+            namespace: self.pod_namespace.clone(),
+            pod: self.pod_name.clone(),
+            // The proxy fills it in from its certificate.
+            identity: None,
+        }
+    }
+
     /// The identity section and discovery options of cluster mode, or None without a
     /// controller address.
     fn plan(&self) -> anyhow::Result<Option<(Identity, DiscoveryOptions)>> {
@@ -266,7 +316,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         },
         (None, None) => meshctl::model::Config::default(),
     };
+    let mut config = config;
+    args.tracing.apply(&mut config.tracing);
     let mut options = Options::new(config);
+    options.workload = args.cluster.workload();
     options.discovery = cluster.map(|(_, discovery)| discovery);
     options.outbound_addr = args.outbound_addr.unwrap_or(options.outbound_addr);
     options.inbound_addr = args.inbound_addr.unwrap_or(options.inbound_addr);

@@ -42,11 +42,15 @@ fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 format!("not ready: {why}\n"),
             ),
         },
-        "/metrics" => respond(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            shared.metrics.encode(),
-        ),
+        "/metrics" => {
+            let accept = req.headers().get(header::ACCEPT).map(|v| v.as_bytes());
+            let format = crate::exposition::Format::from_accept(accept);
+            respond(
+                StatusCode::OK,
+                format.content_type(),
+                shared.metrics.encode(format),
+            )
+        }
         "/proxies" => match serde_json::to_vec(&shared.proxies.list()) {
             Ok(body) => respond(StatusCode::OK, "application/json", body),
             Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),

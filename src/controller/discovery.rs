@@ -298,9 +298,11 @@ impl Session {
     }
 }
 
-/// About how many bytes of service JSON one message carries: tonic's own encoding buffer
-/// size, so a stream's buffer never grows past it (at 32 KiB, 1,000 streams held ~30 MB more).
-const PART_BYTES: usize = 8 * 1024;
+/// About how many bytes of service JSON one message carries: a part with its framing fits
+/// a stream's encoding buffer ([`crate::api::codec::BUFFER`]), so the buffer never grows
+/// (at 8 KiB parts in tonic's 8 KiB buffers, 1,000 streams held 13 MB of buffers; at 32 KiB,
+/// ~30 MB more).
+const PART_BYTES: usize = crate::api::codec::BUFFER - 512;
 
 /// `snapshot` cut into messages of about [`PART_BYTES`] (tonic keeps a stream's encoding
 /// buffer at the size of its largest message: 1,000 streams of whole 1.5 MB snapshots held
@@ -378,7 +380,7 @@ mod tests {
         use crate::api::discovery::{Resource, Snapshot};
         let resource = |i: usize| Resource {
             name: format!("s{i}"),
-            json: vec![b'x'; 2_500].into(),
+            json: vec![b'x'; super::PART_BYTES / 3 - 10].into(),
         };
         let snapshot = Snapshot {
             version: "v".into(),

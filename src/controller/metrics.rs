@@ -43,11 +43,15 @@ pub struct Metrics {
     pub webhook_cert_reloads: Counter,
     /// 1 while this replica holds the leader Lease (drives canaries).
     pub leader: Gauge,
+    pub route_status_writes: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("meshctl_controller");
+        // `process_*` unprefixed, as every exporter names them; the rest `meshctl_controller_`.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(crate::exposition::Process));
+        let registry = root.sub_registry_with_prefix("meshctl_controller");
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -76,6 +80,7 @@ impl Default for Metrics {
             webhook_seconds: seconds(),
             webhook_cert_reloads: Counter::default(),
             leader: Gauge::default(),
+            route_status_writes: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -153,7 +158,16 @@ impl Default for Metrics {
             "1 while this replica holds the leader Lease and drives canaries",
             m.leader.clone(),
         );
-        Self { registry, ..m }
+        registry.register(
+            "route_status_writes",
+            "Status patches of HTTPRoutes and GRPCRoutes (the leader writes one when a route's \
+             status changes)",
+            m.route_status_writes.clone(),
+        );
+        Self {
+            registry: root,
+            ..m
+        }
     }
 }
 
@@ -165,11 +179,9 @@ impl Metrics {
             .set(i64::try_from(findings).unwrap_or(i64::MAX));
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut text = String::new();
+    /// The exposition in `format`.
+    pub fn encode(&self, format: crate::exposition::Format) -> String {
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        crate::exposition::encode(&self.registry, format).unwrap_or_default()
     }
 }

@@ -17,12 +17,14 @@ mod discovery_tests;
 mod jwks;
 mod jwks_cache;
 pub mod leader;
+pub mod memory;
 mod metrics;
 mod peers;
 mod pod_endpoints;
 mod proxies;
 mod publish;
 mod roots;
+mod route_status;
 pub mod source;
 mod synthetic;
 mod token_review;
@@ -41,6 +43,7 @@ use tokio::sync::watch;
 pub use metrics::Metrics;
 pub use pod_endpoints::derive as derive_endpoints;
 pub use proxies::{Nacked, Proxies, ProxyRecord};
+pub use publish::{ProxyConfig, proxy_configs};
 
 use crate::api::discovery::discovery_server::DiscoveryServer;
 use crate::api::identity::identity_server::IdentityServer;
@@ -102,6 +105,8 @@ pub struct Options {
     pub lease_duration: Duration,
     /// How often every RequestAuthentication jwksUri is fetched again (key rotation).
     pub jwks_refresh: Duration,
+    /// What the webhook tells every proxy it injects about tracing.
+    pub tracing: crate::model::tracing::Tracing,
 }
 
 impl Options {
@@ -118,6 +123,7 @@ impl Options {
             debounce: Duration::from_millis(20),
             lease_duration: Duration::from_secs(15),
             jwks_refresh: Duration::from_secs(20 * 60),
+            tracing: crate::model::tracing::Tracing::default(),
         }
     }
 }
@@ -162,14 +168,28 @@ fn webhook_overrides(options: &Options) -> Result<crate::inject::Overrides, Cont
         if value == default {
             continue;
         }
-        overrides
-            .set(key, value)
-            .map_err(|reason| ControllerError::Setting {
-                key: key.name(),
-                reason,
-            })?;
+        set(&mut overrides, key, value)?;
+    }
+    // Tracing is on only with an endpoint; the rate alone would reach no collector.
+    if let Some(endpoint) = &options.tracing.endpoint {
+        set(&mut overrides, Key::TracingEndpoint, endpoint)?;
+        let rate = options.tracing.sampling.to_string();
+        set(&mut overrides, Key::TracingSampling, &rate)?;
     }
     Ok(overrides)
+}
+
+fn set(
+    overrides: &mut crate::inject::Overrides,
+    key: crate::inject::Key,
+    value: &str,
+) -> Result<(), ControllerError> {
+    overrides
+        .set(key, value)
+        .map_err(|reason| ControllerError::Setting {
+            key: key.name(),
+            reason,
+        })
 }
 
 /// What the servers share.
@@ -279,11 +299,14 @@ impl Controller {
         let (trust_tx, trust_rx) = watch::channel(None);
         let reloads = metrics.trust_reloads.clone();
         let mut reflectors = Vec::new();
+        // Route statuses are written from the cluster's stores (they hold each route's status).
+        let mut route_stores = None;
         let (source, trust_from, authn, client): (Arc<dyn Source>, String, Authn, _) = match backend
         {
             Backend::Cluster(client) => {
                 let (stores, spawned) = source::watch_cluster(&client, changes_tx);
                 reflectors = spawned;
+                route_stores = Some(stores.clone());
                 tasks.spawn(trust::watch_trust(
                     client.clone(),
                     options.namespace.clone(),
@@ -406,7 +429,7 @@ impl Controller {
             published: published_rx.clone(),
         });
         tasks.spawn(admin::serve(self.admin, shared.clone()));
-        // Canaries are driven by one replica, the Lease's holder.
+        // Canaries and route statuses are driven by one replica, the Lease's holder.
         let mut elected = None;
         if let Some(client) = canary_client {
             let (leading_tx, leading_rx) = watch::channel(false);
@@ -423,6 +446,18 @@ impl Controller {
                     }
                 }
             });
+            if let Some(stores) = route_stores {
+                tasks.spawn(
+                    route_status::Writer {
+                        client: client.clone(),
+                        stores,
+                        published: published_rx.clone(),
+                        leading: leading_rx.clone(),
+                        writes: metrics.route_status_writes.clone(),
+                    }
+                    .run(),
+                );
+            }
             tasks.spawn(
                 canary::Driver {
                     client,
@@ -466,14 +501,20 @@ impl Controller {
             }
         });
         let identity = CaService::new(slot, authn).counting(metrics.issued.clone());
+        let full_snapshots = Arc::new(tokio::sync::Semaphore::new(
+            discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+        ));
+        tasks.spawn(memory::trim_when_settled(
+            published_rx.clone(),
+            full_snapshots.clone(),
+            discovery::FULL_SNAPSHOTS_IN_FLIGHT,
+        ));
         let discovery = discovery::DiscoveryService {
             stores: source,
             published: published_rx,
             proxies: shared.proxies.clone(),
             metrics: metrics.clone(),
-            full_snapshots: Arc::new(tokio::sync::Semaphore::new(
-                discovery::FULL_SNAPSHOTS_IN_FLIGHT,
-            )),
+            full_snapshots,
         };
         tracing::info!(grpc = %self_grpc_addr(&self.grpc), admin = %options.admin_addr,
             webhook = %webhook_addr,
@@ -516,6 +557,13 @@ mod tests {
         let other = webhook_overrides(&Options::new("mesh-x", "example.org")).unwrap();
         assert_eq!(other.get(Key::MeshNamespace), Some("mesh-x"));
         assert_eq!(other.get(Key::TrustDomain), Some("example.org"));
+
+        let mut traced = Options::new("meshctl-system", "cluster.local");
+        traced.tracing.endpoint = Some("collector.obs:4317".to_owned());
+        traced.tracing.sampling = 0.5;
+        let traced = webhook_overrides(&traced).unwrap();
+        assert_eq!(traced.get(Key::TracingEndpoint), Some("collector.obs:4317"));
+        assert_eq!(traced.get(Key::TracingSampling), Some("0.5"));
 
         let err = webhook_overrides(&Options::new("meshctl-system", "Not A Domain")).unwrap_err();
         assert!(err.to_string().starts_with("--trust-domain: "), "{err}");

@@ -127,11 +127,17 @@ impl Published {
             .view(namespace)
             .into_iter()
             .map(|(name, service)| {
+                // The encoding is reused, the service is this mesh's: an old mesh's copy
+                // kept alive by its encoding would be a second copy of every service.
                 let reused = old
                     .as_ref()
                     .and_then(|v| v.services.get(&name))
                     .filter(|e| Arc::ptr_eq(&e.service, &service) || *e.service == *service)
-                    .cloned();
+                    .map(|e| Encoded {
+                        service: service.clone(),
+                        json: e.json.clone(),
+                        hash: e.hash,
+                    });
                 let encoded = reused.unwrap_or_else(|| encode(service));
                 (name, encoded)
             })
@@ -186,6 +192,33 @@ pub fn expected(published: &Published, namespace: &str, pod: &Pod) -> Expected {
     }
 }
 
+/// What the proxy of one pod receives, as `meshctl proxy-config` prints it: the services and
+/// inbound side as they go on the wire, and the version the controller pushes with them (a
+/// proxy's `/config` shows the version it runs).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProxyConfig {
+    pub version: String,
+    pub inbound: serde_json::Value,
+    pub services: Vec<serde_json::Value>,
+}
+
+/// The config each of `pods` gets from `mesh`, computed as discovery computes it.
+pub fn proxy_configs(mesh: Mesh, pods: &[&Pod]) -> Vec<ProxyConfig> {
+    let published = Published::new(mesh, Instant::now(), None);
+    let wire = |bytes: &[u8]| serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+    pods.iter()
+        .map(|pod| {
+            let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+            let e = expected(&published, namespace, pod);
+            ProxyConfig {
+                inbound: wire(&e.inbound_json),
+                services: e.view.services.values().map(|s| wire(&s.json)).collect(),
+                version: e.version,
+            }
+        })
+        .collect()
+}
+
 /// Re-translates after changes (batched: changes within `debounce` of the first go together)
 /// and publishes each result; runs for the controller's life.
 pub async fn translate_loop(
@@ -203,9 +236,14 @@ pub async fn translate_loop(
     loop {
         changes.borrow_and_update();
         let started = Instant::now();
-        let inputs = stores.inputs();
-        let objects = object_versions(&inputs);
-        let mesh = translate::translate(&inputs, &options);
+        // The inputs are a copy of every object: gone before the wait for the next change.
+        let (objects, mesh) = {
+            let inputs = stores.inputs();
+            (
+                object_versions(&inputs),
+                translate::translate(&inputs, &options),
+            )
+        };
         for finding in &mesh.findings {
             tracing::debug!(%finding, "translation finding");
         }

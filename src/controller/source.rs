@@ -109,6 +109,24 @@ impl Source for Stores {
     }
 }
 
+impl Stores {
+    /// The config object `kind` of `group` at `namespace/name` as last seen, with its status.
+    pub fn config_object(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(ApiResource, Arc<DynamicObject>)> {
+        let objects = self.objects.read().unwrap_or_else(|e| e.into_inner());
+        let (resource, store) = objects
+            .iter()
+            .find(|(r, _)| r.group == group && r.kind == kind)?;
+        let object = store.get(&ObjectRef::new_with(name, resource.clone()).within(namespace))?;
+        Some((resource.clone(), object))
+    }
+}
+
 /// Starts the reflectors; each change adds one to the counter on `changes`.
 pub fn watch_cluster(
     client: &kube::Client,

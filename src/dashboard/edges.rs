@@ -40,49 +40,31 @@ impl Ord for Bound {
     }
 }
 
-/// One sample line: name, labels, value.
-fn sample(line: &str) -> Option<(&str, BTreeMap<&str, &str>, f64)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let (series, value) = line.rsplit_once(' ')?;
-    let value: f64 = value.parse().ok()?;
-    let Some((name, rest)) = series.split_once('{') else {
-        return Some((series, BTreeMap::new(), value));
-    };
-    let mut labels = BTreeMap::new();
-    // Label values here are identities, authorities and numbers: no quotes or commas inside.
-    for pair in rest.strip_suffix('}')?.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=')?;
-        labels.insert(k, v.trim_matches('"'));
-    }
-    Some((name, labels, value))
-}
-
 /// The inbound edges of a `/metrics` text, cumulative.
 pub fn inbound_edges(metrics: &str) -> BTreeMap<EdgeKey, EdgeCounts> {
     let mut edges: BTreeMap<EdgeKey, EdgeCounts> = BTreeMap::new();
-    for (name, labels, value) in metrics.lines().filter_map(sample) {
-        if labels.get("direction") != Some(&"inbound") {
+    for sample in crate::exposition::samples(metrics) {
+        if sample.label("direction") != Some("inbound") {
             continue;
         }
         let key = EdgeKey {
-            client_id: labels.get("client_id").copied().unwrap_or("").to_owned(),
-            tls: labels.get("tls").copied().unwrap_or("").to_owned(),
+            client_id: sample.label("client_id").unwrap_or("").to_owned(),
+            tls: sample.label("tls").unwrap_or("").to_owned(),
         };
-        let count = value as u64;
-        match name {
+        let count = sample.value as u64;
+        match sample.name {
             "response_total" => {
                 let edge = edges.entry(key).or_default();
                 edge.responses += count;
-                if labels.get("classification") == Some(&"failure") {
+                if sample.label("classification") == Some("failure") {
                     edge.failures += count;
                 }
             }
             "response_latency_ms_bucket" => {
-                let Some(le) = labels.get("le") else { continue };
-                let bound = if *le == "+Inf" {
+                let Some(le) = sample.label("le") else {
+                    continue;
+                };
+                let bound = if le == "+Inf" {
                     f64::INFINITY
                 } else {
                     match le.parse() {

@@ -28,9 +28,11 @@ pub enum Key {
     MeshNamespace,
     TrustDomain,
     AdminOperatorFrom,
+    TracingEndpoint,
+    TracingSampling,
 }
 
-const KEY_COUNT: usize = 17;
+const KEY_COUNT: usize = 19;
 
 impl Key {
     pub const ALL: [Key; KEY_COUNT] = [
@@ -51,6 +53,8 @@ impl Key {
         Key::MeshNamespace,
         Key::TrustDomain,
         Key::AdminOperatorFrom,
+        Key::TracingEndpoint,
+        Key::TracingSampling,
     ];
 
     /// The CLI flag name, and the annotation name after `meshctl.io/`.
@@ -78,6 +82,8 @@ impl Key {
             Key::MeshNamespace => "meshctl.io/mesh-namespace",
             Key::TrustDomain => "meshctl.io/trust-domain",
             Key::AdminOperatorFrom => "meshctl.io/admin-operator-from",
+            Key::TracingEndpoint => "meshctl.io/tracing-endpoint",
+            Key::TracingSampling => "meshctl.io/tracing-sampling",
         }
     }
 
@@ -100,7 +106,9 @@ impl Key {
             | Key::OpaquePorts
             | Key::LocalhostPorts
             | Key::TrustDomain
-            | Key::AdminOperatorFrom => None,
+            | Key::AdminOperatorFrom
+            | Key::TracingEndpoint
+            | Key::TracingSampling => None,
         }
     }
 
@@ -126,6 +134,10 @@ impl Key {
             Key::AdminOperatorFrom => raw
                 .parse::<crate::proxy::admin_access::OperatorAccess>()
                 .map(|_| raw.split(',').map(str::trim).collect::<Vec<_>>().join(",")),
+            Key::TracingEndpoint => crate::model::tracing::parse_endpoint(raw),
+            Key::TracingSampling => {
+                crate::model::tracing::parse_sampling(raw).map(|r| r.to_string())
+            }
         }
     }
 }

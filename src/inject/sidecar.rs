@@ -45,16 +45,19 @@ pub const NULL_MARK: &str = "null";
 pub fn add(template: &mut Map<String, Value>, settings: &Settings) {
     let mut created: Vec<String> = Vec::new();
     let native = settings.native_sidecar();
+    let name = workload_name(template);
+    let name = name.as_deref();
     let spec = map_entry(template, "spec", &mut created);
     let init_containers = list_entry(spec, "initContainers", &mut created);
     let mut first = Vec::with_capacity(2);
     if native {
-        first.push(proxy_container(settings, true));
+        first.push(proxy_container(settings, true, name));
     }
     first.push(init_container(settings));
     init_containers.splice(0..0, first);
     if !native {
-        list_entry(spec, "containers", &mut created).insert(0, proxy_container(settings, false));
+        let proxy = proxy_container(settings, false, name);
+        list_entry(spec, "containers", &mut created).insert(0, proxy);
     }
     let volumes = list_entry(spec, "volumes", &mut created);
     volumes.push(json!({
@@ -124,7 +127,18 @@ fn record(created: &mut Vec<String>, key: &str, found: Found) {
 
 /// The proxy: a native sidecar (`restartPolicy: Always` in `initContainers`) or, for clusters
 /// without native sidecars, the first app container that holds the others back until ready.
-fn proxy_container(settings: &Settings, native: bool) -> Value {
+/// The workload's name as its pod labels give it (the usual labels, in Istio's order), for
+/// the spans' `service.name`.
+fn workload_name(template: &Map<String, Value>) -> Option<String> {
+    let labels = template.get("metadata")?.get("labels")?;
+    ["app.kubernetes.io/name", "app"]
+        .iter()
+        .find_map(|key| labels.get(*key)?.as_str().filter(|v| !v.is_empty()))
+        .map(str::to_owned)
+}
+
+/// The proxy container; `name` is the workload's, if its labels say it.
+fn proxy_container(settings: &Settings, native: bool, name: Option<&str>) -> Value {
     let mesh_namespace = settings
         .get(Key::MeshNamespace)
         .unwrap_or(crate::mesh_namespace::DEFAULT);
@@ -176,6 +190,16 @@ fn proxy_container(settings: &Settings, native: bool) -> Value {
     }
     if let Some(from) = settings.get(Key::AdminOperatorFrom) {
         env.push(env_value("MESHCTL_PROXY_ADMIN_OPERATOR_FROM", from));
+    }
+    if let Some(endpoint) = settings.get(Key::TracingEndpoint) {
+        env.push(env_value("MESHCTL_PROXY_TRACING_ENDPOINT", endpoint));
+        // Without one the proxy names its spans by its service account.
+        if let Some(name) = name {
+            env.push(env_value("MESHCTL_PROXY_TRACING_SERVICE_NAME", name));
+        }
+    }
+    if let Some(rate) = settings.get(Key::TracingSampling) {
+        env.push(env_value("MESHCTL_PROXY_TRACING_SAMPLING", rate));
     }
     let probe = |path: &str, period: u32, failures: u32| {
         json!({

@@ -292,8 +292,17 @@ mod tests {
         assert_eq!(
             err(&sets(&["nope=1"])),
             "--set: unknown key `nope`; valid keys: namespace, image, controller, \
-             highAvailability, identity, webhook, injection"
+             highAvailability, identity, webhook, injection, tracing"
         );
+        // Tracing values from the command line reach the values, checked.
+        let v = sets(&["tracing.sampling=1.0", "tracing.endpoint=c.obs:4317"])
+            .apply(&Values::default())
+            .unwrap();
+        assert_eq!(
+            (v.tracing.sampling.as_str(), v.tracing.endpoint.as_str()),
+            ("1.0", "c.obs:4317")
+        );
+        assert!(err(&sets(&["tracing.sampling=2"])).contains("`tracing.sampling`"));
         assert!(err(&sets(&["controller=1"])).contains("`controller` is a group of settings"));
         assert!(err(&sets(&["namespace.x=1"])).contains("`namespace` is a single value"));
         assert!(err(&sets(&["controller.replicas"])).contains("expected KEY=VALUE"));

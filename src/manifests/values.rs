@@ -20,6 +20,9 @@ pub struct Values {
     /// Which namespaces the injector serves. Absent from installs made before it existed.
     #[serde(default)]
     pub injection: Injection,
+    /// Where every proxy exports spans. Absent from installs made before it existed.
+    #[serde(default)]
+    pub tracing: Tracing,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +71,25 @@ pub struct Injection {
     pub accept_foreign_labels: bool,
 }
 
+/// What the injector tells every proxy about tracing (`tracing.endpoint` empty: off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tracing {
+    /// The OTLP/gRPC collector, host:port.
+    pub endpoint: String,
+    /// The share of requests that start a trace, 0.0 to 1.0 (text, so `--set` keeps it).
+    pub sampling: String,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            sampling: "0".to_owned(),
+        }
+    }
+}
+
 /// Replicas `--ha` asks for unless the values set another number.
 pub const HA_REPLICAS: u32 = 3;
 
@@ -105,6 +127,7 @@ impl Default for Values {
                 timeout_seconds: 10,
             },
             injection: Injection::default(),
+            tracing: Tracing::default(),
         }
     }
 }
@@ -195,6 +218,14 @@ impl Values {
                 "expected 1 to 30 (the API server's limit)",
             );
         }
+        if !self.tracing.endpoint.is_empty()
+            && let Err(e) = crate::model::tracing::check_endpoint(&self.tracing.endpoint)
+        {
+            return invalid("tracing.endpoint", &self.tracing.endpoint, &e);
+        }
+        if let Err(e) = crate::model::tracing::parse_sampling(&self.tracing.sampling) {
+            return invalid("tracing.sampling", &self.tracing.sampling, &e);
+        }
         Ok(())
     }
 }
@@ -280,5 +311,19 @@ mod tests {
             ..Values::default()
         };
         assert!(v.validate().unwrap_err().to_string().contains("DNS label"));
+        let mut v = Values::default();
+        v.tracing.sampling = "50".to_owned();
+        let err = v.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid value \"50\" for `tracing.sampling`"),
+            "{err}"
+        );
+        v.tracing.sampling = "0.5".to_owned();
+        v.tracing.endpoint = "http://collector:4317".to_owned();
+        let err = v.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`tracing.endpoint`") && err.contains("no scheme"),
+            "{err}"
+        );
     }
 }

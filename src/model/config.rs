@@ -25,6 +25,9 @@ pub struct Config {
     /// One JSON line per request on stdout.
     #[serde(default)]
     pub access_log: bool,
+    /// Spans of every request exported over OTLP (off without an endpoint).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tracing: super::tracing::Tracing,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
 }
@@ -122,6 +125,7 @@ impl Config {
         self.inbound
             .authorization
             .validate("inbound.authorization")?;
+        self.tracing.validate("tracing")?;
         super::jwt::validate(&self.inbound.jwt, "inbound.jwt")?;
         // Port 0 is what serde reads from `0` or `00`; no app listens there.
         let inbound = &self.inbound;
@@ -191,6 +195,10 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn policy_err(at: &str, e: super::policy::PolicyError) -> Invalid {

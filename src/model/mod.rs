@@ -13,6 +13,7 @@ pub mod policy;
 mod proptests;
 pub mod route;
 pub mod service;
+pub mod tracing;
 
 pub use config::Config;
 

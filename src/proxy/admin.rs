@@ -84,13 +84,10 @@ fn handle(state: &State, req: &Request<Incoming>, peer: IpAddr) -> Response<Body
             Some(why) => respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
         },
         "/metrics" => {
-            let mut text = String::with_capacity(16 * 1024);
-            match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-                Ok(()) => respond(
-                    StatusCode::OK,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    text,
-                ),
+            let accept = req.headers().get(header::ACCEPT).map(|v| v.as_bytes());
+            let format = crate::exposition::Format::from_accept(accept);
+            match crate::exposition::encode(&state.registry, format) {
+                Ok(text) => respond(StatusCode::OK, format.content_type(), text),
                 Err(e) => respond(StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{e}\n")),
             }
         }

@@ -1,6 +1,7 @@
 //! Response classification for metrics and stats: a status of 500 or more fails, and a gRPC
-//! call fails on a non-zero `grpc-status`. Streaming gRPC calls send it in trailers, so their
-//! outcome is recorded when the body ends (or fails, or is dropped).
+//! call fails on a non-zero `grpc-status` (the `grpc_status` label). Streaming gRPC calls
+//! send it in trailers, so their outcome is recorded when the body ends (or fails, or is
+//! dropped).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,16 @@ use super::metrics::{HttpMetrics, PeerLabels};
 use super::observe::{Observed, Observer};
 use super::stats::{Window, record_all};
 
-fn grpc_ok(headers: &HeaderMap) -> Option<bool> {
-    headers.get("grpc-status").map(|v| v.as_bytes() == b"0")
+/// Code 2, UNKNOWN: what gRPC clients read a `grpc-status` they cannot parse as.
+const GRPC_UNKNOWN: u16 = 2;
+
+/// The `grpc-status` of a head or trailers, if it has one.
+fn grpc_status(headers: &HeaderMap) -> Option<u16> {
+    let v = headers.get("grpc-status")?;
+    let code = std::str::from_utf8(v.as_bytes())
+        .ok()
+        .and_then(|v| v.parse().ok());
+    Some(code.unwrap_or(GRPC_UNKNOWN))
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
@@ -36,15 +45,18 @@ pub fn record(
     latency: Duration,
 ) {
     let status = resp.status().as_u16();
+    let grpc = is_grpc(resp.headers());
+    // A trailers-only gRPC answer has its status in the head.
+    let code = grpc.then(|| grpc_status(resp.headers())).flatten();
     let now = if status >= 500 {
         Some(false)
-    } else if is_grpc(resp.headers()) {
-        grpc_ok(resp.headers())
+    } else if grpc {
+        code.map(|c| c == 0)
     } else {
         Some(true)
     };
     if let Some(success) = now {
-        http.response(peer, status, success, latency);
+        http.response(peer, status, code, success, latency);
         record_all(
             windows.into_iter().flatten().map(|w| &**w),
             success,
@@ -77,25 +89,25 @@ struct Outcome {
 impl Observer for Outcome {
     fn frame(&mut self, frame: &Frame<Bytes>) {
         if let Some(trailers) = frame.trailers_ref() {
-            let success = grpc_ok(trailers).unwrap_or(false);
-            self.record(success);
+            let code = grpc_status(trailers);
+            self.record(code, code == Some(0));
         }
     }
 
     /// Ending without trailers, breaking, or the client going away: the call failed.
     fn end(&mut self, _clean: bool) {
-        self.record(false);
+        self.record(None, false);
     }
 }
 
 impl Outcome {
     /// Records once; later calls do nothing.
-    fn record(&mut self, success: bool) {
+    fn record(&mut self, code: Option<u16>, success: bool) {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        self.http
-            .response(self.peer.as_ref(), self.status, success, self.latency);
+        let peer = self.peer.as_ref();
+        (self.http).response(peer, self.status, code, success, self.latency);
         record_all(
             self.windows.iter().flatten().map(|w| &**w),
             success,

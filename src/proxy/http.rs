@@ -1,6 +1,7 @@
 //! The HTTP request path: pick the service (authority, else original destination), match a
 //! route, apply rate limit, faults, header filters and mirroring, forward through the
-//! backend, and record metrics, stats and the access log.
+//! backend, and record metrics, stats, the access log and the span (trace context is taken
+//! and passed on before routing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,12 +12,14 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::authz::{Client, Decision, Subject};
-use super::forward::{Answer, ConnLimits, Dest, PROXY_ERROR_HEADER, proxy_error};
-use super::metrics::{Direction, HttpMetrics, PeerLabels};
+use super::authz::{Decision, Subject};
+use super::forward::{Answer, ConnLimits, PROXY_ERROR_HEADER, proxy_error};
+use super::inbound_conn::InboundConn;
+use super::metrics::{Direction, PeerLabels};
 use super::server::State;
 use super::table::{BackendRt, RouteRt, ServiceRt, Table};
-use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, trace, tunnel};
+use super::trace::{End, Kind, Started};
+use super::{Body, BoxError, access_log, classify, mirror, normalize, tap, tunnel};
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1) never forwarded, except the upgrade pair on
 /// an upgrade request.
@@ -90,7 +93,7 @@ fn two_hosts<B>(req: &Request<B>) -> Option<Response<Body>> {
 pub async fn outbound(
     state: Arc<State>,
     dst: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     if let Some(refused) = two_hosts(&req) {
@@ -102,29 +105,71 @@ pub async fn outbound(
         .or_else(|| table.by_addr(&dst))
         .cloned();
     let Some(svc) = svc else {
-        let detail = authority_of(&req).unwrap_or("(no authority)").to_owned();
-        return proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", &detail);
+        return unknown_service(&state, &table, &req, start);
     };
     svc.http.request();
+    let span = state
+        .shared
+        .tracer
+        .start(&mut req, Kind::Client, svc.http.authority());
+    let line = req_line(&state, &table, Direction::Outbound, &req);
     let Some(route) = svc.routes.iter().find(|r| r.matches(&req)) else {
         let resp = proxy_error(StatusCode::NOT_FOUND, "no route", req.uri().path());
         let mut answer = Answer::proxy(resp);
-        let line = req_line(&state, &table, Direction::Outbound, &req);
-        finish(&state, &svc, None, None, line.as_ref(), start, &mut answer);
+        let done = Done {
+            line: line.as_ref(),
+            span,
+            start,
+        };
+        finish(&state, &svc, None, None, done, &mut answer);
         return answer.response;
     };
-    let line = req_line(&state, &table, Direction::Outbound, &req);
     let (mut answer, backend) = route_request(&svc, route, boxed(req)).await;
+    let done = Done {
+        line: line.as_ref(),
+        span,
+        start,
+    };
     finish(
         &state,
         &svc,
         Some(route),
         backend.as_deref(),
-        line.as_ref(),
-        start,
+        done,
         &mut answer,
     );
     answer.response
+}
+
+/// The 503 of a request for no known service, counted under the authority it gave (bounded
+/// by [`super::metrics::Metrics::request_authority`]) and logged like any other.
+fn unknown_service<B>(
+    state: &State,
+    table: &Table,
+    req: &Request<B>,
+    start: Instant,
+) -> Response<Body> {
+    let given = authority_of(req);
+    let detail = given.unwrap_or("(no authority)");
+    let mut resp = proxy_error(StatusCode::SERVICE_UNAVAILABLE, "unknown service", detail);
+    let metrics = &state.shared.metrics;
+    let authority = metrics.request_authority(given.unwrap_or(""));
+    let http = metrics.http(Direction::Outbound, authority, PeerLabels::PLAIN);
+    http.request();
+    let latency = start.elapsed();
+    classify::record(&mut resp, &http, None, [None, None, None], latency);
+    if let Some(line) = req_line(state, table, Direction::Outbound, req) {
+        let outcome = tap::Outcome {
+            direction: Direction::Outbound,
+            status: resp.status().as_u16(),
+            latency,
+            peer: &PeerLabels::PLAIN,
+            route: None,
+            backend: None,
+        };
+        line.log(state, http.authority(), &outcome);
+    }
+    resp
 }
 
 /// What the access log and taps see of a request, taken only when the log is on or
@@ -208,7 +253,6 @@ async fn route_request(
         tokio::time::sleep(delay).await;
     }
     strip_hop_by_hop(req.headers_mut());
-    trace::new_hop(req.headers_mut());
     route.request_headers.apply(req.headers_mut());
     if let Some(rw) = &route.rewrite {
         rw.apply(&mut req);
@@ -250,15 +294,44 @@ fn grpc_error(code: u32, message: &'static str) -> Response<Body> {
     resp
 }
 
+/// What an outbound request leaves to record when its answer is there.
+struct Done<'a> {
+    line: Option<&'a ReqLine>,
+    span: Started,
+    start: Instant,
+}
+
+/// Ends a request's span (if sampled) with its status, route, backend and identities.
+fn end_span(
+    state: &State,
+    span: Started,
+    latency: Duration,
+    status: u16,
+    peer: &PeerLabels,
+    names: (Option<&str>, Option<&str>),
+) {
+    if span.is_none() {
+        return;
+    }
+    let end = End {
+        status,
+        route: names.0,
+        backend: names.1,
+        client_id: peer.client_id.as_deref(),
+        server_id: peer.server_id.as_deref(),
+    };
+    state.shared.tracer.end(span, latency, &end);
+}
+
 fn finish(
     state: &State,
     svc: &ServiceRt,
     route: Option<&RouteRt>,
     backend: Option<&BackendRt>,
-    line: Option<&ReqLine>,
-    start: Instant,
+    done: Done<'_>,
     answer: &mut Answer,
 ) {
+    let Done { line, span, start } = done;
     let resp = &mut answer.response;
     // The labels of the mesh peer that answered, else the service's.
     let peer = answer.peer.as_ref().map(|p| &p.labels);
@@ -276,10 +349,11 @@ fn finish(
         backend.map(|b| &b.stats),
     ];
     classify::record(resp, &svc.http, peer, windows, latency);
+    let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
+    let peer = peer.unwrap_or_else(|| svc.http.peer());
+    end_span(state, span, latency, status, peer, (route, backend));
     if let Some(line) = line {
-        let (route, backend) = (route.map(|r| &*r.name), backend.map(|b| &*b.name));
         let authority = svc.http.authority();
-        let peer = peer.unwrap_or_else(|| svc.http.peer());
         let outcome = tap::Outcome {
             direction: Direction::Outbound,
             status,
@@ -292,26 +366,6 @@ fn finish(
     }
 }
 
-/// What the inbound side knows about one connection.
-pub struct InboundConn {
-    /// The app's address (127.0.0.1 and the original port).
-    pub target: Dest,
-    /// The client's mesh identity, if it authenticated with one.
-    pub client: Option<crate::identity::SpiffeId>,
-    /// The client's address (`source.ip` of authorization rules).
-    pub peer_ip: Option<std::net::IpAddr>,
-    /// Request metrics labelled with this connection's TLS state and client id.
-    pub metrics: HttpMetrics,
-}
-
-impl InboundConn {
-    /// The client for authorization: its id and the id's text from the metrics labels.
-    fn authz_client(&self) -> Option<Client<'_>> {
-        let text = self.metrics.peer().client_id.as_deref()?;
-        self.client.as_ref().map(|id| Client { id, text })
-    }
-}
-
 /// Handles one request received on the inbound listener: normalize the path, authorize
 /// it, forward it (with the path that was authorized) to the app.
 pub async fn inbound(
@@ -321,41 +375,47 @@ pub async fn inbound(
 ) -> Response<Body> {
     let start = Instant::now();
     let table = state.table();
-    let metrics = &conn.metrics;
+    let metrics = conn.metrics(&state.shared.metrics, authority_of(&req).unwrap_or(""));
+    let metrics = &*metrics;
     metrics.request();
-    table.inbound_stats.peer(metrics.peer());
+    conn.note_peer(&table.inbound_stats, start);
     let line = req_line(&state, &table, Direction::Inbound, &req);
     let port = conn.target.addr.port();
-    // Answers the proxy gives itself (400, 403) are counted and logged like the app's.
-    let refuse = |mut resp: Response<Body>, line: Option<ReqLine>| {
+    // Answers the proxy gives itself (400, 403) are counted, logged and traced like the app's.
+    let refuse = |mut resp: Response<Body>, line: Option<ReqLine>, span: Started| {
         let latency = start.elapsed();
         let windows = [Some(&table.inbound_stats), None, None];
         classify::record(&mut resp, metrics, None, windows, latency);
+        let (authority, peer) = (metrics.authority(), metrics.peer());
+        let status = resp.status().as_u16();
+        end_span(&state, span, latency, status, peer, (None, None));
         if let Some(line) = line {
-            let (authority, peer) = (metrics.authority(), metrics.peer());
-            let status = resp.status().as_u16();
             let outcome = tap::Outcome::inbound(status, latency, peer);
             line.log(&state, authority, &outcome);
         }
         resp
     };
     if let Some(refused) = two_hosts(&req) {
-        return refuse(refused, line);
+        return refuse(refused, line, None);
     }
+    let span = state
+        .shared
+        .tracer
+        .start(&mut req, Kind::Server, metrics.authority());
     let normalized = match normalize::normalize(req.uri().path()) {
         Ok(std::borrow::Cow::Borrowed(_)) => None,
         Ok(std::borrow::Cow::Owned(path)) => Some(path),
         Err(e) => {
             tracing::info!(port, path = req.uri().path(), error = %e, "request refused: path");
             let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
-            return refuse(resp, line);
+            return refuse(resp, line, span);
         }
     };
     if let Some(path) = &normalized
         && let Err(e) = set_path(&mut req, path)
     {
         let resp = proxy_error(StatusCode::BAD_REQUEST, "bad path", &e.to_string());
-        return refuse(resp, line);
+        return refuse(resp, line, span);
     }
     let auth = if table.jwt.is_empty() {
         None
@@ -372,7 +432,7 @@ pub async fn inbound(
                     header::WWW_AUTHENTICATE,
                     http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
-                return refuse(resp, line);
+                return refuse(resp, line, span);
             }
         }
     };
@@ -397,12 +457,11 @@ pub async fn inbound(
             );
             state.shared.metrics.authz_denied(true, port, rule);
             let resp = proxy_error(StatusCode::FORBIDDEN, "forbidden", "authorization policy");
-            return refuse(resp, line);
+            return refuse(resp, line, span);
         }
     }
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
-    trace::new_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let mut resp = match state
         .shared
@@ -420,8 +479,9 @@ pub async fn inbound(
     let latency: Duration = start.elapsed();
     let windows = [Some(&table.inbound_stats), None, None];
     classify::record(&mut resp, metrics, None, windows, latency);
+    let status = resp.status().as_u16();
+    end_span(&state, span, latency, status, metrics.peer(), (None, None));
     if let Some(line) = line {
-        let status = resp.status().as_u16();
         let outcome = tap::Outcome::inbound(status, latency, metrics.peer());
         line.log(&state, metrics.authority(), &outcome);
     }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::{Buf, Bytes};
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +22,29 @@ pub struct ByteCounters {
     pub write: Counter,
     /// The `/stats` window of the connection's key, when it has one.
     pub window: Option<Arc<Window>>,
+    /// The connection's first I/O error, for `tcp_close_total`'s `errno`.
+    pub error: Arc<IoError>,
+}
+
+/// The first I/O error a connection saw: 0 none, -1 one without an OS error number, else
+/// the errno.
+#[derive(Debug, Default)]
+pub struct IoError(AtomicI32);
+
+impl IoError {
+    fn note(&self, e: &io::Error) {
+        let code = e.raw_os_error().filter(|c| *c > 0).unwrap_or(-1);
+        let _ = (self.0).compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// None while the connection saw no error; else its errno, if it had one.
+    pub fn get(&self) -> Option<Option<i32>> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            -1 => Some(None),
+            code => Some(Some(code)),
+        }
+    }
 }
 
 impl ByteCounters {
@@ -61,6 +85,14 @@ impl<T> Prefixed<T> {
             counters,
         }
     }
+
+    fn written(&self, res: &Poll<io::Result<usize>>) {
+        match res {
+            Poll::Ready(Ok(n)) => self.counters.count_written(*n),
+            Poll::Ready(Err(e)) => self.counters.error.note(e),
+            Poll::Pending => {}
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
@@ -83,6 +115,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
         if n > 0 {
             this.counters.count_read(n);
         }
+        if let Poll::Ready(Err(e)) = &res {
+            this.counters.error.note(e);
+        }
         res
     }
 }
@@ -94,9 +129,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = res {
-            self.counters.count_written(n);
-        }
+        self.written(&res);
         res
     }
 
@@ -106,9 +139,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = res {
-            self.counters.count_written(n);
-        }
+        self.written(&res);
         res
     }
 

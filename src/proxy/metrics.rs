@@ -1,9 +1,14 @@
 //! Prometheus metrics with Linkerd's names and labels (`request_total`, `response_total`,
-//! `response_latency_ms`, `tcp_*`), so existing dashboards work. Labels stay bounded: the
-//! authority label is the service's configured name, never the raw request authority.
+//! `response_latency_ms`, `tcp_*`), so existing dashboards work. Labels stay bounded: an
+//! outbound authority is the service's configured name; one the request gave (the inbound
+//! `Host`, an unknown service's) is kept for the first [`MAX_AUTHORITY_LABELS`] seen, and
+//! counts under `other` after.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, EncodeLabelValue, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -19,6 +24,18 @@ use super::io::ByteCounters;
 pub const LATENCY_BUCKETS_MS: [f64; 25] = [
     1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0,
     1_000.0, 2_000.0, 3_000.0, 4_000.0, 5_000.0, 10_000.0, 20_000.0, 30_000.0, 40_000.0, 50_000.0,
+];
+
+/// Upper bounds of `tcp_connection_duration_ms`' buckets: a millisecond to about three hours.
+const CONNECTION_BUCKETS_MS: [f64; 8] = [
+    1.0,
+    10.0,
+    100.0,
+    1_000.0,
+    10_000.0,
+    100_000.0,
+    1_000_000.0,
+    10_000_000.0,
 ];
 
 /// Which side of the pod a connection or request belongs to.
@@ -117,6 +134,21 @@ struct ResponseLabels {
     peer: PeerLabels,
     status_code: u16,
     classification: &'static str,
+    #[prometheus(flatten)]
+    grpc: GrpcLabel,
+}
+
+/// The `grpc_status` label of a gRPC response (absent on others).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct GrpcLabel(Option<u16>);
+
+impl EncodeLabelSet for GrpcLabel {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        match self.0 {
+            Some(code) => ("grpc_status", code).encode(encoder.encode_label()),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -126,6 +158,32 @@ struct TcpLabels {
     authority: Arc<str>,
     #[prometheus(flatten)]
     tls: PeerLabels,
+}
+
+/// Labels of a closed connection: how it ended, and the OS error if one ended it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    #[prometheus(flatten)]
+    tcp: TcpLabels,
+    classification: &'static str,
+    errno: ErrnoLabel,
+}
+
+/// `errno`: the error's name (`ECONNRESET`), empty without one.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct ErrnoLabel(Option<i32>);
+
+impl EncodeLabelValue for ErrnoLabel {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        match self.0 {
+            Some(code) => write!(encoder, "{:?}", nix::errno::Errno::from_raw(code)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Labels of connections the proxy refused for TLS reasons.
@@ -165,18 +223,49 @@ impl EncodeLabelValue for PortLabel {
     }
 }
 
-/// The ports that have a label of their own (the first [`MAX_PORT_LABELS`] seen).
-#[derive(Debug, Default)]
-struct PortLabels(Mutex<std::collections::HashSet<u16>>);
+/// Distinct authorities that requests gave (not configured names) with a label of their
+/// own in the request families; later ones count under `other`, so a scan of random `Host`
+/// headers cannot grow `/metrics` or the registry.
+pub const MAX_AUTHORITY_LABELS: usize = 100;
 
-impl PortLabels {
-    fn label(&self, port: u16) -> PortLabel {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.contains(&port) || (seen.len() < MAX_PORT_LABELS && seen.insert(port)) {
-            PortLabel::Port(port)
-        } else {
-            PortLabel::Other
+/// The longest authority given a label of its own: a DNS name's 253 bytes and a port. A
+/// longer one names no service, and would make each kept label costly.
+const MAX_AUTHORITY_LEN: usize = 253 + 6;
+
+/// The label for authorities past [`MAX_AUTHORITY_LABELS`] (or too long).
+static OTHER: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("other"));
+
+/// The values of one label that have a label of their own: the first `limit` seen.
+#[derive(Debug)]
+struct Bounded<T> {
+    seen: Mutex<HashSet<T>>,
+    limit: usize,
+}
+
+impl<T: Hash + Eq + Clone> Bounded<T> {
+    fn new(limit: usize) -> Self {
+        Self {
+            seen: Mutex::default(),
+            limit,
         }
+    }
+
+    /// `value`'s own label (`make` turns it into one the first time), or None: `other`.
+    fn get<Q>(&self, value: &Q, make: impl FnOnce(&Q) -> T) -> Option<T>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = seen.get(value) {
+            return Some(kept.clone());
+        }
+        if seen.len() >= self.limit {
+            return None;
+        }
+        let kept = make(value);
+        seen.insert(kept.clone());
+        Some(kept)
     }
 }
 
@@ -187,7 +276,6 @@ pub struct Metrics {
     responses: Family<ResponseLabels, Counter>,
     latency: Family<ResponseLabels, Histogram>,
     tcp_open: Family<TcpLabels, Counter>,
-    tcp_close: Family<TcpLabels, Counter>,
     tcp_open_connections: Family<TcpLabels, Gauge>,
     tcp_read: Family<TcpLabels, Counter>,
     tcp_write: Family<TcpLabels, Counter>,
@@ -196,7 +284,10 @@ pub struct Metrics {
     http_authz_deny: Family<DenyLabels, Counter>,
     tcp_authz_deny: Family<DenyLabels, Counter>,
     jwt_refused: Family<RefusedLabels, Counter>,
-    ports: Arc<PortLabels>,
+    tcp_closed: Family<CloseLabels, Counter>,
+    tcp_duration: Family<CloseLabels, Histogram>,
+    ports: Arc<Bounded<u16>>,
+    authorities: Arc<Bounded<Arc<str>>>,
 }
 
 impl Default for Metrics {
@@ -206,7 +297,6 @@ impl Default for Metrics {
             responses: Family::default(),
             latency: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS_MS)),
             tcp_open: Family::default(),
-            tcp_close: Family::default(),
             tcp_open_connections: Family::default(),
             tcp_read: Family::default(),
             tcp_write: Family::default(),
@@ -215,7 +305,10 @@ impl Default for Metrics {
             http_authz_deny: Family::default(),
             tcp_authz_deny: Family::default(),
             jwt_refused: Family::default(),
-            ports: Arc::default(),
+            tcp_closed: Family::default(),
+            tcp_duration: Family::new_with_constructor(|| Histogram::new(CONNECTION_BUCKETS_MS)),
+            ports: Arc::new(Bounded::new(MAX_PORT_LABELS)),
+            authorities: Arc::new(Bounded::new(MAX_AUTHORITY_LABELS)),
         }
     }
 }
@@ -240,7 +333,16 @@ impl Metrics {
             self.latency.clone(),
         );
         r.register("tcp_open", "Connections opened", self.tcp_open.clone());
-        r.register("tcp_close", "Connections closed", self.tcp_close.clone());
+        r.register(
+            "tcp_close",
+            "Connections closed, by classification and errno",
+            self.tcp_closed.clone(),
+        );
+        r.register(
+            "tcp_connection_duration_ms",
+            "Time connections were open, in milliseconds",
+            self.tcp_duration.clone(),
+        );
         r.register(
             "tcp_open_connections",
             "Connections open now",
@@ -288,9 +390,24 @@ impl Metrics {
         );
     }
 
+    fn port(&self, port: u16) -> PortLabel {
+        let kept = self.ports.get(&port, |p| *p);
+        kept.map_or(PortLabel::Other, PortLabel::Port)
+    }
+
+    /// The `authority` label of an authority a request gave: itself, or `other` once
+    /// [`MAX_AUTHORITY_LABELS`] have one (or when longer than any host and port).
+    pub fn request_authority(&self, authority: &str) -> Arc<str> {
+        if authority.len() > MAX_AUTHORITY_LEN {
+            return OTHER.clone();
+        }
+        let kept = self.authorities.get(authority, |a: &str| Arc::from(a));
+        kept.unwrap_or_else(|| OTHER.clone())
+    }
+
     /// Counts an inbound request refused for its JWT (`reason`: expired, invalid...).
     pub fn jwt_refused(&self, port: u16, reason: &'static str) {
-        let port = self.ports.label(port);
+        let port = self.port(port);
         self.jwt_refused
             .get_or_create(&RefusedLabels { port, reason })
             .inc();
@@ -298,7 +415,7 @@ impl Metrics {
 
     /// Counts an inbound connection refused for `reason` (`plaintext`, `handshake`).
     pub fn tls_refused(&self, port: u16, reason: &'static str) {
-        let port = self.ports.label(port);
+        let port = self.port(port);
         self.tls_refused
             .get_or_create(&RefusedLabels { port, reason })
             .inc();
@@ -306,7 +423,7 @@ impl Metrics {
 
     /// Counts an inbound connection refused for `reason` (`proxy_port`) before any TLS.
     pub fn inbound_refused(&self, port: u16, reason: &'static str) {
-        let port = self.ports.label(port);
+        let port = self.port(port);
         self.inbound_refused
             .get_or_create(&RefusedLabels { port, reason })
             .inc();
@@ -320,7 +437,7 @@ impl Metrics {
         } else {
             &self.tcp_authz_deny
         };
-        let port = self.ports.label(port);
+        let port = self.port(port);
         family.get_or_create(&DenyLabels { port, rule }).inc();
     }
 
@@ -366,25 +483,45 @@ impl Metrics {
                 read: self.tcp_read.get_or_create_owned(&labels),
                 write: self.tcp_write.get_or_create_owned(&labels),
                 window: None,
+                error: Arc::default(),
             },
-            close: self.tcp_close.get_or_create_owned(&labels),
             open,
+            opened: Instant::now(),
+            labels,
+            closed: self.tcp_closed.clone(),
+            duration: self.tcp_duration.clone(),
         }
     }
 }
 
-/// An open connection's gauge and byte counters.
+/// An open connection's gauge and byte counters; its close is counted, by how it ended,
+/// when it drops.
 #[derive(Debug)]
 pub struct TcpConn {
     pub bytes: ByteCounters,
-    close: Counter,
     open: Gauge,
+    opened: Instant,
+    labels: TcpLabels,
+    closed: Family<CloseLabels, Counter>,
+    duration: Family<CloseLabels, Histogram>,
 }
 
 impl Drop for TcpConn {
     fn drop(&mut self) {
         self.open.dec();
-        self.close.inc();
+        let error = self.bytes.error.get();
+        let labels = CloseLabels {
+            tcp: self.labels.clone(),
+            classification: if error.is_some() {
+                "failure"
+            } else {
+                "success"
+            },
+            errno: ErrnoLabel(error.flatten()),
+        };
+        self.closed.get_or_create(&labels).inc();
+        let ms = self.opened.elapsed().as_secs_f64() * 1_000.0;
+        self.duration.get_or_create(&labels).observe(ms);
     }
 }
 
@@ -405,6 +542,7 @@ pub struct HttpMetrics {
 #[derive(Debug)]
 struct ResponseHandles {
     status: u16,
+    grpc: Option<u16>,
     success: bool,
     /// The peer labels given instead of the handle's own (None: its own).
     peer: Option<PeerLabels>,
@@ -430,19 +568,20 @@ impl HttpMetrics {
         &self.peer
     }
 
-    /// Records a response's status, classification and latency; `peer` overrides the
-    /// labels this handle was made with.
+    /// Records a response's status (and gRPC status), classification and latency; `peer`
+    /// overrides the labels this handle was made with.
     pub fn response(
         &self,
         peer: Option<&PeerLabels>,
         status: u16,
+        grpc: Option<u16>,
         success: bool,
         latency: Duration,
     ) {
         let ms = latency.as_secs_f64() * 1_000.0;
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let same = |h: &&ResponseHandles| {
-            h.status == status && h.success == success && h.peer.as_ref() == peer
+            h.status == status && h.grpc == grpc && h.success == success && h.peer.as_ref() == peer
         };
         if let Some(h) = seen.iter().find(same) {
             h.responses.inc();
@@ -455,9 +594,11 @@ impl HttpMetrics {
             peer: peer.unwrap_or(&self.peer).clone(),
             status_code: status,
             classification: if success { "success" } else { "failure" },
+            grpc: GrpcLabel(grpc),
         };
         let h = ResponseHandles {
             status,
+            grpc,
             success,
             peer: peer.cloned(),
             responses: self.metrics.responses.get_or_create_owned(&labels),
@@ -489,10 +630,11 @@ mod tests {
         let server = PeerLabels::server(Arc::from("spiffe://td/ns/a/sa/b"));
         // Twice each: the second time from the handles the first one kept.
         for _ in 0..2 {
-            h.response(None, 200, true, Duration::from_millis(3));
-            h.response(Some(&server), 200, true, Duration::from_millis(3));
+            h.response(None, 200, None, true, Duration::from_millis(3));
+            h.response(Some(&server), 200, None, true, Duration::from_millis(3));
         }
-        h.response(None, 503, false, Duration::from_millis(3));
+        h.response(None, 503, None, false, Duration::from_millis(3));
+        h.response(None, 200, Some(14), false, Duration::from_millis(3));
         drop(m.tcp(
             Direction::Inbound,
             "src",
@@ -501,6 +643,21 @@ mod tests {
         ));
         let client = PeerLabels::client(Some(Arc::from("spiffe://td/ns/c/sa/d")));
         drop(m.tcp(Direction::Inbound, "src", Arc::from("app"), client));
+        let reset = m.tcp(
+            Direction::Outbound,
+            "dst",
+            Arc::from("db"),
+            PeerLabels::PLAIN,
+        );
+        let mut io = crate::proxy::io::Prefixed::new(
+            bytes::Bytes::new(),
+            Failing(std::io::ErrorKind::ConnectionReset),
+            reset.bytes.clone(),
+        );
+        let mut buf = [0u8; 4];
+        let read = tokio::io::AsyncReadExt::read(&mut io, &mut buf);
+        assert!(futures::executor::block_on(read).is_err());
+        drop(reset);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         for want in [
@@ -512,8 +669,76 @@ mod tests {
             r#"tcp_open_connections{direction="inbound",peer="src",authority="app",tls="no_identity"} 0"#,
             r#"response_total{direction="outbound",authority="web.shop:80",tls="true",server_id="spiffe://td/ns/a/sa/b",status_code="200",classification="success"} 2"#,
             r#"tcp_open_total{direction="inbound",peer="src",authority="app",tls="true",client_id="spiffe://td/ns/c/sa/d"} 1"#,
+            r#"response_total{direction="outbound",authority="web.shop:80",tls="no_identity",status_code="200",classification="failure",grpc_status="14"} 1"#,
+            r#"tcp_close_total{direction="inbound",peer="src",authority="app",tls="no_identity",classification="success",errno=""} 1"#,
+            r#"tcp_close_total{direction="outbound",peer="dst",authority="db",tls="no_identity",classification="failure",errno="ECONNRESET"} 1"#,
+            r#"tcp_connection_duration_ms_count{direction="outbound",peer="dst",authority="db",tls="no_identity",classification="failure",errno="ECONNRESET"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
+        }
+    }
+
+    /// An I/O object whose reads fail with an OS error of `kind`.
+    struct Failing(std::io::ErrorKind);
+
+    impl tokio::io::AsyncRead for Failing {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let code = match self.0 {
+                std::io::ErrorKind::ConnectionReset => nix::errno::Errno::ECONNRESET as i32,
+                _ => nix::errno::Errno::EIO as i32,
+            };
+            std::task::Poll::Ready(Err(std::io::Error::from_raw_os_error(code)))
+        }
+    }
+
+    #[test]
+    fn request_authorities_beyond_the_limit_fold_into_other() {
+        let m = Metrics::default();
+        let mut r = Registry::default();
+        m.register(&mut r);
+        let scrape = || {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+            text
+        };
+        let send = |n: usize| {
+            let authority = m.request_authority(&format!("h{n}.test"));
+            let h = m.http(Direction::Inbound, authority, PeerLabels::PLAIN);
+            h.request();
+            h.response(None, 200, None, true, Duration::from_millis(1));
+        };
+        // Too long to be a host and port: `other`, and no label kept for it.
+        assert_eq!(&*m.request_authority(&"a".repeat(300)), "other");
+        (0..MAX_AUTHORITY_LABELS + 10).for_each(send);
+        let before = scrape();
+        (MAX_AUTHORITY_LABELS + 10..1_000).for_each(send);
+        // A host seen early keeps its label.
+        send(0);
+        let after = scrape();
+        let requests = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with("request_total{"))
+                .count()
+        };
+        assert_eq!(requests(&after), MAX_AUTHORITY_LABELS + 1);
+        assert_eq!(
+            after.lines().count(),
+            before.lines().count(),
+            "no series grew"
+        );
+        let other = 1_000 - MAX_AUTHORITY_LABELS;
+        for want in [
+            format!(
+                r#"request_total{{direction="inbound",authority="other",tls="no_identity"}} {other}"#
+            ),
+            r#"request_total{direction="inbound",authority="h0.test",tls="no_identity"} 2"#
+                .to_owned(),
+        ] {
+            assert!(after.contains(&want), "missing {want}");
         }
     }
 

@@ -12,6 +12,7 @@ mod detect;
 pub mod discovery;
 pub mod forward;
 mod http;
+mod inbound_conn;
 mod intercept;
 mod io;
 mod jwt;
@@ -43,6 +44,7 @@ pub use metrics::Direction;
 pub use pool::Pool;
 pub use reload::reload_file;
 pub use server::{Options, Proxy, ProxyError, State, run};
+pub use trace::Workload;
 
 /// The error type carried by bodies and upstream calls.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

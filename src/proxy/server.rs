@@ -20,7 +20,7 @@ use super::authz::{Client, Decision, Subject};
 use super::detect::{self, Protocol};
 use super::discovery::{DiscoveryOptions, Status};
 use super::forward::{Dest, ForwardMetrics};
-use super::http::InboundConn;
+use super::inbound_conn::InboundConn;
 use super::intercept::{self, Dst};
 use super::io::Prefixed;
 use super::metrics::{Direction, Metrics, PeerLabels};
@@ -28,6 +28,7 @@ use super::pool::Pool;
 use super::stats::Stats;
 use super::table::{Shared, Table};
 use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
+use super::trace::{self, Exporter, TraceError, Tracer, Workload};
 use super::{admin, discovery, http, reload, tcp};
 use crate::model::Config;
 use crate::model::config::Listeners;
@@ -70,6 +71,8 @@ pub struct Options {
     pub watch_interval: Duration,
     /// Cluster mode: the config comes from the controller's discovery stream.
     pub discovery: Option<DiscoveryOptions>,
+    /// Who the proxy's spans come from (`config.tracing` says where they go).
+    pub workload: Workload,
 }
 
 impl Options {
@@ -93,6 +96,7 @@ impl Options {
             admin_operator: OperatorAccess::default(),
             watch_interval: Duration::from_secs(1),
             discovery: None,
+            workload: Workload::default(),
         }
     }
 }
@@ -110,6 +114,8 @@ pub enum ProxyError {
     },
     #[error("{0}")]
     Identity(#[from] IdentityError),
+    #[error("{0}")]
+    Tracing(#[from] TraceError),
 }
 
 /// What every connection task shares.
@@ -218,6 +224,8 @@ pub struct Proxy {
     options: Options,
     /// Keeps the leaf fresh while the proxy runs (CA renewal or identity files reloaded).
     renewal: Option<Renewal>,
+    /// Sends the spans (tracing on).
+    trace_export: Option<Exporter>,
 }
 
 async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, ProxyError> {
@@ -251,6 +259,14 @@ impl Proxy {
             }
             None => (None, None),
         };
+        // Read at start only: the exporter's endpoint and rate do not change on reload.
+        let trace_counters = trace::Counters::default();
+        let workload = Workload {
+            identity: tls.as_ref().map(|t| t.id().to_string()),
+            ..options.workload.clone()
+        };
+        let (tracer, trace_export) =
+            Tracer::new(&options.config.tracing, &workload, trace_counters.clone())?;
         let shared = Shared {
             pool: Pool::new(tls.clone()),
             metrics: Metrics::default(),
@@ -258,10 +274,13 @@ impl Proxy {
             stats: Arc::new(Stats::default()),
             tls,
             tap: Arc::default(),
+            tracer: Arc::new(tracer),
         };
         let mut registry = prometheus_client::registry::Registry::default();
         shared.metrics.register(&mut registry);
         shared.forward_metrics.register(&mut registry);
+        registry.register_collector(Box::new(crate::exposition::Process));
+        trace_counters.register(&mut registry);
         // What `check --proxy` reports as exposed.
         registry.register(
             "proxy_admin_operator",
@@ -299,6 +318,7 @@ impl Proxy {
             admin,
             options,
             renewal,
+            trace_export,
         })
     }
 
@@ -363,6 +383,8 @@ impl Proxy {
         if let Some(renewal) = self.renewal {
             tasks.spawn(renewal);
         }
+        // Not one of `tasks`: it outlives the listeners to send the drained requests' spans.
+        let exporter = self.trace_export.map(|e| (tokio::spawn(e.task), e.stop));
         if let Some(discovery) = self.options.discovery.clone() {
             let base = self.options.config.clone();
             tasks.spawn(discovery::run(state.clone(), discovery, base));
@@ -380,6 +402,16 @@ impl Proxy {
             .is_err()
         {
             tracing::warn!("drain deadline passed with connections still open");
+        }
+        if let Some((task, stop)) = exporter {
+            let _ = stop.send(());
+            // Bounded: a collector that does not answer must not hold the shutdown.
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the last spans were not exported in time; dropped");
+            }
         }
     }
 }
@@ -559,16 +591,12 @@ async fn inbound_conn(stream: TcpStream, state: Arc<State>, drain: watch::Receiv
     let io = Prefixed::new(prefix, stream, conn.bytes.clone().with_window(window));
     match protocol {
         Protocol::Http1 | Protocol::Http2 => {
-            let ctx = Arc::new(InboundConn {
-                target: Dest::new(target),
-                metrics: state.shared.metrics.http(
-                    Direction::Inbound,
-                    APP_LABEL.clone(),
-                    accepted.labels,
-                ),
-                client: accepted.client,
+            let ctx = Arc::new(InboundConn::new(
+                Dest::new(target),
+                accepted.client,
                 peer_ip,
-            });
+                accepted.labels,
+            ));
             serve_requests(io, protocol, state, ctx, drain, http::inbound).await
         }
         Protocol::Opaque => {

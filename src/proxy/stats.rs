@@ -188,6 +188,16 @@ impl Window {
         self.peers.seen(labels, self.epoch(Instant::now()));
     }
 
+    /// Notes the peer of one connection's request received `now`, once per slot (`noted`
+    /// keeps the slot it was last noted in), so a busy connection takes the peers' lock
+    /// once per slot.
+    pub fn peer_once(&self, labels: &PeerLabels, noted: &AtomicU64, now: Instant) {
+        let epoch = self.epoch(now);
+        if noted.swap(epoch, Ordering::Relaxed) != epoch {
+            self.peers.seen(labels, epoch);
+        }
+    }
+
     /// The peers seen in the last `window`.
     fn peers(&self, window: Duration) -> Vec<Peer> {
         let n = window.as_secs().div_ceil(SLOT.as_secs()).max(1);
@@ -408,6 +418,29 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_notes_its_peer_once_per_slot() {
+        let start = Instant::now();
+        let w = Window::new(start);
+        let noted = AtomicU64::new(0);
+        let id =
+            |sa: &str| PeerLabels::client(Some(Arc::from(format!("spiffe://td/ns/a/sa/{sa}"))));
+        let ids = |w: &Window| -> Vec<Option<String>> {
+            w.peers(Duration::from_secs(60))
+                .into_iter()
+                .map(|p| p.id)
+                .collect()
+        };
+        w.peer_once(&id("a"), &noted, start);
+        // The same slot: not noted again (so a `b` here, which a real connection would not
+        // change to, is not seen).
+        w.peer_once(&id("b"), &noted, start + SLOT / 2);
+        assert_eq!(ids(&w), [Some("spiffe://td/ns/a/sa/a".to_owned())]);
+        // The next slot notes it again.
+        w.peer_once(&id("b"), &noted, start + SLOT);
+        assert_eq!(ids(&w).len(), 2);
+    }
 
     #[test]
     fn counts_requests_failures_and_buckets_in_the_window() {

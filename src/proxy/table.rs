@@ -36,6 +36,8 @@ pub struct Shared {
     pub tls: Option<Arc<MeshTls>>,
     /// Live request events for `/tap`.
     pub tap: Arc<super::tap::Tap>,
+    /// Trace context and spans of every HTTP request.
+    pub tracer: Arc<super::trace::Tracer>,
 }
 
 /// A backend as routes use it: the forwarder and its stats window.

@@ -15,6 +15,8 @@ pub(crate) struct Catalog<'a> {
     pub options: &'a Options,
     /// By (namespace, name).
     pub pods: BTreeMap<(String, String), &'a Pod>,
+    /// The pods' labels, once per pod: every endpoint of a pod shares them.
+    pub pod_labels: BTreeMap<(String, String), crate::model::endpoint::Labels>,
     pub namespaces: BTreeMap<String, &'a Namespace>,
     /// By (namespace, name), in that order: the order of translation.
     pub services: BTreeMap<(String, String), &'a Service>,
@@ -47,6 +49,7 @@ impl<'a> Catalog<'a> {
             inputs,
             options,
             pods: BTreeMap::new(),
+            pod_labels: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
@@ -57,10 +60,12 @@ impl<'a> Catalog<'a> {
         };
         for pod in &inputs.pods {
             if let Some(name) = &pod.metadata.name {
-                catalog
-                    .pods
-                    .entry((namespace_of(&pod.metadata), name.clone()))
-                    .or_insert(pod);
+                let key = (namespace_of(&pod.metadata), name.clone());
+                if !catalog.pods.contains_key(&key) {
+                    let labels = pod.metadata.labels.clone().unwrap_or_default();
+                    catalog.pod_labels.insert(key.clone(), labels.into());
+                    catalog.pods.insert(key, pod);
+                }
             }
         }
         for ns in &inputs.namespaces {

@@ -128,7 +128,12 @@ impl Inputs {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            // Other kinds (ConfigMaps, RBAC...) are not the mesh's business.
+            // Istio's mesh-wide settings: findings only (they are install values here).
+            ("", "ConfigMap") | ("install.istio.io", "IstioOperator") => {
+                findings.extend(super::mesh_config::findings(&value, kind, &object));
+                return;
+            }
+            // Other kinds (other ConfigMaps, RBAC...) are not the mesh's business.
             _ => return,
         };
         match result {
@@ -174,10 +179,9 @@ impl Inputs {
             serde_json::from_value(value.get("metadata").cloned().unwrap_or(Value::Null))
                 .unwrap_or_default();
         let mut pod_meta = template.metadata.unwrap_or_default();
-        pod_meta.name = Some(format!(
-            "{}-{}-template",
+        pod_meta.name = Some(template_pod_name(
             meta.name.as_deref().unwrap_or("unnamed"),
-            kind.to_ascii_lowercase()
+            kind,
         ));
         pod_meta.namespace = Some(namespace_of(&meta));
         self.pods.push(Pod {
@@ -187,6 +191,12 @@ impl Inputs {
         });
         Ok(())
     }
+}
+
+/// The name of the pod that stands for the replicas of workload `name` of `kind` read from
+/// files (`web-deployment-template`).
+pub fn template_pod_name(name: &str, kind: &str) -> String {
+    format!("{name}-{}-template", kind.to_ascii_lowercase())
 }
 
 fn finding(object: &ObjectRef, field: &str, message: String) -> Finding {

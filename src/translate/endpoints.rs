@@ -138,7 +138,7 @@ fn found(catalog: &Catalog<'_>, ep: &SliceEndpoint, ns: &str, addr: SocketAddr) 
     if let Some(key) = &pod_key
         && let Some(pod) = catalog.pods.get(key)
     {
-        endpoint.labels = pod.metadata.labels.clone().unwrap_or_default();
+        endpoint.labels = catalog.pod_labels.get(key).cloned().unwrap_or_default();
         endpoint.identity = identity(pod, &catalog.options.trust_domain);
         // A port whose PeerAuthentication says DISABLE takes plaintext only (Istio's auto
         // mTLS does the same for its clients).

@@ -47,7 +47,7 @@ pub struct ParentRef {
 
 impl ParentRef {
     /// A Service parent (GAMMA): core group and kind Service; kind defaults to Gateway.
-    fn is_service(&self) -> bool {
+    pub(crate) fn is_service(&self) -> bool {
         self.group.as_deref().unwrap_or("").is_empty() && self.kind.as_deref() == Some("Service")
     }
 }
@@ -123,6 +123,15 @@ pub struct PathModifier {
     pub kind: Option<String>,
     pub replace_full_path: Option<String>,
     pub replace_prefix_match: Option<String>,
+}
+
+/// The `spec` both route kinds share, with their own kind of rule.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec<R> {
+    pub parent_refs: Option<Vec<ParentRef>>,
+    pub hostnames: Option<Vec<String>>,
+    pub rules: Option<Vec<R>>,
 }
 
 /// A header or query parameter match as both route kinds write it.

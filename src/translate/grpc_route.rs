@@ -16,13 +16,8 @@ use crate::model::route::{PathMatch, Route, RouteMatch};
 /// The GRPCRoute kind.
 pub const KIND: &str = "GRPCRoute";
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Spec {
-    pub parent_refs: Option<Vec<ParentRef>>,
-    pub hostnames: Option<Vec<String>>,
-    pub rules: Option<Vec<Rule>>,
-}
+/// An GRPCRoute's `spec`.
+pub type Spec = gateway::RouteSpec<Rule>;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

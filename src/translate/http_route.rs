@@ -16,13 +16,8 @@ use crate::model::route::{PathMatch, PathRewrite, Rewrite, Route, RouteMatch, Va
 /// The HTTPRoute kind.
 pub const KIND: &str = "HTTPRoute";
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Spec {
-    pub parent_refs: Option<Vec<ParentRef>>,
-    pub hostnames: Option<Vec<String>>,
-    pub rules: Option<Vec<Rule>>,
-}
+/// An HTTPRoute's `spec`.
+pub type Spec = gateway::RouteSpec<Rule>;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,6 +21,7 @@ pub mod grpc_route;
 pub mod http_route;
 mod inbound;
 pub mod linkerd_policy;
+mod mesh_config;
 mod names;
 pub mod peer_authentication;
 pub mod precedence;
@@ -47,6 +48,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::DynamicObject;
 
+pub use documents::template_pod_name;
 pub use finding::{Finding, ObjectRef, Severity};
 
 use crate::model;
@@ -138,9 +140,20 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
     let mut findings = catalog.findings;
     findings.sort();
     findings.dedup();
+    let mut route_outcomes = catalog.route_outcomes;
+    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        let key = (
+            f.object.kind.clone(),
+            f.object.namespace.clone(),
+            f.object.name.clone(),
+        );
+        if let Some(outcome) = route_outcomes.get_mut(&key) {
+            outcome.warnings.push(format!("{}: {}", f.field, f.message));
+        }
+    }
     Mesh {
         findings,
-        route_outcomes: catalog.route_outcomes,
+        route_outcomes,
         services: entries,
         inbound,
     }

@@ -141,6 +141,11 @@ pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
             }
         };
         let Some((api, parsed)) = parsed else {
+            if matches!(t.kind.as_str(), http_route::KIND | grpc_route::KIND)
+                && gateway::is_gateway_api(&t.api_version)
+            {
+                unreadable_route(catalog, &object, obj, &spec_value);
+            }
             continue;
         };
         let service_keys = |table: &Table, targets: Vec<(String, String)>| -> Vec<String> {
@@ -356,6 +361,39 @@ fn gateway_keys(
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// A route whose spec cannot be read is not accepted by any Service parent its `parentRefs`
+/// still name (so no earlier status of ours stands), with the reading error as the reason.
+fn unreadable_route(
+    catalog: &mut Catalog<'_>,
+    object: &ObjectRef,
+    obj: &DynamicObject,
+    spec_value: &Value,
+) {
+    let why = catalog
+        .findings
+        .iter()
+        .rev()
+        .find(|f| f.object == *object)
+        .map_or_else(
+            || "the spec cannot be read".to_owned(),
+            |f| format!("{}: {}", f.field, f.message),
+        );
+    let refs: Vec<gateway::ParentRef> = spec_value
+        .get("parentRefs")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let outcome = RouteOutcome {
+        generation: obj.metadata.generation,
+        parents: refs
+            .into_iter()
+            .filter(gateway::ParentRef::is_service)
+            .map(|p| (p, Err(Verdict::new("UnsupportedValue", why.clone()))))
+            .collect(),
+        ..RouteOutcome::default()
+    };
+    catalog.route_outcomes.insert(outcome_key(object), outcome);
 }
 
 fn parse<T: serde::de::DeserializeOwned + serde::Serialize>(

@@ -35,6 +35,9 @@ pub struct RouteOutcome {
     pub parents: Vec<(ParentRef, Result<(), Verdict>)>,
     /// Whether every backendRef resolved.
     pub resolved_refs: Result<(), Verdict>,
+    /// The object's warnings (`field: message`): what an accepted route does not apply as
+    /// written, told in its `Accepted` condition.
+    pub warnings: Vec<String>,
 }
 
 impl Default for RouteOutcome {
@@ -43,6 +46,7 @@ impl Default for RouteOutcome {
             generation: None,
             parents: Vec::new(),
             resolved_refs: Ok(()),
+            warnings: Vec::new(),
         }
     }
 }
@@ -97,9 +101,9 @@ pub fn parents(outcome: &RouteOutcome, previous: &[Value], now: &str) -> Vec<Rou
                 .filter_map(|c| serde_json::from_value::<Vec<Condition>>(c.clone()).ok())
                 .flatten()
                 .collect();
-            let condition = |kind: &str, result: &Result<(), Verdict>, ok_reason: &str| {
+            let condition = |kind: &str, result: &Result<(), Verdict>, ok: (&str, String)| {
                 let (status, reason, message) = match result {
-                    Ok(()) => ("True", ok_reason.to_owned(), String::new()),
+                    Ok(()) => ("True", ok.0.to_owned(), ok.1),
                     Err(v) => ("False", v.reason.to_owned(), v.message.clone()),
                 };
                 let since = old
@@ -119,12 +123,51 @@ pub fn parents(outcome: &RouteOutcome, previous: &[Value], now: &str) -> Vec<Rou
                 parent_ref,
                 controller_name: CONTROLLER_NAME.to_owned(),
                 conditions: vec![
-                    condition("Accepted", accepted, "Accepted"),
-                    condition("ResolvedRefs", &outcome.resolved_refs, "ResolvedRefs"),
+                    condition(
+                        "Accepted",
+                        accepted,
+                        ("Accepted", accepted_message(outcome)),
+                    ),
+                    condition(
+                        "ResolvedRefs",
+                        &outcome.resolved_refs,
+                        ("ResolvedRefs", String::new()),
+                    ),
                 ],
             }
         })
         .collect()
+}
+
+/// The whole `status.parents` to write: the entries of other controllers as they are, in
+/// their order, then `ours` (entries of ours for parents no longer named are dropped).
+pub fn merge(previous: &[Value], ours: &[RouteParentStatus]) -> Vec<Value> {
+    previous
+        .iter()
+        .filter(|e| e.get("controllerName").and_then(Value::as_str) != Some(CONTROLLER_NAME))
+        .cloned()
+        .chain(ours.iter().filter_map(|e| serde_json::to_value(e).ok()))
+        .collect()
+}
+
+/// The longest `message` a `metav1.Condition` may have.
+const MESSAGE_MAX: usize = 32_768;
+
+/// An accepted route's message: its warnings, if any (cut to what the API server takes).
+fn accepted_message(outcome: &RouteOutcome) -> String {
+    if outcome.warnings.is_empty() {
+        return String::new();
+    }
+    let mut message = format!("accepted with warnings: {}", outcome.warnings.join("; "));
+    if message.len() > MESSAGE_MAX {
+        let mut end = MESSAGE_MAX - 3;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 #[cfg(test)]
@@ -158,6 +201,7 @@ mod tests {
                 "BackendNotFound",
                 "no Service port web-v9.shop:80",
             )),
+            warnings: vec!["spec.hostnames: ignored for Service parents".into()],
         };
         let first = parents(&outcome, &[], "2026-01-01T00:00:00Z");
         assert_eq!(first.len(), 2);
@@ -175,6 +219,10 @@ mod tests {
             ("Accepted", "True", "Accepted")
         );
         assert_eq!(
+            c[0].message,
+            "accepted with warnings: spec.hostnames: ignored for Service parents"
+        );
+        assert_eq!(
             (
                 c[1].kind.as_str(),
                 c[1].status.as_str(),
@@ -188,6 +236,7 @@ mod tests {
             (c[0].status.as_str(), c[0].reason.as_str()),
             ("False", "NoMatchingParent")
         );
+        assert_eq!(c[0].message, "Service shop/gone does not exist");
         // Later: the backend resolved. Accepted keeps its time, ResolvedRefs changes.
         let previous: Vec<Value> = first
             .iter()
@@ -204,5 +253,44 @@ mod tests {
             (c[1].status.as_str(), c[1].last_transition_time.as_str()),
             ("True", "2026-01-02T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn merging_keeps_other_controllers_entries_and_drops_our_stale_ones() {
+        let gateway = serde_json::json!({
+            "parentRef": {"name": "edge", "kind": "Gateway"},
+            "controllerName": "example.com/gateway",
+            "conditions": [],
+        });
+        let stale = serde_json::json!({
+            "parentRef": {"group": "", "kind": "Service", "name": "old"},
+            "controllerName": CONTROLLER_NAME,
+            "conditions": [],
+        });
+        let outcome = RouteOutcome {
+            parents: vec![(parent("web"), Ok(()))],
+            ..RouteOutcome::default()
+        };
+        let previous = [stale, gateway.clone()];
+        let ours = parents(&outcome, &previous, "2026-01-01T00:00:00Z");
+        let merged = merge(&previous, &ours);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0], gateway);
+        assert_eq!(merged[1]["parentRef"]["name"], "web");
+        // Merging what was written again changes nothing: no second write.
+        let again = parents(&outcome, &merged, "2026-01-02T00:00:00Z");
+        assert_eq!(merge(&merged, &again), merged);
+    }
+
+    #[test]
+    fn a_long_message_is_cut_to_what_the_api_server_takes() {
+        let outcome = RouteOutcome {
+            parents: vec![(parent("web"), Ok(()))],
+            warnings: vec!["é".repeat(MESSAGE_MAX)],
+            ..RouteOutcome::default()
+        };
+        let message = &parents(&outcome, &[], "2026-01-01T00:00:00Z")[0].conditions[0].message;
+        assert!(message.len() <= MESSAGE_MAX, "{}", message.len());
+        assert!(message.ends_with("..."));
     }
 }

@@ -82,3 +82,31 @@ fn errors_exit_1_and_name_document_and_field() {
     );
     assert!(f.iter().all(|f| f["object"]["file"] == "<stdin>"));
 }
+
+#[test]
+fn istios_mesh_config_tracing_is_mapped_to_install_values() {
+    let mesh = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: istio, namespace: istio-system }\ndata:\n  mesh: |\n    defaultConfig:\n      tracing:\n        sampling: 10\n        zipkin: { address: zipkin.istio-system:9411 }\n";
+    let out = run(&["analyze", "-f", "-", "-o", "json"], mesh.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["findings"].as_array().unwrap();
+    let field = |name: &str| {
+        f.iter()
+            .find(|f| f["field"] == name)
+            .unwrap_or_else(|| panic!("{name} in {f:?}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let sampling = field("data.mesh: defaultConfig.tracing.sampling");
+    assert!(
+        sampling.contains("--set tracing.sampling=0.1"),
+        "{sampling}"
+    );
+    let zipkin = field("data.mesh: defaultConfig.tracing.zipkin.address");
+    assert!(
+        zipkin.contains("zipkin exporter") && zipkin.contains("tracing.endpoint"),
+        "{zipkin}"
+    );
+    assert!(f.iter().all(|f| f["object"]["name"] == "istio"));
+}

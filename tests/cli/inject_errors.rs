@@ -257,3 +257,29 @@ fn uninject_leaves_plain_manifests_byte_for_byte() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bad_tracing_flags_and_annotations_name_the_value() {
+    fails(
+        &["inject", "--tracing-sampling", "1.5", "-"],
+        DEPLOYMENT,
+        2,
+        &["--tracing-sampling \"1.5\"", "0.0 (none) to 1.0"],
+    );
+    fails(
+        &["inject", "--tracing-endpoint", "collector", "-"],
+        DEPLOYMENT,
+        2,
+        &["--tracing-endpoint \"collector\"", "has no port"],
+    );
+    let annotated = DEPLOYMENT.replace(
+        "  template:\n",
+        "  template:\n    metadata:\n      annotations: {meshctl.io/tracing-sampling: \"all\"}\n",
+    );
+    fails(
+        &["inject", "-"],
+        &annotated,
+        1,
+        &["meshctl.io/tracing-sampling", "\"all\" is not a number"],
+    );
+}

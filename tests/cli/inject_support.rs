@@ -14,32 +14,9 @@ pub fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-/// Compares `actual` with the golden file; `MESHCTL_UPDATE_GOLDEN=1` rewrites it instead.
+/// Compares `actual` with the golden file `inject/golden/NAME`.
 pub fn assert_golden(name: &str, actual: &str) {
-    let path = PathBuf::from(fixture(&format!("golden/{name}")));
-    if std::env::var_os("MESHCTL_UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with MESHCTL_UPDATE_GOLDEN=1 and review the file",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b);
-        panic!(
-            "{} differs (first different line: {:?}); run with MESHCTL_UPDATE_GOLDEN=1 and review \
-             the diff\n--- actual ---\n{actual}",
-            path.display(),
-            line.map(|l| l + 1)
-        );
-    }
+    crate::support::assert_golden(&PathBuf::from(fixture(&format!("golden/{name}"))), actual);
 }
 
 /// Every document of a YAML (or JSON) stream, as kubectl would read it.

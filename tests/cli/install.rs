@@ -164,3 +164,36 @@ fn an_unreachable_cluster_is_named_with_its_context() {
         );
     }
 }
+
+#[test]
+fn tracing_values_reach_the_controller_and_bad_ones_are_named() {
+    let out = stdout(&run(
+        &[
+            "install",
+            "--set",
+            "tracing.sampling=0.5",
+            "--set",
+            "tracing.endpoint=collector.obs:4317",
+        ],
+        b"",
+    ));
+    for line in [
+        "- name: MESHCTL_TRACING_ENDPOINT\n          value: \"collector.obs:4317\"",
+        "- name: MESHCTL_TRACING_SAMPLING\n          value: \"0.5\"",
+    ] {
+        assert!(out.contains(line), "{line} in\n{out}");
+    }
+    // Off by default: no tracing environment at all.
+    let plain = stdout(&run(&["install"], b""));
+    assert!(!plain.contains("MESHCTL_TRACING"), "{plain}");
+    let err = fails(&["install", "--set", "tracing.sampling=50"], 2);
+    assert!(
+        err.contains("\"50\"") && err.contains("`tracing.sampling`"),
+        "{err}"
+    );
+    let err = fails(&["install", "--set", "tracing.endpoint=http://c:4317"], 2);
+    assert!(
+        err.contains("`tracing.endpoint`") && err.contains("no scheme"),
+        "{err}"
+    );
+}

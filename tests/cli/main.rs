@@ -19,6 +19,7 @@ mod inject_support;
 mod install;
 mod observe;
 mod proxy;
+mod proxy_config;
 mod proxy_init;
 mod stat;
 mod support;

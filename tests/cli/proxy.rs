@@ -125,6 +125,9 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
         assert!(Instant::now() < deadline, "SIGHUP did not reload: {text}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // No service has this name: a 503, logged (and counted) like any request.
+    let (status, text) = http_get(p.outbound, "nope.test", "/").unwrap();
+    assert_eq!(status, 503, "{text}");
     let (_, metrics) = http_get(p.admin, "admin", "/metrics").unwrap();
     assert!(metrics.contains("request_total{"), "{metrics}");
 
@@ -160,6 +163,10 @@ fn serves_reloads_on_sighup_and_exits_0_on_sigterm() {
     assert_eq!(first["route"], "default", "{first}");
     assert_eq!(first["backend"], "web/v1", "{first}");
     assert!(first["duration"].as_f64().is_some() && first["ts"].as_u64().is_some());
+    let unknown = lines.iter().find(|l| l["authority"] == "nope.test");
+    let unknown = unknown.unwrap_or_else(|| panic!("no line of the unknown service in {log}"));
+    assert_eq!(unknown["status"], 503, "{unknown}");
+    assert_eq!(unknown["direction"], "outbound", "{unknown}");
 }
 
 #[test]
@@ -235,6 +242,22 @@ fn bad_config_files_exit_1_naming_file_line_and_field() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = run(&["proxy", "--config", file, "--inbound-app-port", "0"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Tracing: flags and the file's section name the bad value.
+    let out = run(&["proxy", "--config", file, "--tracing-sampling", "7"], b"");
+    failed(&out, 2, &["7 is not a sampling rate"]);
+    let out = run(
+        &["proxy", "--config", file, "--tracing-endpoint", "c:x"],
+        b"",
+    );
+    failed(&out, 2, &["\"c:x\" has no port"]);
+    std::fs::write(
+        &path,
+        "tracing: { endpoint: \"collector\", sampling: 0.5 }\n",
+    )
+    .unwrap();
+    let out = run(&["proxy", "--config", file], b"");
+    failed(&out, 1, &["tracing.endpoint", "\"collector\" has no port"]);
 }
 
 #[test]

@@ -11,6 +11,34 @@ pub fn fixture(path: &str) -> String {
     format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Compares `actual` with the golden file at `path`; `MESHCTL_UPDATE_GOLDEN=1` rewrites it
+/// instead.
+pub fn assert_golden(path: &std::path::Path, actual: &str) {
+    if std::env::var_os("MESHCTL_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with MESHCTL_UPDATE_GOLDEN=1 and review the file",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
+        panic!(
+            "{} differs (first different line: {:?}); run with MESHCTL_UPDATE_GOLDEN=1 and review \
+             the diff\n--- actual ---\n{actual}",
+            path.display(),
+            line.map(|l| l + 1)
+        );
+    }
+}
+
 pub fn meshctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
     cmd.env_remove("MESHCTL_LOG").env("NO_COLOR", "1");

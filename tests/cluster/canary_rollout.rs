@@ -81,7 +81,7 @@ fn leaders(controllers: &[&ControllerProcess]) -> Vec<usize> {
         .collect()
 }
 
-fn route_api(client: &Client, ns: &str) -> Api<DynamicObject> {
+pub(crate) fn route_api(client: &Client, ns: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
     Api::namespaced_with(
         client.clone(),

@@ -313,6 +313,7 @@ async fn check_before_and_after_install() {
     assert_eq!(status(&doc, "crds-established").0, "ok");
 
     strict_over_an_unmeshed_pod(cluster, &client).await;
+    istios_tracing_config(cluster, &client).await;
 
     ok(&run(
         cluster,
@@ -376,4 +377,45 @@ async fn strict_over_an_unmeshed_pod(cluster: &Cluster, client: &kube::Client) {
     let out = run(cluster, &["analyze", "-n", NS, "-A"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("runs no proxy"), "{text}");
+}
+
+/// Istio's `istio` ConfigMap with tracing settings: `analyze` of the live cluster maps its
+/// sampling percentage and names its Zipkin address (it is no input of the controller).
+async fn istios_tracing_config(cluster: &Cluster, client: &kube::Client) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let ns = cluster.namespace("istio-root").await;
+    let mesh = "defaultConfig:\n  tracing:\n    sampling: 2\n    zipkin: {address: zipkin:9411}\n";
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "istio"},
+        "data": {"mesh": mesh},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &cm)
+        .await
+        .unwrap();
+    let out = run(cluster, &["analyze", "-n", &ns, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("pure JSON");
+    let findings = doc["findings"].as_array().unwrap();
+    let fields: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "data.mesh: defaultConfig.tracing.sampling",
+            "data.mesh: defaultConfig.tracing.zipkin.address"
+        ],
+        "{doc}"
+    );
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--set tracing.sampling=0.02"),
+        "{doc}"
+    );
+    assert_eq!(findings[0]["object"]["namespace"], ns.as_str(), "{doc}");
 }

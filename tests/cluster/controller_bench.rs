@@ -36,29 +36,37 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// (utime + stime in clock ticks, VmRSS in kB) of `pid`.
-fn usage(pid: u32) -> (u64, u64) {
+/// CPU (utime + stime in clock ticks) and memory (VmRSS now and VmHWM, its peak, in kB) of
+/// `pid`.
+fn usage(pid: u32) -> (u64, u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or("", |(_, r)| r)
         .split_whitespace()
         .collect();
-    let ticks = fields
-        .get(11)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let ticks = field(11).unwrap_or(0) + field(12).unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (ticks, rss)
+    let kb = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks, kb("VmRSS:"), kb("VmHWM:"))
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// RSS right away and once the controller has settled (it trims its heap after a burst).
+async fn rss_now_and_settled(pid: u32) -> (u64, u64) {
+    let (_, now, _) = usage(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (now, usage(pid).1)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -153,7 +161,7 @@ async fn controller_at_scale() {
         ControllerProcess::start(kubeconfig, &mesh_ns, "127.0.0.1", None, log.path().into());
     let pid = controller.pid().expect("running");
     eprintln!("controller ready in {:.1?}", started.elapsed());
-    let (_, rss_ready) = usage(pid);
+    let rss_ready = rss_now_and_settled(pid).await;
 
     // One leaf for identity bench/bench, signed with the install's issuer.
     let issuer: Secret = Api::namespaced(admin.clone(), &mesh_ns)
@@ -257,7 +265,8 @@ async fn controller_at_scale() {
         seen[0].lock().unwrap()[0].1.len(),
         first_bytes as f64 / 1e6
     );
-    let (ticks0, rss0) = usage(pid);
+    let rss0 = rss_now_and_settled(pid).await;
+    let (ticks0, _, _) = usage(pid);
 
     // Changes one at a time: one endpoint added to one Service.
     let mut latencies = Vec::new();
@@ -300,7 +309,8 @@ async fn controller_at_scale() {
         per_change_max.push(reached.iter().max().copied().unwrap_or_default());
         latencies.extend(reached);
     }
-    let (ticks1, rss1) = usage(pid);
+    let rss1 = rss_now_and_settled(pid).await;
+    let (ticks1, _, peak) = usage(pid);
     latencies.sort();
     per_change_max.sort();
     let hz = 100.0; // USER_HZ on Linux
@@ -317,10 +327,14 @@ async fn controller_at_scale() {
         per_change_max.last().copied().unwrap_or_default()
     );
     eprintln!(
-        "BENCH controller RSS {:.1} MB ready (objects synced), {:.1} MB with every proxy subscribed, {:.1} MB after the changes; CPU {:.1} ms per change",
-        rss_ready as f64 / 1024.0,
-        rss0 as f64 / 1024.0,
-        rss1 as f64 / 1024.0,
+        "BENCH controller RSS (MB, at once / 2 s later): {:.1} / {:.1} ready (objects synced), {:.1} / {:.1} with every proxy subscribed, {:.1} / {:.1} after the changes; peak {:.1}; CPU {:.1} ms per change",
+        mb(rss_ready.0),
+        mb(rss_ready.1),
+        mb(rss0.0),
+        mb(rss0.1),
+        mb(rss1.0),
+        mb(rss1.1),
+        mb(peak),
         (ticks1 - ticks0) as f64 / hz * 1000.0 / changes.max(1) as f64
     );
     eprintln!(

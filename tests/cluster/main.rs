@@ -20,5 +20,7 @@ mod harness_tests;
 mod inject;
 mod install;
 mod pods;
+mod proxy_config;
+mod route_status;
 mod stat;
 mod webhook;

@@ -1,7 +1,8 @@
 //! Automatic injection on the real API server: `install --apply`, then `meshctl controller` as a
 //! local process serving the webhook, and the API server calling it (the webhook configuration
 //! patched to a `url` on 127.0.0.1 with a test serving certificate, since no kube-proxy resolves
-//! the Service). Pods in an enabled namespace get the proxy, the same as `meshctl inject`; opted
+//! the Service). Pods in an enabled namespace get the proxy, the same as `meshctl inject`
+//! (with the tracing values the controller was given, as `inject --tracing-*`); opted
 //! out and other namespaces' pods do not; a malformed review gets a clear refusal; 200
 //! concurrent creations all pass; with the controller down, kube-system still works, enabled
 //! namespaces are refused naming the webhook, and `meshctl check` says so.
@@ -25,6 +26,15 @@ use crate::harness::Cluster;
 use crate::install::{meshctl, ok, run};
 
 const NS: &str = "meshctl-system";
+
+/// Tracing as `install --set tracing.*` passes it to the controller, and as `meshctl
+/// inject` takes it: both must inject the same proxy.
+const TRACING: [&str; 4] = [
+    "--tracing-endpoint",
+    "collector.obs:4317",
+    "--tracing-sampling",
+    "0.5",
+];
 
 fn parse_response(text: &str) -> (u16, String) {
     let status = text
@@ -123,7 +133,7 @@ fn has_proxy(pod: &Pod) -> bool {
 
 /// What `meshctl inject -` writes for `pod` (JSON in, JSON out).
 fn cli_inject(cluster: &Cluster, pod: &Value) -> Value {
-    let mut child = meshctl(cluster, &["inject", "-"])
+    let mut child = meshctl(cluster, &[&["inject", "-"][..], &TRACING].concat())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -231,12 +241,13 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
     let kubeconfig = cluster
         .kubeconfig_for_service_account(NS, "meshctl-controller")
         .await;
-    let mut controller = Some(ControllerProcess::start(
+    let mut controller = Some(ControllerProcess::start_with(
         kubeconfig,
         NS,
         "127.0.0.1",
         None,
         log,
+        &TRACING,
     ));
     let webhook = controller.as_ref().unwrap().webhook;
     let url = format!("https://{webhook}/inject");
@@ -258,6 +269,22 @@ async fn the_api_server_calls_the_webhook_of_a_local_controller() {
         )
     });
     assert!(has_proxy(&webhooked), "{webhooked:?}");
+    let spec = webhooked.spec.as_ref().unwrap();
+    let proxy = (spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers))
+    .find(|c| c.name == "meshctl-proxy")
+    .unwrap();
+    let env = |name: &str| {
+        let var = proxy.env.iter().flatten().find(|e| e.name == name);
+        var.and_then(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("{name} in {proxy:?}"))
+    };
+    assert_eq!(env("MESHCTL_PROXY_TRACING_ENDPOINT"), "collector.obs:4317");
+    assert_eq!(env("MESHCTL_PROXY_TRACING_SAMPLING"), "0.5");
+    assert_eq!(env("MESHCTL_PROXY_TRACING_SERVICE_NAME"), "web");
     let by_cli = create(&client, &plain, &cli_inject(cluster, &pod))
         .await
         .unwrap();

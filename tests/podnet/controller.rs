@@ -275,6 +275,30 @@ fn proxies_get_identity_and_config_from_the_controller() {
         version["message"], "3 proxies run the config the controller sent them",
         "{version}"
     );
+
+    // `meshctl proxy-config` computes, from the API server, the version a's proxy acked.
+    let acked = controller
+        .proxies()
+        .into_iter()
+        .find(|p| p["pod"] == a_pods[0].as_str())
+        .map(|p| p["ackedVersion"].clone());
+    let out = meshctl_in_cluster(&[
+        "proxy-config",
+        &format!("pod/{}", a_pods[0]),
+        "-n",
+        &ns,
+        "--mesh-namespace",
+        &mesh_ns,
+        "-o",
+        "json",
+    ]);
+    let configs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "proxy-config JSON: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(Some(configs[0]["version"].clone()), acked, "{configs:#}");
 }
 
 /// A VirtualService for Service `b`: a 418 fault for requests with `x-test: abort`.

@@ -39,17 +39,26 @@ impl Mesh {
     /// Runs `pod`'s init step and starts its proxy as injected from `fixture`, on the
     /// static config `yaml`; returns once the proxy says it is ready.
     pub fn start(&mut self, pod: &Pod, fixture: &str, yaml: &str) {
+        self.start_injected(pod, fixture, &[], yaml);
+    }
+
+    /// Like `start`, with `flags` given to `meshctl inject` (`--tracing-endpoint …`).
+    pub fn start_injected(&mut self, pod: &Pod, fixture: &str, flags: &[&str], yaml: &str) {
         let config = self.dir.path().join(format!("{}.yaml", pod.name));
         std::fs::write(&config, yaml).expect("write proxy config");
         let config = config.to_string_lossy().into_owned();
-        self.start_with_env(pod, fixture, &[("MESHCTL_PROXY_CONFIG", config)]);
+        let injected = Injected::from_fixture_with(fixture, pod, flags);
+        self.start_as(pod, injected, &[("MESHCTL_PROXY_CONFIG", config)]);
     }
 
     /// Runs `pod`'s init step and starts its proxy as injected from `fixture`, with `env`
     /// set over the injected environment (cluster mode: no config file, the pod's real name
     /// and namespace); returns once the proxy says it is ready.
     pub fn start_with_env(&mut self, pod: &Pod, fixture: &str, env: &[(&str, String)]) {
-        let injected = Injected::from_fixture(fixture, pod);
+        self.start_as(pod, Injected::from_fixture(fixture, pod), env);
+    }
+
+    fn start_as(&mut self, pod: &Pod, injected: Injected, env: &[(&str, String)]) {
         pod.run_init(&injected.init);
         let log = std::fs::File::create(self.log_path(pod)).expect("proxy log");
         let mut cmd = pod.container_command(&injected.proxy);

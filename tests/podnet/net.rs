@@ -165,10 +165,22 @@ fn bash_as(pod: &Pod, uid: u32, script: &str) -> std::process::Output {
 /// `GET path` with `host` from `pod` as `uid` in a separate process using the pod's
 /// /etc/hosts (bash's /dev/tcp, like an app): the status code and the body.
 pub fn http_get_as(pod: &Pod, uid: u32, host_port: &str, path: &str) -> (u16, String) {
+    http_get_with(pod, uid, host_port, path, &[])
+}
+
+/// `http_get_as` with `headers` (`name: value` lines) in the request.
+pub fn http_get_with(
+    pod: &Pod,
+    uid: u32,
+    host_port: &str,
+    path: &str,
+    headers: &[&str],
+) -> (u16, String) {
     let (host, port) = host_port.rsplit_once(':').expect("host:port");
+    let extra: String = headers.iter().map(|h| format!("{h}\\r\\n")).collect();
     let script = format!(
         "exec 3<>/dev/tcp/{host}/{port} && \
-         printf 'GET {path} HTTP/1.1\\r\\nhost: {host_port}\\r\\nconnection: close\\r\\n\\r\\n' >&3 && \
+         printf 'GET {path} HTTP/1.1\\r\\nhost: {host_port}\\r\\n{extra}connection: close\\r\\n\\r\\n' >&3 && \
          timeout 5 cat <&3"
     );
     let out = bash_as(pod, uid, &script);

@@ -25,7 +25,7 @@ fn identity(files: &Files) -> Value {
 }
 
 /// A STRICT proxy config with `pki`'s leaf for `id` and `services`.
-fn config(pki: &Pki, id: &meshctl::identity::SpiffeId, services: &[Value]) -> String {
+pub fn config(pki: &Pki, id: &meshctl::identity::SpiffeId, services: &[Value]) -> String {
     json!({
         "identity": identity(&pki.files(id)),
         "inbound": {"tls": {"mode": "STRICT"}},
@@ -35,7 +35,12 @@ fn config(pki: &Pki, id: &meshctl::identity::SpiffeId, services: &[Value]) -> St
 }
 
 /// `name`'s service at `pod` (its address, one meshed endpoint with `id`), with `routes`.
-fn meshed_service(name: &str, pod: &Pod, id: &meshctl::identity::SpiffeId, routes: Value) -> Value {
+pub fn meshed_service(
+    name: &str,
+    pod: &Pod,
+    id: &meshctl::identity::SpiffeId,
+    routes: Value,
+) -> Value {
     let addr = SocketAddr::new(pod.service_ip.into(), 80);
     let endpoint = SocketAddr::new(pod.ip.into(), 8080);
     let mut svc = service(&pod.name, name, addr, &[(&pod.name, &[endpoint])]);

@@ -26,7 +26,12 @@ pub struct Injected {
 impl Injected {
     /// Injects the Deployment in `tests/fixtures/podnet/<file>` and reads its pod template.
     pub fn from_fixture(file: &str, pod: &Pod) -> Injected {
-        let doc = injected_fixture(file);
+        Self::from_fixture_with(file, pod, &[])
+    }
+
+    /// Like `from_fixture`, with `flags` given to `meshctl inject`.
+    pub fn from_fixture_with(file: &str, pod: &Pod, flags: &[&str]) -> Injected {
+        let doc = injected_fixture_with(file, flags);
         let spec = &doc["spec"]["template"]["spec"];
         let inits = spec["initContainers"].as_array().expect("initContainers");
         let named = |name: &str| {
@@ -46,11 +51,17 @@ impl Injected {
 
 /// The Deployment in `tests/fixtures/podnet/<file>` as `meshctl inject` writes it.
 pub fn injected_fixture(file: &str) -> Value {
+    injected_fixture_with(file, &[])
+}
+
+/// The Deployment in `tests/fixtures/podnet/<file>` as `meshctl inject <flags>` writes it.
+fn injected_fixture_with(file: &str, flags: &[&str]) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/podnet")
         .join(file);
     let out = std::process::Command::new(meshctl())
         .args(["inject".as_ref(), path.as_os_str()])
+        .args(flags)
         .output()
         .expect("run meshctl inject");
     assert!(

@@ -242,4 +242,8 @@ async fn a_grpc_abort_is_a_trailers_only_answer_with_the_grpc_status() {
     use http_body_util::BodyExt;
     let body = resp.into_body().collect().await.unwrap();
     assert!(body.to_bytes().is_empty(), "trailers-only: no message");
+    // Counted with the status its head carried.
+    let text = proxy.admin_get("/metrics").await.1;
+    let want = r#"response_total{direction="outbound",authority="web.test",tls="no_identity",status_code="200",classification="failure",grpc_status="14"} 1"#;
+    assert!(text.contains(want), "missing {want} in\n{text}");
 }

@@ -77,11 +77,12 @@ async fn grpc_over_h2c_keeps_trailers_and_counts_grpc_failures() {
     assert_eq!(trailers["grpc-message"], "done");
     let (_, _, trailers) = call(&client, "Fail").await;
     assert_eq!(trailers.unwrap()["grpc-status"], "14");
-    // The outcome comes from the trailers: one success, one failure, both HTTP 200.
+    // The outcome and `grpc_status` come from the trailers: one success, one failure, both
+    // HTTP 200.
     let text = proxy.admin_get("/metrics").await.1;
-    for class in ["success", "failure"] {
+    for (class, code) in [("success", 0), ("failure", 14)] {
         let want = format!(
-            r#"response_total{{direction="outbound",authority="greeter.test:50051",tls="no_identity",status_code="200",classification="{class}"}} 1"#
+            r#"response_total{{direction="outbound",authority="greeter.test:50051",tls="no_identity",status_code="200",classification="{class}",grpc_status="{code}"}} 1"#
         );
         assert!(text.contains(&want), "missing {want} in\n{text}");
     }

@@ -11,6 +11,7 @@ mod jwt_keys;
 mod lifecycle;
 #[path = "../common/mesh_pki.rs"]
 mod mesh_pki;
+mod metrics;
 mod mtls;
 mod pki;
 mod pool;

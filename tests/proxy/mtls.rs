@@ -165,8 +165,24 @@ async fn two_proxies_speak_tls13_on_the_wire_and_label_both_sides() {
         }
     }
 
-    let client = r#"request_total{direction="inbound",authority="app",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
-    assert_eq!(metric_reaches(&b, client, 2.0).await, 2.0);
+    // B labels both requests with A's identity, and each with the authority it carried
+    // (`web.test` over HTTP/1; over h2 the one A's pool gives `:authority`).
+    let a_spiffe = "spiffe://cluster.local/ns/shop/sa/a";
+    let from_a = |text: &str| -> f64 {
+        meshctl::exposition::samples(text)
+            .filter(|s| s.name == "request_total" && s.label("direction") == Some("inbound"))
+            .filter(|s| s.label("tls") == Some("true") && s.label("client_id") == Some(a_spiffe))
+            .map(|s| s.value)
+            .sum()
+    };
+    poll_until("B counts both requests from A", async || {
+        from_a(&b.admin_get("/metrics").await.1) >= 2.0
+    })
+    .await;
+    let client = format!(
+        r#"request_total{{direction="inbound",authority="web.test",tls="true",client_id="{a_spiffe}"}}"#
+    );
+    assert!(b.metric(&client).await >= 1.0, "{client}");
     let server = r#"response_total{direction="outbound",authority="web.test",tls="true",server_id="spiffe://cluster.local/ns/shop/sa/b",status_code="200""#;
     assert_eq!(metric_reaches(&a, server, 2.0).await, 2.0);
     let (_, text) = b.admin_get("/metrics").await;
@@ -217,11 +233,12 @@ async fn strict_refuses_plaintext_permissive_takes_both_and_disable_terminates_n
     let (permissive, plaintext, status, _) = mode(&extra).await;
     assert!(plaintext.starts_with("HTTP/1.1 200"), "{plaintext}");
     assert_eq!(status, 200);
+    // The plaintext client asked for `app`, A's client for `web.test`.
     for labels in [
-        r#"tls="no_identity",status_code="200""#,
-        r#"tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a",status_code="200""#,
+        r#"authority="app",tls="no_identity",status_code="200""#,
+        r#"authority="web.test",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a",status_code="200""#,
     ] {
-        let line = format!(r#"response_total{{direction="inbound",authority="app",{labels}"#);
+        let line = format!(r#"response_total{{direction="inbound",{labels}"#);
         assert_eq!(metric_reaches(&permissive, &line, 1.0).await, 1.0, "{line}");
     }
 

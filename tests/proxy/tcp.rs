@@ -97,7 +97,7 @@ async fn inbound_http_is_detected_forwarded_to_the_app_and_counted() {
     assert_eq!(headers["x-seen-host"], "app.test");
     let text = proxy.admin_get("/metrics").await.1;
     assert!(
-        text.contains(r#"response_total{direction="inbound",authority="app",tls="no_identity",status_code="200",classification="success"} 1"#),
+        text.contains(r#"response_total{direction="inbound",authority="app.test",tls="no_identity",status_code="200",classification="success"} 1"#),
         "{text}"
     );
 }

@@ -304,3 +304,26 @@ spec:
     ));
     assert!(has_finding(&m, "spec.hostnames", "ignored"));
 }
+
+#[test]
+fn an_unreadable_route_is_not_accepted_by_the_services_it_names() {
+    let m = mesh(&with(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: shop, generation: 2 }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 80 }, { name: edge }]
+  rules: many
+"#,
+    ));
+    let outcome = &m.route_outcomes[&("HTTPRoute".into(), "shop".into(), "web".into())];
+    assert_eq!(outcome.generation, Some(2));
+    let [(parent, Err(verdict))] = outcome.parents.as_slice() else {
+        panic!("one Service parent, not accepted: {outcome:?}");
+    };
+    assert_eq!(parent.name.as_deref(), Some("web"));
+    assert_eq!(verdict.reason, "UnsupportedValue");
+    assert!(verdict.message.contains("spec"), "{}", verdict.message);
+    let status = parents(outcome, &[], "2026-01-01T00:00:00Z");
+    assert_eq!(status[0].conditions[0].status, "False");
+}
