@@ -313,6 +313,10 @@ pub struct CircuitBreaker {
     /// Requests per upstream connection before it is closed; 0 means unlimited.
     #[serde(default)]
     pub max_requests_per_connection: u32,
+    /// How long an upstream connection may sit unused before it is closed (default 30s;
+    /// checked once a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<Duration>,
 }
 
 fn default_limit() -> u32 {
@@ -325,6 +329,7 @@ impl Default for CircuitBreaker {
             max_connections: default_limit(),
             max_pending_requests: default_limit(),
             max_requests_per_connection: 0,
+            idle_timeout: None,
         }
     }
 }
@@ -498,6 +503,9 @@ impl Policy {
         if cb.max_connections == 0 {
             return fail("circuitBreaker.maxConnections", "must be at least 1");
         }
+        if cb.idle_timeout.is_some_and(|d| d.get().is_zero()) {
+            return fail("circuitBreaker.idleTimeout", "must be more than 0s");
+        }
         if let Some(od) = &self.outlier_detection {
             if od.max_ejection_percent > 100 {
                 return fail("outlierDetection.maxEjectionPercent", "allowed: 0 to 100");
@@ -547,6 +555,16 @@ rateLimit: { requestsPerSecond: 100, burst: 200 }
 
     fn parse(yaml: &str) -> Result<Policy, String> {
         serde_saphyr::from_str::<Policy>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_zero_idle_timeout_is_refused_by_name() {
+        let p = parse("circuitBreaker: { idleTimeout: 0s }").unwrap();
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field, "circuitBreaker.idleTimeout");
+        let p =
+            parse("circuitBreaker: { idleTimeout: 5m, maxRequestsPerConnection: 100 }").unwrap();
+        p.validate().unwrap();
     }
 
     #[test]

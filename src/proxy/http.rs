@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::authz::{Decision, Subject};
-use super::forward::{Answer, PROXY_ERROR_HEADER, proxy_error};
+use super::forward::{Answer, ConnLimits, PROXY_ERROR_HEADER, proxy_error};
 use super::inbound_conn::InboundConn;
 use super::metrics::{Direction, PeerLabels};
 use super::server::State;
@@ -463,7 +463,12 @@ pub async fn inbound(
     let mut req = boxed(req);
     strip_hop_by_hop(req.headers_mut());
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let mut resp = match state.shared.pool.send_to(&conn.target, None, req).await {
+    let mut resp = match state
+        .shared
+        .pool
+        .send_to(&conn.target, None, ConnLimits::default(), req)
+        .await
+    {
         Ok(resp) => resp,
         Err(e) => proxy_error(StatusCode::BAD_GATEWAY, "app unreachable", &e.to_string()),
     };

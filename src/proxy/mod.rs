@@ -22,6 +22,7 @@ mod normalize;
 mod observe;
 pub mod orig_dst;
 pub(crate) mod peers;
+mod pool;
 pub mod ratelimit;
 mod reload;
 mod rewrite;
@@ -34,17 +35,16 @@ mod tcp;
 pub mod tls;
 mod trace;
 mod tunnel;
-mod upstream;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
 
 pub use metrics::Direction;
+pub use pool::Pool;
 pub use reload::reload_file;
 pub use server::{Options, Proxy, ProxyError, State, run};
 pub use trace::Workload;
-pub use upstream::Pool;
 
 /// The error type carried by bodies and upstream calls.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -592,12 +592,6 @@ fn connection_pool(policy: &mut Policy, pool: &ConnectionPool, at: &str, report:
     }
     if let Some(v) = http.max_requests_per_connection {
         cb.max_requests_per_connection = v;
-        if v > 0 {
-            report.not_enforced(
-                format!("{at}.http.maxRequestsPerConnection"),
-                "closing upstream connections after that many requests",
-            );
-        }
     }
     if http.max_retries.is_some() {
         report.warn(
@@ -605,11 +599,15 @@ fn connection_pool(policy: &mut Policy, pool: &ConnectionPool, at: &str, report:
             "not supported: retries are capped by the retry budget (20 % of requests plus 10/s)",
         );
     }
-    if http.idle_timeout.is_some() {
-        report.warn(
-            format!("{at}.http.idleTimeout"),
-            "not supported by the proxy; ignored",
-        );
+    if let Some(text) = &http.idle_timeout {
+        match go_duration(text) {
+            Ok(d) if d.get().is_zero() => report.error(
+                format!("{at}.http.idleTimeout"),
+                "must be more than 0s; the default (30s) is kept",
+            ),
+            Ok(d) => cb.idle_timeout = Some(d),
+            Err(e) => report.error(format!("{at}.http.idleTimeout"), e),
+        }
     }
     match http.h2_upgrade_policy.as_deref() {
         None | Some("DEFAULT" | "DO_NOT_UPGRADE") => {}

@@ -142,3 +142,58 @@ async fn an_idle_h2_connection_is_closed_and_a_busy_one_is_not() {
     // Then nothing is open: the proxy says GOAWAY and closes.
     poll_until("the idle connection closed", async || send.is_closed()).await;
 }
+
+/// An app that answers with the authority it was asked for and the `host` headers it got.
+async fn authority_echo() -> std::net::SocketAddr {
+    serve(|req: Request<Incoming>| async move {
+        let authority = req.uri().authority().map(|a| a.to_string());
+        let hosts: Vec<&str> = req
+            .headers()
+            .get_all("host")
+            .iter()
+            .map(|h| h.to_str().unwrap())
+            .collect();
+        Response::builder()
+            .header("x-authority", authority.unwrap_or_default())
+            .header("x-host", hosts.join(","))
+            .body(full(""))
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn h2_and_grpc_reach_the_upstream_with_the_authority_the_client_sent() {
+    let app = authority_echo().await;
+    let proxy = TestProxy::start(&config(app)).await;
+    let client = h2_connect(proxy.outbound).await;
+    // gRPC with `:authority` only, and a plain h2 GET that also carries a matching `host`.
+    let grpc = Request::post("http://greeter.test:50051/helloworld.Greeter/SayHello")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(full(vec![0u8; 5]))
+        .unwrap();
+    let get = Request::get("http://greeter.test:50051/")
+        .header("host", "greeter.test:50051")
+        .body(full(""))
+        .unwrap();
+    for req in [grpc, get] {
+        let resp = client.clone().send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        // RFC 9113 §8.3.1: `:authority` is what the client named, no `host` contradicts it.
+        assert_eq!(resp.headers()["x-authority"], "greeter.test:50051");
+        assert_eq!(resp.headers()["x-host"], "");
+    }
+    // Over HTTP/1.1 the app sees the same authority, in `host`.
+    let (status, headers, _) = send(
+        &http1_client(),
+        proxy.outbound,
+        "greeter.test:50051",
+        "/",
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-host"], "greeter.test:50051");
+    assert_eq!(headers["x-authority"], "");
+}

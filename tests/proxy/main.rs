@@ -14,6 +14,7 @@ mod mesh_pki;
 mod metrics;
 mod mtls;
 mod pki;
+mod pool;
 mod resilience;
 mod routing;
 mod stat;

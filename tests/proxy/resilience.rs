@@ -39,14 +39,6 @@ fn status(code: u16, body: String) -> Response<TestBody> {
     resp
 }
 
-/// `web.test` with one backend `v1` at `addr` and `policy` (a YAML flow map) on the service.
-fn with_policy(addr: SocketAddr, policy: &str) -> String {
-    format!(
-        "services:\n  - name: web\n    authorities: [web.test]\n    policy: {policy}\n    \
-         backends: [{{ name: v1, endpoints: [{{ addr: \"{addr}\" }}] }}]\n"
-    )
-}
-
 /// Like [`with_policy`] with several endpoints in the one backend.
 fn endpoints_with_policy(addrs: &[SocketAddr], policy: &str) -> String {
     let eps: Vec<String> = addrs

@@ -297,6 +297,14 @@ pub fn web_service(backends: &[(&str, SocketAddr)], routes: &str) -> String {
     yaml
 }
 
+/// `web.test` with one backend `v1` at `addr` and `policy` (a YAML flow map) on the service.
+pub fn with_policy(addr: SocketAddr, policy: &str) -> String {
+    format!(
+        "services:\n  - name: web\n    authorities: [web.test]\n    policy: {policy}\n    \
+         backends: [{{ name: v1, endpoints: [{{ addr: \"{addr}\" }}] }}]\n"
+    )
+}
+
 /// A free 127.0.0.1 port, for a listener whose address the config must name up front.
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

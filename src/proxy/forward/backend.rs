@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,7 +23,7 @@ use super::replay;
 use super::respond::proxy_error;
 use super::retry::{RetryPolicy, Try, is_grpc};
 use super::sticky::Sticky;
-use super::{Upstream, UpstreamError};
+use super::{ConnLimits, Upstream, UpstreamError};
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::Policy;
 use crate::proxy::Body;
@@ -45,6 +46,8 @@ pub struct Backend<U: Upstream> {
     request_timeout: Option<Duration>,
     per_try_timeout: Option<Duration>,
     circuit: Circuit,
+    /// `maxRequestsPerConnection`, handed to the pool with each try.
+    limits: ConnLimits,
     outlier: Option<Detector>,
     /// The affinity cookie handed to clients that lack it.
     sticky: Option<Sticky>,
@@ -140,6 +143,10 @@ impl<U: Upstream> Backend<U> {
             request_timeout: policy.timeouts.request.map(|d| d.get()),
             per_try_timeout: policy.timeouts.per_try.map(|d| d.get()),
             circuit: Circuit::new(&policy.circuit_breaker),
+            limits: ConnLimits {
+                max_requests: NonZeroU32::new(policy.circuit_breaker.max_requests_per_connection),
+                idle_timeout: policy.circuit_breaker.idle_timeout.map(|d| d.get()),
+            },
             outlier: policy.outlier_detection.as_ref().map(Detector::new),
             sticky: Sticky::new(policy),
             counters: metrics.backend(name),
@@ -264,7 +271,9 @@ impl<U: Upstream> Backend<U> {
         let ep = &set.endpoints[i];
         let in_flight = Outstanding::start(&**ep);
         let start = Instant::now();
-        let send = self.upstream.send(&ep.dest, ep.peer.as_deref(), req);
+        let send = self
+            .upstream
+            .send(&ep.dest, ep.peer.as_deref(), self.limits, req);
         let result = match self.per_try_timeout {
             Some(t) => tokio::time::timeout(t, send).await.ok(),
             None => Some(send.await),

@@ -9,7 +9,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use tokio::time::Instant;
 
-use super::{Backend, Dest, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError};
+use super::{
+    Backend, ConnLimits, Dest, ForwardMetrics, PROXY_ERROR_HEADER, Upstream, UpstreamError,
+};
 use crate::model::duration::Duration as D;
 use crate::model::endpoint::Endpoint;
 use crate::model::policy::*;
@@ -71,6 +73,7 @@ impl Upstream for Fake {
         &self,
         endpoint: &Dest,
         _peer: Option<&MeshPeer>,
+        _limits: ConnLimits,
         req: Request<Body>,
     ) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send {
         let this = self.clone();
@@ -392,6 +395,7 @@ async fn pool_overflow_is_a_fast_503() {
             max_connections: 2,
             max_pending_requests: 1,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         },
         ..Policy::default()
     };
@@ -567,6 +571,7 @@ async fn opaque_connects_hold_a_pool_slot_and_move_past_refusing_endpoints() {
             max_connections: 1,
             max_pending_requests: 0,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         },
         ..Policy::default()
     };

@@ -58,6 +58,7 @@ mod tests {
             max_connections: 2,
             max_pending_requests: 1,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         });
         let a = c.acquire().await.unwrap();
         let _b = c.acquire().await.unwrap();
@@ -78,6 +79,7 @@ mod tests {
             max_connections: 1,
             max_pending_requests: 1,
             max_requests_per_connection: 0,
+            idle_timeout: None,
         });
         let _a = c.acquire().await.unwrap();
         let waited = tokio::time::timeout(std::time::Duration::from_millis(10), c.acquire()).await;

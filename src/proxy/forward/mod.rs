@@ -21,7 +21,8 @@ mod sticky;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
 
 use http::uri::Authority;
 
@@ -39,14 +40,24 @@ pub trait Upstream: Clone + Send + Sync + 'static {
     /// joins a backend, so requests carry it without a lookup.
     fn peer(&self, endpoint: &Endpoint) -> Option<Arc<MeshPeer>>;
 
-    /// Sends `req` to `endpoint` (over mesh TLS to `peer` when given) and returns the
-    /// response head (the body streams).
+    /// Sends `req` to `endpoint` (over mesh TLS to `peer` when given), on a connection
+    /// within `limits`, and returns the response head (the body streams).
     fn send(
         &self,
         endpoint: &Dest,
         peer: Option<&MeshPeer>,
+        limits: ConnLimits,
         req: http::Request<Body>,
     ) -> impl Future<Output = Result<http::Response<Body>, UpstreamError>> + Send;
+}
+
+/// What a backend's policy asks of the upstream connections its tries use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Requests one connection carries before it is retired (None: unlimited).
+    pub max_requests: Option<NonZeroU32>,
+    /// How long a connection may sit unused before it is closed (None: the pool's default).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Where a try goes: an endpoint's address and the authority a request URI names it by,
@@ -55,13 +66,19 @@ pub trait Upstream: Clone + Send + Sync + 'static {
 pub struct Dest {
     pub addr: SocketAddr,
     pub authority: Authority,
+    /// The pool's connections to this endpoint, looked up on the first try only.
+    pub conns: OnceLock<Arc<crate::proxy::pool::Conns>>,
 }
 
 impl Dest {
     pub fn new(addr: SocketAddr) -> Self {
         let authority = Authority::try_from(addr.to_string())
             .expect("a socket address is a valid URI authority");
-        Self { addr, authority }
+        Self {
+            addr,
+            authority,
+            conns: OnceLock::new(),
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! It sits between accept/connect and protocol handling: everything above sees an [`Io`].
 
 mod accept;
-mod connector;
 mod stream;
 
 use std::collections::HashMap;
@@ -22,7 +21,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 pub use accept::{Accepted, Refused, negotiate};
-pub use connector::{Connector, UpstreamConn};
 pub use stream::Io;
 
 use crate::identity::bundle::{Bundle, BundleError};

@@ -134,3 +134,26 @@ spec:
         Default::default()
     );
 }
+
+#[test]
+fn connection_pool_request_limits_and_idle_timeout_reach_the_model() {
+    let yaml = format!(
+        "{WEB}---\n{}",
+        r#"apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: web, namespace: shop }
+spec:
+  host: web
+  trafficPolicy:
+    connectionPool: { http: { maxRequestsPerConnection: 10, idleTimeout: 90s } }
+"#
+    );
+    let m = mesh(&yaml);
+    let cb = &service(&m, "shop", "web.shop:80").policy.circuit_breaker;
+    assert_eq!(cb.max_requests_per_connection, 10);
+    assert_eq!(
+        cb.idle_timeout.map(|d| d.get()),
+        Some(std::time::Duration::from_secs(90))
+    );
+    assert!(m.findings.is_empty(), "{:?}", m.findings);
+}
