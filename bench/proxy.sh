@@ -15,7 +15,11 @@
 #   BENCH_REPEAT=1     runs per row; the best is kept (use 3 on a machine others are using)
 #   BENCH_ROWS="direct meshctl pair mtls haproxy nginx"   rows to run (direct always first;
 #                      also tapidle, tapall: meshctl with a /tap reader, see start_tap;
-#                      trace0, trace100: meshctl exporting spans, see start_trace)
+#                      trace0, trace100: meshctl exporting spans, see start_trace;
+#                      workers2: meshctl with --workers 2 on both cores)
+#   BENCH_MEASURE=cost  per-request instructions, allocations, syscalls (see below)
+#   BENCH_MEASURE=soak  BENCH_SOAK_SECONDS (600) at BENCH_SOAK_RPS (2,000) through the mtls
+#                      pair: errors, and RSS at the start and the end
 #
 # Rows: each row NAME is a function start_NAME that starts what the row measures and sets
 #   TARGET          host:port the load generators call,
@@ -151,6 +155,16 @@ EOF
     TARGET="127.0.0.1:$port"
     MESHCTL_ADMIN="127.0.0.1:$admin"
     wait_http "127.0.0.1:$admin/ready"
+}
+
+# meshctl with two worker threads on both cores (`--workers 2`), unpinned: the load
+# generator and the upstream share those cores, so its max RPS is what two cores give a
+# proxy that competes with them; its CPU column says what it took.
+start_workers2() {
+    local saved=$proxy_cpu
+    proxy_cpu="0-$((ncpu - 1))"
+    start_meshctl --workers 2
+    proxy_cpu=$saved
 }
 
 # The meshctl row with a reader on the admin port's /tap (curl, not measured): `tapidle`
@@ -536,6 +550,42 @@ cost_row() {
     RESULT[$row]+=" $(echo "$runs" | best_spread 2) $(echo "$runs" | best_spread 3)"
     RESULT[$row]+=" $(awk '{ printf "%.2f", $2 ? $1 / $2 : 0 }' <<<"$sys")"
 }
+
+# --- soak (BENCH_MEASURE=soak) ---------------------------------------------------------------
+# The mTLS pair under a steady load for a long time: every answer must be a 200, and RSS
+# must not creep. RSS is sampled after a minute's warm-up (pools and buffers at their size)
+# and at the end.
+soak() {
+    local soak_seconds="${BENCH_SOAK_SECONDS:-600}" rps="${BENCH_SOAK_RPS:-2000}" start_kb end_kb
+    start_mtls
+    # shellcheck disable=SC2206
+    local pids=($MEASURED_PIDS) warm=$((soak_seconds < 120 ? soak_seconds / 4 : 60))
+    on_load_cpus "$oha" -q "$rps" -z "${soak_seconds}s" -c 16 --no-tui --output-format json \
+        "http://$TARGET/" >"$work/soak.json" &
+    local load=$!
+    sleep "$warm"
+    start_kb=$(rss_kb "${pids[@]}")
+    wait "$load"
+    end_kb=$(rss_kb "${pids[@]}")
+    stop_started
+    python3 - "$work/soak.json" "$soak_seconds" "$rps" "$start_kb" "$end_kb" "$warm" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+seconds, rps, start, end, warm = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+codes = d.get("statusCodeDistribution", {})
+ok = codes.get("200", 0)
+failed = sum(codes.values()) - ok + sum(d.get("errorDistribution", {}).values())
+growth = (end - start) / start * 100 if start else 0
+print(f"soak: mtls pair, {seconds} s at {rps} RPS: {ok} answered 200, {failed} failed; "
+      f"RSS of both proxies {start / 1024:.1f} MB after {warm} s, {end / 1024:.1f} MB at the end "
+      f"({growth:+.1f} %)")
+PY
+}
+
+if [[ ${BENCH_MEASURE:-} == soak ]]; then
+    soak
+    exit 0
+fi
 
 if [[ ${BENCH_MEASURE:-} == cost ]]; then
     for t in perf strace valgrind callgrind_control; do
