@@ -249,6 +249,10 @@ pub async fn translate_loop(
         }
         metrics.observe_translation(started.elapsed(), mesh.findings.len());
         let previous = tx.borrow().clone();
+        let mut mesh = mesh;
+        if let Some(previous) = &previous {
+            mesh.share_unchanged(&previous.mesh);
+        }
         let mut published = Published::new(mesh, since, previous.map(strip));
         published.objects = objects;
         tx.send_replace(Some(Arc::new(published)));
@@ -260,18 +264,15 @@ pub async fn translate_loop(
     }
 }
 
-/// The previous publication without its own predecessor (so encodings are kept for one
-/// publication only).
+/// The previous publication as the next one needs it: its encodings, without its mesh
+/// (shared where unchanged, see `Mesh::share_unchanged`) or its own predecessor.
 fn strip(p: Arc<Published>) -> Arc<Published> {
-    if p.previous.is_none() {
-        return p;
-    }
     let views = p.views.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Arc::new(Published {
-        mesh: p.mesh.clone(),
+        mesh: Arc::default(),
         since: p.since,
         views: Mutex::new(views),
         previous: None,
-        objects: p.objects.clone(),
+        objects: ObjectVersions::new(),
     })
 }

@@ -162,6 +162,23 @@ pub fn translate(inputs: &Inputs, options: &Options) -> Mesh {
 impl Mesh {
     /// The outbound services a proxy in `namespace` gets, keyed by model service name
     /// (`web.shop:80`); unchanged services keep their `Arc` from the same `Mesh`.
+    /// Points the services equal to `previous`'s at its copies: every change re-translates
+    /// every service, and one copy of each unchanged service (not one per live
+    /// publication) keeps the controller's memory flat across changes.
+    pub fn share_unchanged(&mut self, previous: &Mesh) {
+        for (name, entry) in &mut self.services {
+            let Some(old) = previous.services.get(name) else {
+                continue;
+            };
+            if old.global == entry.global {
+                entry.global = Arc::clone(&old.global);
+            }
+            if old.local == entry.local {
+                entry.local = Arc::clone(&old.local);
+            }
+        }
+    }
+
     pub fn view(&self, namespace: &str) -> BTreeMap<String, Arc<model::service::Service>> {
         self.services
             .iter()
