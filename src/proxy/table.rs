@@ -164,14 +164,15 @@ impl Table {
 }
 
 /// Every endpoint of the config that names the identity it must present.
-fn meshed_endpoints(config: &Config) -> HashMap<SocketAddr, Arc<MeshPeer>> {
+fn meshed_endpoints(config: &Config) -> HashMap<crate::identity::SpiffeId, Arc<MeshPeer>> {
     let endpoints = config
         .services
         .iter()
         .flat_map(|s| &s.backends)
         .flat_map(|b| &b.endpoints);
     endpoints
-        .filter_map(|ep| Some((ep.addr, Arc::new(MeshPeer::new(ep.identity.clone()?)))))
+        .filter_map(|ep| ep.identity.clone())
+        .map(|id| (id.clone(), Arc::new(MeshPeer::new(id))))
         .collect()
 }
 

@@ -186,7 +186,7 @@ async fn sweep(inner: Weak<Inner>) {
 
 impl Upstream for Pool {
     fn peer(&self, endpoint: &Endpoint) -> Option<Arc<MeshPeer>> {
-        self.inner.tls.as_ref()?.peer(&endpoint.addr)
+        self.inner.tls.as_ref()?.peer(endpoint.identity.as_ref()?)
     }
 
     async fn send(

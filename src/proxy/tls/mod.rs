@@ -150,8 +150,10 @@ pub struct MeshTls {
     permissive: TlsAcceptor,
     /// One client config per (expected peer, ALPN) pair, built on first use.
     connectors: Mutex<HashMap<(SpiffeId, &'static [u8]), TlsConnector>>,
-    /// Meshed endpoints by address (from the config in force).
-    peers: RwLock<Arc<HashMap<SocketAddr, Arc<MeshPeer>>>>,
+    /// The identities of meshed endpoints (from the config in force), one shared peer each.
+    /// By identity, not address: two endpoints can share an address with different
+    /// identities while a pod IP is reused, and each must be checked for its own.
+    peers: RwLock<Arc<HashMap<SpiffeId, Arc<MeshPeer>>>>,
 }
 
 impl std::fmt::Debug for MeshTls {
@@ -265,17 +267,17 @@ impl MeshTls {
     }
 
     /// Puts the meshed endpoints of a new config in force.
-    pub fn set_peers(&self, peers: HashMap<SocketAddr, Arc<MeshPeer>>) {
+    pub fn set_peers(&self, peers: HashMap<SpiffeId, Arc<MeshPeer>>) {
         *self.peers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(peers);
     }
 
-    /// The identity the endpoint at `addr` must present, if it is meshed (looked up when an
-    /// endpoint is added to a backend and when a connection is made, not per request).
-    pub fn peer(&self, addr: &SocketAddr) -> Option<Arc<MeshPeer>> {
+    /// The peer an endpoint with identity `id` must be (looked up when an endpoint is added
+    /// to a backend, not per request).
+    pub fn peer(&self, id: &SpiffeId) -> Option<Arc<MeshPeer>> {
         self.peers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(addr)
+            .get(id)
             .cloned()
     }
 
