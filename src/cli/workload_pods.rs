@@ -65,7 +65,7 @@ impl Workload {
 
     /// Its pods in `namespace` (finished ones left out), in name order.
     pub fn pods<'a>(&self, inputs: &'a Inputs, namespace: &str) -> Result<Vec<&'a Pod>, NotFound> {
-        let live = inputs.pods.iter().filter(|p| {
+        let live = inputs.pods.iter().map(|p| &**p).filter(|p| {
             p.metadata.namespace.as_deref().unwrap_or("default") == namespace
                 && !p
                     .status

@@ -57,7 +57,7 @@ impl Source for DirSource {
             .namespaces
             .iter()
             .find(|n| n.metadata.name.as_deref() == Some(name));
-        found.cloned().map(Arc::new)
+        found.cloned()
     }
 
     fn synced(&self) -> bool {
@@ -114,7 +114,7 @@ impl DirSource {
                     .namespace
                     .clone()
                     .unwrap_or_else(|| "default".into());
-                Some(((ns, name), Arc::new(pod.clone())))
+                Some(((ns, name), Arc::clone(pod)))
             })
             .collect();
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Loaded { inputs, pods });

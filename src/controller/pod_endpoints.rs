@@ -4,6 +4,7 @@
 //! `status.podIP` (ready when the pod is Running, or has no phase written).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -63,7 +64,9 @@ pub fn derive(inputs: &mut Inputs) {
             derived.push(slice(ns, name, i, ports, endpoints));
         }
     }
-    inputs.endpoint_slices.extend(derived);
+    inputs
+        .endpoint_slices
+        .extend(derived.into_iter().map(Arc::new));
 }
 
 /// (port name, number) of each Service port for this pod; a named target port the pod does

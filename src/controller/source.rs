@@ -72,25 +72,17 @@ pub struct Stores {
 
 impl Source for Stores {
     fn inputs(&self) -> Inputs {
-        fn owned<K>(store: &Store<K>) -> Vec<K>
-        where
-            K: kube::Resource + Clone + 'static,
-            K::DynamicType: std::hash::Hash + Eq + Clone,
-        {
-            store.state().iter().map(|k| (**k).clone()).collect()
-        }
         Inputs {
-            services: owned(&self.services),
-            endpoint_slices: owned(&self.endpoint_slices),
-            pods: owned(&self.pods),
-            namespaces: owned(&self.namespaces),
+            services: self.services.state(),
+            endpoint_slices: self.endpoint_slices.state(),
+            pods: self.pods.state(),
+            namespaces: self.namespaces.state(),
             objects: self
                 .objects
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .flat_map(|(_, store)| store.state())
-                .map(|o| (*o).clone())
                 .collect(),
             ..Inputs::default()
         }

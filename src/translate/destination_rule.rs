@@ -155,6 +155,7 @@ pub(crate) fn apply_all(catalog: &mut Catalog<'_>, table: &mut Table) {
         .inputs
         .objects
         .iter()
+        .map(|o| &**o)
         .filter(|o| {
             o.types
                 .as_ref()

@@ -5,6 +5,8 @@
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use std::sync::Arc;
+
 use kube::api::{DynamicObject, TypeMeta};
 use serde_json::Value;
 
@@ -122,7 +124,7 @@ impl Inputs {
                             api_version: api_version.to_owned(),
                             kind: kind.to_owned(),
                         });
-                        self.objects.push(obj);
+                        self.objects.push(Arc::new(obj));
                         Ok(())
                     }
                     Err(e) => Err(e.to_string()),
@@ -152,10 +154,10 @@ impl Inputs {
     fn push_typed<T: serde::de::DeserializeOwned>(
         &mut self,
         value: Value,
-        list: impl FnOnce(&mut Inputs) -> &mut Vec<T>,
+        list: impl FnOnce(&mut Inputs) -> &mut Vec<Arc<T>>,
     ) -> Result<(), String> {
         let typed = serde_json::from_value::<T>(value).map_err(|e| e.to_string())?;
-        list(self).push(typed);
+        list(self).push(Arc::new(typed));
         Ok(())
     }
 
@@ -184,11 +186,11 @@ impl Inputs {
             kind,
         ));
         pod_meta.namespace = Some(namespace_of(&meta));
-        self.pods.push(Pod {
+        self.pods.push(Arc::new(Pod {
             metadata: pod_meta,
             spec: template.spec,
             status: None,
-        });
+        }));
         Ok(())
     }
 }

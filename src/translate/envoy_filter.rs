@@ -37,6 +37,7 @@ pub(crate) fn apply_all(catalog: &mut Catalog<'_>, table: &mut Table) {
         .inputs
         .objects
         .iter()
+        .map(|o| &**o)
         .filter(|o| {
             let t = o.types.clone().unwrap_or_default();
             t.kind == KIND && is_istio(&t.api_version)

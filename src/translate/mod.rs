@@ -56,13 +56,15 @@ use crate::model;
 /// One snapshot of everything a source holds.
 #[derive(Clone, Debug, Default)]
 pub struct Inputs {
-    pub services: Vec<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub pods: Vec<Pod>,
-    pub namespaces: Vec<Namespace>,
+    // Shared, not owned: the controller translates from its reflectors' stores after every
+    // change, and a deep copy of every object per translation was most of its peak memory.
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub pods: Vec<Arc<Pod>>,
+    pub namespaces: Vec<Arc<Namespace>>,
     /// Config kinds (VirtualService, DestinationRule, TrafficSplit, HTTPRoute, GRPCRoute,
     /// ServiceProfile, EnvoyFilter...), with `types` (apiVersion, kind) set.
-    pub objects: Vec<DynamicObject>,
+    pub objects: Vec<Arc<DynamicObject>>,
     /// Where objects read from files came from (empty for the API server).
     pub origins: Origins,
     /// JWKS documents (JSON text) by the `jwksUri` of RequestAuthentications they were

@@ -76,7 +76,7 @@ fn outcome_key(object: &ObjectRef) -> (String, String, String) {
 
 /// Reads every route object, picks one per Service port, and writes its routes.
 pub(crate) fn apply_routes(catalog: &mut Catalog<'_>, table: &mut Table) {
-    let mut objects: Vec<&DynamicObject> = catalog.inputs.objects.iter().collect();
+    let mut objects: Vec<&DynamicObject> = catalog.inputs.objects.iter().map(|o| &**o).collect();
     objects.sort_by_key(|o| {
         let t = o.types.clone().unwrap_or_default();
         (t.kind, namespace_of(&o.metadata), o.metadata.name.clone())

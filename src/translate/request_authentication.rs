@@ -47,7 +47,9 @@ struct HeaderSpec {
 }
 
 /// The jwksUris of every RequestAuthentication in `objects`: what the controller fetches.
-pub fn jwks_uris(objects: &[kube::api::DynamicObject]) -> std::collections::BTreeSet<String> {
+pub fn jwks_uris(
+    objects: &[std::sync::Arc<kube::api::DynamicObject>],
+) -> std::collections::BTreeSet<String> {
     objects
         .iter()
         .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == KIND))

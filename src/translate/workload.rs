@@ -112,6 +112,7 @@ pub(crate) fn policies_of<'a>(
         .inputs
         .objects
         .iter()
+        .map(|o| &**o)
         .filter(|o| {
             o.types
                 .as_ref()

@@ -62,11 +62,13 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-/// RSS right away and once the controller has settled (it trims its heap after a burst).
-async fn rss_now_and_settled(pid: u32) -> (u64, u64) {
+/// RSS right away, once the controller has settled (it trims its heap after a burst), and
+/// the peak so far.
+async fn rss_now_and_settled(pid: u32) -> (u64, u64, u64) {
     let (_, now, _) = usage(pid);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    (now, usage(pid).1)
+    let (_, settled, peak) = usage(pid);
+    (now, settled, peak)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -310,7 +312,7 @@ async fn controller_at_scale() {
         latencies.extend(reached);
     }
     let rss1 = rss_now_and_settled(pid).await;
-    let (ticks1, _, peak) = usage(pid);
+    let (ticks1, _, _) = usage(pid);
     latencies.sort();
     per_change_max.sort();
     let hz = 100.0; // USER_HZ on Linux
@@ -327,14 +329,16 @@ async fn controller_at_scale() {
         per_change_max.last().copied().unwrap_or_default()
     );
     eprintln!(
-        "BENCH controller RSS (MB, at once / 2 s later): {:.1} / {:.1} ready (objects synced), {:.1} / {:.1} with every proxy subscribed, {:.1} / {:.1} after the changes; peak {:.1}; CPU {:.1} ms per change",
+        "BENCH controller RSS (MB, at once / 2 s later / peak so far): {:.1} / {:.1} / {:.1} ready (objects synced), {:.1} / {:.1} / {:.1} with every proxy subscribed, {:.1} / {:.1} / {:.1} after the changes; CPU {:.1} ms per change",
         mb(rss_ready.0),
         mb(rss_ready.1),
+        mb(rss_ready.2),
         mb(rss0.0),
         mb(rss0.1),
+        mb(rss0.2),
         mb(rss1.0),
         mb(rss1.1),
-        mb(peak),
+        mb(rss1.2),
         (ticks1 - ticks0) as f64 / hz * 1000.0 / changes.max(1) as f64
     );
     eprintln!(
