@@ -510,3 +510,56 @@ async fn rewritten_identity_files_are_used_without_a_restart_or_a_dropped_connec
     let a_conns = r#"tcp_open_total{direction="inbound",peer="src",authority="",tls="true",client_id="spiffe://cluster.local/ns/shop/sa/a"}"#;
     assert_eq!(b.metric(a_conns).await, 1.0, "A kept its one connection");
 }
+
+/// The payload lengths of the complete TLS records in `bytes` (5-byte headers: type,
+/// version, length), or None while the last one is still arriving.
+fn record_lengths(bytes: &[u8]) -> Option<Vec<usize>> {
+    let mut lengths = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = usize::from(u16::from_be_bytes([*rest.get(3)?, *rest.get(4)?]));
+        rest = rest.get(5 + len..)?;
+        lengths.push(len);
+    }
+    Some(lengths)
+}
+
+#[tokio::test]
+async fn a_request_and_its_1kb_response_cross_the_mesh_as_one_tls_record_each() {
+    let pki = Pki::new(DAY);
+    let (a_id, b_id) = (id("shop", "a"), id("shop", "b"));
+    let app = serve(|_| async { http::Response::new(full(vec![b'x'; 1024])) }).await;
+    let b = server_proxy(app, &pki.files(&b_id).yaml(), "").await;
+    let wire = relay(b.inbound).await;
+    let a = client_proxy(&pki.files(&a_id).yaml(), wire.addr, &b_id).await;
+    let client = http1_client();
+    // The first request pays the handshake; the second reuses A's connection to B.
+    assert_eq!(send(&client, a.outbound, "web.test", "/", &[]).await.0, 200);
+    let complete = |seen: &Mutex<Vec<u8>>, from: usize| {
+        let seen = seen.lock().unwrap();
+        record_lengths(&seen[from..])
+    };
+    poll_until("the first exchange is on the wire", async || {
+        complete(&wire.up, 0).is_some() && complete(&wire.down, 0).is_some()
+    })
+    .await;
+    let (up, down) = (
+        wire.up.lock().unwrap().len(),
+        wire.down.lock().unwrap().len(),
+    );
+    let (status, _, body) = send(&client, a.outbound, "web.test", "/", &[]).await;
+    assert_eq!((status, body.len()), (200, 1024));
+    // Head and body of the response sealed apart would be two records: wait for both.
+    poll_until("the second response is on the wire", async || {
+        complete(&wire.down, down).is_some_and(|l| l.iter().sum::<usize>() > 1024 + 40)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let request = complete(&wire.up, up).unwrap();
+    let response = complete(&wire.down, down).unwrap();
+    assert_eq!(
+        (request.len(), response.len()),
+        (1, 1),
+        "{request:?} {response:?}"
+    );
+}
