@@ -352,18 +352,15 @@ fn rollouts_through_the_controller_promote_roll_back_and_abort_without_failed_re
         &lease,
     );
     runtime.block_on(async { register_controller_pod_with(cluster.admin().await, mesh_ns).await });
-    let roots_file = mesh.write_file("roots.pem", &roots);
-    let a_token = mesh.write_file("a.token", &tokens.0);
-    let b_token = mesh.write_file("b.token", &tokens.1);
     start_in_cluster(
         &mut mesh,
         &controller,
         &ns,
-        &roots_file,
+        &roots,
         &[
-            (a, "a.yaml", &pods[0], &a_token),
-            (b, "b.yaml", &pods[1], &b_token),
-            (c, "b-v2.yaml", &pods[2], &b_token),
+            (a, "a.yaml", &pods[0], &tokens.0),
+            (b, "b.yaml", &pods[1], &tokens.1),
+            (c, "b-v2.yaml", &pods[2], &tokens.1),
         ],
     );
     let all: Vec<(&str, &str)> = pods.iter().map(|p| (ns.as_str(), p.as_str())).collect();

@@ -41,17 +41,19 @@ pub fn cluster_env(
 }
 
 /// Starts the proxies of `pods` in cluster mode, subscribed to `controller`: each
-/// (pod, fixture, its Pod's name in namespace `ns`, its token file), with the trust roots
-/// in `roots_file`.
+/// (pod, fixture, its Pod's name in namespace `ns`, its service-account token), trusting
+/// `roots` (PEM); the token and the roots are files, as the kubelet mounts them.
 pub(crate) fn start_in_cluster(
     mesh: &mut Mesh,
     controller: &ControllerProcess,
     ns: &str,
-    roots_file: &str,
+    roots: &str,
     pods: &[(&crate::node::Pod, &str, &str, &str)],
 ) {
+    let roots_file = mesh.write_file("roots.pem", roots);
     for (pod, fixture, name, token) in pods {
-        let env = cluster_env(controller, ns, name, token, roots_file);
+        let token_file = mesh.write_file(&format!("{name}.token"), token);
+        let env = cluster_env(controller, ns, name, &token_file, &roots_file);
         mesh.start_with_env(pod, fixture, &env);
     }
 }
@@ -110,18 +112,15 @@ fn proxies_get_identity_and_config_from_the_controller() {
         Some(9990),
         mesh.write_path("controller.log"),
     );
-    let roots_file = mesh.write_file("roots.pem", &roots);
-    let a_token = mesh.write_file("a.token", &tokens.0);
-    let b_token = mesh.write_file("b.token", &tokens.1);
     start_in_cluster(
         &mut mesh,
         &controller,
         &ns,
-        &roots_file,
+        &roots,
         &[
-            (a, "a.yaml", &a_pods[0], &a_token),
-            (b, "b.yaml", &b_pods[0], &b_token),
-            (c, "b.yaml", &b_pods[1], &b_token),
+            (a, "a.yaml", &a_pods[0], &tokens.0),
+            (b, "b.yaml", &b_pods[0], &tokens.1),
+            (c, "b.yaml", &b_pods[1], &tokens.1),
         ],
     );
     let context =
