@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 
 use super::authz::{Decision, Subject};
@@ -38,30 +39,52 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == header::CONNECTION || name == header::TE
+/// `name`'s bit in [`strip_hop_by_hop`]'s mask: 1 `connection`, 2 `te`, 4 << i the i-th of
+/// [`HOP_BY_HOP`]; 0 for an end-to-end header.
+fn hop_bit(name: &HeaderName) -> u8 {
+    if name == header::CONNECTION {
+        1
+    } else if name == header::TE {
+        2
+    } else {
+        HOP_BY_HOP
+            .iter()
+            .position(|h| h == name)
+            .map_or(0, |i| 4 << i)
+    }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most requests have none: one pass over their few names costs less than removing
-    // all seven names blindly (each removal hashes its name).
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names says which are there, and only those are removed (each
+    // removal hashes its name): most requests have none, most responses only `connection`.
+    let present = headers.keys().fold(0u8, |bits, name| bits | hop_bit(name));
+    if present == 0 {
         return;
     }
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
+    for (i, h) in HOP_BY_HOP.iter().enumerate() {
+        if present & (4 << i) != 0 {
+            headers.remove(h);
+        }
     }
-    if !is_upgrade(headers) {
+    if present & 1 != 0 && !is_upgrade(headers) {
         headers.remove(header::CONNECTION);
     }
     // `te: trailers` is end-to-end for gRPC; other values are hop-by-hop.
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+    if present & 2 != 0 && headers.get(header::TE).is_some_and(|v| v != "trailers") {
         headers.remove(header::TE);
     }
 }
 
 fn boxed(req: Request<Incoming>) -> Request<Body> {
-    req.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+    req.map(|b| {
+        // Most requests have no body: the empty one is zero-sized, so boxing it allocates
+        // nothing (boxing `Incoming` would, per request).
+        if b.is_end_stream() {
+            super::empty_body()
+        } else {
+            b.map_err(|e| -> BoxError { Box::new(e) }).boxed()
+        }
+    })
 }
 
 fn percent_hit(p: f64) -> bool {

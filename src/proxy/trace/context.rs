@@ -36,6 +36,11 @@ pub struct Incoming {
 impl Incoming {
     /// Reads `traceparent`, else `b3`, else `X-B3-*`; malformed values count as absent.
     pub fn read(headers: &HeaderMap) -> Self {
+        // Most requests carry no trace context: one pass over their few names costs less
+        // than looking up the names it could be in.
+        if !headers.keys().any(is_trace_name) {
+            return Self::default();
+        }
         if let Some((trace, span, sampled)) = headers.get(&TRACEPARENT).and_then(w3c) {
             let mut formats = Formats {
                 w3c: true,
@@ -72,6 +77,12 @@ impl Incoming {
         }
         Self::default()
     }
+}
+
+/// Whether `name` is one of the headers [`Incoming::read`] reads.
+fn is_trace_name(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name == TRACEPARENT.as_str() || name == B3.as_str() || name.starts_with("x-b3-")
 }
 
 /// This hop's place in a trace, as written downstream.
