@@ -42,18 +42,16 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `name`'s bit in [`strip_hop_by_hop`]'s mask: 1 `connection`, 2 `te`, 4 << i the i-th of
 /// [`HOP_BY_HOP`]; 0 for an end-to-end header.
 fn hop_bit(name: &HeaderName) -> u8 {
-    // By length first: most names have a length no hop-by-hop name has.
-    let (candidate, bit) = match name.as_str().len() {
-        2 => (&header::TE, 2),
-        7 => (&HOP_BY_HOP[4], 4 << 4),
-        10 if *name == header::CONNECTION => return 1,
-        10 => (&HOP_BY_HOP[0], 4),
-        16 => (&HOP_BY_HOP[1], 4 << 1),
-        18 => (&HOP_BY_HOP[2], 4 << 2),
-        19 => (&HOP_BY_HOP[3], 4 << 3),
-        _ => return 0,
-    };
-    if name == candidate { bit } else { 0 }
+    if name == header::CONNECTION {
+        1
+    } else if name == header::TE {
+        2
+    } else {
+        HOP_BY_HOP
+            .iter()
+            .position(|h| h == name)
+            .map_or(0, |i| 4 << i)
+    }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
