@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 
 use super::authz::{Decision, Subject};
@@ -38,30 +39,52 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == header::CONNECTION || name == header::TE
+/// `name`'s bit in [`strip_hop_by_hop`]'s mask: 1 `connection`, 2 `te`, 4 << i the i-th of
+/// [`HOP_BY_HOP`]; 0 for an end-to-end header.
+fn hop_bit(name: &HeaderName) -> u8 {
+    if name == header::CONNECTION {
+        1
+    } else if name == header::TE {
+        2
+    } else {
+        HOP_BY_HOP
+            .iter()
+            .position(|h| h == name)
+            .map_or(0, |i| 4 << i)
+    }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most requests have none: one pass over their few names costs less than removing
-    // all seven names blindly (each removal hashes its name).
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names says which are there, and only those are removed (each
+    // removal hashes its name): most requests have none, most responses only `connection`.
+    let present = headers.keys().fold(0u8, |bits, name| bits | hop_bit(name));
+    if present == 0 {
         return;
     }
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
+    for (i, h) in HOP_BY_HOP.iter().enumerate() {
+        if present & (4 << i) != 0 {
+            headers.remove(h);
+        }
     }
-    if !is_upgrade(headers) {
+    if present & 1 != 0 && !is_upgrade(headers) {
         headers.remove(header::CONNECTION);
     }
     // `te: trailers` is end-to-end for gRPC; other values are hop-by-hop.
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+    if present & 2 != 0 && headers.get(header::TE).is_some_and(|v| v != "trailers") {
         headers.remove(header::TE);
     }
 }
 
 fn boxed(req: Request<Incoming>) -> Request<Body> {
-    req.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed())
+    req.map(|b| {
+        // Most requests have no body: the empty one is zero-sized, so boxing it allocates
+        // nothing (boxing `Incoming` would, per request).
+        if b.is_end_stream() {
+            super::empty_body()
+        } else {
+            b.map_err(|e| -> BoxError { Box::new(e) }).boxed()
+        }
+    })
 }
 
 fn percent_hit(p: f64) -> bool {
@@ -76,17 +99,29 @@ fn authority_of<B>(req: &Request<B>) -> Option<&str> {
         .or_else(|| req.headers().get(header::HOST)?.to_str().ok())
 }
 
-/// A request with two `Host` headers has no one authority to route or authorize by (RFC 9112
-/// §3.2: a 400), so it is refused before either.
-fn two_hosts<B>(req: &Request<B>) -> Option<Response<Body>> {
-    let mut hosts = req.headers().get_all(header::HOST).iter();
-    hosts.nth(1).map(|_| {
+/// A request with two `Host` headers: it has no one authority to route or authorize by
+/// (RFC 9112 §3.2), so it is refused (a 400) before either.
+struct TwoHosts;
+
+impl TwoHosts {
+    fn response(self) -> Response<Body> {
         proxy_error(
             StatusCode::BAD_REQUEST,
             "two Host headers",
             "a request carries one `host` header",
         )
-    })
+    }
+}
+
+/// The request's authority as [`authority_of`] reads it, with one lookup of `host`.
+fn one_authority<B>(req: &Request<B>) -> Result<Option<&str>, TwoHosts> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(TwoHosts);
+    }
+    let from_uri = req.uri().authority().map(|a| a.as_str());
+    Ok(from_uri.or_else(|| host?.to_str().ok()))
 }
 
 /// Handles one request received on the outbound listener.
@@ -96,11 +131,12 @@ pub async fn outbound(
     mut req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
-    if let Some(refused) = two_hosts(&req) {
-        return refused;
-    }
+    let authority = match one_authority(&req) {
+        Ok(authority) => authority,
+        Err(two) => return two.response(),
+    };
     let table = state.table();
-    let svc = authority_of(&req)
+    let svc = authority
         .and_then(|a| table.by_authority(a))
         .or_else(|| table.by_addr(&dst))
         .cloned();
@@ -335,12 +371,15 @@ fn finish(
     let resp = &mut answer.response;
     // The labels of the mesh peer that answered, else the service's.
     let peer = answer.peer.as_ref().map(|p| &p.labels);
-    let latency = start.elapsed();
+    let now = Instant::now();
+    let latency = now - start;
     let status = resp.status().as_u16();
     // Who answered, for `edges`: a mesh peer, or a plaintext server (not the proxy itself).
     match peer {
         Some(labels) => svc.stats.peer(labels),
-        None if !resp.headers().contains_key(PROXY_ERROR) => svc.stats.peer(&PeerLabels::PLAIN),
+        None if !resp.headers().contains_key(PROXY_ERROR) => {
+            (svc.stats).peer_once(&PeerLabels::PLAIN, &svc.plain_noted, now);
+        }
         None => {}
     }
     let windows = [
@@ -395,8 +434,8 @@ pub async fn inbound(
         }
         resp
     };
-    if let Some(refused) = two_hosts(&req) {
-        return refuse(refused, line, None);
+    if let Err(two) = one_authority(&req) {
+        return refuse(two.response(), line, None);
     }
     let span = state
         .shared
@@ -521,6 +560,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (HeaderName::from_static(k), v.parse().unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn each_hop_by_hop_name_has_its_own_bit() {
+        let mut names = vec![header::CONNECTION, header::TE];
+        names.extend(HOP_BY_HOP.iter().cloned());
+        let bits: Vec<u8> = names.iter().map(hop_bit).collect();
+        assert_eq!(bits, [1, 2, 4, 8, 16, 32, 64]);
+        for end_to_end in [header::HOST, header::USER_AGENT, header::CONTENT_LENGTH] {
+            assert_eq!(hop_bit(&end_to_end), 0, "{end_to_end}");
+        }
+        assert_eq!(hop_bit(&HeaderName::from_static("keep-alivf")), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::authz::Authz;
@@ -87,6 +88,9 @@ pub struct ServiceRt {
     pub tcp_backend: Option<Arc<BackendRt>>,
     pub http: HttpMetrics,
     pub stats: Arc<Window>,
+    /// The `/stats` slot a plaintext answer was last noted in for `edges`: noted once per
+    /// slot, not per request.
+    pub plain_noted: AtomicU64,
 }
 
 /// Backends kept across reloads, by their metric name, with the policy they were built for.
@@ -340,5 +344,6 @@ fn build_service(
             service_peer(svc, shared),
         ),
         stats: shared.stats.window(Direction::Outbound, &label, None, None),
+        plain_noted: AtomicU64::new(0),
     }
 }

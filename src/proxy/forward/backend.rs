@@ -201,7 +201,12 @@ impl<U: Upstream> Backend<U> {
     }
 
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.ns_at(Instant::now())
+    }
+
+    /// `at` as ns since the epoch (a try reads the clock once at each end).
+    fn ns_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     async fn call_with_retries(&self, req: Request<Body>, deadline: Option<Instant>) -> Answer {
@@ -260,7 +265,8 @@ impl<U: Upstream> Backend<U> {
         let Some(set) = self.balancer.ready_set(NO_ENDPOINT_WAIT).await else {
             return self.no_endpoint("the backend has no endpoints");
         };
-        let now = self.now_ns();
+        let start = Instant::now();
+        let now = self.ns_at(start);
         let skip_ejected = self.outlier.as_ref().is_some_and(|d| {
             d.maybe_sweep(&set, now);
             d.skip_ejected(&set)
@@ -270,7 +276,6 @@ impl<U: Upstream> Backend<U> {
         };
         let ep = &set.endpoints[i];
         let in_flight = Outstanding::start(&**ep);
-        let start = Instant::now();
         let send = self
             .upstream
             .send(&ep.dest, ep.peer.as_deref(), self.limits, req);
@@ -279,7 +284,8 @@ impl<U: Upstream> Backend<U> {
             None => Some(send.await),
         };
         drop(in_flight);
-        let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let end = Instant::now();
+        let elapsed = u64::try_from((end - start).as_nanos()).unwrap_or(u64::MAX);
         let (outcome, health) = match result {
             Some(Ok(resp)) => {
                 let health = Outcome::of_status(resp.status());
@@ -292,12 +298,13 @@ impl<U: Upstream> Backend<U> {
                 (Try::TimedOut, Outcome::LocalFailure)
             }
         };
-        self.observe(&set, i, health, elapsed);
+        self.observe(&set, i, health, elapsed, self.ns_at(end));
         outcome
     }
 
-    fn observe(&self, set: &EndpointSet, i: usize, health: Outcome, elapsed_ns: u64) {
-        let now = self.now_ns();
+    /// Feeds a try's outcome, `elapsed_ns` long and ended at `now` (ns), to peak-EWMA and
+    /// outlier detection.
+    fn observe(&self, set: &EndpointSet, i: usize, health: Outcome, elapsed_ns: u64, now: u64) {
         let rtt = match health {
             Outcome::LocalFailure => elapsed_ns.max(FAILURE_PENALTY_NS),
             _ => elapsed_ns,
@@ -362,7 +369,7 @@ impl<U: Upstream> Backend<U> {
             let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             match result {
                 Ok(io) => {
-                    self.observe(&set, i, Outcome::Success, elapsed);
+                    self.observe(&set, i, Outcome::Success, elapsed, self.now_ns());
                     let hold = ConnHold {
                         _slot: slot,
                         _outstanding: outstanding,
@@ -371,7 +378,7 @@ impl<U: Upstream> Backend<U> {
                 }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "opaque connect failed");
-                    self.observe(&set, i, Outcome::LocalFailure, elapsed);
+                    self.observe(&set, i, Outcome::LocalFailure, elapsed, self.now_ns());
                 }
             }
         }
