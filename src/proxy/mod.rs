@@ -11,6 +11,7 @@ mod classify;
 mod detect;
 pub mod discovery;
 pub mod forward;
+mod h1_watch;
 mod http;
 mod inbound_conn;
 mod intercept;

@@ -29,7 +29,7 @@ use super::stats::Stats;
 use super::table::{Shared, Table};
 use super::tls::{self, IdentityError, Io, MeshTls, Renewal};
 use super::trace::{self, Exporter, TraceError, Tracer, Workload};
-use super::{admin, discovery, http, reload, tcp};
+use super::{admin, discovery, h1_watch, http, reload, tcp};
 use crate::model::Config;
 use crate::model::config::Listeners;
 
@@ -690,30 +690,14 @@ async fn serve_requests<C, F, Fut>(
         .await;
         return;
     }
+    let activity = Arc::new(h1_watch::Activity::default());
+    let begin = activity.clone();
     let svc = service_fn(move |req| {
+        let in_flight = begin.begin();
         let fut = handler(state.clone(), ctx.clone(), req);
-        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+        async move { Ok::<_, std::convert::Infallible>(fut.await.map(|body| in_flight.hold(body))) }
     });
-    serve_http1(io, svc, header_timeout, drain).await;
-}
-
-/// Runs `conn` to its end; when the drain signal comes, asks it to finish gracefully.
-async fn drive<C, E>(conn: C, mut drain: watch::Receiver<bool>, graceful: fn(Pin<&mut C>))
-where
-    C: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut conn = std::pin::pin!(conn);
-    let res = tokio::select! {
-        res = conn.as_mut() => res,
-        _ = drain.changed() => {
-            graceful(conn.as_mut());
-            conn.await
-        }
-    };
-    if let Err(e) = res {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    serve_http1(io, svc, &activity, header_timeout, drain).await;
 }
 
 /// The streams open on one HTTP/2 connection, and since when none is.
@@ -749,13 +733,8 @@ impl Streams {
 struct OpenStream(Arc<Streams>);
 
 impl OpenStream {
-    fn hold(self, body: super::Body) -> super::Body {
-        use http_body_util::BodyExt;
-        Held {
-            body,
-            _stream: self,
-        }
-        .boxed()
+    fn hold(self, body: super::Body) -> h1_watch::Held<Self> {
+        h1_watch::Held::new(body, self)
     }
 }
 
@@ -763,32 +742,6 @@ impl Drop for OpenStream {
     fn drop(&mut self) {
         *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
         self.0.open.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A response body that keeps its stream counted as open until it is done or dropped.
-struct Held {
-    body: super::Body,
-    _stream: OpenStream,
-}
-
-impl hyper::body::Body for Held {
-    type Data = bytes::Bytes;
-    type Error = super::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
     }
 }
 
@@ -837,22 +790,29 @@ async fn drive_h2<C, E>(
     }
 }
 
-/// Serves one HTTP/1 connection; it is closed when a request head takes longer than
-/// `header_timeout` (slow clients, and idle kept-alive connections, cannot hold it forever).
+/// Serves one HTTP/1 connection; it is closed when it has had no request in flight for
+/// one to two `header_timeout`s (slow clients, and idle kept-alive connections, cannot
+/// hold it forever). `activity` is what `svc` records of its requests.
 async fn serve_http1<S>(
     io: Prefixed<Io>,
     svc: S,
+    activity: &h1_watch::Activity,
     header_timeout: Duration,
     drain: watch::Receiver<bool>,
 ) where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<super::BoxError>,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<super::BoxError>,
 {
     let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        // The watch below keeps the timeout, without a timer armed per request.
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
-    drive(conn, drain, |c| c.graceful_shutdown()).await;
+    h1_watch::drive(conn, drain, activity, header_timeout, |c| {
+        c.graceful_shutdown()
+    })
+    .await;
 }
