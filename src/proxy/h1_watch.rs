@@ -1,9 +1,10 @@
 //! The HTTP/1 server connection's header timeout, kept by the proxy instead of hyper:
 //! hyper's arms a new boxed timer for every request head (an allocation and two timer-wheel
 //! updates per request, and a read forced after each head). This watch wakes once a period
-//! and closes a connection that had no request in flight and began none for a whole period,
-//! so an idle kept-alive connection or a head sent byte by byte is closed after one to two
-//! periods.
+//! and closes a connection that had no request in flight, and none begin or end, for a whole
+//! period, so an idle kept-alive connection or a head sent byte by byte is closed after one
+//! to two periods, and a client always has at least one period after a response to send its
+//! next head.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,10 +18,10 @@ use tokio::sync::watch;
 
 use super::{Body, BoxError};
 
-/// What one connection's requests have done: how many began, how many are not done.
+/// What one connection's requests have done: how many began or ended, how many are open.
 #[derive(Debug, Default)]
 pub(super) struct Activity {
-    begun: AtomicU32,
+    moves: AtomicU32,
     open: AtomicU32,
 }
 
@@ -28,7 +29,7 @@ impl Activity {
     /// A request head has arrived; it is in flight until the returned guard drops (with
     /// the response body, once written or abandoned).
     pub(super) fn begin(self: &Arc<Self>) -> InFlight {
-        self.begun.fetch_add(1, Relaxed);
+        self.moves.fetch_add(1, Relaxed);
         self.open.fetch_add(1, Relaxed);
         InFlight(Arc::clone(self))
     }
@@ -47,6 +48,9 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // An end counts as a move: a response finished just before a tick leaves the
+        // client a whole period for its next head.
+        self.0.moves.fetch_add(1, Relaxed);
         self.0.open.fetch_sub(1, Relaxed);
     }
 }
@@ -88,7 +92,8 @@ impl<G: Unpin> http_body::Body for Held<G> {
 }
 
 /// Runs `conn` to its end. When the drain signal comes it is asked to finish gracefully;
-/// when a whole `period` passed with no request in flight and none begun, it is closed.
+/// when a whole `period` passed with no request in flight and none begun or ended, it is
+/// closed.
 pub(super) async fn drive<C, E>(
     conn: C,
     mut drain: watch::Receiver<bool>,
@@ -102,7 +107,7 @@ pub(super) async fn drive<C, E>(
     let mut conn = std::pin::pin!(conn);
     let tick = tokio::time::sleep(period);
     let mut tick = std::pin::pin!(tick);
-    let mut seen = activity.begun.load(Relaxed);
+    let mut seen = activity.moves.load(Relaxed);
     let res = loop {
         tokio::select! {
             // The connection first: it is what wakes this task on nearly every poll.
@@ -113,12 +118,12 @@ pub(super) async fn drive<C, E>(
                 break conn.await;
             }
             () = tick.as_mut() => {
-                let begun = activity.begun.load(Relaxed);
-                if begun == seen && activity.open.load(Relaxed) == 0 {
+                let moves = activity.moves.load(Relaxed);
+                if moves == seen && activity.open.load(Relaxed) == 0 {
                     tracing::debug!(?period, "no request head within the header timeout: closed");
                     return;
                 }
-                seen = begun;
+                seen = moves;
                 tick.as_mut().reset(tokio::time::Instant::now() + period);
             }
         }
@@ -132,7 +137,7 @@ pub(super) async fn drive<C, E>(
 mod tests {
     use super::*;
 
-    /// A connection future that never ends, or ends when told.
+    /// A connection future that never ends.
     fn never() -> impl Future<Output = Result<(), String>> {
         std::future::pending()
     }
@@ -147,20 +152,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_in_flight_keeps_it_open_and_its_end_starts_the_count() {
+    async fn a_request_in_flight_keeps_it_open_and_its_end_leaves_a_whole_period() {
         let activity = Arc::new(Activity::default());
         let (_tx, rx) = watch::channel(false);
         let in_flight = activity.begin();
         let start = tokio::time::Instant::now();
         let end = tokio::spawn(async move {
-            // A response body streamed for ten periods.
-            tokio::time::sleep(Duration::from_secs(600)).await;
+            // A response body streamed for almost ten periods.
+            tokio::time::sleep(Duration::from_secs(590)).await;
             drop(in_flight);
         });
         drive(never(), rx, &activity, Duration::from_secs(60), |_| {}).await;
         end.await.unwrap();
-        // Begun before the first tick and done at 600 s: closed at the first tick without
-        // either, 660 s.
+        // Begun before the first tick and done at 590 s, just before the tick at 600 s:
+        // closed at the next tick, 660 s, not at 600 s.
         assert_eq!(start.elapsed(), Duration::from_secs(660));
     }
 
